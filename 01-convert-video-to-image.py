@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Stage 01: sample frames from labelled videos into OUTPUT/frames/ and OUTPUT/manifest.csv."""
+
+import functools
+import sys
+
+from common.cli import non_negative_int, positive_float, positive_int, run_stage, stage_parser
+from common.datasets import ADAPTERS, list_videos
+from common.runner import run_per_video
+from common.manifest import FRAME_COLUMNS
+from common.video import extract_video
+
+
+def build_parser():
+    parser = stage_parser(
+        "Sample frames from a folder of labelled videos (stage 01). Frames are resized by width: x2 under "
+        "300 px, x1 up to 1000, x0.5 up to 1900, x0.33 above. Re-running skips videos already done.",
+        input_help="folder of videos (layout given by --dataset)",
+        output_help="folder for frames/ and manifest.csv (created; must not lie inside --input)",
+    )
+    parser.add_argument("--dataset", default="folder", choices=sorted(ADAPTERS),
+                        help="how labels are read: folder = real/ and fake/ subfolders; dfdc = metadata.json files")
+    parser.add_argument("--fps", type=positive_float, help="frames sampled per second of video (config video.fps, 1)")
+    parser.add_argument("--max-frames", type=non_negative_int,
+                        help="at most this many frames per video, spread evenly; 0 = no cap (config video.max_frames)")
+    parser.add_argument("--jpeg-quality", type=int, help="JPEG quality 1-100 of saved frames (config video.jpeg_quality, 95)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="videos decoded in parallel processes")
+    return parser
+
+
+def overrides(args):
+    return {"video.fps": args.fps, "video.max_frames": args.max_frames, "video.jpeg_quality": args.jpeg_quality}
+
+
+def convert(args, config):
+    records = list_videos(args.input, args.dataset)
+    settings = config["video"]
+    extract = functools.partial(extract_video, output=args.output, fps=settings["fps"],
+                                max_frames=settings["max_frames"], jpeg_quality=settings["jpeg_quality"])
+    jobs = [(record.video_id, record.path, record) for record in records]
+    summary = run_per_video(jobs, extract, args.output, FRAME_COLUMNS, "videos -> frames", workers=args.workers)
+    print(f"{summary.videos} videos ({summary.done_before} done before, {summary.failed} failed), "
+          f"{summary.rows} frames ({summary.skipped_frames} unreadable) in {summary.seconds:.1f} s "
+          f"({summary.rate:.1f} new frames/s) "
+          f"-> {args.output}/manifest.csv")
+    return 1 if summary.failed == summary.videos else 0
+
+
+def main(argv=None):
+    return run_stage(build_parser(), argv, overrides, convert)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

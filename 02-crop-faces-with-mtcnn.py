@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Stage 02: crop every confident face of stage 01's frames into OUTPUT/faces/ and OUTPUT/manifest.csv."""
+
+import functools
+import sys
+
+from common.cli import run_stage, stage_parser
+from common.faces import build_detector, crop_video_faces
+from common.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest
+from common.runner import run_per_video
+
+
+def build_parser():
+    parser = stage_parser(
+        "Detect faces with MTCNN in stage 01's frames and save each confident face with a margin (stage 02). "
+        "Settings come from the config's preprocess section, which stage 05 reuses. Re-running skips videos done.",
+        input_help="output folder of 01-convert-video-to-image.py",
+        output_help="folder for faces/ and manifest.csv (created; must not lie inside --input)",
+    )
+    parser.add_argument("--min-confidence", type=float,
+                        help="keep faces with at least this detector confidence (config preprocess.min_confidence, 0.95)")
+    parser.add_argument("--margin", type=float,
+                        help="margin added on each side, as a fraction of the box width/height (config preprocess.margin, 0.3)")
+    parser.add_argument("--jpeg-quality", type=int, help="JPEG quality 1-100 of saved crops (config preprocess.jpeg_quality, 95)")
+    return parser
+
+
+def overrides(args):
+    return {"preprocess.min_confidence": args.min_confidence, "preprocess.margin": args.margin,
+            "preprocess.jpeg_quality": args.jpeg_quality}
+
+
+def crop(args, config):
+    frames = read_manifest(args.input, "frames", FRAME_COLUMNS)
+    detector = build_detector(config["preprocess"])
+    jobs = [(video_id, rows["video_path"].iloc[0], rows.to_dict("records"))
+            for video_id, rows in frames.groupby("video_id", sort=True)]
+    process = functools.partial(crop_video_faces, input_dir=args.input, output=args.output, detector=detector,
+                                preprocess=config["preprocess"])
+    summary = run_per_video(jobs, process, args.output, FACE_COLUMNS, "frames -> faces")
+    print(f"{summary.videos} videos ({summary.done_before} done before, {summary.failed} failed), "
+          f"{summary.rows} faces, {summary.skipped_frames} frames without a face or unreadable, "
+          f"in {summary.seconds:.1f} s ({summary.rate:.1f} new faces/s) -> {args.output}/manifest.csv")
+    return 1 if summary.failed == summary.videos else 0
+
+
+def main(argv=None):
+    return run_stage(build_parser(), argv, overrides, crop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+# `make demo`: set up a virtual environment and run the whole pipeline on generated demo videos.
+# `make test`: set up the same environment and run the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo_work
+
+.PHONY: setup test demo clean-demo
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+test: setup
+	$(BIN)/python -m pytest
+
+demo: setup
+	$(BIN)/python 00-make-demo-videos.py --output $(DEMO)/videos
+	$(BIN)/python 01-convert-video-to-image.py --config configs/demo.yaml --dataset dfdc --input $(DEMO)/videos --output $(DEMO)/frames
+	$(BIN)/python 02-crop-faces-with-mtcnn.py --config configs/demo.yaml --input $(DEMO)/frames --output $(DEMO)/faces
+	$(BIN)/python 03-prepare-fake-real-dataset.py --config configs/demo.yaml --input $(DEMO)/faces --output $(DEMO)/dataset
+
+clean-demo:
+	rm -rf $(DEMO)

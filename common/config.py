@@ -1,0 +1,173 @@
+"""One layered, strict configuration for every stage.
+
+Built-in defaults < a YAML file (``--config``) < command-line overrides. An unknown key or a value of the
+wrong type is a ``ConfigError`` that names the key. The ``preprocess`` section is shared by stage 02 (training
+crops) and stage 05 (inference crops), so both crop faces the same way.
+"""
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from common.errors import ConfigError
+
+DEFAULTS = {
+    "seed": 42,
+    "video": {
+        "fps": 1.0,  # frames sampled per second of video
+        "max_frames": 0,  # cap per video, spread evenly; 0 = no cap
+        "jpeg_quality": 95,
+    },
+    "preprocess": {  # face detection and cropping: stage 02 and stage 05
+        "detector": "mtcnn",
+        "min_confidence": 0.95,
+        "margin": 0.3,  # of the box width/height, on each side
+        "min_face_size": 20,  # MTCNN finds nothing at 30 or more
+        "jpeg_quality": 95,
+    },
+    "dataset": {
+        "train": 0.8,
+        "val": 0.1,
+        "test": 0.1,
+        "balance": True,  # down-sample the majority class within each split
+    },
+    "train": {
+        "model": "efficientnet_b0",
+        "image_size": 128,
+        "weights": "imagenet",  # imagenet | none | path to a weights file
+        "epochs": 20,  # fine-tuning epochs (all layers trainable)
+        "head_epochs": 0,  # epochs with a frozen backbone before fine-tuning; 0 = skip that phase
+        "batch_size": 32,
+        "learning_rate": 1.0e-4,
+        "finetune_learning_rate": 1.0e-5,  # used when a head phase ran first
+        "patience": 5,
+        "augment": True,
+        "cache": True,
+        "mixed_precision": "auto",  # auto (only on GPU) | on | off
+    },
+    "predict": {
+        "frames": 32,
+        "aggregate": "vote",  # vote | mean | max
+        "threshold": 0.5,
+        "batch_size": 64,
+    },
+}
+
+CHOICES = {
+    "preprocess.detector": ("mtcnn",),
+    "train.mixed_precision": ("auto", "on", "off"),
+    "predict.aggregate": ("vote", "mean", "max"),
+}
+
+
+def load_config(path=None, overrides=None):
+    """Return the resolved config: defaults, then the YAML file at ``path``, then ``overrides``.
+
+    ``overrides`` maps dotted keys ("video.fps") to values; ``None`` values are ignored so that unset
+    command-line flags do not override the file.
+    """
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections")
+        _merge(config, loaded, prefix="")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_key(config, key, value)
+    validate(config)
+    return config
+
+
+def set_key(config, dotted_key, value):
+    """Set one dotted key, with the same checks as a YAML file."""
+    *sections, leaf = dotted_key.split(".")
+    node = config
+    for depth, section in enumerate(sections):
+        node = node.get(section) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ConfigError(f"unknown config key '{'.'.join(sections[: depth + 1])}'")
+    _merge(node, {leaf: value}, prefix=".".join(sections) + "." if sections else "")
+
+
+def _merge(base, update, prefix):
+    for key, value in update.items():
+        name = f"{prefix}{key}"
+        if key not in base:
+            known = ", ".join(f"{prefix}{k}" for k in base)
+            raise ConfigError(f"unknown config key '{name}' (known: {known})")
+        default = base[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{name}' must be a section (mapping), got {value!r}")
+            _merge(default, value, prefix=f"{name}.")
+        else:
+            base[key] = _coerce(name, default, value)
+
+
+def _coerce(name, default, value):
+    """Accept ``value`` if it has the type of ``default`` (an int where a float is expected is fine)."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"config key '{name}' must be of type {type(default).__name__}, got {value!r}")
+
+
+def validate(config):
+    """Range checks that types alone cannot express."""
+    for dotted, allowed in CHOICES.items():
+        section, key = dotted.split(".")
+        if config[section][key] not in allowed:
+            raise ConfigError(f"config key '{dotted}' must be one of {', '.join(allowed)}, got {config[section][key]!r}")
+    checks = [
+        ("video.fps", config["video"]["fps"] > 0, "must be > 0"),
+        ("video.max_frames", config["video"]["max_frames"] >= 0, "must be >= 0 (0 = no cap)"),
+        ("video.jpeg_quality", 1 <= config["video"]["jpeg_quality"] <= 100, "must be in 1..100"),
+        ("preprocess.jpeg_quality", 1 <= config["preprocess"]["jpeg_quality"] <= 100, "must be in 1..100"),
+        ("preprocess.min_confidence", 0 <= config["preprocess"]["min_confidence"] <= 1, "must be in 0..1"),
+        ("preprocess.margin", 0 <= config["preprocess"]["margin"] <= 2, "must be in 0..2"),
+        (
+            "preprocess.min_face_size",
+            1 <= config["preprocess"]["min_face_size"] < 30,
+            "must be in 1..29 (the mtcnn package silently finds no face at 30 or more)",
+        ),
+        ("train.image_size", config["train"]["image_size"] >= 16, "must be >= 16"),
+        ("train.epochs", config["train"]["epochs"] >= 0, "must be >= 0"),
+        ("train.head_epochs", config["train"]["head_epochs"] >= 0, "must be >= 0"),
+        ("train.epochs", config["train"]["epochs"] + config["train"]["head_epochs"] > 0, "and head_epochs cannot both be 0"),
+        ("train.batch_size", config["train"]["batch_size"] >= 1, "must be >= 1"),
+        ("train.learning_rate", config["train"]["learning_rate"] > 0, "must be > 0"),
+        ("train.patience", config["train"]["patience"] >= 1, "must be >= 1"),
+        ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
+        ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
+        ("predict.batch_size", config["predict"]["batch_size"] >= 1, "must be >= 1"),
+    ]
+    for name, ok, message in checks:
+        if not ok:
+            raise ConfigError(f"config key '{name}' {message}")
+    ratios = [config["dataset"][split] for split in ("train", "val", "test")]
+    if min(ratios) < 0 or abs(sum(ratios) - 1.0) > 1e-6:
+        raise ConfigError(f"config keys 'dataset.train/val/test' must be >= 0 and sum to 1, got {ratios}")
+
+
+def save_config(config, path):
+    """Write the resolved config as YAML (atomically)."""
+    from common.files import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config, sort_keys=False))

@@ -1,0 +1,127 @@
+"""Stage 03: group videos, split by group, balance, and lay out a training-ready dataset.
+
+A group is a real video together with every fake made from it: the whole group lands in one split, so no
+person's source video straddles train and test. Videos of an official test list go to the test split whole.
+"""
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from common.errors import UserError
+from common.files import atomic_path, atomic_write_csv, safe_name
+from common.manifest import FACE_COLUMNS, FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+def video_groups(videos):
+    """Group id of each video: the source video for a fake whose source is known, else the video itself."""
+    has_source = (videos["label"] == FAKE) & (videos["source_video"] != "")
+    return videos["source_video"].where(has_source, videos["video_id"])
+
+
+def split_by_video(videos, ratios, seed):
+    """Assign each video's group to a split; return a Series video_id -> split.
+
+    ``videos`` has one row per video with ``video_id``, ``group`` and ``official_split``. Groups are shuffled
+    with ``seed`` and dealt one by one to the split furthest below its share of videos; a split with a
+    non-zero share gets at least one group while groups remain. Groups holding an official test video go
+    to test.
+    """
+    rng = np.random.default_rng(seed)
+    sizes = videos.groupby("group").size()
+    official = set(videos.loc[videos["official_split"] == "test", "group"])
+    order = [group for group in rng.permutation(sorted(sizes.index)) if group not in official]
+    assigned = {group: "test" for group in official}
+    counts = {split: 0 for split in SPLITS}
+    counts["test"] = int(sizes[list(official)].sum()) if official else 0
+    total = int(sizes.sum())
+    active = [split for split in SPLITS if ratios[split] > 0]
+    for position, group in enumerate(order):
+        empty = [split for split in active if counts[split] == 0]
+        candidates = empty if empty and len(order) - position <= len(empty) else active
+        split = max(candidates, key=lambda name: (ratios[name] * total - counts[name], ratios[name]))
+        assigned[group] = split
+        counts[split] += int(sizes[group])
+    return videos["group"].map(assigned).set_axis(videos["video_id"])
+
+
+def balance(faces, seed):
+    """Down-sample the majority class, per split, to the size of the minority class (seeded)."""
+    kept = []
+    for split, rows in faces.groupby("split", sort=False):
+        per_label = {label: rows[rows["label"] == label] for label in (REAL, FAKE)}
+        smallest = min(len(part) for part in per_label.values())
+        if smallest == 0:
+            log.warning("split %s has only one class; it is not balanced", split)
+            kept.append(rows)
+            continue
+        for label, part in per_label.items():
+            kept.append(part.sample(n=smallest, random_state=seed) if len(part) > smallest else part)
+    return pd.concat(kept).sort_values(["split", "label", "video_id", "frame_index", "face_index"])
+
+
+def plan_dataset(faces, ratios, do_balance, seed):
+    """The split table (one row per face crop, columns ``SPLIT_COLUMNS`` plus ``source_path``) for a faces
+    manifest. Pure: writes nothing."""
+    faces = faces.copy()
+    videos = faces.drop_duplicates("video_id")[["video_id", "label", "source_video", "official_split"]].copy()
+    videos["group"] = video_groups(videos)
+    faces["group"] = faces["video_id"].map(videos.set_index("video_id")["group"])
+    faces["split"] = faces["video_id"].map(split_by_video(videos, ratios, seed))
+    if do_balance:
+        faces = balance(faces, seed)
+    faces["source_path"] = faces["path"]
+    faces["path"] = [
+        f"{split}/{label_name}/{safe_name(video_id)}__f{int(frame):06d}_{int(face)}.jpg"
+        for split, label_name, video_id, frame, face in zip(
+            faces["split"], faces["label_name"], faces["video_id"], faces["frame_index"], faces["face_index"]
+        )
+    ]
+    return faces[SPLIT_COLUMNS + ["source_path"]].reset_index(drop=True)
+
+
+def count_table(plan):
+    """Faces and videos per split and label, as a printable DataFrame."""
+    table = plan.groupby(["split", "label_name"]).agg(faces=("path", "size"), videos=("video_id", "nunique"))
+    return table.reindex(pd.MultiIndex.from_product([SPLITS, ["real", "fake"]], names=["split", "label"]), fill_value=0)
+
+
+def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False):
+    """Read stage 02's manifest, split and balance it, copy the crops into ``output/<split>/<label>/`` and
+    write ``output/split.csv``. Returns the plan. Files already in place are not copied again."""
+    input_dir, output = Path(input_dir), Path(output)
+    faces = read_manifest(input_dir, "faces", FACE_COLUMNS)
+    if faces.empty:
+        raise UserError(f"{input_dir}/manifest.csv lists no face: nothing to split")
+    plan = plan_dataset(faces, ratios, do_balance, seed)
+    _check_previous_split(output, plan, overwrite)
+    for source, target in tqdm(list(zip(plan["source_path"], plan["path"])), desc="faces -> dataset", unit="img"):
+        target = output / target
+        if not target.exists():
+            with atomic_path(target) as temporary:
+                shutil.copyfile(input_dir / source, temporary)
+    atomic_write_csv(output / SPLIT, plan.drop(columns="source_path"))
+    return plan
+
+
+def _check_previous_split(output, plan, overwrite):
+    """Refuse to mix two different splits in one folder unless asked to replace the old one."""
+    previous = output / SPLIT
+    if not previous.is_file():
+        return
+    old = pd.read_csv(previous, keep_default_na=False)
+    if sorted(old["path"]) == sorted(plan["path"]):
+        return
+    if not overwrite:
+        raise UserError(f"{output} holds a different split (other seed, ratios or input); use --overwrite to replace it")
+    for split in SPLITS:
+        shutil.rmtree(output / split, ignore_errors=True)
+    previous.unlink()

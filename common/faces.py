@@ -1,0 +1,135 @@
+"""Face detection behind a small interface, and cropping with a margin.
+
+Stage 02 (training crops) and stage 05 (inference crops) both call ``faces_in_frames`` with the same
+``preprocess`` config section, so a model sees at inference exactly the crops it was trained on.
+"""
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from common.files import safe_name, write_jpeg
+from common.manifest import LABEL_NAMES
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    box: tuple  # x, y, width, height in pixels of the frame
+    confidence: float
+
+
+class FaceDetector(Protocol):
+    def detect(self, frames_rgb):
+        """Return, for each RGB frame, the list of ``Face``s found in it."""
+
+
+class MTCNNDetector:
+    """The ``mtcnn`` package's detector (weights ship inside it). Build it once per process."""
+
+    def __init__(self, min_face_size=20, batch_size=8):
+        import tensorflow as tf
+        from mtcnn import MTCNN
+
+        device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
+        self._mtcnn = MTCNN(device=device)
+        self._min_face_size = min_face_size
+        self._batch_size = batch_size
+
+    def detect(self, frames_rgb):
+        found = []
+        for start in range(0, len(frames_rgb), self._batch_size):
+            batch = list(frames_rgb[start : start + self._batch_size])
+            # Frames of different sizes would be padded into one tensor; detect those one by one.
+            if len({frame.shape for frame in batch}) > 1:
+                results = [self._mtcnn.detect_faces(frame, min_face_size=self._min_face_size) for frame in batch]
+            else:
+                results = self._mtcnn.detect_faces(batch, min_face_size=self._min_face_size)
+            if len(results) != len(batch):  # the package returns [] when no frame of the batch has a face
+                results = [[] for _ in batch]
+            for faces in results:
+                found.append([Face(tuple(int(v) for v in face["box"]), float(face["confidence"])) for face in faces])
+        return found
+
+
+def build_detector(preprocess):
+    """The detector named by the ``preprocess`` config section."""
+    if preprocess["detector"] == "mtcnn":
+        return MTCNNDetector(min_face_size=preprocess["min_face_size"])
+    raise ValueError(f"unknown face detector '{preprocess['detector']}'")
+
+
+def crop_with_margin(box, frame_shape, margin):
+    """Crop rectangle ``(x0, y0, x1, y1)``: the box grown by ``margin`` of its width/height on each side,
+    clipped to the frame."""
+    x, y, width, height = box
+    frame_height, frame_width = frame_shape[:2]
+    x0 = max(0, int(round(x - margin * width)))
+    y0 = max(0, int(round(y - margin * height)))
+    x1 = min(frame_width, int(round(x + width + margin * width)))
+    y1 = min(frame_height, int(round(y + height + margin * height)))
+    return x0, y0, x1, y1
+
+
+def faces_in_frames(frames_bgr, detector, preprocess):
+    """For each BGR frame, the confident faces and their crops: a list of ``[(Face, crop_bgr), ...]``."""
+    detections = detector.detect([cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames_bgr])
+    result = []
+    for frame, faces in zip(frames_bgr, detections):
+        kept = []
+        for face in faces:
+            if face.confidence < preprocess["min_confidence"]:
+                continue
+            x0, y0, x1, y1 = crop_with_margin(face.box, frame.shape, preprocess["margin"])
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            kept.append((face, np.ascontiguousarray(frame[y0:y1, x0:x1])))
+        result.append(kept)
+    return result
+
+
+def crop_video_faces(frame_rows, input_dir, output, detector, preprocess):
+    """Detect and save the faces of one video's frames (manifest rows of stage 01); return the face rows.
+
+    A frame without a confident face, or whose image cannot be read, gives a row with an ``error``.
+    """
+    input_dir, output = Path(input_dir), Path(output)
+    frames, readable = [], []
+    rows = []
+    for row in frame_rows:
+        frame = cv2.imread(str(input_dir / row["path"]))
+        if frame is None:
+            rows.append(_face_row(row, error="unreadable frame image"))
+        else:
+            frames.append(frame)
+            readable.append(row)
+    for row, faces in zip(readable, faces_in_frames(frames, detector, preprocess)):
+        if not faces:
+            rows.append(_face_row(row, error="no face"))
+        folder = output / "faces" / LABEL_NAMES[int(row["label"])] / safe_name(row["video_id"])
+        for face_index, (face, crop) in enumerate(faces):
+            path = folder / f"f{int(row['frame_index']):06d}_{face_index}.jpg"
+            write_jpeg(path, crop, preprocess["jpeg_quality"])
+            rows.append(_face_row(row, face=face, face_index=face_index, path=path.relative_to(output).as_posix()))
+    return rows
+
+
+def _face_row(frame_row, face=None, face_index=-1, path="", error=""):
+    box = face.box if face else (0, 0, 0, 0)
+    return {
+        **frame_row,
+        "frame_path": frame_row["path"],
+        "face_index": face_index,
+        "box_x": box[0],
+        "box_y": box[1],
+        "box_w": box[2],
+        "box_h": box[3],
+        "confidence": round(face.confidence, 5) if face else 0.0,
+        "path": path,
+        "error": error,
+    }

@@ -1,0 +1,68 @@
+"""Labels and the manifest CSVs that stages hand to each other.
+
+Label meaning is fixed here, in code: 1 = fake, 0 = real. Every score the project outputs is P(fake).
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from common.errors import UserError
+
+REAL = 0
+FAKE = 1
+LABEL_NAMES = {REAL: "real", FAKE: "fake"}
+LABELS_BY_NAME = {name: label for label, name in LABEL_NAMES.items()}
+
+MANIFEST = "manifest.csv"  # written by stages 01 and 02 into their output folder
+FAILED = "failed.csv"  # videos a stage could not process
+SKIPPED_FRAMES = "skipped_frames.csv"  # frames that gave no output (unreadable, no face)
+SPLIT = "split.csv"  # written by stage 03
+
+FRAME_COLUMNS = [
+    "video_id",
+    "label",
+    "label_name",
+    "source_video",
+    "official_split",
+    "video_path",
+    "frame_index",
+    "timestamp",
+    "scale",
+    "width",
+    "height",
+    "path",
+]
+FACE_COLUMNS = FRAME_COLUMNS[:-1] + [
+    "frame_path",
+    "face_index",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+    "confidence",
+    "path",
+]
+SPLIT_COLUMNS = ["path", "label", "label_name", "split", "video_id", "group", "source_video", "frame_index", "face_index"]
+
+PRODUCERS = {
+    "frames": "01-convert-video-to-image.py",
+    "faces": "02-crop-faces-with-mtcnn.py",
+    "split": "03-prepare-fake-real-dataset.py",
+}
+
+
+def read_manifest(folder, kind, columns, file_name=MANIFEST):
+    """Read the manifest a previous stage left in ``folder``; a clear error if it is missing or malformed."""
+    folder = Path(folder)
+    path = folder / file_name
+    if not folder.is_dir():
+        raise UserError(f"input folder not found: {folder}")
+    if not path.is_file():
+        raise UserError(f"no {file_name} in {folder}: is it the output of {PRODUCERS[kind]}?")
+    frame = pd.read_csv(path, dtype={"video_id": str, "source_video": str, "official_split": str, "group": str},
+                        keep_default_na=False)
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise UserError(f"{path} lacks columns {missing}: is it the output of {PRODUCERS[kind]}?")
+    return frame

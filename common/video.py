@@ -1,0 +1,148 @@
+"""Reading videos and sampling frames. No TensorFlow here: stage 01 must start fast."""
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from common.errors import VideoError
+from common.files import safe_name, write_jpeg
+from common.manifest import LABEL_NAMES
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration(self):
+        return self.frame_count / self.fps
+
+
+def scale_for_width(width):
+    """Resize factor by frame width: x2 under 300 px, x1 up to 1000, x0.5 up to 1900, x0.33 above."""
+    if width < 300:
+        return 2.0
+    if width <= 1000:
+        return 1.0
+    if width <= 1900:
+        return 0.5
+    return 0.33
+
+
+def resize_frame(frame, scale):
+    if scale == 1.0:
+        return frame
+    height, width = frame.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(frame, size, interpolation=interpolation)
+
+
+def probe_video(path):
+    """Open ``path`` and read its frame count, frame rate and size; ``VideoError`` if it is no video."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError("file not found")
+    if path.stat().st_size == 0:
+        raise VideoError("empty file")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise VideoError("cannot open as a video")
+        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        capture.release()
+    if frame_count <= 0 or width <= 0 or height <= 0:
+        raise VideoError("no decodable frames")
+    if not fps or not math.isfinite(fps) or fps <= 0:
+        log.warning("%s reports no frame rate; assuming 30 fps", path)
+        fps = 30.0
+    return VideoInfo(frame_count=frame_count, fps=fps, width=width, height=height)
+
+
+def evenly_spaced(frame_count, count):
+    """``count`` frame indices spread evenly over ``frame_count`` frames (centres of equal slices)."""
+    count = max(1, min(count, frame_count))
+    return sorted(set(int(i) for i in (np.arange(count) + 0.5) * frame_count / count))
+
+
+def sample_frame_indices(info, fps, max_frames=0):
+    """Indices of the frames to keep: ``fps`` per second of video, at most ``max_frames`` (0 = no cap)."""
+    count = max(1, round(info.duration * fps))
+    if max_frames:
+        count = min(count, max_frames)
+    return evenly_spaced(info.frame_count, count)
+
+
+def read_frames(path, indices):
+    """Yield ``(index, frame_bgr or None)`` for the wanted indices, decoding sequentially.
+
+    Sequential ``grab`` is exact for every codec, where seeking in H.264 can land on the wrong frame. A frame
+    that cannot be decoded (or lies past a truncated end) is yielded as ``None``.
+    """
+    wanted = sorted(set(indices))
+    capture = cv2.VideoCapture(str(path))
+    try:
+        position = 0
+        for index in wanted:
+            frame = None
+            while position <= index:
+                if not capture.grab():
+                    break
+                position += 1
+                if position - 1 == index:
+                    ok, decoded = capture.retrieve()
+                    frame = decoded if ok else None
+            yield index, frame
+    finally:
+        capture.release()
+
+
+def extract_video(record, output, fps, max_frames, jpeg_quality):
+    """Sample, resize and save the frames of one video; return one manifest row per sampled frame.
+
+    Pure apart from its own output files: safe to run in a worker process. Frames that cannot be read get a
+    row with an ``error`` and no image.
+    """
+    info = probe_video(record.path)
+    scale = scale_for_width(info.width)
+    folder = Path(output) / "frames" / LABEL_NAMES[record.label] / safe_name(record.video_id)
+    rows = []
+    for index, frame in read_frames(record.path, sample_frame_indices(info, fps, max_frames)):
+        row = {
+            "video_id": record.video_id,
+            "label": record.label,
+            "label_name": LABEL_NAMES[record.label],
+            "source_video": record.source_video,
+            "official_split": record.official_split,
+            "video_path": str(Path(record.path).resolve()),
+            "frame_index": index,
+            "timestamp": round(index / info.fps, 3),
+            "scale": scale,
+            "width": 0,
+            "height": 0,
+            "path": "",
+        }
+        if frame is None:
+            row["error"] = "unreadable frame"
+        else:
+            frame = resize_frame(frame, scale)
+            path = folder / f"f{index:06d}.jpg"
+            write_jpeg(path, frame, jpeg_quality)
+            row.update(width=frame.shape[1], height=frame.shape[0], path=path.relative_to(output).as_posix())
+        rows.append(row)
+    if not any(row["path"] for row in rows):
+        raise VideoError("no frame could be decoded")
+    return rows

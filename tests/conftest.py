@@ -1,0 +1,44 @@
+"""Shared test helpers: tiny generated videos and loading the numbered stage scripts."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def load_script(name):
+    """Import a numbered stage script (its file name starts with a digit) as a module."""
+    path = ROOT / name
+    spec = importlib.util.spec_from_file_location(path.stem.replace("-", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_video(path, frames=20, size=(160, 120), fps=10.0):
+    """An mp4v video whose frame i is a flat grey of brightness 10 * i (so the frame index can be read back)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    try:
+        for index in range(frames):
+            writer.write(np.full((size[1], size[0], 3), min(255, 10 * index), np.uint8))
+    finally:
+        writer.release()
+    return path
+
+
+@pytest.fixture
+def labelled_videos(tmp_path):
+    """real/ and fake/ folders with two short videos each (folder dataset layout)."""
+    root = tmp_path / "videos"
+    for label in ("real", "fake"):
+        for number in range(2):
+            write_video(root / label / f"{label}{number}.mp4", frames=20 + 5 * number)
+    return root

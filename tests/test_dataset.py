@@ -1,0 +1,86 @@
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from common.dataset import SPLITS, plan_dataset, prepare_dataset, split_by_video
+from common.errors import UserError
+from common.manifest import FACE_COLUMNS, FAKE, REAL
+
+RATIOS = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+
+def faces_manifest(groups=40, fakes_per_real=3, frames=4, official_test=()):
+    """A stage 02 manifest: each real video has ``fakes_per_real`` fakes made from it."""
+    rows = []
+    for group in range(groups):
+        real = f"real_{group:03d}"
+        videos = [(real, REAL, "")] + [(f"fake_{group:03d}_{n}", FAKE, real) for n in range(fakes_per_real)]
+        for video_id, label, source in videos:
+            for frame in range(frames):
+                rows.append({column: "" for column in FACE_COLUMNS} | {
+                    "video_id": video_id, "label": label, "label_name": "fake" if label else "real",
+                    "source_video": source, "official_split": "test" if group in official_test else "",
+                    "frame_index": frame, "face_index": 0,
+                    "path": f"faces/{'fake' if label else 'real'}/{video_id}/f{frame:06d}_0.jpg"})
+    return pd.DataFrame(rows)
+
+
+def test_split_is_by_video_group_without_leakage_and_near_the_ratios():
+    plan = plan_dataset(faces_manifest(), RATIOS, do_balance=False, seed=1)
+    assert (plan.groupby("video_id")["split"].nunique() == 1).all()  # no video in two splits
+    assert (plan.groupby("group")["split"].nunique() == 1).all()  # a fake stays with its source video
+    videos = plan.drop_duplicates("video_id")["split"].value_counts()
+    for split, ratio in RATIOS.items():
+        assert abs(videos[split] / 160 - ratio) <= 4 / 160  # within one group of 4 videos
+    fake_groups = set(plan.loc[plan["label"] == FAKE, "group"])
+    assert fake_groups == {f"real_{g:03d}" for g in range(40)}
+
+
+def test_same_seed_same_split_other_seed_other_split():
+    videos = faces_manifest().drop_duplicates("video_id").assign(group=lambda v: v["video_id"].str[5:8])
+    first = split_by_video(videos, RATIOS, seed=7)
+    assert first.equals(split_by_video(videos, RATIOS, seed=7))
+    assert not first.equals(split_by_video(videos, RATIOS, seed=8))
+
+
+def test_every_split_gets_a_group_even_when_there_are_few():
+    plan = plan_dataset(faces_manifest(groups=3), RATIOS, do_balance=False, seed=0)
+    assert set(plan["split"]) == set(SPLITS)
+
+
+def test_official_test_videos_stay_whole_in_test():
+    plan = plan_dataset(faces_manifest(official_test=(0, 1, 2)), RATIOS, do_balance=False, seed=3)
+    official = plan[plan["group"].isin(["real_000", "real_001", "real_002"])]
+    assert set(official["split"]) == {"test"}
+
+
+def test_balancing_down_samples_the_majority_class_in_each_split():
+    plan = plan_dataset(faces_manifest(), RATIOS, do_balance=True, seed=1)
+    counts = plan.groupby(["split", "label"]).size().unstack()
+    assert (counts[REAL] == counts[FAKE]).all()
+    assert counts[REAL].sum() == 40 * 4  # the minority (real) class keeps every face
+
+
+def write_faces_folder(root, manifest):
+    for path in manifest["path"]:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / path), np.zeros((8, 8, 3), np.uint8))
+    manifest.to_csv(root / "manifest.csv", index=False)
+
+
+def test_prepare_dataset_lays_out_split_label_folders_and_refuses_to_mix_splits(tmp_path):
+    faces = tmp_path / "faces"
+    write_faces_folder(faces, faces_manifest(groups=10, fakes_per_real=1, frames=2))
+    plan = prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)
+    split_csv = pd.read_csv(tmp_path / "dataset" / "split.csv")
+    assert len(split_csv) == len(plan) == 40
+    for row in split_csv.itertuples():
+        assert row.path.startswith(f"{row.split}/{row.label_name}/")
+        assert (tmp_path / "dataset" / row.path).is_file()
+    prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)  # same split: a no-op re-run
+    with pytest.raises(UserError, match="--overwrite"):
+        prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=6)
+    prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=6, overwrite=True)
+    files = {p.relative_to(tmp_path / "dataset").as_posix() for p in (tmp_path / "dataset").rglob("*.jpg")}
+    assert files == set(pd.read_csv(tmp_path / "dataset" / "split.csv")["path"])  # nothing left of the old split

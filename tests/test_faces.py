@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import cv2
+import matplotlib
+import numpy as np
+import pytest
+
+from common.config import DEFAULTS
+from common.faces import Face, MTCNNDetector, crop_with_margin, faces_in_frames
+
+PREPROCESS = DEFAULTS["preprocess"]
+
+
+def test_margin_is_thirty_percent_of_box_on_each_side():
+    # box 40 wide, 60 high: 12 px more left and right, 18 px more above and below
+    assert crop_with_margin((100, 50, 40, 60), (480, 640, 3), 0.3) == (88, 32, 152, 128)
+
+
+def test_margin_is_clipped_to_the_frame():
+    assert crop_with_margin((5, 4, 40, 60), (70, 50, 3), 0.3) == (0, 0, 50, 70)
+
+
+class FixedDetector:
+    """A stand-in detector returning the same faces for every frame."""
+
+    def __init__(self, faces):
+        self.faces = faces
+
+    def detect(self, frames_rgb):
+        return [list(self.faces) for _ in frames_rgb]
+
+
+def test_every_confident_face_is_kept_and_weak_ones_dropped():
+    frame = np.zeros((200, 300, 3), np.uint8)
+    faces = [Face((10, 10, 50, 50), 0.99), Face((150, 40, 60, 80), 0.97), Face((100, 100, 40, 40), 0.5)]
+    (kept,) = faces_in_frames([frame], FixedDetector(faces), PREPROCESS)
+    assert [face.confidence for face, _ in kept] == [0.99, 0.97]
+    assert kept[1][1].shape == (128, 96, 3)  # 80 + 2 * 24 rows, 60 + 2 * 18 columns
+
+
+@pytest.fixture(scope="module")
+def mtcnn():
+    return MTCNNDetector(min_face_size=PREPROCESS["min_face_size"])
+
+
+def test_mtcnn_finds_the_face_in_a_shipped_photo(mtcnn):
+    photo = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    (found,) = faces_in_frames([photo], mtcnn, PREPROCESS)
+    assert len(found) == 1
+    face, crop = found[0]
+    x, y, w, h = face.box
+    assert face.confidence >= 0.95
+    assert 150 < x + w / 2 < 380 and 100 < y + h / 2 < 350 and w > 100  # her face, not the background
+    assert crop.shape[0] > h and crop.shape[1] > w
+
+
+def test_mtcnn_finds_nothing_in_a_blank_frame(mtcnn):
+    (found,) = faces_in_frames([np.full((240, 320, 3), 127, np.uint8)], mtcnn, PREPROCESS)
+    assert found == []

@@ -1,0 +1,103 @@
+"""Stages 01-03 from the command line: bad input, interruption and resumption, help and errors."""
+
+import hashlib
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, load_script
+
+stage01 = load_script("01-convert-video-to-image.py")
+
+
+def tree_digest(folder):
+    """Path -> content hash of every file below ``folder`` except the run's problem lists."""
+    return {path.relative_to(folder).as_posix(): hashlib.sha1(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_corrupt_empty_and_non_video_files_are_recorded_and_the_run_goes_on(labelled_videos, tmp_path, capsys):
+    (labelled_videos / "fake" / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+    (labelled_videos / "fake" / "empty.mp4").write_bytes(b"")
+    (labelled_videos / "real" / "notes.txt").write_text("not a video")
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(tmp_path / "frames")]) == 0
+    failed = pd.read_csv(tmp_path / "frames" / "failed.csv")
+    assert sorted(failed["video_id"]) == ["fake/corrupt", "fake/empty", "real/notes"]
+    assert failed.set_index("video_id").loc["fake/empty", "error"] == "empty file"
+    manifest = pd.read_csv(tmp_path / "frames" / "manifest.csv")
+    assert sorted(manifest["video_id"].unique()) == ["fake/fake0", "fake/fake1", "real/real0", "real/real1"]
+    assert set(manifest.loc[manifest["video_id"].str.startswith("fake/"), "label"]) == {1}  # fake = 1, in code
+    assert "7 videos (0 done before, 3 failed)" in capsys.readouterr().out
+    for path in manifest["path"]:
+        assert (tmp_path / "frames" / path).is_file()
+
+
+def test_frame_count_and_resize_of_a_small_video(labelled_videos, tmp_path):
+    stage01.main(["--input", str(labelled_videos), "--output", str(tmp_path / "out"), "--fps", "2"])
+    manifest = pd.read_csv(tmp_path / "out" / "manifest.csv")
+    per_video = manifest.groupby("video_id").size()
+    assert per_video["real/real0"] == 4 and per_video["real/real1"] == 5  # 2 s and 2.5 s at 2 frames/s
+    assert set(manifest["width"]) == {320} and set(manifest["scale"]) == {2.0}  # 160 px wide: doubled
+
+
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(labelled_videos, tmp_path, monkeypatch):
+    whole = tmp_path / "whole"
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(whole)]) == 0
+
+    original = stage01.extract_video
+    calls = []
+
+    def interrupted_on_third_video(record, **settings):
+        calls.append(record.video_id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(record, **settings)
+
+    resumed = tmp_path / "resumed"
+    monkeypatch.setattr(stage01, "extract_video", interrupted_on_third_video)
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(resumed)]) == 130
+    assert not (resumed / "manifest.csv").exists()  # no manifest claims a complete run
+    monkeypatch.setattr(stage01, "extract_video", original)
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(resumed)]) == 0
+    assert tree_digest(resumed) == tree_digest(whole)
+    assert not list(resumed.rglob(".*tmp*"))  # no temporary file left behind
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "script, flags",
+    [
+        ("01-convert-video-to-image.py", ["--fps", "--max-frames", "--dataset"]),
+        ("02-crop-faces-with-mtcnn.py", ["--min-confidence", "--margin"]),
+        ("03-prepare-fake-real-dataset.py", ["--split", "--no-balance", "--seed"]),
+    ],
+)
+def test_help_explains_the_flags(script, flags):
+    result = run_cli(script, "--help")
+    assert result.returncode == 0
+    for flag in ["--input", "--output", "--config", *flags]:
+        assert flag in result.stdout
+
+
+def test_bad_arguments_give_one_line_and_a_non_zero_exit(tmp_path):
+    missing = run_cli("01-convert-video-to-image.py", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o"))
+    assert missing.returncode != 0 and "input not found" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    (tmp_path / "in").mkdir()
+    inside = run_cli("03-prepare-fake-real-dataset.py", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "in" / "o"))
+    assert inside.returncode != 0 and "inside --input" in inside.stderr
+    not_stage01 = run_cli("02-crop-faces-with-mtcnn.py", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"))
+    assert not_stage01.returncode != 0 and "01-convert-video-to-image.py" in not_stage01.stderr.splitlines()[-1]
+
+
+def test_stage01_does_not_import_tensorflow(labelled_videos, tmp_path):
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from conftest import load_script; "
+            f"load_script('01-convert-video-to-image.py').main(['--input', {str(labelled_videos)!r}, "
+            f"'--output', {str(tmp_path / 'o')!r}]); assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "tests", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

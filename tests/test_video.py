@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from common.video import VideoInfo, probe_video, read_frames, sample_frame_indices, scale_for_width
+from conftest import write_video
+
+
+@pytest.mark.parametrize(
+    "width, scale",
+    [(160, 2.0), (299, 2.0), (300, 1.0), (1000, 1.0), (1001, 0.5), (1900, 0.5), (1901, 0.33), (1920, 0.33)],
+)
+def test_resize_rule_by_frame_width(width, scale):
+    assert scale_for_width(width) == scale
+
+
+def test_sampling_rate_and_cap_spread_frames_evenly():
+    ten_seconds = VideoInfo(frame_count=300, fps=30.0, width=640, height=480)
+    indices = sample_frame_indices(ten_seconds, fps=1.0)
+    assert len(indices) == 10
+    assert np.all(np.diff(indices) == 30)  # one per second, evenly spaced
+    assert len(sample_frame_indices(ten_seconds, fps=2.0)) == 20
+    capped = sample_frame_indices(ten_seconds, fps=2.0, max_frames=4)
+    assert len(capped) == 4 and capped[0] < 75 and capped[-1] > 225  # spread over the whole video
+    assert sample_frame_indices(VideoInfo(5, 30.0, 64, 64), fps=1.0) == [2]  # a short clip still gives a frame
+
+
+def test_frames_read_are_the_frames_asked_for(tmp_path):
+    path = write_video(tmp_path / "ramp.mp4", frames=20)
+    info = probe_video(path)
+    assert (info.frame_count, info.width, info.height) == (20, 160, 120)
+    for index, frame in read_frames(path, [3, 11, 19]):
+        assert abs(frame.mean() - 10 * index) < 4  # frame i was written with brightness 10 * i
+
+
+def test_frames_past_a_short_end_come_back_empty(tmp_path):
+    path = write_video(tmp_path / "short.mp4", frames=5)
+    frames = dict(read_frames(path, [2, 40]))
+    assert frames[2] is not None and frames[40] is None
