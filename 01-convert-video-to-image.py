@@ -7,7 +7,7 @@ import sys
 from common.cli import non_negative_int, positive_float, positive_int, run_stage, stage_parser
 from common.datasets import ADAPTERS, list_videos
 from common.runner import run_per_video
-from common.manifest import FRAME_COLUMNS
+from common.manifest import FRAME_COLUMNS, record_pipeline
 from common.video import extract_video
 
 
@@ -35,6 +35,7 @@ def overrides(args):
 def convert(args, config):
     records = list_videos(args.input, args.dataset)
     settings = config["video"]
+    record_pipeline(None, args.output, {"video": settings})
     extract = functools.partial(extract_video, output=args.output, fps=settings["fps"],
                                 max_frames=settings["max_frames"], jpeg_quality=settings["jpeg_quality"])
     jobs = [(record.video_id, record.path, record) for record in records]

@@ -6,7 +6,7 @@ import sys
 
 from common.cli import run_stage, stage_parser
 from common.faces import build_detector, crop_video_faces
-from common.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest
+from common.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest, record_pipeline
 from common.runner import run_per_video
 
 
@@ -32,6 +32,7 @@ def overrides(args):
 
 def crop(args, config):
     frames = read_manifest(args.input, "frames", FRAME_COLUMNS)
+    record_pipeline(args.input, args.output, {"preprocess": config["preprocess"]})
     detector = build_detector(config["preprocess"])
     jobs = [(video_id, rows["video_path"].iloc[0], rows.to_dict("records"))
             for video_id, rows in frames.groupby("video_id", sort=True)]

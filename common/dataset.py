@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv, safe_name
-from common.manifest import FACE_COLUMNS, FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest
+from common.manifest import FACE_COLUMNS, FAKE, PIPELINE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, record_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,9 @@ def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False
         raise UserError(f"{input_dir}/manifest.csv lists no face: nothing to split")
     plan = plan_dataset(faces, ratios, do_balance, seed)
     _check_previous_split(output, plan, overwrite)
+    if overwrite:
+        (output / PIPELINE).unlink(missing_ok=True)
+    record_pipeline(input_dir, output, {"dataset": {**ratios, "balance": do_balance, "seed": seed}})
     for source, target in tqdm(list(zip(plan["source_path"], plan["path"])), desc="faces -> dataset", unit="img"):
         target = output / target
         if not target.exists():

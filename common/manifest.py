@@ -66,3 +66,32 @@ def read_manifest(folder, kind, columns, file_name=MANIFEST):
     if missing:
         raise UserError(f"{path} lacks columns {missing}: is it the output of {PRODUCERS[kind]}?")
     return frame
+
+
+PIPELINE = "pipeline.yaml"  # the settings every stage so far ran with, handed down the stages
+
+
+def read_pipeline(folder):
+    """Settings recorded by the stages that made ``folder`` ({} when none were recorded)."""
+    import yaml
+
+    path = Path(folder) / PIPELINE
+    return yaml.safe_load(path.read_text()) or {} if path.is_file() else {}
+
+
+def record_pipeline(input_dir, output, settings):
+    """Write the input's pipeline settings plus this stage's ``settings`` into ``output``.
+
+    A re-run into a folder made with other settings would mix two kinds of output (resumed videos are
+    skipped, not redone), so that is refused.
+    """
+    import yaml
+
+    from common.files import atomic_write_text
+
+    pipeline = {**read_pipeline(input_dir), **settings} if input_dir else dict(settings)
+    previous = Path(output) / PIPELINE
+    if previous.is_file() and read_pipeline(output) != pipeline:
+        raise UserError(f"{output} was made with other settings (see {previous}); use a new --output folder")
+    atomic_write_text(previous, yaml.safe_dump(pipeline, sort_keys=False))
+    return pipeline

@@ -1,0 +1,199 @@
+"""Binary classification metrics and plots (label 1 = fake, 0 = real).
+
+All PNG files are written atomically: rendered to ``<out>.tmp`` in the same
+folder, then moved into place with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Sequence, Union
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+CLASS_NAMES = ("real", "fake")
+PROBABILITY_EPS = 1e-7
+
+
+# --------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------
+
+
+def _as_labels(y_true) -> np.ndarray:
+    """Flatten labels to a 1-D int array of 0/1."""
+    raw = np.asarray(y_true).reshape(-1)
+    if raw.size and not np.isin(raw, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    return raw.astype(int)
+
+
+def _as_probabilities(p_fake) -> np.ndarray:
+    """Flatten probabilities to a 1-D float64 array."""
+    return np.asarray(p_fake, dtype=np.float64).reshape(-1)
+
+
+def _check_same_length(labels: np.ndarray, probabilities: np.ndarray) -> None:
+    """Raise ``ValueError`` when labels and probabilities differ in length."""
+    if labels.shape != probabilities.shape:
+        raise ValueError(
+            f"y_true has {labels.size} values but p_fake has {probabilities.size}"
+        )
+
+
+def has_both_classes(y_true) -> bool:
+    """True when both real (0) and fake (1) labels are present."""
+    return np.unique(_as_labels(y_true)).size == 2
+
+
+def binary_metrics(y_true, p_fake, threshold: float = 0.5) -> dict:
+    """Accuracy, AUC, log loss, precision/recall/F1 (fake positive) and confusion matrix.
+
+    Values are plain Python numbers; ``auc`` is ``None`` when only one class
+    is present. ``confusion_matrix`` is ``[[tn, fp], [fn, tp]]``.
+    """
+    labels = _as_labels(y_true)
+    probabilities = _as_probabilities(p_fake)
+    _check_same_length(labels, probabilities)
+    if labels.size == 0:
+        raise ValueError("binary_metrics needs at least one example")
+    predicted = (probabilities >= threshold).astype(int)
+    clipped = np.clip(probabilities, PROBABILITY_EPS, 1 - PROBABILITY_EPS)
+    matrix = skm.confusion_matrix(labels, predicted, labels=[0, 1])
+    auc = skm.roc_auc_score(labels, probabilities) if has_both_classes(labels) else None
+    return {
+        "n": int(labels.size),
+        "n_fake": int(labels.sum()),
+        "n_real": int(labels.size - labels.sum()),
+        "accuracy": float(skm.accuracy_score(labels, predicted)),
+        "auc": None if auc is None else float(auc),
+        "log_loss": float(skm.log_loss(labels, clipped, labels=[0, 1])),
+        "precision": float(skm.precision_score(labels, predicted, zero_division=0)),
+        "recall": float(skm.recall_score(labels, predicted, zero_division=0)),
+        "f1": float(skm.f1_score(labels, predicted, zero_division=0)),
+        "confusion_matrix": [[int(v) for v in row] for row in matrix],
+        "threshold": float(threshold),
+    }
+
+
+# --------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------
+
+
+def save_figure_atomically(fig, out_png: Union[str, os.PathLike]) -> str:
+    """Save ``fig`` as PNG via a temporary file, then close it; return the path."""
+    out_png = os.fspath(out_png)
+    folder = os.path.dirname(out_png)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    tmp_path = out_png + ".tmp"
+    try:
+        fig.savefig(tmp_path, format="png", dpi=100, bbox_inches="tight")
+        os.replace(tmp_path, out_png)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+    logger.debug("wrote %s", out_png)
+    return out_png
+
+
+def load_history(history: Union[pd.DataFrame, str, os.PathLike]) -> pd.DataFrame:
+    """Return a training history as a DataFrame (from a DataFrame or CSV path)."""
+    if isinstance(history, pd.DataFrame):
+        return history
+    return pd.read_csv(history)
+
+
+def _epoch_axis(history: pd.DataFrame) -> np.ndarray:
+    """Epoch numbers: the ``epoch`` column if present, else 1..n."""
+    if "epoch" in history.columns:
+        return history["epoch"].to_numpy()
+    return np.arange(1, len(history) + 1)
+
+
+def _plot_metric_panel(ax, epochs, history: pd.DataFrame, metric: str) -> None:
+    """Draw train and (when present) validation curves of one metric."""
+    for column, label in ((metric, "train"), (f"val_{metric}", "validation")):
+        if column in history.columns:
+            ax.plot(epochs, history[column], marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(metric)
+    ax.grid(True, alpha=0.3)
+    if ax.lines:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, f"no '{metric}' column", ha="center", va="center",
+                transform=ax.transAxes)
+
+
+def plot_history(history_df_or_csv_path, out_png) -> str:
+    """Plot loss and accuracy (train and validation) against epoch, two panels."""
+    history = load_history(history_df_or_csv_path)
+    epochs = _epoch_axis(history)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        _plot_metric_panel(ax, epochs, history, metric)
+    fig.tight_layout()
+    return save_figure_atomically(fig, out_png)
+
+
+def plot_confusion_matrix(
+    cm: Sequence[Sequence[int]], out_png, title: str = "Confusion matrix"
+) -> str:
+    """Plot a 2x2 confusion matrix ([[tn, fp], [fn, tp]]) with counts in cells."""
+    matrix = np.asarray(cm, dtype=np.int64)
+    if matrix.shape != (2, 2):
+        raise ValueError(f"confusion matrix must be 2x2, got shape {matrix.shape}")
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ticks = np.arange(len(CLASS_NAMES))
+    ax.set_xticks(ticks, labels=CLASS_NAMES)
+    ax.set_yticks(ticks, labels=CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    midpoint = matrix.max() / 2 if matrix.size else 0
+    for row in range(2):
+        for col in range(2):
+            count = matrix[row, col]
+            ax.text(col, row, str(count), ha="center", va="center",
+                    color="white" if count > midpoint else "black")
+    fig.tight_layout()
+    return save_figure_atomically(fig, out_png)
+
+
+def plot_roc(y_true, p_fake, out_png, title: str = "ROC curve") -> str:
+    """Plot the ROC curve with AUC; with only one class, a figure that says so."""
+    labels = _as_labels(y_true)
+    probabilities = _as_probabilities(p_fake)
+    _check_same_length(labels, probabilities)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    if has_both_classes(labels):
+        fpr, tpr, _ = skm.roc_curve(labels, probabilities)
+        auc = skm.roc_auc_score(labels, probabilities)
+        ax.plot(fpr, tpr, label=f"ROC (AUC = {auc:.3f})")
+    else:
+        ax.text(0.5, 0.5, "ROC undefined:\nonly one class present",
+                ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("false positive rate (real called fake)")
+    ax.set_ylabel("true positive rate (fake caught)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return save_figure_atomically(fig, out_png)

@@ -1,0 +1,280 @@
+"""CNN classifiers for deepfake detection: a backbone registry and a model builder.
+
+Every model built here takes RAW RGB images (float, 0..255) of shape
+(image_size, image_size, 3) and outputs P(fake) (label 1 = fake, 0 = real).
+The backbone-specific input preprocessing lives inside the model as plain
+Keras layers, so a saved ``.keras`` file needs no custom objects and inference
+needs nothing but the image.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Tuple, Union
+
+import keras
+
+logger = logging.getLogger(__name__)
+
+BACKBONE_LAYER_NAME = "backbone"
+PREPROCESS_LAYER_NAME = "preprocess"
+OUTPUT_LAYER_NAME = "p_fake"
+
+WeightsArg = Union[None, str, os.PathLike]
+BackboneBuilder = Callable[[Tuple[int, int, int], Optional[str]], keras.Model]
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A registered feature extractor.
+
+    ``builder(input_shape, weights)`` returns a ``keras.Model`` mapping a
+    preprocessed image batch to a pooled feature vector; ``weights`` is
+    ``None`` or ``"imagenet"``. ``input_scale``/``input_offset`` describe the
+    ``Rescaling`` applied to raw 0..255 pixels before the backbone (``None``
+    when the backbone takes raw pixels itself).
+    """
+
+    name: str
+    min_size: int
+    default_size: int
+    builder: BackboneBuilder
+    input_scale: Optional[float] = None
+    input_offset: float = 0.0
+
+
+BACKBONES: dict[str, Backbone] = {}
+
+
+def register_backbone(
+    name: str,
+    min_size: int,
+    default_size: int,
+    input_scale: Optional[float] = None,
+    input_offset: float = 0.0,
+) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    """Decorator adding a backbone builder to ``BACKBONES`` under ``name``."""
+
+    def decorate(builder: BackboneBuilder) -> BackboneBuilder:
+        if name in BACKBONES:
+            raise ValueError(f"backbone '{name}' is already registered")
+        if not 0 < min_size <= default_size:
+            raise ValueError(
+                f"backbone '{name}': need 0 < min_size <= default_size, "
+                f"got {min_size} and {default_size}"
+            )
+        BACKBONES[name] = Backbone(
+            name=name,
+            min_size=min_size,
+            default_size=default_size,
+            builder=builder,
+            input_scale=input_scale,
+            input_offset=input_offset,
+        )
+        return builder
+
+    return decorate
+
+
+def known_model_names() -> list[str]:
+    """Sorted names of all registered backbones."""
+    return sorted(BACKBONES)
+
+
+def get_backbone(name: str) -> Backbone:
+    """Return the registered backbone called ``name`` or raise ``ValueError``."""
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        known = ", ".join(known_model_names())
+        raise ValueError(f"unknown model '{name}'; known models: {known}") from None
+
+
+# --------------------------------------------------------------------------
+# Registered backbones
+# --------------------------------------------------------------------------
+
+
+@register_backbone("efficientnet_b0", min_size=32, default_size=128)
+def _efficientnet_b0(input_shape, weights):
+    """EfficientNetB0; rescales raw 0..255 RGB itself."""
+    return keras.applications.EfficientNetB0(
+        include_top=False, weights=weights, input_shape=input_shape, pooling="max"
+    )
+
+
+@register_backbone(
+    "xception", min_size=71, default_size=299, input_scale=1 / 127.5, input_offset=-1.0
+)
+def _xception(input_shape, weights):
+    """Xception; expects pixels in [-1, 1]."""
+    return keras.applications.Xception(
+        include_top=False, weights=weights, input_shape=input_shape, pooling="max"
+    )
+
+
+@register_backbone(
+    "inception_resnet_v2",
+    min_size=75,
+    default_size=299,
+    input_scale=1 / 127.5,
+    input_offset=-1.0,
+)
+def _inception_resnet_v2(input_shape, weights):
+    """InceptionResNetV2; expects pixels in [-1, 1]."""
+    return keras.applications.InceptionResNetV2(
+        include_top=False, weights=weights, input_shape=input_shape, pooling="max"
+    )
+
+
+SMALL_CNN_FILTERS = (16, 32, 48, 64)
+
+
+@register_backbone(
+    "small_cnn", min_size=32, default_size=64, input_scale=1 / 255.0, input_offset=0.0
+)
+def _small_cnn(input_shape, weights):
+    """A tiny Conv-BN-ReLU-MaxPool network for tests and CPU demos."""
+    if weights is not None:
+        raise ValueError(
+            f"small_cnn has no pretrained weights (got weights={weights!r}); "
+            "use weights=None or a path to a weights file"
+        )
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for block, filters in enumerate(SMALL_CNN_FILTERS, start=1):
+        x = keras.layers.Conv2D(
+            filters, 3, padding="same", use_bias=False, name=f"block{block}_conv"
+        )(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"block{block}_bn")(x)  # settles in few steps
+        x = keras.layers.ReLU(name=f"block{block}_relu")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    features = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return keras.Model(inputs, features, name="small_cnn")
+
+
+# --------------------------------------------------------------------------
+# Model assembly
+# --------------------------------------------------------------------------
+
+
+def _is_no_weights(weights: WeightsArg) -> bool:
+    """True for ``None`` or the string ``"none"`` (any case)."""
+    return weights is None or (isinstance(weights, str) and weights.lower() == "none")
+
+
+def _is_imagenet(weights: WeightsArg) -> bool:
+    """True for the string ``"imagenet"`` (any case)."""
+    return isinstance(weights, str) and weights.lower() == "imagenet"
+
+
+def resolve_weights(weights: WeightsArg) -> Tuple[Optional[str], Optional[str]]:
+    """Split ``weights`` into (keras.applications argument, local file path).
+
+    ``None``/``"none"`` -> (None, None); ``"imagenet"`` -> ("imagenet", None);
+    anything else is a local file -> (None, path), which must exist.
+    """
+    if _is_no_weights(weights):
+        return None, None
+    if _is_imagenet(weights):
+        return "imagenet", None
+    path = os.fspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
+    return None, path
+
+
+def check_image_size(backbone: Backbone, image_size: int) -> None:
+    """Raise ``ValueError`` when ``image_size`` is below the backbone's minimum."""
+    if image_size < backbone.min_size:
+        raise ValueError(
+            f"image_size {image_size} is too small for model '{backbone.name}' "
+            f"(min size {backbone.min_size})"
+        )
+
+
+def build_backbone(
+    name: str, image_size: int, weights: WeightsArg = None
+) -> keras.Model:
+    """Build the named backbone as a sub-model called ``"backbone"``.
+
+    A weights file is loaded after building (``Model.load_weights``: Keras 3
+    ``.weights.h5`` saved from a backbone, or a legacy Keras ``_notop.h5``).
+    """
+    backbone = get_backbone(name)
+    check_image_size(backbone, image_size)
+    applications_weights, weights_path = resolve_weights(weights)
+    model = backbone.builder((image_size, image_size, 3), applications_weights)
+    model.name = BACKBONE_LAYER_NAME
+    if weights_path is not None:
+        logger.info("loading %s backbone weights from %s", name, weights_path)
+        model.load_weights(weights_path)
+    return model
+
+
+def _add_preprocessing(backbone: Backbone, inputs):
+    """Apply the backbone's pixel rescaling (if any) to raw 0..255 inputs."""
+    if backbone.input_scale is None:
+        return inputs
+    rescale = keras.layers.Rescaling(
+        scale=backbone.input_scale,
+        offset=backbone.input_offset,
+        name=PREPROCESS_LAYER_NAME,
+    )
+    return rescale(inputs)
+
+
+def _add_head(features, dropout: float, dense_units: Sequence[int]):
+    """Dense-ReLU stack (dropout after the first layer) ending in a sigmoid P(fake)."""
+    x = features
+    if not dense_units and dropout > 0:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    for index, units in enumerate(dense_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"head_dense{index + 1}")(x)
+        if index == 0 and dropout > 0:
+            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return keras.layers.Dense(
+        1, activation="sigmoid", dtype="float32", name=OUTPUT_LAYER_NAME
+    )(x)
+
+
+def build_model(
+    name: str = "efficientnet_b0",
+    image_size: int = 128,
+    weights: WeightsArg = "imagenet",
+    dropout: float = 0.5,
+    dense_units: Sequence[int] = (512, 128),
+) -> keras.Model:
+    """Build an uncompiled P(fake) classifier taking raw 0..255 RGB images.
+
+    ``weights``: ``None``/``"none"`` (random), ``"imagenet"`` (downloaded by
+    keras.applications) or a path to a backbone weights file.
+    """
+    backbone = get_backbone(name)
+    check_image_size(backbone, image_size)
+    feature_extractor = build_backbone(name, image_size, weights)
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    features = feature_extractor(_add_preprocessing(backbone, inputs))
+    outputs = _add_head(features, dropout, tuple(dense_units))
+    model = keras.Model(inputs, outputs, name=f"deepfake_{name}")
+    logger.info(
+        "built %s at %dx%d (%d parameters)", name, image_size, image_size,
+        model.count_params(),
+    )
+    return model
+
+
+def get_backbone_layer(model: keras.Model) -> keras.Model:
+    """Return the backbone sub-model of a model made by ``build_model``."""
+    return model.get_layer(BACKBONE_LAYER_NAME)
+
+
+def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
+    """Freeze or unfreeze the backbone; recompile the model afterwards.
+
+    In Keras 3 a frozen BatchNormalization layer also runs in inference mode.
+    """
+    get_backbone_layer(model).trainable = bool(trainable)
+    logger.info("backbone %s", "unfrozen" if trainable else "frozen")

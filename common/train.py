@@ -1,0 +1,204 @@
+"""Stage 04: train a backbone on stage 03's split, keep the best model, evaluate it on the test split."""
+
+import datetime
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from common.aggregate import vote_video
+from common.checkpoint import MODEL_FILE, save_model
+from common.config import save_config
+from common.data import find_unreadable_images, make_dataset
+from common.errors import UserError
+from common.files import atomic_write_csv, atomic_write_text
+from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
+from common.metrics import binary_metrics, plot_confusion_matrix, plot_history, plot_roc
+from common.models import build_model, check_image_size, get_backbone, resolve_weights, set_backbone_trainable
+
+log = logging.getLogger(__name__)
+
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+
+
+def setup_devices(mixed_precision):
+    """Pick the distribution strategy and precision policy: mixed_float16 and MirroredStrategy only with
+    GPUs (mixed precision is many times slower on a CPU). Returns ``(strategy, description)``."""
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    use_mixed = mixed_precision == "on" or (mixed_precision == "auto" and bool(gpus))
+    keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    description = f"{len(gpus)} GPU(s)" if gpus else "CPU"
+    return strategy, f"{description}, {'mixed_float16' if use_mixed else 'float32'}, {strategy.num_replicas_in_sync} replica(s)"
+
+
+def new_run_dir(runs_dir, model_name, image_size):
+    """``runs_dir/<date-time>-<model>-<size>/``, never an existing folder."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_dir) / f"{stamp}-{model_name}-{image_size}"
+    run_dir, number = base, 1
+    while run_dir.exists():
+        number += 1
+        run_dir = base.with_name(f"{base.name}-{number}")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def point_latest(runs_dir, run_dir):
+    """Make ``runs_dir/latest`` a link to the newest run (replaced atomically)."""
+    link = Path(runs_dir) / "latest"
+    temporary = link.with_name(f".latest.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_dir.name, target_is_directory=True)
+    os.replace(temporary, link)
+
+
+def load_split(dataset_dir):
+    """The rows of ``split.csv`` whose image is readable; unreadable ones are logged and returned apart."""
+    dataset_dir = Path(dataset_dir)
+    split = read_manifest(dataset_dir, "split", SPLIT_COLUMNS, file_name=SPLIT)
+    split["file"] = [dataset_dir / path for path in split["path"]]
+    bad = set(find_unreadable_images(list(split["file"])))
+    for path in sorted(bad):
+        log.warning("unreadable image left out: %s", path)
+    unreadable = split[split["file"].isin(bad)]
+    split = split[~split["file"].isin(bad)]
+    for name in ("train", "val", "test"):
+        part = split[split["split"] == name]
+        if part.empty:
+            raise UserError(f"the {name} split of {dataset_dir} is empty: re-run stage 03 with more videos")
+    if split.loc[split["split"] == "train", "label"].nunique() < 2:
+        raise UserError(f"the train split of {dataset_dir} has only one class; it needs real and fake faces")
+    return split, unreadable
+
+
+def class_weights(labels):
+    """Weights that make both classes count equally; ``None`` when they are already balanced."""
+    counts = np.bincount(np.asarray(labels, int), minlength=2)
+    if counts[REAL] == counts[FAKE]:
+        return None
+    return {label: len(labels) / (2.0 * counts[label]) for label in (REAL, FAKE)}
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``seconds`` and ``images_per_second`` (training) to each epoch's logs and so to history.csv."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        if logs is not None:
+            logs["seconds"] = seconds
+            logs["images_per_second"] = self.images / seconds
+
+
+def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
+    """The head phase (frozen backbone) if asked, then fine-tuning of every layer. Returns the history."""
+    phases = []
+    if settings["head_epochs"]:
+        phases.append(("head", False, settings["head_epochs"], settings["learning_rate"]))
+    if settings["epochs"]:
+        learning_rate = settings["finetune_learning_rate"] if phases else settings["learning_rate"]
+        phases.append(("finetune", True, settings["epochs"], learning_rate))
+    epoch = 0
+    for name, trainable, epochs, learning_rate in phases:
+        log.info("phase %s: %d epochs at learning rate %g, backbone %s", name, epochs, learning_rate,
+                 "trainable" if trainable else "frozen")
+        set_backbone_trainable(model, trainable)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                      metrics=["accuracy", keras.metrics.AUC(name="auc")])
+        callbacks = [
+            EpochTimer(images),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"], restore_best_weights=True),
+            keras.callbacks.ModelCheckpoint(run_dir / "checkpoint.keras", monitor="val_loss", save_best_only=True),
+            keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
+            keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),
+        ]
+        history = model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + epochs,
+                            class_weight=weights, callbacks=callbacks, shuffle=False, verbose=2)
+        epoch += len(history.epoch)
+
+
+def evaluate(model, test, image_size, batch_size, run_dir):
+    """Frame-level and video-level metrics on the test split; writes metrics.json and the plots.
+
+    A frame takes its most fake face; a video takes the majority vote of its frames, as stage 05 does.
+    """
+    data = make_dataset(test["file"], test["label"], image_size, batch_size, training=False, cache=False)
+    test = test.assign(p_fake=model.predict(data, verbose=0).reshape(-1))
+    frames = test.groupby(["video_id", "frame_index"], as_index=False).agg(label=("label", "first"),
+                                                                          p_fake=("p_fake", "max"))
+    videos = []
+    for video_id, rows in frames.groupby("video_id"):
+        verdict, p_fake = vote_video(rows["p_fake"], "vote", 0.5)
+        videos.append({"video_id": video_id, "label": rows["label"].iloc[0], "p_fake": p_fake, "verdict": verdict})
+    videos = pd.DataFrame(videos)
+    metrics = {
+        "data": "test split of split.csv (never used for training or model selection)",
+        "frame_level": binary_metrics(frames["label"], frames["p_fake"]),
+        "video_level": {"aggregate": "vote", **binary_metrics(videos["label"], videos["p_fake"])},
+    }
+    atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2))
+    atomic_write_csv(run_dir / "test_predictions.csv", test.drop(columns="file"))
+    plot_confusion_matrix(metrics["frame_level"]["confusion_matrix"], run_dir / "confusion_matrix.png",
+                          "Test split, frame level")
+    plot_confusion_matrix(metrics["video_level"]["confusion_matrix"], run_dir / "confusion_matrix_video.png",
+                          "Test split, video level (vote)")
+    plot_roc(frames["label"], frames["p_fake"], run_dir / "roc.png", "Test split, frame level")
+    return metrics
+
+
+def train(dataset_dir, runs_dir, config):
+    """Train, keep the best model (by val_loss) in a new run directory, evaluate it on the test split.
+    Returns ``(run_dir, metrics)``."""
+    settings = config["train"]
+    try:  # a wrong model name, size or weights path fails before any work
+        check_image_size(get_backbone(settings["model"]), settings["image_size"])
+        resolve_weights(settings["weights"])
+    except (ValueError, FileNotFoundError) as error:
+        raise UserError(str(error)) from None
+    split, unreadable = load_split(dataset_dir)
+    strategy, devices = setup_devices(settings["mixed_precision"])
+    run_dir = new_run_dir(runs_dir, settings["model"], settings["image_size"])
+    log.info("run directory %s (%s)", run_dir, devices)
+    pipeline = read_pipeline(dataset_dir)
+    if "preprocess" not in pipeline:
+        log.warning("%s does not record how faces were cropped; assuming this config's preprocess", dataset_dir)
+    resolved = {**config, "preprocess": pipeline.get("preprocess", config["preprocess"]),
+                "video": pipeline.get("video", config["video"])}
+    save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / "config.yaml")
+    if len(unreadable):
+        atomic_write_csv(run_dir / "unreadable_images.csv", unreadable.drop(columns="file"))
+
+    train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
+    batch_size = settings["batch_size"] * strategy.num_replicas_in_sync
+    make = lambda rows, training: make_dataset(rows["file"], rows["label"], settings["image_size"], batch_size,
+                                               training and settings["augment"], settings["cache"], config["seed"])
+    with strategy.scope():
+        model = build_model(settings["model"], settings["image_size"], settings["weights"])
+    fit_phases(model, make(train_rows, True), make(val_rows, False), settings, run_dir,
+               class_weights(train_rows["label"]), len(train_rows))
+
+    metadata = {"model": settings["model"], "image_size": settings["image_size"],
+                "preprocess": resolved["preprocess"], "video": resolved["video"], "seed": config["seed"],
+                "trained_on": str(Path(dataset_dir).resolve()), "created": datetime.datetime.now().isoformat()}
+    save_model(model, run_dir / MODEL_FILE, metadata)
+    (run_dir / "checkpoint.keras").unlink(missing_ok=True)  # model.keras is the same best model, with metadata
+    plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
+    metrics = evaluate(model, split[split["split"] == "test"], settings["image_size"], batch_size, run_dir)
+    point_latest(runs_dir, run_dir)
+    return run_dir, metrics

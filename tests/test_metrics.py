@@ -1,0 +1,137 @@
+"""Tests for common.metrics (label 1 = fake, positive class)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from common import metrics
+
+
+def assert_png_written(path):
+    """The PNG exists, is non-empty, has a PNG signature, and no .tmp is left."""
+    assert path.is_file()
+    assert path.stat().st_size > 0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(path.parent.glob("*.tmp"))
+
+
+# ---------------------------------------------------------------- binary_metrics
+
+
+def test_perfect_separation():
+    result = metrics.binary_metrics([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
+    assert result["accuracy"] == 1.0
+    assert result["auc"] == 1.0
+    assert result["precision"] == result["recall"] == result["f1"] == 1.0
+    assert result["confusion_matrix"] == [[2, 0], [0, 2]]
+    assert result["n"] == 4 and result["n_fake"] == 2 and result["n_real"] == 2
+    assert result["log_loss"] < 0.25
+
+
+def test_hand_counted_confusion_matrix():
+    y_true = [0, 0, 0, 1, 1, 1, 1]
+    p_fake = [0.1, 0.7, 0.6, 0.9, 0.4, 0.8, 0.2]
+    # predicted: 0, 1, 1, 1, 0, 1, 0 -> tn=1 fp=2 fn=2 tp=2
+    result = metrics.binary_metrics(y_true, p_fake)
+    assert result["confusion_matrix"] == [[1, 2], [2, 2]]
+    assert result["accuracy"] == pytest.approx(3 / 7)
+    assert result["precision"] == pytest.approx(2 / 4)
+    assert result["recall"] == pytest.approx(2 / 4)
+    assert result["f1"] == pytest.approx(0.5)
+
+
+def test_threshold_is_used_and_reported():
+    result = metrics.binary_metrics([0, 1], [0.3, 0.6], threshold=0.7)
+    assert result["confusion_matrix"] == [[1, 0], [1, 0]]
+    assert result["threshold"] == 0.7
+    assert result["recall"] == 0.0
+    assert result["precision"] == 0.0  # zero_division=0, no warning-driven crash
+
+
+def test_probability_equal_to_threshold_counts_as_fake():
+    result = metrics.binary_metrics([1], [0.5])
+    assert result["confusion_matrix"] == [[0, 0], [0, 1]]
+
+
+def test_all_fake_predicted_fake_has_recall_one_and_no_auc():
+    result = metrics.binary_metrics([1, 1, 1], [0.9, 0.95, 0.99])
+    assert result["recall"] == 1.0
+    assert result["precision"] == 1.0
+    assert result["auc"] is None
+    assert result["confusion_matrix"] == [[0, 0], [0, 3]]
+    assert result["n_real"] == 0
+
+
+def test_one_class_real_only_gives_auc_none():
+    result = metrics.binary_metrics([0, 0], [0.2, 0.7])
+    assert result["auc"] is None
+    assert result["confusion_matrix"] == [[1, 1], [0, 0]]
+    assert np.isfinite(result["log_loss"])
+
+
+def test_extreme_probabilities_are_clipped_in_log_loss():
+    result = metrics.binary_metrics([0, 1], [1.0, 0.0])
+    assert np.isfinite(result["log_loss"])
+    assert result["log_loss"] > 10
+
+
+def test_values_are_plain_python_and_json_serialisable():
+    result = metrics.binary_metrics(np.array([0, 1, 1]), np.array([[0.2], [0.7], [0.4]]))
+    json.dumps(result)
+    for key in ("n", "n_fake", "n_real"):
+        assert type(result[key]) is int
+    for key in ("accuracy", "auc", "log_loss", "precision", "recall", "f1", "threshold"):
+        assert type(result[key]) is float
+    assert all(type(v) is int for row in result["confusion_matrix"] for v in row)
+
+
+def test_length_mismatch_and_bad_labels_raise():
+    with pytest.raises(ValueError):
+        metrics.binary_metrics([0, 1], [0.5])
+    with pytest.raises(ValueError):
+        metrics.binary_metrics([0, 2], [0.5, 0.5])
+
+
+# ---------------------------------------------------------------- plots
+
+
+def test_plot_history_from_dataframe_and_csv(tmp_path):
+    history = pd.DataFrame({
+        "epoch": [0, 1, 2],
+        "loss": [0.9, 0.6, 0.4], "val_loss": [1.0, 0.7, 0.6],
+        "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7],
+    })
+    out = tmp_path / "history.png"
+    metrics.plot_history(history, out)
+    assert_png_written(out)
+
+    csv_path = tmp_path / "history.csv"
+    history.drop(columns=["val_loss", "val_accuracy"]).to_csv(csv_path, index=False)
+    out_csv = tmp_path / "sub" / "history_csv.png"
+    metrics.plot_history(str(csv_path), out_csv)
+    assert_png_written(out_csv)
+
+
+def test_plot_confusion_matrix(tmp_path):
+    out = tmp_path / "cm.png"
+    metrics.plot_confusion_matrix([[5, 1], [2, 7]], out, title="test")
+    assert_png_written(out)
+
+
+def test_plot_roc_two_classes_and_one_class(tmp_path):
+    out = tmp_path / "roc.png"
+    metrics.plot_roc([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], out, title="roc")
+    assert_png_written(out)
+
+    one_class = tmp_path / "roc_one.png"
+    metrics.plot_roc([1, 1, 1], [0.2, 0.5, 0.9], one_class, title="one class")
+    assert_png_written(one_class)
+
+
+def test_plot_overwrites_existing_file(tmp_path):
+    out = tmp_path / "cm.png"
+    out.write_bytes(b"old")
+    metrics.plot_confusion_matrix([[1, 0], [0, 1]], out, title="again")
+    assert_png_written(out)

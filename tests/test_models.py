@@ -1,0 +1,187 @@
+"""Tests for common.models (all with weights=None: no downloads)."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from common import models  # noqa: E402
+
+# Keras' TF backend trips numpy 2's __array__(copy=...) deprecation; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def fresh_keras_session():
+    """Start every test from a clean Keras graph/name state."""
+    keras.backend.clear_session()
+    yield
+    keras.backend.clear_session()
+
+
+def random_raw_images(batch: int, size: int, seed: int = 0) -> np.ndarray:
+    """Random RGB images in the raw 0..255 range the models expect."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, size=(batch, size, size, 3)).astype("float32")
+
+
+def count_trainable_weights(model) -> int:
+    """Number of trainable weight tensors."""
+    return len(model.trainable_weights)
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_registry_holds_expected_backbones():
+    assert set(models.BACKBONES) >= {
+        "efficientnet_b0", "xception", "inception_resnet_v2", "small_cnn",
+    }
+    for name, backbone in models.BACKBONES.items():
+        assert backbone.name == name
+        assert backbone.min_size <= backbone.default_size
+
+
+def test_unknown_model_lists_known_names_sorted():
+    with pytest.raises(ValueError) as error:
+        models.get_backbone("resnet9000")
+    message = str(error.value)
+    assert "unknown model 'resnet9000'" in message
+    assert "known models: " + ", ".join(sorted(models.BACKBONES)) in message
+
+
+def test_build_model_unknown_name_raises():
+    with pytest.raises(ValueError, match="known models"):
+        models.build_model("nope", image_size=64, weights=None)
+
+
+def test_registering_duplicate_name_raises():
+    with pytest.raises(ValueError, match="already registered"):
+        models.register_backbone("small_cnn", min_size=32, default_size=64)(
+            lambda shape, weights: None
+        )
+
+
+# ---------------------------------------------------------------- building
+
+
+@pytest.mark.parametrize("name", sorted(models.BACKBONES))
+def test_every_backbone_builds_at_min_size_and_predicts_probabilities(name):
+    size = models.get_backbone(name).min_size
+    model = models.build_model(name, image_size=size, weights=None)
+    assert model.input_shape == (None, size, size, 3)
+    predictions = np.asarray(model(random_raw_images(2, size), training=False))
+    assert predictions.shape == (2, 1)
+    assert not np.isnan(predictions).any()
+    assert ((predictions >= 0) & (predictions <= 1)).all()
+
+
+def test_small_cnn_builds_at_32_with_none_string():
+    model = models.build_model("small_cnn", image_size=32, weights="none")
+    assert model.predict(random_raw_images(2, 32), verbose=0).shape == (2, 1)
+
+
+def test_output_stays_float32_under_mixed_precision():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = models.build_model("small_cnn", image_size=32, weights=None)
+        assert model.get_layer(models.OUTPUT_LAYER_NAME).dtype_policy.compute_dtype == "float32"
+        assert model.output.dtype == "float32"
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "efficientnet_b0", "xception"])
+def test_too_small_image_size_names_model_and_minimum(name):
+    min_size = models.get_backbone(name).min_size
+    with pytest.raises(ValueError, match=f"'{name}'.*min size {min_size}"):
+        models.build_model(name, image_size=min_size - 1, weights=None)
+
+
+def test_missing_weights_path_raises_file_not_found(tmp_path):
+    missing = tmp_path / "nowhere" / "w.weights.h5"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        models.build_model("small_cnn", image_size=32, weights=str(missing))
+
+
+def test_small_cnn_rejects_pretrained_weights():
+    with pytest.raises(ValueError, match="small_cnn has no pretrained weights"):
+        models.build_model("small_cnn", image_size=32, weights="imagenet")
+
+
+def test_head_layout_and_no_compile():
+    model = models.build_model("small_cnn", image_size=32, weights=None)
+    names = [layer.name for layer in model.layers]
+    assert names[-4:] == ["head_dense1", "head_dropout", "head_dense2", models.OUTPUT_LAYER_NAME]
+    assert model.get_layer("head_dense1").units == 512
+    assert model.get_layer("head_dropout").rate == 0.5
+    assert model.get_layer("head_dense2").units == 128
+    assert getattr(model, "optimizer", None) is None
+
+
+def test_preprocessing_is_inside_model():
+    xception_like = models.get_backbone("xception")
+    assert xception_like.input_scale == pytest.approx(1 / 127.5)
+    assert xception_like.input_offset == -1.0
+    model = models.build_model("small_cnn", image_size=32, weights=None)
+    rescale = model.get_layer(models.PREPROCESS_LAYER_NAME)
+    scaled = np.asarray(rescale(np.array([[0.0, 255.0]], dtype="float32")))
+    np.testing.assert_allclose(scaled, [[0.0, 1.0]], atol=1e-6)
+
+
+# ---------------------------------------------------------------- weights files
+
+
+@pytest.mark.parametrize("name,size", [("efficientnet_b0", 32), ("small_cnn", 32)])
+def test_weights_file_is_loaded_into_backbone(tmp_path, name, size):
+    source = models.build_model(name, image_size=size, weights=None)
+    weights_file = tmp_path / "w.weights.h5"
+    models.get_backbone_layer(source).save_weights(weights_file)
+    source_weights = models.get_backbone_layer(source).get_weights()
+
+    keras.backend.clear_session()
+    target = models.build_model(name, image_size=size, weights=str(weights_file))
+    target_weights = models.get_backbone_layer(target).get_weights()
+
+    assert len(source_weights) == len(target_weights) > 0
+    for expected, actual in zip(source_weights, target_weights):
+        np.testing.assert_array_equal(expected, actual)
+
+
+# ---------------------------------------------------------------- freezing
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "efficientnet_b0"])
+def test_set_backbone_trainable_toggles_only_backbone(name):
+    size = models.get_backbone(name).min_size
+    model = models.build_model(name, image_size=size, weights=None)
+    head_weight_count = 6  # three Dense layers, kernel + bias each
+    backbone = models.get_backbone_layer(model)
+
+    models.set_backbone_trainable(model, False)
+    assert count_trainable_weights(model) == head_weight_count
+    assert not backbone.trainable
+
+    models.set_backbone_trainable(model, True)
+    assert count_trainable_weights(model) == head_weight_count + len(backbone.trainable_weights)
+    assert len(backbone.trainable_weights) > 0
+    assert all(layer.trainable for layer in model.layers)
+
+
+# ---------------------------------------------------------------- saving
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "efficientnet_b0"])
+def test_saved_model_reloads_without_custom_objects(tmp_path, name):
+    size = models.get_backbone(name).min_size
+    model = models.build_model(name, image_size=size, weights=None)
+    images = random_raw_images(2, size, seed=1)
+    expected = model.predict(images, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+
+    keras.backend.clear_session()
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(reloaded.predict(images, verbose=0), expected)
+    assert models.get_backbone_layer(reloaded) is not None

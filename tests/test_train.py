@@ -1,0 +1,96 @@
+"""Stage 04 on a tiny hand-made dataset: run directory contents, corrupt images, devices, class weights."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from common.checkpoint import read_metadata
+from common.config import load_config
+from conftest import ROOT, load_script
+
+stage04 = load_script("04-train-cnn.py")
+
+
+def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, size=40):
+    """split.csv plus images: real faces are smooth blobs, fakes the same with a noisy square in the middle."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for split, count in zip(("train", "val", "test"), videos_per_class):
+        for label, name in ((0, "real"), (1, "fake")):
+            for video in range(count):
+                video_id = f"{split}_{name}_{video}"
+                for frame in range(frames):
+                    image = np.full((size, size, 3), rng.integers(60, 200), np.uint8)
+                    if label:
+                        image[10:30, 10:30] = rng.integers(0, 255, (20, 20, 3))
+                    path = f"{split}/{name}/{video_id}__f{frame:06d}_0.jpg"
+                    (root / path).parent.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(root / path), image)
+                    rows.append({"path": path, "label": label, "label_name": name, "split": split,
+                                 "video_id": video_id, "group": video_id, "source_video": "",
+                                 "frame_index": frame, "face_index": 0})
+    pd.DataFrame(rows).to_csv(root / "split.csv", index=False)
+    return root
+
+
+SMALL = ["--model", "small_cnn", "--image-size", "32", "--weights", "none", "--batch-size", "8"]
+
+
+def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
+    dataset = write_dataset(tmp_path / "dataset")
+    (dataset / "train" / "fake" / "train_fake_0__f000000_0.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    assert stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "2"]) == 0
+    run = (tmp_path / "runs" / "latest").resolve()
+    assert run.name.endswith("-small_cnn-32")
+    for name in ("config.yaml", "model.keras", "history.csv", "training_curves.png", "metrics.json",
+                 "confusion_matrix.png", "roc.png", "unreadable_images.csv"):
+        assert (run / name).is_file(), name
+    assert len(pd.read_csv(run / "history.csv")) == 2
+    assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == ["train/fake/train_fake_0__f000000_0.jpg"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["frame_level"]["n"] == 12 and metrics["video_level"]["n"] == 4  # the test split only
+    metadata = read_metadata(run)
+    assert (metadata["model"], metadata["image_size"]) == ("small_cnn", 32)
+    assert metadata["preprocess"] == load_config()["preprocess"]  # no stage 02 record: this config's
+    assert "label 1 = fake" in metadata["label_meaning"]
+
+
+def test_head_then_finetune_phases_continue_one_history(tmp_path):
+    dataset = write_dataset(tmp_path / "dataset")
+    stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL,
+                  "--head-epochs", "1", "--epochs", "1"])
+    history = pd.read_csv(tmp_path / "runs" / "latest" / "history.csv")
+    assert history["epoch"].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "resnet9"], "invalid choice"),
+    (["--model", "xception", "--image-size", "64", "--weights", "none"], "too small"),
+    (["--model", "small_cnn", "--image-size", "32", "--weights", "/nowhere/w.h5"], "not found"),
+])
+def test_bad_model_settings_fail_in_one_line_before_training(tmp_path, flags, message):
+    dataset = write_dataset(tmp_path / "dataset", videos_per_class=(1, 1, 1), frames=1)
+    result = subprocess.run([sys.executable, "04-train-cnn.py", "--input", str(dataset), "--output",
+                             str(tmp_path / "runs"), *flags], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_cpu_trains_in_float32_on_one_replica():
+    from common.train import setup_devices
+
+    strategy, description = setup_devices("auto")
+    assert strategy.num_replicas_in_sync == 1 and "float32" in description
+
+
+def test_class_weights_only_when_the_classes_are_unbalanced():
+    from common.train import class_weights
+
+    assert class_weights([0, 1, 0, 1]) is None
+    weights = class_weights([0, 0, 0, 1])
+    assert weights[1] == 2.0 and weights[0] == pytest.approx(2 / 3)
