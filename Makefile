@@ -23,6 +23,9 @@ demo: setup
 	$(BIN)/python 01-convert-video-to-image.py --config configs/demo.yaml --dataset dfdc --input $(DEMO)/videos --output $(DEMO)/frames
 	$(BIN)/python 02-crop-faces-with-mtcnn.py --config configs/demo.yaml --input $(DEMO)/frames --output $(DEMO)/faces
 	$(BIN)/python 03-prepare-fake-real-dataset.py --config configs/demo.yaml --input $(DEMO)/faces --output $(DEMO)/dataset
+	$(BIN)/python 04-train-cnn.py --config configs/demo.yaml --input $(DEMO)/dataset --output $(DEMO)/runs
+	$(BIN)/python 00-make-demo-videos.py --output $(DEMO)/heldout --n-real 6 --seed 1 --prefix heldout
+	$(BIN)/python 05-predict-video.py --config configs/demo.yaml --model $(DEMO)/runs/latest --input $(DEMO)/heldout --output $(DEMO)/predictions.csv
 
 clean-demo:
 	rm -rf $(DEMO)

@@ -90,7 +90,8 @@ def run_stage(parser, argv, overrides_from_args, body):
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; finished videos are kept and a re-run resumes", file=sys.stderr)
+        print(f"{parser.prog}: interrupted; no half-written file is left, and stages 01-03 resume where they stopped",
+              file=sys.stderr)
         return 130
 
 

@@ -1,0 +1,322 @@
+"""Stage 05: score whole videos with a trained model, and check the verdicts against labels when known.
+
+Per video: sample frames evenly, resize them as stage 01 did, crop faces with the ``preprocess`` settings
+stored in the model file (so the model sees crops made exactly as its training crops were), score every face,
+take the most fake face per frame and aggregate the frames into a verdict. Scores are P(fake).
+
+TensorFlow is imported only when the first face is scored, so bad arguments fail fast.
+"""
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from common.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, frame_scores, vote_video
+from common.datasets import candidate_files
+from common.errors import UserError, VideoError
+from common.faces import faces_in_frames
+from common.files import atomic_write_csv, atomic_write_text
+from common.manifest import FAKE, REAL
+from common.video import evenly_spaced, probe_video, read_frames, resize_frame, scale_for_width
+
+log = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = ["video", "verdict", "fake_probability", "frames_sampled", "faces_scored", "error"]
+LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
+PREPROCESS_KEYS = ("detector", "min_confidence", "margin", "min_face_size", "jpeg_quality")
+LABEL_VALUES = {"fake": FAKE, "1": FAKE, "real": REAL, "0": REAL}
+VERDICT_OF_LABEL = {FAKE: FAKE_VERDICT, REAL: REAL_VERDICT}
+LABEL_OF_VERDICT = {verdict: label for label, verdict in VERDICT_OF_LABEL.items()}
+
+
+# --------------------------------------------------------------------------
+# Inputs: videos, model metadata
+# --------------------------------------------------------------------------
+
+
+def find_videos(input_path):
+    """``[(name, path)]`` to score: one file (named as given) or every candidate file below a folder (named
+    by its path relative to the folder). Non-video files are kept, so they show up as error rows."""
+    root = Path(input_path)
+    if root.is_file():
+        return [(str(input_path), root)]
+    videos = [(path.relative_to(root).as_posix(), path) for path in candidate_files(root)]
+    if not videos:
+        raise UserError(f"no files to score in {input_path}")
+    return videos
+
+
+def check_metadata(model, metadata):
+    """The model file must say how its training faces were cropped, at the size the network takes."""
+    missing = [key for key in ("model", "image_size", "preprocess") if key not in metadata]
+    missing += [f"preprocess.{key}" for key in PREPROCESS_KEYS if key not in metadata.get("preprocess", {})]
+    if missing:
+        raise UserError(f"the model's metadata lacks {', '.join(missing)}: re-save it with 04-train-cnn.py")
+    input_size = model.input_shape[1]
+    if input_size is not None and input_size != metadata["image_size"]:
+        raise UserError(f"the model's metadata says image_size {metadata['image_size']} "
+                        f"but the network takes {input_size} px")
+
+
+# --------------------------------------------------------------------------
+# One video
+# --------------------------------------------------------------------------
+
+
+def read_video_frames(path, count, jpeg_quality=None):
+    """``count`` evenly spaced frames of a video as stage 01 makes them: resized by width, and passed
+    through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given. Undecodable frames are left out;
+    ``VideoError`` if the file is no video or no frame decodes."""
+    info = probe_video(path)
+    scale = scale_for_width(info.width)
+    frames = []
+    for index, frame in read_frames(path, evenly_spaced(info.frame_count, count)):
+        if frame is None:
+            log.debug("%s: frame %d cannot be decoded", path, index)
+            continue
+        frame = resize_frame(frame, scale)
+        if jpeg_quality is not None:
+            frame = _jpeg_round_trip(frame, jpeg_quality)
+        frames.append(frame)
+    if not frames:
+        raise VideoError("no frame could be decoded")
+    return frames
+
+
+def _jpeg_round_trip(image_bgr, quality):
+    ok, encoded = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else image_bgr
+
+
+def video_faces(path, detector, metadata, frames):
+    """Sample ``frames`` frames of a video and crop its faces with the model's ``preprocess`` settings.
+
+    Returns ``(frames_sampled, frame_ids, crops)``: ``frame_ids[i]`` is the sampled frame that face crop
+    ``crops[i]`` (BGR) comes from.
+    """
+    video_quality = metadata.get("video", {}).get("jpeg_quality")
+    sampled = read_video_frames(path, frames, video_quality)
+    frame_ids, crops = [], []
+    for frame_id, faces in enumerate(faces_in_frames(sampled, detector, metadata["preprocess"])):
+        for _face, crop in faces:
+            frame_ids.append(frame_id)
+            crops.append(crop)
+    return len(sampled), frame_ids, crops
+
+
+def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
+    """P(fake) of each face crop, scored ``batch_size`` crops at a time."""
+    from common.data import prepare_crops  # TensorFlow
+
+    scores = []
+    for start in range(0, len(crops_bgr), batch_size):
+        batch = prepare_crops(crops_bgr[start : start + batch_size], image_size, jpeg_quality)
+        scores.append(np.asarray(model.predict_on_batch(batch), dtype=float).reshape(-1))
+    return np.concatenate(scores) if scores else np.zeros(0)
+
+
+def score_video(path, model, detector, metadata, settings, name=None):
+    """Score one video; return its row (``PREDICTION_COLUMNS``).
+
+    ``settings`` is the config's ``predict`` section (frames, aggregate, threshold, batch_size). A video
+    that cannot be read, or in which no face is found, gets verdict UNKNOWN, probability 0.5 and the reason
+    in ``error``; a ``VideoError`` is turned into such a row, other exceptions propagate.
+    """
+    row = {"video": str(path) if name is None else name, "verdict": UNKNOWN_VERDICT, "fake_probability": 0.5,
+           "frames_sampled": 0, "faces_scored": 0, "error": ""}
+    try:
+        sampled, frame_ids, crops = video_faces(path, detector, metadata, settings["frames"])
+    except VideoError as error:
+        row["error"] = str(error)
+        return row
+    row["frames_sampled"] = sampled
+    if not crops:
+        row["error"] = f"no face found in {sampled} frames"
+        return row
+    preprocess = metadata["preprocess"]
+    face_scores = score_crops(model, crops, metadata["image_size"], preprocess["jpeg_quality"],
+                              settings["batch_size"])
+    verdict, p_fake = vote_video(frame_scores(frame_ids, face_scores), settings["aggregate"], settings["threshold"])
+    row.update(verdict=verdict, fake_probability=round(float(p_fake), 6), faces_scored=len(crops))
+    return row
+
+
+# --------------------------------------------------------------------------
+# Many videos
+# --------------------------------------------------------------------------
+
+
+def predict_videos(videos, model, detector, metadata, settings):
+    """Score ``[(name, path)]`` with one model and one detector; a video that fails gets an error row and
+    the batch goes on. Returns a DataFrame of ``PREDICTION_COLUMNS`` plus ``seconds`` (time per video)."""
+    rows = []
+    with tqdm(videos, desc="scoring videos", unit="video") as bar:
+        for name, path in bar:
+            started = time.perf_counter()
+            try:
+                row = score_video(path, model, detector, metadata, settings, name=name)
+            except Exception as error:  # noqa: BLE001 - one bad video must not end the batch
+                log.debug("%s failed", path, exc_info=True)
+                row = {"video": name, "verdict": UNKNOWN_VERDICT, "fake_probability": 0.5, "frames_sampled": 0,
+                       "faces_scored": 0, "error": f"unexpected {type(error).__name__}: {error}"}
+            row["seconds"] = round(time.perf_counter() - started, 3)
+            if row["error"]:
+                log.warning("%s: %s", name, row["error"])
+            rows.append(row)
+            bar.set_postfix_str(f"{name}: {row['verdict']}", refresh=False)
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"])
+
+
+def write_predictions(predictions, path):
+    """Write the predictions CSV atomically (``PREDICTION_COLUMNS``, then ``label`` when present)."""
+    columns = PREDICTION_COLUMNS + ([LABEL_COLUMN] if LABEL_COLUMN in predictions else [])
+    atomic_write_csv(path, predictions[columns])
+
+
+def all_unknown(predictions):
+    return bool((predictions["verdict"] == UNKNOWN_VERDICT).all())
+
+
+def summary_table(predictions, output):
+    """Counts per verdict, time per video and where the CSV went, as printable lines."""
+    counts = predictions["verdict"].value_counts()
+    unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
+    no_face = int(unknown["error"].str.startswith("no face found").sum())
+    lines = [f"{'verdict':<9}{'videos':>7}"]
+    for verdict in (FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT):
+        lines.append(f"{verdict:<9}{int(counts.get(verdict, 0)):>7}")
+    if len(unknown):
+        lines[-1] += f"   ({no_face} without a face, {len(unknown) - no_face} failed)"
+    seconds = predictions["seconds"]
+    scored = seconds[predictions["verdict"] != UNKNOWN_VERDICT]
+    timing = f"{len(predictions)} videos in {seconds.sum():.1f} s ({seconds.mean():.2f} s per video"
+    if len(scored):
+        timing += f"; {scored.mean():.2f} s per scored video"
+    lines.append(f"{timing}) -> {output}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# Labels and metrics
+# --------------------------------------------------------------------------
+
+
+def parse_label(value):
+    """fake/real (any case) or 1/0 -> 1 (fake) / 0 (real); ``ValueError`` otherwise."""
+    text = str(value).strip().lower()
+    if text not in LABEL_VALUES:
+        raise ValueError(f"label {value!r} is none of fake/real, FAKE/REAL, 1/0")
+    return LABEL_VALUES[text]
+
+
+def read_labels(csv_path):
+    """``{video: label}`` from a CSV with columns ``video`` and ``label``."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise UserError(f"labels file not found: {csv_path}")
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UserError(f"labels file {csv_path} is not a readable CSV: {error}") from None
+    missing = [column for column in ("video", "label") if column not in table.columns]
+    if missing:
+        raise UserError(f"labels file {csv_path} lacks column(s) {', '.join(missing)} (needs video, label)")
+    labels = {}
+    for line, (video, label) in enumerate(zip(table["video"], table["label"]), start=2):
+        try:
+            labels[video.strip()] = parse_label(label)
+        except ValueError as error:
+            raise UserError(f"{csv_path} line {line}: {error}") from None
+    return labels
+
+
+def layout_labels(root):
+    """``{name: label}`` for the files under ``root/real/`` and ``root/fake/``; ``None`` if ``root`` has
+    neither folder (or is a file)."""
+    root = Path(root)
+    folders = [(root / name, label) for name, label in (("real", REAL), ("fake", FAKE)) if (root / name).is_dir()]
+    if not folders:
+        return None
+    return {path.relative_to(root).as_posix(): label for folder, label in folders for path in candidate_files(folder)}
+
+
+def add_labels(predictions, labels):
+    """Add the ``label`` column (FAKE, REAL, or empty when unknown): a video matches a key of ``labels`` by
+    its name or by its file name."""
+    names = []
+    for video in predictions["video"]:
+        label = labels.get(video, labels.get(Path(video).name))
+        names.append(VERDICT_OF_LABEL.get(label, ""))
+    unlabelled = [video for video, name in zip(predictions["video"], names) if not name]
+    if unlabelled:
+        log.warning("%d videos have no label: %s%s", len(unlabelled), ", ".join(unlabelled[:5]),
+                    " ..." if len(unlabelled) > 5 else "")
+    return predictions.assign(**{LABEL_COLUMN: names})
+
+
+def metrics_threshold(method, threshold):
+    """The video-level threshold: for ``vote`` the score is the share of fake frames, so 0.5."""
+    return 0.5 if method == "vote" else threshold
+
+
+def evaluate(predictions, method, threshold):
+    """Video-level metrics over the labelled videos that got a verdict; ``None`` when there are none.
+
+    AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
+    matrix come from the ``verdict`` column, so they agree with the CSV (they differ from thresholding the
+    probability only for a ``vote`` tie, which the mean frame score breaks).
+    """
+    from common.metrics import binary_metrics
+
+    labelled = predictions[predictions[LABEL_COLUMN] != ""]
+    decided = labelled[labelled["verdict"] != UNKNOWN_VERDICT]
+    if decided.empty:
+        return None
+    y_true = decided[LABEL_COLUMN].map(LABEL_OF_VERDICT).to_numpy(int)
+    p_fake = decided["fake_probability"].to_numpy(float)
+    result = binary_metrics(y_true, p_fake, threshold=metrics_threshold(method, threshold))
+    by_verdict = binary_metrics(y_true, (decided["verdict"] == FAKE_VERDICT).to_numpy(float), threshold=0.5)
+    result.update({key: by_verdict[key] for key in ("accuracy", "precision", "recall", "f1", "confusion_matrix")})
+    result.update(aggregate=method, unknown_left_out=int(len(labelled) - len(decided)),
+                  unlabelled_left_out=int(len(predictions) - len(labelled)))
+    return result
+
+
+def evaluation_paths(output):
+    """``<stem>_metrics.json``, ``<stem>_confusion.png`` and ``<stem>_roc.png`` next to the output CSV."""
+    output = Path(output)
+    return {kind: output.with_name(f"{output.stem}_{kind}{suffix}")
+            for kind, suffix in (("metrics", ".json"), ("confusion", ".png"), ("roc", ".png"))}
+
+
+def save_evaluation(metrics, predictions, output):
+    """Write the metrics JSON, the confusion matrix and the ROC curve next to ``output``; return the paths."""
+    from common.metrics import plot_confusion_matrix, plot_roc
+
+    paths = evaluation_paths(output)
+    atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
+    plot_confusion_matrix(metrics["confusion_matrix"], paths["confusion"], title="Videos: confusion matrix")
+    decided = predictions[(predictions[LABEL_COLUMN] != "") & (predictions["verdict"] != UNKNOWN_VERDICT)]
+    plot_roc(decided[LABEL_COLUMN].map(LABEL_OF_VERDICT).to_numpy(int), decided["fake_probability"].to_numpy(float),
+             paths["roc"], title="Videos: ROC curve")
+    return paths
+
+
+def metrics_report(metrics):
+    """Accuracy, AUC, log loss and the confusion matrix as printable lines."""
+    auc = "n/a (one class)" if metrics["auc"] is None else f"{metrics['auc']:.3f}"
+    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
+    return "\n".join([
+        f"metrics over {metrics['n']} labelled videos with a verdict "
+        f"({metrics['unknown_left_out']} UNKNOWN and {metrics['unlabelled_left_out']} unlabelled left out):",
+        f"  accuracy {metrics['accuracy']:.3f}   AUC {auc}   log loss {metrics['log_loss']:.3f}",
+        "  confusion     predicted REAL  predicted FAKE",
+        f"  true REAL     {tn:>14}  {fp:>14}",
+        f"  true FAKE     {fn:>14}  {tp:>14}",
+    ])

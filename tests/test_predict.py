@@ -1,0 +1,311 @@
+"""Stage 05: scoring videos with a saved model, bad files, labels and metrics, crops from the model's metadata."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import keras
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from common import predict
+from common.checkpoint import MODEL_FILE, save_model
+from common.config import DEFAULTS
+from common.errors import UserError
+from common.faces import Face, MTCNNDetector
+from common.models import build_model
+from conftest import ROOT, load_script, write_video
+
+stage05 = load_script("05-predict-video.py")
+
+COLUMNS = ["video", "verdict", "fake_probability", "frames_sampled", "faces_scored", "error"]
+SETTINGS = dict(DEFAULTS["predict"])  # frames 32, vote, threshold 0.5, batch size 64
+BOX = (100, 60, 80, 80)  # in the 320x240 frames of a 160x120 video (stage 01 doubles narrow videos)
+
+
+class BoxDetector:
+    """A stand-in detector: the same confident face in every frame, or none."""
+
+    def __init__(self, box=BOX):
+        self.faces = [] if box is None else [Face(box, 0.99)]
+
+    def detect(self, frames_rgb):
+        return [list(self.faces) for _ in frames_rgb]
+
+
+def metadata_with(**preprocess):
+    return {"model": "small_cnn", "image_size": 32, "preprocess": {**DEFAULTS["preprocess"], **preprocess},
+            "video": dict(DEFAULTS["video"])}
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(7)
+    return build_model("small_cnn", 32, "none")
+
+
+@pytest.fixture(scope="module")
+def run_dir(model, tmp_path_factory):
+    """A run directory holding model.keras with the default preprocess settings."""
+    folder = tmp_path_factory.mktemp("run")
+    save_model(model, folder / MODEL_FILE, metadata_with())
+    return folder
+
+
+@pytest.fixture
+def stand_in_detector(monkeypatch):
+    """Make the script build a ``BoxDetector`` and record the preprocess settings it was asked for."""
+    asked = []
+
+    def build(preprocess):
+        asked.append(dict(preprocess))
+        return BoxDetector()
+
+    monkeypatch.setattr(stage05, "build_detector", build)
+    return asked
+
+
+def write_bad_files(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes.txt").write_text("not a video")
+
+
+def read_predictions(path):
+    return pd.read_csv(path, keep_default_na=False)
+
+
+# ---------------------------------------------------------------- a batch of good and bad files
+
+
+def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path, stand_in_detector, capsys):
+    videos = tmp_path / "videos"
+    write_video(videos / "good.mp4", frames=20)
+    write_bad_files(videos)
+    output = tmp_path / "out" / "predictions.csv"
+    assert stage05.main(["--model", str(run_dir), "--input", str(videos), "--output", str(output)]) == 0
+
+    table = read_predictions(output)
+    assert list(table.columns) == COLUMNS
+    rows = table.set_index("video")
+    assert sorted(rows.index) == ["corrupt.mp4", "empty.mp4", "good.mp4", "notes.txt"]
+    good = rows.loc["good.mp4"]
+    assert good["verdict"] in ("FAKE", "REAL") and good["error"] == ""
+    assert good["frames_sampled"] == 20 and good["faces_scored"] == 20  # 32 asked, the video has 20
+    assert 0 <= good["fake_probability"] <= 1
+    bad = rows.drop("good.mp4")
+    assert set(bad["verdict"]) == {"UNKNOWN"} and set(bad["fake_probability"]) == {0.5}
+    assert set(bad["frames_sampled"]) == {0} and set(bad["faces_scored"]) == {0}
+    assert rows.loc["empty.mp4", "error"] == "empty file"
+    assert rows.loc["notes.txt", "error"] and rows.loc["corrupt.mp4", "error"]
+    summary = capsys.readouterr().out
+    assert "UNKNOWN        3" in summary and str(output) in summary and "s per video" in summary
+    assert stand_in_detector == [DEFAULTS["preprocess"]]  # built once for the whole batch
+
+
+def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_detector):
+    write_bad_files(tmp_path / "videos")
+    output = tmp_path / "predictions.csv"
+    assert stage05.main(["--model", str(run_dir), "--input", str(tmp_path / "videos"), "--output", str(output)]) == 1
+    table = read_predictions(output)
+    assert len(table) == 3 and set(table["verdict"]) == {"UNKNOWN"}
+
+
+def test_a_faceless_video_is_unknown_with_the_reason(model, tmp_path):
+    video = write_video(tmp_path / "grey.mp4", frames=20)
+    row = predict.score_video(video, model, BoxDetector(None), metadata_with(), SETTINGS, name="grey.mp4")
+    assert row == {"video": "grey.mp4", "verdict": "UNKNOWN", "fake_probability": 0.5, "frames_sampled": 20,
+                   "faces_scored": 0, "error": "no face found in 20 frames"}
+
+
+def test_a_single_faceless_file_from_the_command_line(run_dir, tmp_path, monkeypatch):
+    video = write_video(tmp_path / "grey.mp4", frames=12)
+    monkeypatch.setattr(stage05, "build_detector", lambda preprocess: BoxDetector(None))
+    output = tmp_path / "single.csv"
+    assert stage05.main(["--model", str(run_dir / MODEL_FILE), "--input", str(video), "--output", str(output),
+                         "--frames", "5"]) == 1  # nothing could be scored
+    (row,) = read_predictions(output).to_dict("records")
+    assert row["video"] == str(video) and row["verdict"] == "UNKNOWN" and row["frames_sampled"] == 5
+    assert row["error"] == "no face found in 5 frames"
+
+
+def test_a_missing_model_is_a_one_line_error(tmp_path, capsys):
+    video = write_video(tmp_path / "grey.mp4")
+    code = stage05.main(["--model", str(tmp_path / "nowhere"), "--input", str(video),
+                         "--output", str(tmp_path / "p.csv")])
+    assert code == 2
+    assert "no model at" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- labels and metrics
+
+
+def write_flat_video(path, brightness, frames=6, size=(160, 120)):
+    """A video whose every frame is a flat grey of ``brightness``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    try:
+        for _ in range(frames):
+            writer.write(np.full((size[1], size[0], 3), brightness, np.uint8))
+    finally:
+        writer.release()
+    return path
+
+
+@pytest.fixture
+def brightness_scores(monkeypatch):
+    """Score each face crop by its mean brightness / 255, so verdicts are known in advance."""
+    monkeypatch.setattr(predict, "score_crops", lambda model, crops, *args: np.array([c.mean() / 255 for c in crops]))
+
+
+def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(run_dir, tmp_path, stand_in_detector,
+                                                                          brightness_scores, capsys):
+    videos = tmp_path / "videos"
+    write_flat_video(videos / "fake" / "f1.mp4", 200)
+    write_flat_video(videos / "fake" / "f2.mp4", 210)
+    write_flat_video(videos / "real" / "r1.mp4", 40)
+    write_flat_video(videos / "real" / "hard.mp4", 180)  # a bright real video: called FAKE
+    write_bad_files(videos / "fake")
+    output = tmp_path / "preds.csv"
+    code = stage05.main(["--model", str(run_dir), "--input", str(videos), "--output", str(output),
+                         "--aggregate", "mean", "--frames", "4"])
+    assert code == 0
+
+    table = read_predictions(output)
+    assert list(table.columns) == COLUMNS + ["label"]
+    rows = table.set_index("video")
+    assert rows.loc["real/r1.mp4", "label"] == "REAL" and rows.loc["fake/notes.txt", "label"] == "FAKE"
+    assert rows.loc["real/hard.mp4", "verdict"] == "FAKE"
+    assert rows.loc["real/hard.mp4", "fake_probability"] == pytest.approx(180 / 255, abs=0.02)
+    metrics = json.loads((tmp_path / "preds_metrics.json").read_text())
+    assert (tmp_path / "preds_confusion.png").is_file() and (tmp_path / "preds_roc.png").is_file()
+    assert metrics["n"] == 4 and metrics["unknown_left_out"] == 3
+    assert metrics["accuracy"] == 0.75 and metrics["auc"] == 1.0  # ranked right, but 0.5 is too low a threshold
+    assert metrics["confusion_matrix"] == [[1, 1], [0, 2]]
+
+    scored = table[table["verdict"] != "UNKNOWN"]
+    assert metrics["accuracy"] == pytest.approx((scored["verdict"] == scored["label"]).mean())
+    assert metrics["auc"] == pytest.approx(roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"]))
+    printed = capsys.readouterr().out
+    assert "3 UNKNOWN" in printed and "accuracy 0.750" in printed and "log loss" in printed
+
+
+def test_metrics_follow_the_verdict_when_a_vote_is_tied():
+    # both videos: half their frames fake; the mean frame score called the second one REAL
+    table = pd.DataFrame({"video": ["a", "b", "c"], "verdict": ["FAKE", "REAL", "UNKNOWN"],
+                          "fake_probability": [0.5, 0.5, 0.5], "label": ["FAKE", "REAL", "REAL"]})
+    metrics = predict.evaluate(table, "vote", 0.7)
+    assert metrics["threshold"] == 0.5  # for vote the video score is a share of frames
+    assert metrics["accuracy"] == 1.0 and metrics["confusion_matrix"] == [[1, 0], [0, 1]]
+    assert metrics["n"] == 2 and metrics["unknown_left_out"] == 1
+    assert predict.evaluate(table.assign(label=""), "vote", 0.5) is None
+
+
+def test_labels_csv_matches_paths_or_file_names(run_dir, tmp_path, stand_in_detector):
+    videos = tmp_path / "videos"
+    for name in ("a", "b", "c"):
+        write_video(videos / "clips" / f"{name}.mp4", frames=8)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video,label\nclips/a.mp4,fake\nb.mp4,0\nelsewhere.mp4,REAL\n")
+    output = tmp_path / "preds.csv"
+    assert stage05.main(["--model", str(run_dir), "--input", str(videos), "--output", str(output),
+                         "--labels", str(labels)]) == 0
+    table = read_predictions(output)
+    labels_by_video = dict(zip(table["video"], table["label"]))
+    assert labels_by_video == {"clips/a.mp4": "FAKE", "clips/b.mp4": "REAL", "clips/c.mp4": ""}
+    metrics = json.loads((tmp_path / "preds_metrics.json").read_text())
+    assert metrics["n"] == 2 and metrics["unlabelled_left_out"] == 1
+
+
+@pytest.mark.parametrize("value, label", [("fake", 1), ("FAKE", 1), ("1", 1), ("real", 0), (" REAL ", 0), ("0", 0)])
+def test_label_spellings(value, label):
+    assert predict.parse_label(value) == label
+
+
+def test_a_bad_label_names_its_line(run_dir, tmp_path, capsys):
+    video = write_video(tmp_path / "v.mp4")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video,label\nv.mp4,maybe\n")
+    code = stage05.main(["--model", str(run_dir), "--input", str(video), "--output", str(tmp_path / "p.csv"),
+                         "--labels", str(labels)])
+    assert code == 2
+    assert "labels.csv line 2: label 'maybe'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the model file decides how faces are cropped
+
+
+def test_crops_follow_the_margin_in_the_model_metadata(tmp_path):
+    video = write_video(tmp_path / "v.mp4", frames=10)  # 160x120, doubled to 320x240 as stage 01 does
+    for margin, side in ((0.0, 80), (0.3, 128)):  # 80 px box, plus 24 px on each side at 0.3
+        sampled, frame_ids, crops = predict.video_faces(video, BoxDetector(), metadata_with(margin=margin), 4)
+        assert sampled == 4 and frame_ids == [0, 1, 2, 3]
+        assert {crop.shape for crop in crops} == {(side, side, 3)}
+
+
+def test_the_script_crops_with_the_model_metadata_not_the_config(model, tmp_path, stand_in_detector, monkeypatch,
+                                                                 capsys):
+    model_file = tmp_path / "margin0.keras"
+    save_model(model, model_file, metadata_with(margin=0.0, min_confidence=0.9))
+    config = tmp_path / "other.yaml"
+    config.write_text("preprocess:\n  margin: 0.5\n  min_confidence: 0.99\n")
+    shapes = []
+    score_crops = predict.score_crops
+
+    def recording(model, crops, *args):
+        shapes.extend(crop.shape for crop in crops)
+        return score_crops(model, crops, *args)
+
+    monkeypatch.setattr(predict, "score_crops", recording)
+    video = write_video(tmp_path / "v.mp4", frames=10)
+    assert stage05.main(["--model", str(model_file), "--config", str(config), "--input", str(video),
+                         "--output", str(tmp_path / "p.csv"), "--frames", "3"]) == 0
+    assert stand_in_detector[0]["margin"] == 0.0 and stand_in_detector[0]["min_confidence"] == 0.9
+    assert set(shapes) == {(80, 80, 3)} and len(shapes) == 3
+    assert "preprocess section is ignored" in capsys.readouterr().err
+
+
+def test_metadata_without_crop_settings_is_refused(model):
+    with pytest.raises(UserError, match="preprocess.margin"):
+        predict.check_metadata(model, {"model": "small_cnn", "image_size": 32, "preprocess": {"detector": "mtcnn"}})
+    with pytest.raises(UserError, match="image_size 64"):
+        predict.check_metadata(model, {**metadata_with(), "image_size": 64})
+
+
+# ---------------------------------------------------------------- the saved model in a fresh process
+
+
+def write_face_video(path, frames=4):
+    """A short video of a real face (Grace Hopper, shipped with matplotlib), drifting a few pixels."""
+    photo = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    height, width = photo.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (width, height))
+    try:
+        for index in range(frames):
+            writer.write(np.roll(photo, 3 * index, axis=1))
+    finally:
+        writer.release()
+    return path
+
+
+def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tmp_path):
+    video = write_face_video(tmp_path / "hopper.mp4")
+    settings = {**SETTINGS, "aggregate": "mean", "frames": 4}
+    detector = MTCNNDetector(min_face_size=DEFAULTS["preprocess"]["min_face_size"])
+    here = predict.score_video(video, model, detector, metadata_with(), settings, name="hopper.mp4")
+    assert here["faces_scored"] == 4 and here["error"] == ""
+
+    output = tmp_path / "fresh.csv"
+    command = [sys.executable, str(ROOT / "05-predict-video.py"), "--model", str(run_dir), "--input", str(video),
+               "--output", str(output), "--aggregate", "mean", "--frames", "4"]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    (there,) = read_predictions(output).to_dict("records")
+    assert there["verdict"] == here["verdict"] and there["faces_scored"] == here["faces_scored"]
+    assert there["fake_probability"] == pytest.approx(here["fake_probability"], abs=1e-5)
