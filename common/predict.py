@@ -183,12 +183,20 @@ def all_unknown(predictions):
     return bool((predictions["verdict"] == UNKNOWN_VERDICT).all())
 
 
+PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict
+
+
 def summary_table(predictions, output):
-    """Counts per verdict, time per video and where the CSV went, as printable lines."""
+    """Each video's verdict (for a short batch), counts per verdict, time per video and where the CSV went."""
+    lines = []
+    if len(predictions) <= PER_VIDEO_LINES:
+        shown = [column for column in ("video", "verdict", "fake_probability", LABEL_COLUMN, "error")
+                 if column in predictions]
+        lines += [predictions[shown].to_string(index=False, float_format=lambda value: f"{value:.3f}"), ""]
     counts = predictions["verdict"].value_counts()
     unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
     no_face = int(unknown["error"].str.startswith("no face found").sum())
-    lines = [f"{'verdict':<9}{'videos':>7}"]
+    lines.append(f"{'verdict':<9}{'videos':>7}")
     for verdict in (FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT):
         lines.append(f"{verdict:<9}{int(counts.get(verdict, 0)):>7}")
     if len(unknown):
