@@ -40,11 +40,7 @@ def convert(args, config):
                                 max_frames=settings["max_frames"], jpeg_quality=settings["jpeg_quality"])
     jobs = [(record.video_id, record.path, record) for record in records]
     summary = run_per_video(jobs, extract, args.output, FRAME_COLUMNS, "videos -> frames", workers=args.workers)
-    print(f"{summary.videos} videos ({summary.done_before} done before, {summary.failed} failed), "
-          f"{summary.rows} frames ({summary.skipped_frames} unreadable) in {summary.seconds:.1f} s "
-          f"({summary.rate:.1f} new frames/s) "
-          f"-> {args.output}/manifest.csv")
-    return 1 if summary.failed == summary.videos else 0
+    return summary.report("frames", "unreadable", args.output)
 
 
 def main(argv=None):

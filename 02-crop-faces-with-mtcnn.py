@@ -39,10 +39,7 @@ def crop(args, config):
     process = functools.partial(crop_video_faces, input_dir=args.input, output=args.output, detector=detector,
                                 preprocess=config["preprocess"])
     summary = run_per_video(jobs, process, args.output, FACE_COLUMNS, "frames -> faces")
-    print(f"{summary.videos} videos ({summary.done_before} done before, {summary.failed} failed), "
-          f"{summary.rows} faces, {summary.skipped_frames} frames without a face or unreadable, "
-          f"in {summary.seconds:.1f} s ({summary.rate:.1f} new faces/s) -> {args.output}/manifest.csv")
-    return 1 if summary.failed == summary.videos else 0
+    return summary.report("faces", "frames without a face or unreadable", args.output)
 
 
 def main(argv=None):

@@ -51,25 +51,22 @@ def stage_parser(description, input_help, output_help):
     return parser
 
 
-def positive_float(text):
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+def _bounded(convert, minimum, inclusive):
+    """An argparse type: ``convert(text)`` that must be > ``minimum`` (or >= with ``inclusive``)."""
+
+    def parse(text):
+        value = convert(text)
+        if value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {'>=' if inclusive else '>'} {minimum}, got {text}")
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names the type in its "invalid value" message
+    return parse
 
 
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+positive_float = _bounded(float, 0, inclusive=False)
+positive_int = _bounded(int, 0, inclusive=False)
+non_negative_int = _bounded(int, 0, inclusive=True)
 
 
 def run_stage(parser, argv, overrides_from_args, body):

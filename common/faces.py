@@ -32,7 +32,7 @@ class FaceDetector(Protocol):
 class MTCNNDetector:
     """The ``mtcnn`` package's detector (weights ship inside it). Build it once per process."""
 
-    def __init__(self, min_face_size=20, batch_size=8):
+    def __init__(self, min_face_size=20, batch_size=16):
         import tensorflow as tf
         from mtcnn import MTCNN
 

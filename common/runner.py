@@ -39,6 +39,13 @@ class RunSummary:
         """Rows made per second by this run."""
         return self.new_rows / self.seconds if self.seconds else 0.0
 
+    def report(self, rows_name, skipped_name, output):
+        """The one-line summary a stage prints at the end; exit code 1 when every video failed."""
+        print(f"{self.videos} videos ({self.done_before} done before, {self.failed} failed), {self.rows} {rows_name} "
+              f"({self.skipped_frames} {skipped_name}) in {self.seconds:.1f} s ({self.rate:.1f} new {rows_name}/s) "
+              f"-> {Path(output) / MANIFEST}")
+        return 1 if self.failed == self.videos else 0
+
 
 def run_per_video(jobs, process, output, columns, description, workers=1):
     """Run ``process(payload) -> list[dict]`` for each ``(video_id, video_path, payload)`` in ``jobs``.
