@@ -50,6 +50,16 @@ def _check_same_length(labels: np.ndarray, probabilities: np.ndarray) -> None:
         )
 
 
+def video_metrics(y_true, p_fake, verdict_is_fake, threshold=0.5) -> dict:
+    """``binary_metrics`` for videos: AUC and log loss from ``p_fake``, but accuracy, precision, recall, F1
+    and the confusion matrix from the verdicts, so they agree with the verdicts printed (for a vote, a tie
+    is decided by the mean frame score, not by the 0.5 share alone)."""
+    result = binary_metrics(y_true, p_fake, threshold=threshold)
+    by_verdict = binary_metrics(y_true, np.asarray(verdict_is_fake, dtype=float), threshold=0.5)
+    result.update({key: by_verdict[key] for key in ("accuracy", "precision", "recall", "f1", "confusion_matrix")})
+    return result
+
+
 def has_both_classes(y_true) -> bool:
     """True when both real (0) and fake (1) labels are present."""
     return np.unique(_as_labels(y_true)).size == 2

@@ -280,7 +280,7 @@ def evaluate(predictions, method, threshold):
     matrix come from the ``verdict`` column, so they agree with the CSV (they differ from thresholding the
     probability only for a ``vote`` tie, which the mean frame score breaks).
     """
-    from common.metrics import binary_metrics
+    from common.metrics import video_metrics
 
     labelled = predictions[predictions[LABEL_COLUMN] != ""]
     decided = labelled[labelled["verdict"] != UNKNOWN_VERDICT]
@@ -288,9 +288,7 @@ def evaluate(predictions, method, threshold):
         return None
     y_true = decided[LABEL_COLUMN].map(LABEL_OF_VERDICT).to_numpy(int)
     p_fake = decided["fake_probability"].to_numpy(float)
-    result = binary_metrics(y_true, p_fake, threshold=metrics_threshold(method, threshold))
-    by_verdict = binary_metrics(y_true, (decided["verdict"] == FAKE_VERDICT).to_numpy(float), threshold=0.5)
-    result.update({key: by_verdict[key] for key in ("accuracy", "precision", "recall", "f1", "confusion_matrix")})
+    result = video_metrics(y_true, p_fake, decided["verdict"] == FAKE_VERDICT, metrics_threshold(method, threshold))
     result.update(aggregate=method, unknown_left_out=int(len(labelled) - len(decided)),
                   unlabelled_left_out=int(len(predictions) - len(labelled)))
     return result

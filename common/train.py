@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from common.aggregate import vote_video
+from common.aggregate import FAKE_VERDICT, vote_video
 from common.checkpoint import MODEL_FILE, save_model
 from common.config import save_config
 from common.data import find_unreadable_images, make_dataset
 from common.errors import UserError
 from common.files import atomic_write_csv, atomic_write_text
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
-from common.metrics import binary_metrics, plot_confusion_matrix, plot_history, plot_roc
+from common.metrics import binary_metrics, plot_confusion_matrix, plot_history, plot_roc, video_metrics
 from common.models import build_model, check_image_size, get_backbone, resolve_weights, set_backbone_trainable
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,8 @@ def evaluate(model, test, image_size, batch_size, run_dir):
     metrics = {
         "data": "test split of split.csv (never used for training or model selection)",
         "frame_level": binary_metrics(frames["label"], frames["p_fake"]),
-        "video_level": {"aggregate": "vote", **binary_metrics(videos["label"], videos["p_fake"])},
+        "video_level": {"aggregate": "vote",
+                        **video_metrics(videos["label"], videos["p_fake"], videos["verdict"] == FAKE_VERDICT)},
     }
     atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2))
     atomic_write_csv(run_dir / "test_predictions.csv", test.drop(columns="file"))

@@ -135,3 +135,12 @@ def test_plot_overwrites_existing_file(tmp_path):
     out.write_bytes(b"old")
     metrics.plot_confusion_matrix([[1, 0], [0, 1]], out, title="again")
     assert_png_written(out)
+
+
+def test_video_accuracy_follows_the_verdicts_when_a_tied_vote_was_decided_real():
+    from common.metrics import video_metrics
+
+    # video 0: a 2-of-4 tie decided REAL by its mean frame score; by the 0.5 share alone it would count as fake
+    result = video_metrics([0, 1], [0.5, 1.0], [False, True])
+    assert result["accuracy"] == 1.0 and result["confusion_matrix"] == [[1, 0], [0, 1]]
+    assert result["auc"] == 1.0
