@@ -5,6 +5,7 @@ import logging
 import os
 import random
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -94,8 +95,6 @@ def run_stage(parser, argv, overrides_from_args, body):
 
 def check_input_output(input_path, output_path):
     """A stage never writes under its input."""
-    from pathlib import Path
-
     source, target = Path(input_path).resolve(), Path(output_path).resolve()
     if not source.exists():
         raise UserError(f"input not found: {input_path}")

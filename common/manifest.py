@@ -76,7 +76,9 @@ def read_pipeline(folder):
     import yaml
 
     path = Path(folder) / PIPELINE
-    return yaml.safe_load(path.read_text()) or {} if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text()) or {}
 
 
 def record_pipeline(input_dir, output, settings):
