@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common.files import jpeg_round_trip
+
 log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -54,8 +56,9 @@ def augment(image, seed):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def make_dataset(paths, labels, image_size, batch_size, training, cache=True, seed=0):
-    """A batched ``tf.data.Dataset`` of (float32 RGB 0..255 images, float32 labels).
+def make_dataset(paths, labels, image_size, batch_size, training, augment_images=True, cache=True, seed=0):
+    """A batched ``tf.data.Dataset`` of (float32 RGB 0..255 images, float32 labels). ``training`` shuffles
+    every epoch, and augments unless ``augment_images`` is False.
 
     Decoded images are cached (uint8, at model size) before shuffling and augmentation, so later epochs skip
     JPEG decoding while still seeing new augmentations.
@@ -66,6 +69,7 @@ def make_dataset(paths, labels, image_size, batch_size, training, cache=True, se
         dataset = dataset.cache()
     if training:
         dataset = dataset.shuffle(min(len(paths), 10_000), seed=seed, reshuffle_each_iteration=True)
+    if training and augment_images:
         counter = tf.data.Dataset.counter().map(lambda count: tf.stack([tf.cast(seed, tf.int64), count]))
         dataset = tf.data.Dataset.zip((dataset, counter)).map(
             lambda pair, image_seed: (augment(pair[0], image_seed), pair[1]), num_parallel_calls=AUTOTUNE
@@ -80,8 +84,6 @@ def prepare_crops(crops_bgr, image_size, jpeg_quality):
     the crop quality of stage 02, RGB, resized by ``resize_for_model``."""
     batch = []
     for crop in crops_bgr:
-        ok, encoded = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-        decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else crop
-        rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(jpeg_round_trip(crop, jpeg_quality), cv2.COLOR_BGR2RGB)
         batch.append(resize_for_model(rgb, image_size).numpy())
     return np.stack(batch).astype(np.float32) if batch else np.zeros((0, image_size, image_size, 3), np.float32)

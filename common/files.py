@@ -48,6 +48,12 @@ def write_jpeg(target, image_bgr, quality):
     atomic_write_bytes(target, encoded.tobytes())
 
 
+def jpeg_round_trip(image_bgr, quality):
+    """The image as it reads back after saving it as JPEG at ``quality`` (what a saved frame or crop is)."""
+    ok, encoded = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else image_bgr
+
+
 def safe_name(video_id):
     """A file-system name for a video id that may contain '/' (ids are relative paths for some datasets)."""
     return video_id.replace("/", "__").replace("\\", "__")

@@ -12,7 +12,6 @@ import logging
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -21,9 +20,9 @@ from common.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, frame_
 from common.datasets import candidate_files
 from common.errors import UserError, VideoError
 from common.faces import faces_in_frames
-from common.files import atomic_write_csv, atomic_write_text
+from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip
 from common.manifest import FAKE, REAL
-from common.video import evenly_spaced, probe_video, read_frames, resize_frame, scale_for_width
+from common.video import evenly_spaced, scaled_frames
 
 log = logging.getLogger(__name__)
 
@@ -73,25 +72,16 @@ def read_video_frames(path, count, jpeg_quality=None):
     """``count`` evenly spaced frames of a video as stage 01 makes them: resized by width, and passed
     through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given. Undecodable frames are left out;
     ``VideoError`` if the file is no video or no frame decodes."""
-    info = probe_video(path)
-    scale = scale_for_width(info.width)
+    _, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count))
     frames = []
-    for index, frame in read_frames(path, evenly_spaced(info.frame_count, count)):
+    for index, frame in sampled:
         if frame is None:
             log.debug("%s: frame %d cannot be decoded", path, index)
             continue
-        frame = resize_frame(frame, scale)
-        if jpeg_quality is not None:
-            frame = _jpeg_round_trip(frame, jpeg_quality)
-        frames.append(frame)
+        frames.append(frame if jpeg_quality is None else jpeg_round_trip(frame, jpeg_quality))
     if not frames:
         raise VideoError("no frame could be decoded")
     return frames
-
-
-def _jpeg_round_trip(image_bgr, quality):
-    ok, encoded = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else image_bgr
 
 
 def video_faces(path, detector, metadata, frames):

@@ -107,7 +107,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
-    """The head phase (frozen backbone) if asked, then fine-tuning of every layer. Returns the history."""
+    """The head phase (frozen backbone) if asked, then fine-tuning of every layer; history.csv gets both."""
     phases = []
     if settings["head_epochs"]:
         phases.append(("head", False, settings["head_epochs"], settings["learning_rate"]))
@@ -188,7 +188,7 @@ def train(dataset_dir, runs_dir, config):
     train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
     batch_size = settings["batch_size"] * strategy.num_replicas_in_sync
     make = lambda rows, training: make_dataset(rows["file"], rows["label"], settings["image_size"], batch_size,
-                                               training and settings["augment"], settings["cache"], config["seed"])
+                                               training, settings["augment"], settings["cache"], config["seed"])
     with strategy.scope():
         model = build_model(settings["model"], settings["image_size"], settings["weights"])
     fit_phases(model, make(train_rows, True), make(val_rows, False), settings, run_dir,

@@ -110,17 +110,28 @@ def read_frames(path, indices):
         capture.release()
 
 
+def scaled_frames(path, pick_indices):
+    """Probe a video, choose frames with ``pick_indices(info)`` and read them resized by the width rule.
+
+    Returns ``(info, scale, frames)``; ``frames`` yields ``(index, frame_bgr or None)``, lazily.
+    """
+    info = probe_video(path)
+    scale = scale_for_width(info.width)
+    frames = ((index, None if frame is None else resize_frame(frame, scale))
+              for index, frame in read_frames(path, pick_indices(info)))
+    return info, scale, frames
+
+
 def extract_video(record, output, fps, max_frames, jpeg_quality):
     """Sample, resize and save the frames of one video; return one manifest row per sampled frame.
 
     Pure apart from its own output files: safe to run in a worker process. Frames that cannot be read get a
     row with an ``error`` and no image.
     """
-    info = probe_video(record.path)
-    scale = scale_for_width(info.width)
+    info, scale, frames = scaled_frames(record.path, lambda info: sample_frame_indices(info, fps, max_frames))
     folder = Path(output) / "frames" / LABEL_NAMES[record.label] / safe_name(record.video_id)
     rows = []
-    for index, frame in read_frames(record.path, sample_frame_indices(info, fps, max_frames)):
+    for index, frame in frames:
         row = {
             "video_id": record.video_id,
             "label": record.label,
@@ -138,7 +149,6 @@ def extract_video(record, output, fps, max_frames, jpeg_quality):
         if frame is None:
             row["error"] = "unreadable frame"
         else:
-            frame = resize_frame(frame, scale)
             path = folder / f"f{index:06d}.jpg"
             write_jpeg(path, frame, jpeg_quality)
             row.update(width=frame.shape[1], height=frame.shape[0], path=path.relative_to(output).as_posix())

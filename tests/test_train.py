@@ -94,3 +94,16 @@ def test_class_weights_only_when_the_classes_are_unbalanced():
     assert class_weights([0, 1, 0, 1]) is None
     weights = class_weights([0, 0, 0, 1])
     assert weights[1] == 2.0 and weights[0] == pytest.approx(2 / 3)
+
+
+def test_training_data_is_shuffled_even_without_augmentation(tmp_path):
+    from common.data import make_dataset
+
+    paths = []
+    for index in range(16):
+        paths.append(tmp_path / f"{index}.jpg")
+        cv2.imwrite(str(paths[-1]), np.full((8, 8, 3), 10 * index, np.uint8))
+    data = make_dataset(paths, [0] * 16, 8, 16, training=True, augment_images=False, cache=True, seed=3)
+    epochs = [np.round(next(iter(data))[0].numpy().mean(axis=(1, 2, 3))).tolist() for _ in range(2)]
+    assert sorted(epochs[0]) == [10.0 * i for i in range(16)]  # not augmented: every image as it was
+    assert epochs[0] != [10.0 * i for i in range(16)] and epochs[0] != epochs[1]  # shuffled, anew each epoch
