@@ -56,19 +56,44 @@ def augment(image, seed):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def make_dataset(paths, labels, image_size, batch_size, training, augment_images=True, cache=True, seed=0):
-    """A batched ``tf.data.Dataset`` of (float32 RGB 0..255 images, float32 labels). ``training`` shuffles
-    every epoch, and augments unless ``augment_images`` is False.
+SHUFFLE_BUFFER = 10_000  # images held by the per-epoch shuffle (after the full, class-interleaved order)
 
-    Decoded images are cached (uint8, at model size) before shuffling and augmentation, so later epochs skip
-    JPEG decoding while still seeing new augmentations.
+
+def training_order(labels, seed):
+    """A seeded order of all training rows in which both classes are spread evenly from start to end.
+
+    Each class is shuffled on its own, and its k-th member of n gets the key (k + u) / n with u uniform in
+    [0, 1): sorted by key, every stretch of the list holds the classes in their overall proportion. A
+    shuffle buffer alone cannot do this: ``split.csv`` is sorted by label, so a buffer smaller than the
+    list fills batches from one class at a time.
     """
-    dataset = tf.data.Dataset.from_tensor_slices(([str(p) for p in paths], np.asarray(labels, np.float32)))
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keys = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        keys[members] = (np.arange(len(members)) + rng.uniform(0, 1, len(members))) / len(members)
+    return np.argsort(keys, kind="stable")
+
+
+def make_dataset(paths, labels, image_size, batch_size, training, augment_images=True, cache=True, seed=0):
+    """A batched ``tf.data.Dataset`` of (float32 RGB 0..255 images, float32 labels).
+
+    ``training``: the rows enter in ``training_order`` (both classes in every stretch), are reshuffled
+    locally every epoch, and are augmented unless ``augment_images`` is False. Evaluation keeps the order
+    given. Decoded images are cached (uint8, at model size) before shuffling and augmentation, so later
+    epochs skip JPEG decoding while still seeing new augmentations.
+    """
+    paths, labels = [str(path) for path in paths], np.asarray(labels, np.float32)
+    if training:
+        order = training_order(labels, seed)
+        paths, labels = [paths[index] for index in order], labels[order]
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
     dataset = dataset.map(lambda path, label: (decode_image(path, image_size), label), num_parallel_calls=AUTOTUNE)
     if cache:
         dataset = dataset.cache()
     if training:
-        dataset = dataset.shuffle(min(len(paths), 10_000), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(min(len(paths), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     if training and augment_images:
         counter = tf.data.Dataset.counter().map(lambda count: tf.stack([tf.cast(seed, tf.int64), count]))
         dataset = tf.data.Dataset.zip((dataset, counter)).map(

@@ -107,3 +107,26 @@ def test_training_data_is_shuffled_even_without_augmentation(tmp_path):
     epochs = [np.round(next(iter(data))[0].numpy().mean(axis=(1, 2, 3))).tolist() for _ in range(2)]
     assert sorted(epochs[0]) == [10.0 * i for i in range(16)]  # not augmented: every image as it was
     assert epochs[0] != [10.0 * i for i in range(16)] and epochs[0] != epochs[1]  # shuffled, anew each epoch
+
+
+def test_every_first_epoch_batch_holds_both_classes_on_a_large_label_sorted_split(tmp_path):
+    from common.data import make_dataset
+
+    image = tmp_path / "face.jpg"  # one tiny image stands for every row: the test is about the order
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    labels = [0] * 25_000 + [1] * 25_000  # split.csv is sorted by split, then label
+    data = make_dataset([image] * 50_000, labels, 8, 32, training=True, augment_images=False, cache=False, seed=0)
+    batches = [set(batch.tolist()) for _, batch in data.as_numpy_iterator()]
+    assert len(batches) == 1563
+    assert all(batch == {0.0, 1.0} for batch in batches)
+
+
+def test_the_training_order_spreads_a_minority_class_over_the_whole_list():
+    from common.data import training_order
+
+    labels = np.array([0] * 9_000 + [1] * 1_000)
+    order = training_order(labels, seed=1)
+    assert sorted(order) == list(range(10_000))  # every row once
+    fakes_per_window = labels[order].reshape(-1, 100).sum(axis=1)
+    assert fakes_per_window.min() >= 9 and fakes_per_window.max() <= 11  # 10 % in every stretch of 100
+    assert not np.array_equal(order, training_order(labels, seed=2))
