@@ -1,24 +1,25 @@
 #!/usr/bin/env python3
-"""Stage 03: balance fake vs real and split 80:10:10 by video group into OUTPUT/{train,val,test}/{real,fake}/."""
+"""Stage 03: split 80:10:10 by video group, balance the train split, into OUTPUT/{train,val,test}/{real,fake}/."""
 
 import sys
 
 from common.cli import run_stage, stage_parser
-from common.dataset import count_table, prepare_dataset
+from common.dataset import prepare_dataset
 
 
 def build_parser():
     parser = stage_parser(
         "Split stage 02's face crops into train/val/test by video group (a fake and the real video it was made "
-        "from stay together; no video is in two splits), balance fake vs real by down-sampling, and write "
-        "OUTPUT/split.csv. The same seed gives the same split.",
+        "from stay together; no video is in two splits), balance fake vs real in the train split by dropping "
+        "whole videos of the majority class (val and test keep every face), and write OUTPUT/split.csv. The "
+        "same seed gives the same split.",
         input_help="output folder of 02-crop-faces-with-mtcnn.py",
         output_help="dataset folder: {train,val,test}/{real,fake}/*.jpg and split.csv",
     )
     parser.add_argument("--split", nargs=3, type=float, metavar=("TRAIN", "VAL", "TEST"),
                         help="split ratios by video, summing to 1 (config dataset.train/val/test, 0.8 0.1 0.1)")
     parser.add_argument("--no-balance", dest="balance", action="store_false", default=None,
-                        help="keep every face instead of down-sampling the majority class (config dataset.balance)")
+                        help="keep every train face instead of dropping majority-class videos (config dataset.balance)")
     parser.add_argument("--overwrite", action="store_true", help="replace a different split already in --output")
     return parser
 
@@ -31,8 +32,9 @@ def overrides(args):
 def prepare(args, config):
     settings = config["dataset"]
     ratios = {name: settings[name] for name in ("train", "val", "test")}
-    plan = prepare_dataset(args.input, args.output, ratios, settings["balance"], config["seed"], args.overwrite)
-    print(count_table(plan).to_string())
+    plan, table = prepare_dataset(args.input, args.output, ratios, settings["balance"], config["seed"],
+                                  args.overwrite)
+    print(table.to_string())
     print(f"{len(plan)} faces of {plan['video_id'].nunique()} videos split "
           f"{'/'.join(f'{ratio:g}' for ratio in ratios.values())} by video (seed {config['seed']}) "
           f"-> {args.output}/split.csv")

@@ -30,7 +30,7 @@ DEFAULTS = {
         "train": 0.8,
         "val": 0.1,
         "test": 0.1,
-        "balance": True,  # down-sample the majority class within each split
+        "balance": True,  # train split only: drop majority-class videos; val and test keep every face
     },
     "train": {
         "model": "efficientnet_b0",

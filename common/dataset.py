@@ -1,7 +1,9 @@
-"""Stage 03: group videos, split by group, balance, and lay out a training-ready dataset.
+"""Stage 03: group videos, split by group, balance the train split, and lay out a training-ready dataset.
 
 A group is a real video together with every fake made from it: the whole group lands in one split, so no
 person's source video straddles train and test. Videos of an official test list go to the test split whole.
+Balancing touches the train split only: val and test keep every face of every video, so the metrics of
+stage 04 are computed on whole videos.
 """
 
 import logging
@@ -19,6 +21,7 @@ from common.manifest import FACE_COLUMNS, FAKE, PIPELINE, REAL, SPLIT, SPLIT_COL
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+COUNTS = "split_counts.csv"  # faces and videos per split and label, and what balancing dropped
 
 
 def video_groups(videos):
@@ -53,31 +56,45 @@ def split_by_video(videos, ratios, seed):
     return videos["group"].map(assigned).set_axis(videos["video_id"])
 
 
-def balance(faces, seed):
-    """Down-sample the majority class, per split, to the size of the minority class (seeded)."""
-    kept = []
-    for split, rows in faces.groupby("split", sort=False):
-        per_label = {label: rows[rows["label"] == label] for label in (REAL, FAKE)}
-        smallest = min(len(part) for part in per_label.values())
-        if smallest == 0:
-            log.warning("split %s has only one class; it is not balanced", split)
-            kept.append(rows)
-            continue
-        for label, part in per_label.items():
-            kept.append(part.sample(n=smallest, random_state=seed) if len(part) > smallest else part)
-    return pd.concat(kept).sort_values(["split", "label", "video_id", "frame_index", "face_index"])
+def balance_train(faces, seed):
+    """Down-sample the majority class of the train split by whole videos; val and test keep every face.
+
+    Returns ``(kept, dropped)`` face tables. Majority-class videos are kept in a seeded order that takes one
+    video of every group before a second video of any group (so identities stay diverse) until their faces
+    come as close as one video allows to the minority class's. A kept video keeps every face, so frames
+    with two faces stay whole. Stage 04 weights the classes by what is left, which evens out the rest.
+    """
+    train = faces["split"] == "train"
+    counts = faces[train].groupby("label").size().reindex([REAL, FAKE], fill_value=0)
+    if counts.sum() == 0:
+        return faces, faces.iloc[:0]
+    if counts.min() == 0:
+        log.warning("the train split has only one class; it is not balanced")
+        return faces, faces.iloc[:0]
+    majority = int(counts.idxmax())
+    videos = faces[train & (faces["label"] == majority)].groupby("video_id", sort=True).agg(
+        group=("group", "first"), faces=("path", "size"))
+    videos = videos.iloc[np.random.default_rng(seed).permutation(len(videos))]
+    videos["round"] = videos.groupby("group").cumcount()
+    videos = videos.sort_values("round", kind="stable")
+    kept_faces = videos["faces"].cumsum() - videos["faces"] / 2  # keep a video if half of it still fits
+    dropped_videos = set(videos.index[kept_faces > counts.min()])
+    dropped = faces["video_id"].isin(dropped_videos)
+    return faces[~dropped], faces[dropped]
 
 
 def plan_dataset(faces, ratios, do_balance, seed):
     """The split table (one row per face crop, columns ``SPLIT_COLUMNS`` plus ``source_path``) for a faces
-    manifest. Pure: writes nothing."""
+    manifest, and the face rows that balancing left out of the train split. Pure: writes nothing."""
     faces = faces.copy()
     videos = faces.drop_duplicates("video_id")[["video_id", "label", "source_video", "official_split"]].copy()
     videos["group"] = video_groups(videos)
     faces["group"] = faces["video_id"].map(videos.set_index("video_id")["group"])
     faces["split"] = faces["video_id"].map(split_by_video(videos, ratios, seed))
+    dropped = faces.iloc[:0]
     if do_balance:
-        faces = balance(faces, seed)
+        faces, dropped = balance_train(faces, seed)
+    faces = faces.sort_values(["split", "label", "video_id", "frame_index", "face_index"])
     faces["source_path"] = faces["path"]
     faces["path"] = [
         f"{split}/{label_name}/{safe_name(video_id)}__f{int(frame):06d}_{int(face)}.jpg"
@@ -85,23 +102,29 @@ def plan_dataset(faces, ratios, do_balance, seed):
             faces["split"], faces["label_name"], faces["video_id"], faces["frame_index"], faces["face_index"]
         )
     ]
-    return faces[SPLIT_COLUMNS + ["source_path"]].reset_index(drop=True)
+    return faces[SPLIT_COLUMNS + ["source_path"]].reset_index(drop=True), dropped
 
 
-def count_table(plan):
-    """Faces and videos per split and label, as a printable DataFrame."""
-    table = plan.groupby(["split", "label_name"]).agg(faces=("path", "size"), videos=("video_id", "nunique"))
-    return table.reindex(pd.MultiIndex.from_product([SPLITS, ["real", "fake"]], names=["split", "label"]), fill_value=0)
+def count_table(plan, dropped):
+    """Faces and videos per split and label, and what balancing dropped from each, as a DataFrame."""
+    index = pd.MultiIndex.from_product([SPLITS, ["real", "fake"]], names=["split", "label"])
+
+    def counts(rows):
+        table = rows.groupby(["split", "label_name"]).agg(faces=("path", "size"), videos=("video_id", "nunique"))
+        return table.rename_axis(["split", "label"]).reindex(index, fill_value=0)
+
+    return counts(plan).join(counts(dropped).add_prefix("dropped_"))
 
 
 def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False):
-    """Read stage 02's manifest, split and balance it, copy the crops into ``output/<split>/<label>/`` and
-    write ``output/split.csv``. Returns the plan. Files already in place are not copied again."""
+    """Read stage 02's manifest, split it and balance its train split, copy the crops into
+    ``output/<split>/<label>/`` and write ``output/split.csv`` and ``output/split_counts.csv``. Returns the plan
+    and the count table. Files already in place are not copied again."""
     input_dir, output = Path(input_dir), Path(output)
     faces = read_manifest(input_dir, "faces", FACE_COLUMNS)
     if faces.empty:
         raise UserError(f"{input_dir}/manifest.csv lists no face: nothing to split")
-    plan = plan_dataset(faces, ratios, do_balance, seed)
+    plan, dropped = plan_dataset(faces, ratios, do_balance, seed)
     _check_previous_split(output, plan, overwrite)
     if overwrite:
         (output / PIPELINE).unlink(missing_ok=True)
@@ -112,7 +135,9 @@ def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False
             with atomic_path(target) as temporary:
                 shutil.copyfile(input_dir / source, temporary)
     atomic_write_csv(output / SPLIT, plan.drop(columns="source_path"))
-    return plan
+    table = count_table(plan, dropped)
+    atomic_write_csv(output / COUNTS, table.reset_index())
+    return plan, table
 
 
 def _check_previous_split(output, plan, overwrite):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.dataset import SPLITS, plan_dataset, prepare_dataset, split_by_video
+from common.dataset import SPLITS, count_table, plan_dataset, prepare_dataset, split_by_video
 from common.errors import UserError
 from common.manifest import FACE_COLUMNS, FAKE, REAL
 
@@ -27,7 +27,7 @@ def faces_manifest(groups=40, fakes_per_real=3, frames=4, official_test=()):
 
 
 def test_split_is_by_video_group_without_leakage_and_near_the_ratios():
-    plan = plan_dataset(faces_manifest(), RATIOS, do_balance=False, seed=1)
+    plan, _ = plan_dataset(faces_manifest(), RATIOS, do_balance=False, seed=1)
     assert (plan.groupby("video_id")["split"].nunique() == 1).all()  # no video in two splits
     assert (plan.groupby("group")["split"].nunique() == 1).all()  # a fake stays with its source video
     videos = plan.drop_duplicates("video_id")["split"].value_counts()
@@ -45,21 +45,44 @@ def test_same_seed_same_split_other_seed_other_split():
 
 
 def test_every_split_gets_a_group_even_when_there_are_few():
-    plan = plan_dataset(faces_manifest(groups=3), RATIOS, do_balance=False, seed=0)
+    plan, _ = plan_dataset(faces_manifest(groups=3), RATIOS, do_balance=False, seed=0)
     assert set(plan["split"]) == set(SPLITS)
 
 
 def test_official_test_videos_stay_whole_in_test():
-    plan = plan_dataset(faces_manifest(official_test=(0, 1, 2)), RATIOS, do_balance=False, seed=3)
+    plan, _ = plan_dataset(faces_manifest(official_test=(0, 1, 2)), RATIOS, do_balance=False, seed=3)
     official = plan[plan["group"].isin(["real_000", "real_001", "real_002"])]
     assert set(official["split"]) == {"test"}
 
 
-def test_balancing_down_samples_the_majority_class_in_each_split():
-    plan = plan_dataset(faces_manifest(), RATIOS, do_balance=True, seed=1)
-    counts = plan.groupby(["split", "label"]).size().unstack()
-    assert (counts[REAL] == counts[FAKE]).all()
-    assert counts[REAL].sum() == 40 * 4  # the minority (real) class keeps every face
+def test_balancing_drops_whole_fake_videos_from_train_only():
+    manifest = faces_manifest(fakes_per_real=3)
+    manifest = pd.concat([manifest, manifest[manifest["frame_index"] == 1].assign(face_index=1)])  # two faces
+    plan, dropped = plan_dataset(manifest, RATIOS, do_balance=True, seed=1)
+    unbalanced, nothing = plan_dataset(manifest, RATIOS, do_balance=False, seed=1)
+    assert nothing.empty and len(plan) + len(dropped) == len(unbalanced) == len(manifest)
+    faces_per_video = manifest.groupby("video_id").size()
+    for name, rows in (("kept", plan), ("dropped", dropped)):  # every video whole, wherever it went
+        assert rows.groupby("video_id").size().eq(faces_per_video[rows["video_id"].unique()]).all(), name
+    assert set(dropped["split"]) == {"train"} and set(dropped["label"]) == {FAKE}
+    for split in ("val", "test"):  # every face of every video, with 3 fakes for each real video
+        expected = unbalanced[unbalanced["split"] == split].reset_index(drop=True)
+        assert plan[plan["split"] == split].reset_index(drop=True).equals(expected)
+        videos = expected.groupby("label")["video_id"].nunique()
+        assert videos[FAKE] == 3 * videos[REAL]
+    train = plan[plan["split"] == "train"].groupby("label").size()
+    assert abs(train[FAKE] - train[REAL]) <= faces_per_video.max() / 2  # as close as whole videos allow
+    kept_fakes = plan[(plan["split"] == "train") & (plan["label"] == FAKE)]
+    assert kept_fakes.groupby("group")["video_id"].nunique().max() == 1  # one fake per source before a second
+
+
+def test_the_count_table_shows_what_balancing_dropped_and_from_where():
+    plan, dropped = plan_dataset(faces_manifest(fakes_per_real=3), RATIOS, do_balance=True, seed=1)
+    table = count_table(plan, dropped)
+    assert table.loc[("train", "fake"), "dropped_videos"] == 2 * table.loc[("train", "real"), "videos"]
+    assert table.loc[("train", "fake"), "dropped_faces"] == len(dropped)
+    assert table[["dropped_faces", "dropped_videos"]].drop(("train", "fake")).eq(0).all().all()
+    assert table["faces"].sum() == len(plan)
 
 
 def write_faces_folder(root, manifest):
@@ -72,8 +95,9 @@ def write_faces_folder(root, manifest):
 def test_prepare_dataset_lays_out_split_label_folders_and_refuses_to_mix_splits(tmp_path):
     faces = tmp_path / "faces"
     write_faces_folder(faces, faces_manifest(groups=10, fakes_per_real=1, frames=2))
-    plan = prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)
+    plan, table = prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)
     split_csv = pd.read_csv(tmp_path / "dataset" / "split.csv")
+    assert pd.read_csv(tmp_path / "dataset" / "split_counts.csv")["faces"].tolist() == table["faces"].tolist()
     assert len(split_csv) == len(plan) == 40
     for row in split_csv.itertuples():
         assert row.path.startswith(f"{row.split}/{row.label_name}/")
