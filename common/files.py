@@ -11,12 +11,13 @@ import cv2
 def atomic_path(target):
     """Yield a temporary path next to ``target``; rename it onto ``target`` if the block succeeds.
 
-    The temporary name keeps the suffix (some writers choose the format from it) and starts with a dot, so
-    listings that skip hidden files never see it.
+    The temporary name keeps every suffix (writers choose the format from them: ``.jpg``, ``.weights.h5``)
+    and starts with a dot, so listings that skip hidden files never see it.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    base, dot, suffixes = target.name.partition(".")
+    temporary = target.with_name(f".{base}.{os.getpid()}.tmp{dot}{suffixes}")
     try:
         yield temporary
         os.replace(temporary, target)

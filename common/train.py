@@ -3,6 +3,7 @@
 import datetime
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from common.checkpoint import MODEL_FILE, save_model
 from common.config import save_config
 from common.data import find_unreadable_images, make_dataset
 from common.errors import UserError
-from common.files import atomic_write_csv, atomic_write_text
+from common.files import atomic_path, atomic_write_csv, atomic_write_text
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
 from common.metrics import binary_metrics, plot_confusion_matrix, plot_history, plot_roc, video_metrics
 from common.models import build_model, check_image_size, get_backbone, resolve_weights, set_backbone_trainable
@@ -106,31 +107,68 @@ class EpochTimer(keras.callbacks.Callback):
             logs["images_per_second"] = self.images / seconds
 
 
+class BestOfRun(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the lowest ``val_loss`` over the whole run, every phase included
+    (Keras' own ModelCheckpoint and EarlyStopping start afresh in each ``fit``), in memory and on disk."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+        self.phase = None
+        self.weights = None
+        self.best = {"monitor": "val_loss", "value": math.inf, "epoch": None, "phase": None}
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_loss")
+        if value is not None and value < self.best["value"]:  # NaN never is
+            self.best.update(value=float(value), epoch=epoch, phase=self.phase)
+            self.weights = self.model.get_weights()
+            with atomic_path(self.path) as temporary:
+                self.model.save_weights(temporary)
+
+    def restore(self):
+        """Set the best weights in the model; ``UserError`` when no epoch had a finite val_loss."""
+        if self.weights is None:
+            raise UserError("no epoch had a finite val_loss: training diverged (try a lower learning rate)")
+        self.model.set_weights(self.weights)
+        self.path.unlink()
+        return dict(self.best)
+
+
 def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
-    """The head phase (frozen backbone) if asked, then fine-tuning of every layer; history.csv gets both."""
+    """The head phase (frozen backbone) if asked, then fine-tuning of every layer; history.csv gets both.
+
+    Each phase stops early on val_loss and hands its best weights to the next; at the end the model holds
+    the best epoch of the whole run. Returns that epoch: ``{"monitor", "value", "epoch", "phase"}``.
+    """
     phases = []
     if settings["head_epochs"]:
         phases.append(("head", False, settings["head_epochs"], settings["learning_rate"]))
     if settings["epochs"]:
         learning_rate = settings["finetune_learning_rate"] if phases else settings["learning_rate"]
         phases.append(("finetune", True, settings["epochs"], learning_rate))
+    best = BestOfRun(run_dir / "best.weights.h5")
     epoch = 0
     for name, trainable, epochs, learning_rate in phases:
         log.info("phase %s: %d epochs at learning rate %g, backbone %s", name, epochs, learning_rate,
                  "trainable" if trainable else "frozen")
+        best.phase = name
         set_backbone_trainable(model, trainable)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
                       metrics=["accuracy", keras.metrics.AUC(name="auc")])
         callbacks = [
             EpochTimer(images),
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"], restore_best_weights=True),
-            keras.callbacks.ModelCheckpoint(run_dir / "checkpoint.keras", monitor="val_loss", save_best_only=True),
+            best,
             keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
             keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),
         ]
         history = model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + epochs,
                             class_weight=weights, callbacks=callbacks, shuffle=False, verbose=2)
         epoch += len(history.epoch)
+    selected = best.restore()
+    log.info("best epoch %d (%s phase): val_loss %.4f", selected["epoch"], selected["phase"], selected["value"])
+    return selected
 
 
 def evaluate(model, test, image_size, batch_size, run_dir):
@@ -191,14 +229,14 @@ def train(dataset_dir, runs_dir, config):
                                                training, settings["augment"], settings["cache"], config["seed"])
     with strategy.scope():
         model = build_model(settings["model"], settings["image_size"], settings["weights"])
-    fit_phases(model, make(train_rows, True), make(val_rows, False), settings, run_dir,
-               class_weights(train_rows["label"]), len(train_rows))
+    selected = fit_phases(model, make(train_rows, True), make(val_rows, False), settings, run_dir,
+                          class_weights(train_rows["label"]), len(train_rows))
 
     metadata = {"model": settings["model"], "image_size": settings["image_size"],
                 "preprocess": resolved["preprocess"], "video": resolved["video"], "seed": config["seed"],
-                "trained_on": str(Path(dataset_dir).resolve()), "created": datetime.datetime.now().isoformat()}
+                "trained_on": str(Path(dataset_dir).resolve()), "selected": selected,
+                "created": datetime.datetime.now().isoformat()}
     save_model(model, run_dir / MODEL_FILE, metadata)
-    (run_dir / "checkpoint.keras").unlink(missing_ok=True)  # model.keras is the same best model, with metadata
     plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
     metrics = evaluate(model, split[split["split"] == "test"], settings["image_size"], batch_size, run_dir)
     point_latest(runs_dir, run_dir)

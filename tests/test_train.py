@@ -130,3 +130,30 @@ def test_the_training_order_spreads_a_minority_class_over_the_whole_list():
     fakes_per_window = labels[order].reshape(-1, 100).sum(axis=1)
     assert fakes_per_window.min() >= 9 and fakes_per_window.max() <= 11  # 10 % in every stretch of 100
     assert not np.array_equal(order, training_order(labels, seed=2))
+
+
+def test_the_saved_model_is_the_best_epoch_of_the_whole_run_across_phases(tmp_path):
+    import keras
+
+    from common.checkpoint import load_model
+    from common.data import make_dataset
+    from common.train import train
+
+    dataset = write_dataset(tmp_path / "dataset")
+    config = load_config(None, {"train.model": "small_cnn", "train.image_size": 32, "train.weights": "none",
+                                "train.batch_size": 8, "train.head_epochs": 3, "train.learning_rate": 1e-3,
+                                "train.epochs": 2, "train.finetune_learning_rate": 50.0})  # fine-tuning wrecks it
+    run_dir, _ = train(dataset, tmp_path / "runs", config)
+    history = pd.read_csv(run_dir / "history.csv")
+    best = history.loc[history["val_loss"].idxmin()]
+    assert best["epoch"] < 3  # a head-phase epoch beat every fine-tuning epoch
+
+    model, metadata = load_model(run_dir)
+    val = pd.read_csv(dataset / "split.csv").query("split == 'val'")
+    images = make_dataset([dataset / path for path in val["path"]], val["label"], 32, 8, training=False)
+    p_fake = model.predict(images, verbose=0).reshape(-1)
+    val_loss = float(keras.losses.binary_crossentropy(val["label"].to_numpy(np.float32), p_fake))
+    assert val_loss == pytest.approx(best["val_loss"], rel=1e-3)
+    assert metadata["selected"] == {"monitor": "val_loss", "value": pytest.approx(best["val_loss"]),
+                                    "epoch": int(best["epoch"]), "phase": "head"}
+    assert not (run_dir / "best.weights.h5").exists()
