@@ -1,17 +1,18 @@
 """Input pipelines: decode -> (train only: augment) -> batch -> prefetch, as small pure functions.
 
-Training (stage 04) and inference (stage 05) resize faces with the same ``resize_for_model``, and inference
-passes its crops through the same JPEG encoding that stage 02 applied to training crops.
+Training (stage 04) and inference (stage 05) hand the network the same pixels for the same crop: stage 05
+encodes its crops as stage 02 saved the training crops (``encode_jpeg``), and both decode and resize them
+with ``decode_jpeg`` (TensorFlow's decoder; OpenCV's differs by a few grey levels).
 """
 
 import logging
+from pathlib import Path
 
-import cv2
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from common.files import jpeg_round_trip
+from common.files import encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,25 @@ def resize_for_model(images_uint8, image_size):
 
 
 def find_unreadable_images(paths):
-    """Paths that are not decodable images. Checked up front because one corrupt JPEG inside a tf.data
-    pipeline aborts the whole epoch."""
+    """Paths that the training decoder cannot decode. Checked up front because one corrupt JPEG inside a
+    tf.data pipeline aborts the whole epoch."""
     bad = []
     for path in tqdm(paths, desc="checking images", unit="img", leave=False):
-        data = np.fromfile(path, dtype=np.uint8) if path.is_file() else np.empty(0, np.uint8)
-        if data.size == 0 or cv2.imdecode(data, cv2.IMREAD_COLOR) is None:
+        try:
+            tf.io.decode_jpeg(Path(path).read_bytes(), channels=3)
+        except (OSError, tf.errors.InvalidArgumentError):
             bad.append(path)
     return bad
 
 
+def decode_jpeg(data, image_size):
+    """JPEG bytes -> an RGB uint8 tensor of the model's size: the one decoder of training and scoring."""
+    return resize_for_model(tf.io.decode_jpeg(data, channels=3), image_size)
+
+
 def decode_image(path, image_size):
     """Read a JPEG file into an RGB uint8 tensor of the model's size."""
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-    return resize_for_model(image, image_size)
+    return decode_jpeg(tf.io.read_file(path), image_size)
 
 
 def augment(image, seed):
@@ -105,10 +111,7 @@ def make_dataset(paths, labels, image_size, batch_size, training, augment_images
 
 
 def prepare_crops(crops_bgr, image_size, jpeg_quality):
-    """Inference crops (BGR arrays of any size) -> a float32 batch exactly as training saw them: JPEG at
-    the crop quality of stage 02, RGB, resized by ``resize_for_model``."""
-    batch = []
-    for crop in crops_bgr:
-        rgb = cv2.cvtColor(jpeg_round_trip(crop, jpeg_quality), cv2.COLOR_BGR2RGB)
-        batch.append(resize_for_model(rgb, image_size).numpy())
+    """Inference crops (BGR arrays of any size) -> a float32 batch exactly as training saw them: the JPEG
+    stage 02 would have saved, decoded and resized by ``decode_jpeg``."""
+    batch = [decode_jpeg(encode_jpeg(crop, jpeg_quality), image_size).numpy() for crop in crops_bgr]
     return np.stack(batch).astype(np.float32) if batch else np.zeros((0, image_size, image_size, 3), np.float32)

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 
 @contextlib.contextmanager
@@ -41,18 +42,23 @@ def atomic_write_csv(target, frame):
         frame.to_csv(temporary, index=False)
 
 
-def write_jpeg(target, image_bgr, quality):
-    """Encode a BGR image as JPEG and write it atomically."""
+def encode_jpeg(image_bgr, quality):
+    """The JPEG bytes of a BGR image at ``quality``: the one encoder of saved frames and crops, and of
+    stage 05's crops before they are decoded as stage 04 decodes its files."""
     ok, encoded = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
-        raise ValueError(f"could not encode {target} as JPEG")
-    atomic_write_bytes(target, encoded.tobytes())
+        raise ValueError(f"could not encode an image of shape {image_bgr.shape} as JPEG")
+    return encoded.tobytes()
+
+
+def write_jpeg(target, image_bgr, quality):
+    """Encode a BGR image as JPEG and write it atomically."""
+    atomic_write_bytes(target, encode_jpeg(image_bgr, quality))
 
 
 def jpeg_round_trip(image_bgr, quality):
-    """The image as it reads back after saving it as JPEG at ``quality`` (what a saved frame or crop is)."""
-    ok, encoded = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else image_bgr
+    """A frame as stage 02 reads it back (OpenCV) after stage 01 saved it as JPEG at ``quality``."""
+    return cv2.imdecode(np.frombuffer(encode_jpeg(image_bgr, quality), np.uint8), cv2.IMREAD_COLOR)
 
 
 def safe_name(video_id):

@@ -157,3 +157,22 @@ def test_the_saved_model_is_the_best_epoch_of_the_whole_run_across_phases(tmp_pa
     assert metadata["selected"] == {"monitor": "val_loss", "value": pytest.approx(best["val_loss"]),
                                     "epoch": int(best["epoch"]), "phase": "head"}
     assert not (run_dir / "best.weights.h5").exists()
+
+
+def test_a_face_crop_reaches_the_model_identically_in_training_and_in_scoring(tmp_path):
+    """Stage 02 saves a crop as JPEG and stage 04 decodes the file; stage 05 scores the same crop from
+    memory. Both must hand the network the very same pixels."""
+    from pathlib import Path
+
+    import matplotlib
+
+    from common.data import make_dataset, prepare_crops
+    from common.files import write_jpeg
+
+    photo = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    crop = photo[60:390, 130:400]  # a face with a margin, as stage 02 cuts it
+    write_jpeg(tmp_path / "face.jpg", crop, 95)  # stage 02
+    for size in (64, 128, 299):
+        (trained, _), = make_dataset([tmp_path / "face.jpg"], [0], size, 1, training=False).as_numpy_iterator()
+        scored = prepare_crops([crop], size, 95)  # stage 05
+        np.testing.assert_array_equal(trained, scored)
