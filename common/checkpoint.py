@@ -44,10 +44,47 @@ def read_metadata(path):
         raise UserError(f"{path} is not a model saved by 04-train-cnn.py (no {METADATA_ENTRY} inside)") from None
 
 
-def load_model(path):
-    """Load a model saved by ``save_model``; returns ``(model, metadata)``."""
+def load_model(path, float32=None):
+    """Load a model saved by ``save_model``; returns ``(model, metadata)``.
+
+    A model trained under ``mixed_float16`` keeps that policy in its file. With ``float32`` (by default: when
+    no GPU is present) its layers are rebuilt in float32 and get the same weights, which mixed precision
+    keeps in float32 anyway: float16 arithmetic is slow on a CPU and shifts the scores.
+    """
     import keras
+    import tensorflow as tf
 
     metadata = read_metadata(path)
-    model = keras.models.load_model(resolve_model_path(path), compile=False)
+    path = resolve_model_path(path)
+    if float32 is None:
+        float32 = not tf.config.list_physical_devices("GPU")
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    if not float32 or not _uses_mixed_precision(config):
+        return keras.models.load_model(path, compile=False), metadata
+    model = keras.saving.deserialize_keras_object(_in_float32(config))
+    model.load_weights(path)
     return model, metadata
+
+
+def _is_mixed_policy(node):
+    return (isinstance(node, dict) and node.get("class_name") == "DTypePolicy"
+            and str(node.get("config", {}).get("name", "")).startswith("mixed_"))
+
+
+def _uses_mixed_precision(node):
+    if _is_mixed_policy(node):
+        return True
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    return any(_uses_mixed_precision(child) for child in children)
+
+
+def _in_float32(node):
+    """A copy of a Keras config with every mixed-precision policy replaced by float32."""
+    if _is_mixed_policy(node):
+        return {**node, "config": {**node["config"], "name": "float32"}}
+    if isinstance(node, dict):
+        return {key: _in_float32(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_in_float32(value) for value in node]
+    return node

@@ -185,3 +185,26 @@ def test_saved_model_reloads_without_custom_objects(tmp_path, name):
     reloaded = keras.models.load_model(path)
     np.testing.assert_array_equal(reloaded.predict(images, verbose=0), expected)
     assert models.get_backbone_layer(reloaded) is not None
+
+
+def test_a_mixed_precision_model_is_scored_in_float32_on_a_cpu(tmp_path):
+    from common.checkpoint import load_model, save_model
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")  # as stage 04 trains on a GPU
+    try:
+        trained = models.build_model("small_cnn", image_size=32, weights=None)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    save_model(trained, tmp_path / "model.keras", {"model": "small_cnn", "image_size": 32})
+    assert trained.get_layer("head_dense1").compute_dtype == "float16"
+
+    loaded, metadata = load_model(tmp_path / "model.keras")  # this machine has no GPU
+    assert metadata["model"] == "small_cnn"
+    layers = loaded.layers + models.get_backbone_layer(loaded).layers
+    assert {layer.compute_dtype for layer in layers} == {"float32"}
+    reference = models.build_model("small_cnn", image_size=32, weights=None)
+    reference.set_weights(trained.get_weights())
+    images = random_raw_images(4, 32)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-6)
+    assert load_model(tmp_path / "model.keras", float32=False)[0].get_layer("head_dense1").compute_dtype == "float16"
