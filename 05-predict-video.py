@@ -11,7 +11,7 @@ from common.checkpoint import load_model
 from common.cli import positive_int, run_stage, stage_parser
 from common.errors import UserError
 from common.faces import build_detector
-from common import predict
+from common import evaluation, predict
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,8 @@ def build_parser():
     parser = stage_parser(
         "Score videos with a trained model (stage 05): sample frames, crop faces with the preprocess settings "
         "stored in the model, score each face (P(fake)), keep the most fake face per frame and aggregate the "
-        "frames into a verdict. With labels, also video-level metrics and plots next to the CSV.",
+        "frames into a verdict; a video's fake_probability is its mean frame P(fake) under every rule. Frame "
+        "scores go to <output stem>_frames.csv. With labels, also frame- and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
         output_help="predictions CSV (must not lie inside --input)",
     )
@@ -28,8 +29,8 @@ def build_parser():
     parser.add_argument("--frames", type=positive_int,
                         help="frames sampled evenly per video (config predict.frames, 32)")
     parser.add_argument("--aggregate", choices=METHODS,
-                        help="frames -> video: vote = majority of fake frames, mean/max of frame scores "
-                             "(config predict.aggregate, vote)")
+                        help="frames -> verdict: vote = majority of fake frames, mean/max of frame scores; "
+                             "fake_probability is the mean either way (config predict.aggregate, vote)")
     parser.add_argument("--threshold", type=float,
                         help="frame/video score counted as fake (config predict.threshold, 0.5)")
     parser.add_argument("--batch-size", type=positive_int,
@@ -59,19 +60,22 @@ def run(args, config):
     log.info("loaded %s (%s, %d px) and the %s detector in %.1f s", args.model, metadata["model"],
              metadata["image_size"], metadata["preprocess"]["detector"], time.perf_counter() - started)
     settings = config["predict"]
-    predictions = predict.predict_videos(videos, model, detector, metadata, settings)
+    predictions, frames = predict.predict_videos(videos, model, detector, metadata, settings)
     if labels is not None:
         predictions = predict.add_labels(predictions, labels)
-    predict.write_predictions(predictions, args.output)
+    predict.write_predictions(predictions, frames, args.output)
     print(predict.summary_table(predictions, args.output))
     if labels is not None:
-        metrics = predict.evaluate(predictions, settings["aggregate"], settings["threshold"])
-        if metrics is None:
+        evaluated = predict.evaluate(predictions, frames, settings["aggregate"], settings["threshold"])
+        if evaluated is None:
             print("no labelled video got a verdict: no metrics")
         else:
-            paths = predict.save_evaluation(metrics, predictions, args.output)
-            print(predict.metrics_report(metrics))
-            print(f"metrics -> {paths['metrics']}, plots -> {paths['confusion']}, {paths['roc']}")
+            metrics, frames, videos = evaluated
+            metrics = {"data": f"labelled videos of {args.input}, {settings['frames']} frames per video", **metrics}
+            prefix = Path(args.output).with_name(f"{Path(args.output).stem}_")
+            paths = evaluation.save_evaluation(metrics, frames, videos, prefix, "Stage 05")
+            print(evaluation.metrics_report(metrics))
+            print(f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc}}_{{frames,videos}}.png")
     return 1 if predict.all_unknown(predictions) else 0
 
 

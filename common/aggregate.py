@@ -1,38 +1,58 @@
-"""From face scores to frame scores to a video verdict. Scores are P(fake)."""
+"""From face scores to frame scores to a video verdict: the one path stages 04 and 05 share.
+
+Scores are P(fake). A frame takes its most fake face (a frame is fake if any face in it is). A video's
+``fake_probability`` is the mean frame P(fake) under every aggregation rule, so AUC, log loss and any
+calibration never depend on the rule; the rule decides only the verdict.
+"""
 
 import numpy as np
+import pandas as pd
 
 FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT = "FAKE", "REAL", "UNKNOWN"
 METHODS = ("vote", "mean", "max")
 
 
-def frame_scores(frame_ids, face_scores):
-    """One score per frame: the most fake of its faces (a video is fake if any face in it is)."""
-    best = {}
-    for frame_id, score in zip(frame_ids, face_scores):
-        best[frame_id] = max(float(score), best.get(frame_id, 0.0))
-    return np.array([best[frame_id] for frame_id in sorted(best)], dtype=float)
+def video_verdict(scores, method="vote", threshold=0.5):
+    """Aggregate one video's frame scores into ``(verdict, fake_probability, fake_frame_share)``.
 
+    - ``vote`` (the seeds' "max voting"): each frame votes fake when its score >= ``threshold`` and the
+      majority wins; a tie is broken by the mean frame score.
+    - ``mean`` / ``max``: fake when the mean / highest frame score >= ``threshold``.
 
-def vote_video(scores, method="vote", threshold=0.5):
-    """Aggregate frame scores into ``(verdict, p_fake)``.
-
-    - ``vote`` (the seeds' "max voting"): each frame votes fake when its score >= ``threshold``; the video
-      score is the fraction of fake votes and the majority wins. A tie is broken by the mean frame score.
-    - ``mean`` / ``max``: the mean / highest frame score, fake when >= ``threshold``.
-    No frame (no face found): ``("UNKNOWN", 0.5)``.
+    ``fake_probability`` is the mean frame score and ``fake_frame_share`` the share of fake votes, whatever
+    the rule. No frame (no face found): ``("UNKNOWN", 0.5, 0.0)``.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown aggregation '{method}'; known: {', '.join(METHODS)}")
     scores = np.asarray(scores, dtype=float)
     if scores.size == 0:
-        return UNKNOWN_VERDICT, 0.5
+        return UNKNOWN_VERDICT, 0.5, 0.0
+    mean, share = float(scores.mean()), float(np.mean(scores >= threshold))
     if method == "vote":
-        fake_share = float(np.mean(scores >= threshold))
-        is_fake = fake_share > 0.5 or (fake_share == 0.5 and scores.mean() >= threshold)
-        return (FAKE_VERDICT if is_fake else REAL_VERDICT), fake_share
-    if method == "mean":
-        score = float(scores.mean())
-    elif method == "max":
-        score = float(scores.max())
+        is_fake = share > 0.5 or (share == 0.5 and mean >= threshold)
     else:
-        raise ValueError(f"unknown aggregation '{method}'; known: {', '.join(METHODS)}")
-    return (FAKE_VERDICT if score >= threshold else REAL_VERDICT), score
+        is_fake = (mean if method == "mean" else float(scores.max())) >= threshold
+    return (FAKE_VERDICT if is_fake else REAL_VERDICT), mean, share
+
+
+def frame_scores(faces):
+    """One row per frame from one row per face (``video``, ``frame_index``, ``p_fake``, optional ``label``):
+    the frame's most fake face, and how many faces it had. Sorted by video, then frame."""
+    label = {"label": ("label", "first")} if "label" in faces else {}
+    return faces.groupby(["video", "frame_index"], as_index=False, sort=True).agg(
+        p_fake=("p_fake", "max"), faces=("p_fake", "size"), **label)
+
+
+def video_scores(frames, method="vote", threshold=0.5):
+    """One row per video from ``frame_scores``: ``video``, ``verdict``, ``fake_probability``,
+    ``fake_frame_share``, ``frames`` (with a face) and ``label`` when the frames have one."""
+    rows = []
+    for video, part in frames.groupby("video", sort=False):
+        verdict, p_fake, share = video_verdict(part["p_fake"], method, threshold)
+        row = {"video": video, "verdict": verdict, "fake_probability": p_fake, "fake_frame_share": share,
+               "frames": len(part)}
+        if "label" in part:
+            row["label"] = part["label"].iloc[0]
+        rows.append(row)
+    columns = ["video", "verdict", "fake_probability", "fake_frame_share", "frames"]
+    return pd.DataFrame(rows, columns=columns + (["label"] if "label" in frames else []))

@@ -2,12 +2,12 @@
 
 Per video: sample frames evenly, resize them as stage 01 did, crop faces with the ``preprocess`` settings
 stored in the model file (so the model sees crops made exactly as its training crops were), score every face,
-take the most fake face per frame and aggregate the frames into a verdict. Scores are P(fake).
+and hand the face scores to ``common.aggregate`` (most fake face per frame, frames to a verdict), the path
+stage 04 evaluates its test split by. Scores are P(fake).
 
 TensorFlow is imported only when the first face is scored, so bad arguments fail fast.
 """
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -16,17 +16,19 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from common.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, frame_scores, vote_video
+from common.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, frame_scores, video_scores
 from common.datasets import candidate_files
 from common.errors import UserError, VideoError
 from common.faces import faces_in_frames
-from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip
+from common.files import atomic_write_csv, jpeg_round_trip
 from common.manifest import FAKE, REAL
 from common.video import evenly_spaced, scaled_frames
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["video", "verdict", "fake_probability", "frames_sampled", "faces_scored", "error"]
+PREDICTION_COLUMNS = ["video", "verdict", "fake_probability", "fake_frame_share", "frames_sampled", "faces_scored",
+                      "error"]
+FRAME_COLUMNS = ["video", "frame_index", "p_fake", "faces"]  # <output stem>_frames.csv: each scored frame
 LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
 PREPROCESS_KEYS = ("detector", "min_confidence", "margin", "min_face_size", "jpeg_quality")
 LABEL_VALUES = {"fake": FAKE, "1": FAKE, "real": REAL, "0": REAL}
@@ -69,16 +71,16 @@ def check_metadata(model, metadata):
 
 
 def read_video_frames(path, count, jpeg_quality=None):
-    """``count`` evenly spaced frames of a video as stage 01 makes them: resized by width, and passed
-    through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given. Undecodable frames are left out;
-    ``VideoError`` if the file is no video or no frame decodes."""
+    """``count`` evenly spaced frames of a video as stage 01 makes them, as ``[(frame_index, frame_bgr)]``:
+    resized by width, and passed through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given.
+    Undecodable frames are left out; ``VideoError`` if the file is no video or no frame decodes."""
     _, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count))
     frames = []
     for index, frame in sampled:
         if frame is None:
             log.debug("%s: frame %d cannot be decoded", path, index)
             continue
-        frames.append(frame if jpeg_quality is None else jpeg_round_trip(frame, jpeg_quality))
+        frames.append((index, frame if jpeg_quality is None else jpeg_round_trip(frame, jpeg_quality)))
     if not frames:
         raise VideoError("no frame could be decoded")
     return frames
@@ -87,17 +89,18 @@ def read_video_frames(path, count, jpeg_quality=None):
 def video_faces(path, detector, metadata, frames):
     """Sample ``frames`` frames of a video and crop its faces with the model's ``preprocess`` settings.
 
-    Returns ``(frames_sampled, frame_ids, crops)``: ``frame_ids[i]`` is the sampled frame that face crop
-    ``crops[i]`` (BGR) comes from.
+    Returns ``(frames_sampled, frame_indices, crops)``: ``frame_indices[i]`` is the index in the video of
+    the frame that face crop ``crops[i]`` (BGR) comes from.
     """
     video_quality = metadata.get("video", {}).get("jpeg_quality")
     sampled = read_video_frames(path, frames, video_quality)
-    frame_ids, crops = [], []
-    for frame_id, faces in enumerate(faces_in_frames(sampled, detector, metadata["preprocess"])):
+    detections = faces_in_frames([frame for _, frame in sampled], detector, metadata["preprocess"])
+    frame_indices, crops = [], []
+    for (index, _), faces in zip(sampled, detections):
         for _face, crop in faces:
-            frame_ids.append(frame_id)
+            frame_indices.append(index)
             crops.append(crop)
-    return len(sampled), frame_ids, crops
+    return len(sampled), frame_indices, crops
 
 
 def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
@@ -111,30 +114,35 @@ def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
+def unknown_row(name, error, frames_sampled=0):
+    """The row of a video that got no verdict: UNKNOWN, P(fake) 0.5, and the reason."""
+    return {"video": name, "verdict": UNKNOWN_VERDICT, "fake_probability": 0.5, "fake_frame_share": 0.0,
+            "frames_sampled": frames_sampled, "faces_scored": 0, "error": error}
+
+
 def score_video(path, model, detector, metadata, settings, name=None):
-    """Score one video; return its row (``PREDICTION_COLUMNS``).
+    """Score one video; return its row (``PREDICTION_COLUMNS``) and its frame scores (``FRAME_COLUMNS``).
 
     ``settings`` is the config's ``predict`` section (frames, aggregate, threshold, batch_size). A video
     that cannot be read, or in which no face is found, gets verdict UNKNOWN, probability 0.5 and the reason
     in ``error``; a ``VideoError`` is turned into such a row, other exceptions propagate.
     """
-    row = {"video": str(path) if name is None else name, "verdict": UNKNOWN_VERDICT, "fake_probability": 0.5,
-           "frames_sampled": 0, "faces_scored": 0, "error": ""}
+    name = str(path) if name is None else name
+    no_frames = pd.DataFrame(columns=FRAME_COLUMNS)
     try:
-        sampled, frame_ids, crops = video_faces(path, detector, metadata, settings["frames"])
+        sampled, frame_indices, crops = video_faces(path, detector, metadata, settings["frames"])
     except VideoError as error:
-        row["error"] = str(error)
-        return row
-    row["frames_sampled"] = sampled
+        return unknown_row(name, str(error)), no_frames
     if not crops:
-        row["error"] = f"no face found in {sampled} frames"
-        return row
+        return unknown_row(name, f"no face found in {sampled} frames", sampled), no_frames
     preprocess = metadata["preprocess"]
-    face_scores = score_crops(model, crops, metadata["image_size"], preprocess["jpeg_quality"],
-                              settings["batch_size"])
-    verdict, p_fake = vote_video(frame_scores(frame_ids, face_scores), settings["aggregate"], settings["threshold"])
-    row.update(verdict=verdict, fake_probability=round(float(p_fake), 6), faces_scored=len(crops))
-    return row
+    p_fake = score_crops(model, crops, metadata["image_size"], preprocess["jpeg_quality"], settings["batch_size"])
+    frames = frame_scores(pd.DataFrame({"video": name, "frame_index": frame_indices, "p_fake": p_fake}))
+    (video,) = video_scores(frames, settings["aggregate"], settings["threshold"]).to_dict("records")
+    row = {**unknown_row(name, ""), "verdict": video["verdict"], "frames_sampled": sampled,
+           "fake_probability": round(video["fake_probability"], 6),
+           "fake_frame_share": round(video["fake_frame_share"], 6), "faces_scored": len(crops)}
+    return row, frames
 
 
 # --------------------------------------------------------------------------
@@ -144,29 +152,40 @@ def score_video(path, model, detector, metadata, settings, name=None):
 
 def predict_videos(videos, model, detector, metadata, settings):
     """Score ``[(name, path)]`` with one model and one detector; a video that fails gets an error row and
-    the batch goes on. Returns a DataFrame of ``PREDICTION_COLUMNS`` plus ``seconds`` (time per video)."""
-    rows = []
+    the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds`` per video) and the
+    frame scores of every video (``FRAME_COLUMNS``)."""
+    rows, frames = [], []
     with tqdm(videos, desc="scoring videos", unit="video") as bar:
         for name, path in bar:
             started = time.perf_counter()
             try:
-                row = score_video(path, model, detector, metadata, settings, name=name)
+                row, video_frames = score_video(path, model, detector, metadata, settings, name=name)
+                frames.append(video_frames)
             except Exception as error:  # noqa: BLE001 - one bad video must not end the batch
                 log.debug("%s failed", path, exc_info=True)
-                row = {"video": name, "verdict": UNKNOWN_VERDICT, "fake_probability": 0.5, "frames_sampled": 0,
-                       "faces_scored": 0, "error": f"unexpected {type(error).__name__}: {error}"}
+                row = unknown_row(name, f"unexpected {type(error).__name__}: {error}")
             row["seconds"] = round(time.perf_counter() - started, 3)
             if row["error"]:
                 log.warning("%s: %s", name, row["error"])
             rows.append(row)
             bar.set_postfix_str(f"{name}: {row['verdict']}", refresh=False)
-    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"])
+    frames = [table for table in frames if len(table)]
+    return (pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"]),
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS))
 
 
-def write_predictions(predictions, path):
-    """Write the predictions CSV atomically (``PREDICTION_COLUMNS``, then ``label`` when present)."""
+def frames_path(output):
+    """``<stem>_frames.csv`` next to the predictions CSV: the P(fake) of every scored frame."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_frames.csv")
+
+
+def write_predictions(predictions, frames, path):
+    """Write the predictions CSV (``PREDICTION_COLUMNS``, then ``label`` when present) and the frame scores
+    next to it, atomically."""
     columns = PREDICTION_COLUMNS + ([LABEL_COLUMN] if LABEL_COLUMN in predictions else [])
     atomic_write_csv(path, predictions[columns])
+    atomic_write_csv(frames_path(path), frames[FRAME_COLUMNS])
 
 
 def all_unknown(predictions):
@@ -258,61 +277,24 @@ def add_labels(predictions, labels):
     return predictions.assign(**{LABEL_COLUMN: names})
 
 
-def metrics_threshold(method, threshold):
-    """The video-level threshold: for ``vote`` the score is the share of fake frames, so 0.5."""
-    return 0.5 if method == "vote" else threshold
-
-
-def evaluate(predictions, method, threshold):
-    """Video-level metrics over the labelled videos that got a verdict; ``None`` when there are none.
+def evaluate(predictions, frames, method, threshold):
+    """Frame-level and video-level metrics over the labelled videos that got a verdict, by
+    ``common.evaluation.evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
+    videos)`` of those videos, or ``None`` when there are none.
 
     AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
-    matrix come from the ``verdict`` column, so they agree with the CSV (they differ from thresholding the
-    probability only for a ``vote`` tie, which the mean frame score breaks).
+    matrix come from the ``verdict`` column, so they agree with the CSV.
     """
-    from common.metrics import video_metrics
+    from common import evaluation
 
     labelled = predictions[predictions[LABEL_COLUMN] != ""]
     decided = labelled[labelled["verdict"] != UNKNOWN_VERDICT]
     if decided.empty:
         return None
-    y_true = decided[LABEL_COLUMN].map(LABEL_OF_VERDICT).to_numpy(int)
-    p_fake = decided["fake_probability"].to_numpy(float)
-    result = video_metrics(y_true, p_fake, decided["verdict"] == FAKE_VERDICT, metrics_threshold(method, threshold))
-    result.update(aggregate=method, unknown_left_out=int(len(labelled) - len(decided)),
-                  unlabelled_left_out=int(len(predictions) - len(labelled)))
-    return result
-
-
-def evaluation_paths(output):
-    """``<stem>_metrics.json``, ``<stem>_confusion.png`` and ``<stem>_roc.png`` next to the output CSV."""
-    output = Path(output)
-    return {kind: output.with_name(f"{output.stem}_{kind}{suffix}")
-            for kind, suffix in (("metrics", ".json"), ("confusion", ".png"), ("roc", ".png"))}
-
-
-def save_evaluation(metrics, predictions, output):
-    """Write the metrics JSON, the confusion matrix and the ROC curve next to ``output``; return the paths."""
-    from common.metrics import plot_confusion_matrix, plot_roc
-
-    paths = evaluation_paths(output)
-    atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
-    plot_confusion_matrix(metrics["confusion_matrix"], paths["confusion"], title="Videos: confusion matrix")
-    decided = predictions[(predictions[LABEL_COLUMN] != "") & (predictions["verdict"] != UNKNOWN_VERDICT)]
-    plot_roc(decided[LABEL_COLUMN].map(LABEL_OF_VERDICT).to_numpy(int), decided["fake_probability"].to_numpy(float),
-             paths["roc"], title="Videos: ROC curve")
-    return paths
-
-
-def metrics_report(metrics):
-    """Accuracy, AUC, log loss and the confusion matrix as printable lines."""
-    auc = "n/a (one class)" if metrics["auc"] is None else f"{metrics['auc']:.3f}"
-    (tn, fp), (fn, tp) = metrics["confusion_matrix"]
-    return "\n".join([
-        f"metrics over {metrics['n']} labelled videos with a verdict "
-        f"({metrics['unknown_left_out']} UNKNOWN and {metrics['unlabelled_left_out']} unlabelled left out):",
-        f"  accuracy {metrics['accuracy']:.3f}   AUC {auc}   log loss {metrics['log_loss']:.3f}",
-        "  confusion     predicted REAL  predicted FAKE",
-        f"  true REAL     {tn:>14}  {fp:>14}",
-        f"  true FAKE     {fn:>14}  {tp:>14}",
-    ])
+    labels = decided.set_index("video")[LABEL_COLUMN].map(LABEL_OF_VERDICT)
+    scored = frames[frames["video"].isin(labels.index)]
+    scored = scored.assign(label=scored["video"].map(labels))
+    metrics, videos = evaluation.evaluate(scored, method, threshold)
+    metrics["video_level"].update(unknown_left_out=int(len(labelled) - len(decided)),
+                                  unlabelled_left_out=int(len(predictions) - len(labelled)))
+    return metrics, scored, videos

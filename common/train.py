@@ -1,7 +1,6 @@
 """Stage 04: train a backbone on stage 03's split, keep the best model, evaluate it on the test split."""
 
 import datetime
-import json
 import logging
 import math
 import os
@@ -10,23 +9,22 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
-from common.aggregate import FAKE_VERDICT, vote_video
+from common import evaluation
+from common.aggregate import frame_scores
 from common.checkpoint import MODEL_FILE, save_model
 from common.config import save_config
 from common.data import find_unreadable_images, make_dataset
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv, atomic_write_text
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
-from common.metrics import binary_metrics, plot_confusion_matrix, plot_history, plot_roc, video_metrics
+from common.metrics import plot_history
 from common.models import build_model, check_image_size, get_backbone, resolve_weights, set_backbone_trainable
 
 log = logging.getLogger(__name__)
 
 HISTORY = "history.csv"
-METRICS = "metrics.json"
 
 
 def setup_devices(mixed_precision):
@@ -171,33 +169,18 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     return selected
 
 
-def evaluate(model, test, image_size, batch_size, run_dir):
-    """Frame-level and video-level metrics on the test split; writes metrics.json and the plots.
-
-    A frame takes its most fake face; a video takes the majority vote of its frames, as stage 05 does.
-    """
+def evaluate_test_split(model, test, image_size, batch_size, predict_settings, run_dir):
+    """Frame-level and video-level metrics on the test split, by the path stage 05 takes (``predict``
+    settings: aggregation rule and threshold); writes metrics.json, the per-face, per-frame and per-video
+    scores, and the plots. Returns the metrics."""
     data = make_dataset(test["file"], test["label"], image_size, batch_size, training=False, cache=False)
-    test = test.assign(p_fake=model.predict(data, verbose=0).reshape(-1))
-    frames = test.groupby(["video_id", "frame_index"], as_index=False).agg(label=("label", "first"),
-                                                                          p_fake=("p_fake", "max"))
-    videos = []
-    for video_id, rows in frames.groupby("video_id"):
-        verdict, p_fake = vote_video(rows["p_fake"], "vote", 0.5)
-        videos.append({"video_id": video_id, "label": rows["label"].iloc[0], "p_fake": p_fake, "verdict": verdict})
-    videos = pd.DataFrame(videos)
-    metrics = {
-        "data": "test split of split.csv (never used for training or model selection)",
-        "frame_level": binary_metrics(frames["label"], frames["p_fake"]),
-        "video_level": {"aggregate": "vote",
-                        **video_metrics(videos["label"], videos["p_fake"], videos["verdict"] == FAKE_VERDICT)},
-    }
-    atomic_write_text(run_dir / METRICS, json.dumps(metrics, indent=2))
-    atomic_write_csv(run_dir / "test_predictions.csv", test.drop(columns="file"))
-    plot_confusion_matrix(metrics["frame_level"]["confusion_matrix"], run_dir / "confusion_matrix.png",
-                          "Test split, frame level")
-    plot_confusion_matrix(metrics["video_level"]["confusion_matrix"], run_dir / "confusion_matrix_video.png",
-                          "Test split, video level (vote)")
-    plot_roc(frames["label"], frames["p_fake"], run_dir / "roc.png", "Test split, frame level")
+    faces = test.drop(columns="file").assign(video=test["video_id"], p_fake=model.predict(data, verbose=0).reshape(-1))
+    frames = frame_scores(faces)
+    metrics, videos = evaluation.evaluate(frames, predict_settings["aggregate"], predict_settings["threshold"])
+    metrics = {"data": "test split of split.csv (never used for training or model selection)", **metrics}
+    for name, table in (("faces", faces), ("frames", frames), ("videos", videos)):
+        atomic_write_csv(run_dir / f"test_{name}.csv", table)
+    evaluation.save_evaluation(metrics, frames, videos, f"{run_dir}/", "Test split")
     return metrics
 
 
@@ -238,6 +221,7 @@ def train(dataset_dir, runs_dir, config):
                 "created": datetime.datetime.now().isoformat()}
     save_model(model, run_dir / MODEL_FILE, metadata)
     plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
-    metrics = evaluate(model, split[split["split"] == "test"], settings["image_size"], batch_size, run_dir)
+    metrics = evaluate_test_split(model, split[split["split"] == "test"], settings["image_size"], batch_size,
+                                  config["predict"], run_dir)
     point_latest(runs_dir, run_dir)
     return run_dir, metrics

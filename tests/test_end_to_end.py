@@ -34,7 +34,7 @@ def test_held_out_videos_are_scored_clearly_better_than_chance(pipeline):
     assert len(predictions) == 10 and (predictions["error"] == "").all()
     accuracy = (predictions["verdict"] == predictions["label"]).mean()
     assert accuracy >= 0.8, predictions[["video", "verdict", "fake_probability", "label"]]
-    metrics = json.loads((pipeline / "predictions_metrics.json").read_text())
+    metrics = json.loads((pipeline / "predictions_metrics.json").read_text())["video_level"]
     assert metrics["accuracy"] == pytest.approx(accuracy)
 
 
@@ -52,3 +52,32 @@ def test_the_model_carries_the_crop_settings_of_stage_02(pipeline):
     from common.manifest import read_pipeline
 
     assert read_metadata(pipeline / "runs" / "latest")["preprocess"] == read_pipeline(pipeline / "faces")["preprocess"]
+
+
+def test_stage_05_on_the_test_split_videos_agrees_with_the_run_metrics(pipeline, tmp_path):
+    """Stage 05 on the videos of the test split, with the frames stage 01 sampled (6 of 24), scores each
+    video as stage 04's evaluation did, and its metrics equal those of the run."""
+    split = pd.read_csv(pipeline / "dataset" / "split.csv", keep_default_na=False)
+    faces = pd.read_csv(pipeline / "faces" / "manifest.csv", keep_default_na=False).drop_duplicates("video_id")
+    test_videos = faces[faces["video_id"].isin(split.loc[split["split"] == "test", "video_id"])]
+    for row in test_videos.itertuples():
+        (tmp_path / "videos" / row.label_name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "videos" / row.label_name / f"{row.video_id}.mp4").symlink_to(row.video_path)
+    assert load_script("05-predict-video.py").main(DEMO + [
+        "--model", str(pipeline / "runs" / "latest"), "--input", str(tmp_path / "videos"),
+        "--output", str(tmp_path / "scored.csv"), "--frames", "6"]) == 0
+
+    scored = pd.read_csv(tmp_path / "scored.csv").assign(video=lambda table: table["video"].str[5:-4])
+    run = pipeline / "runs" / "latest"
+    expected = pd.read_csv(run / "test_videos.csv", keep_default_na=False)
+    both = expected.merge(scored, on="video", suffixes=("_run", "_05"))
+    assert len(both) == len(expected) == len(test_videos)
+    assert (both["verdict_run"] == both["verdict_05"]).all()
+    assert both["fake_probability_05"].to_numpy() == pytest.approx(both["fake_probability_run"].to_numpy(), abs=1e-5)
+    run_metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "scored_metrics.json").read_text())
+    for level in ("frame_level", "video_level"):
+        assert metrics[level]["confusion_matrix"] == run_metrics[level]["confusion_matrix"], level
+        for key in ("n", "n_fake", "accuracy", "auc"):
+            assert metrics[level][key] == pytest.approx(run_metrics[level][key]), (level, key)
+        assert metrics[level]["log_loss"] == pytest.approx(run_metrics[level]["log_loss"], abs=1e-4)

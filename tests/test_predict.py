@@ -23,7 +23,7 @@ from conftest import ROOT, load_script, write_video
 
 stage05 = load_script("05-predict-video.py")
 
-COLUMNS = ["video", "verdict", "fake_probability", "frames_sampled", "faces_scored", "error"]
+COLUMNS = ["video", "verdict", "fake_probability", "fake_frame_share", "frames_sampled", "faces_scored", "error"]
 SETTINGS = dict(DEFAULTS["predict"])  # frames 32, vote, threshold 0.5, batch size 64
 BOX = (100, 60, 80, 80)  # in the 320x240 frames of a 160x120 video (stage 01 doubles narrow videos)
 
@@ -99,6 +99,10 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
     assert good["verdict"] in ("FAKE", "REAL") and good["error"] == ""
     assert good["frames_sampled"] == 20 and good["faces_scored"] == 20  # 32 asked, the video has 20
     assert 0 <= good["fake_probability"] <= 1
+    frames = pd.read_csv(tmp_path / "out" / "predictions_frames.csv")  # every scored frame, by its index
+    assert list(frames.columns) == ["video", "frame_index", "p_fake", "faces"]
+    assert frames["frame_index"].tolist() == list(range(20)) and set(frames["video"]) == {"good.mp4"}
+    assert good["fake_probability"] == pytest.approx(frames["p_fake"].mean(), abs=1e-6)
     bad = rows.drop("good.mp4")
     assert set(bad["verdict"]) == {"UNKNOWN"} and set(bad["fake_probability"]) == {0.5}
     assert set(bad["frames_sampled"]) == {0} and set(bad["faces_scored"]) == {0}
@@ -119,9 +123,10 @@ def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_d
 
 def test_a_faceless_video_is_unknown_with_the_reason(model, tmp_path):
     video = write_video(tmp_path / "grey.mp4", frames=20)
-    row = predict.score_video(video, model, BoxDetector(None), metadata_with(), SETTINGS, name="grey.mp4")
-    assert row == {"video": "grey.mp4", "verdict": "UNKNOWN", "fake_probability": 0.5, "frames_sampled": 20,
-                   "faces_scored": 0, "error": "no face found in 20 frames"}
+    row, frames = predict.score_video(video, model, BoxDetector(None), metadata_with(), SETTINGS, name="grey.mp4")
+    assert row == {"video": "grey.mp4", "verdict": "UNKNOWN", "fake_probability": 0.5, "fake_frame_share": 0.0,
+                   "frames_sampled": 20, "faces_scored": 0, "error": "no face found in 20 frames"}
+    assert frames.empty
 
 
 def test_a_single_faceless_file_from_the_command_line(run_dir, tmp_path, monkeypatch):
@@ -183,11 +188,14 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(run_
     assert rows.loc["real/r1.mp4", "label"] == "REAL" and rows.loc["fake/notes.txt", "label"] == "FAKE"
     assert rows.loc["real/hard.mp4", "verdict"] == "FAKE"
     assert rows.loc["real/hard.mp4", "fake_probability"] == pytest.approx(180 / 255, abs=0.02)
-    metrics = json.loads((tmp_path / "preds_metrics.json").read_text())
-    assert (tmp_path / "preds_confusion.png").is_file() and (tmp_path / "preds_roc.png").is_file()
+    everything = json.loads((tmp_path / "preds_metrics.json").read_text())
+    for plot in ("confusion_frames", "confusion_videos", "roc_frames", "roc_videos"):
+        assert (tmp_path / f"preds_{plot}.png").is_file()
+    metrics = everything["video_level"]
     assert metrics["n"] == 4 and metrics["unknown_left_out"] == 3
     assert metrics["accuracy"] == 0.75 and metrics["auc"] == 1.0  # ranked right, but 0.5 is too low a threshold
     assert metrics["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert everything["frame_level"]["n"] == 16  # 4 frames of each of the 4 videos with a verdict
 
     scored = table[table["verdict"] != "UNKNOWN"]
     assert metrics["accuracy"] == pytest.approx((scored["verdict"] == scored["label"]).mean())
@@ -199,12 +207,27 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(run_
 def test_metrics_follow_the_verdict_when_a_vote_is_tied():
     # both videos: half their frames fake; the mean frame score called the second one REAL
     table = pd.DataFrame({"video": ["a", "b", "c"], "verdict": ["FAKE", "REAL", "UNKNOWN"],
-                          "fake_probability": [0.5, 0.5, 0.5], "label": ["FAKE", "REAL", "REAL"]})
-    metrics = predict.evaluate(table, "vote", 0.7)
-    assert metrics["threshold"] == 0.5  # for vote the video score is a share of frames
-    assert metrics["accuracy"] == 1.0 and metrics["confusion_matrix"] == [[1, 0], [0, 1]]
-    assert metrics["n"] == 2 and metrics["unknown_left_out"] == 1
-    assert predict.evaluate(table.assign(label=""), "vote", 0.5) is None
+                          "fake_probability": [0.5, 0.3, 0.5], "label": ["FAKE", "REAL", "REAL"]})
+    frames = pd.DataFrame({"video": ["a", "a", "b", "b"], "frame_index": [0, 1, 0, 1],
+                           "p_fake": [0.9, 0.1, 0.55, 0.05], "faces": 1})
+    metrics, _, videos = predict.evaluate(table, frames, "vote", 0.5)
+    assert videos["verdict"].tolist() == ["FAKE", "REAL"]
+    assert metrics["video_level"]["accuracy"] == 1.0 and metrics["video_level"]["confusion_matrix"] == [[1, 0], [0, 1]]
+    assert metrics["video_level"]["n"] == 2 and metrics["video_level"]["unknown_left_out"] == 1
+    assert metrics["frame_level"]["n"] == 4 and metrics["frame_level"]["accuracy"] == 0.5
+    assert predict.evaluate(table.assign(label=""), frames, "vote", 0.5) is None
+
+
+@pytest.mark.parametrize("aggregate", ["vote", "mean", "max"])
+def test_the_video_probability_does_not_depend_on_the_aggregation_rule(run_dir, tmp_path, stand_in_detector,
+                                                                       brightness_scores, aggregate):
+    video = write_flat_video(tmp_path / "v.mp4", 140)
+    output = tmp_path / f"{aggregate}.csv"
+    assert stage05.main(["--model", str(run_dir), "--input", str(video), "--output", str(output),
+                         "--aggregate", aggregate, "--frames", "4"]) == 0
+    (row,) = read_predictions(output).to_dict("records")
+    assert row["fake_probability"] == pytest.approx(140 / 255, abs=0.02)  # the mean frame score, not a share
+    assert row["fake_frame_share"] == 1.0 and row["verdict"] == "FAKE"
 
 
 def test_labels_csv_matches_paths_or_file_names(run_dir, tmp_path, stand_in_detector):
@@ -219,7 +242,7 @@ def test_labels_csv_matches_paths_or_file_names(run_dir, tmp_path, stand_in_dete
     table = read_predictions(output)
     labels_by_video = dict(zip(table["video"], table["label"]))
     assert labels_by_video == {"clips/a.mp4": "FAKE", "clips/b.mp4": "REAL", "clips/c.mp4": ""}
-    metrics = json.loads((tmp_path / "preds_metrics.json").read_text())
+    metrics = json.loads((tmp_path / "preds_metrics.json").read_text())["video_level"]
     assert metrics["n"] == 2 and metrics["unlabelled_left_out"] == 1
 
 
@@ -245,7 +268,7 @@ def test_crops_follow_the_margin_in_the_model_metadata(tmp_path):
     video = write_video(tmp_path / "v.mp4", frames=10)  # 160x120, doubled to 320x240 as stage 01 does
     for margin, side in ((0.0, 80), (0.3, 128)):  # 80 px box, plus 24 px on each side at 0.3
         sampled, frame_ids, crops = predict.video_faces(video, BoxDetector(), metadata_with(margin=margin), 4)
-        assert sampled == 4 and frame_ids == [0, 1, 2, 3]
+        assert sampled == 4 and frame_ids == [1, 3, 6, 8]  # evenly spaced over 10 frames
         assert {crop.shape for crop in crops} == {(side, side, 3)}
 
 
@@ -298,7 +321,7 @@ def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tm
     video = write_face_video(tmp_path / "hopper.mp4")
     settings = {**SETTINGS, "aggregate": "mean", "frames": 4}
     detector = MTCNNDetector(min_face_size=DEFAULTS["preprocess"]["min_face_size"])
-    here = predict.score_video(video, model, detector, metadata_with(), settings, name="hopper.mp4")
+    here, _ = predict.score_video(video, model, detector, metadata_with(), settings, name="hopper.mp4")
     assert here["faces_scored"] == 4 and here["error"] == ""
 
     output = tmp_path / "fresh.csv"

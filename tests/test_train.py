@@ -48,7 +48,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     run = (tmp_path / "runs" / "latest").resolve()
     assert run.name.endswith("-small_cnn-32")
     for name in ("config.yaml", "model.keras", "history.csv", "training_curves.png", "metrics.json",
-                 "confusion_matrix.png", "roc.png", "unreadable_images.csv"):
+                 "confusion_frames.png", "confusion_videos.png", "roc_frames.png", "roc_videos.png",
+                 "test_faces.csv", "test_frames.csv", "test_videos.csv", "unreadable_images.csv"):
         assert (run / name).is_file(), name
     assert len(pd.read_csv(run / "history.csv")) == 2
     assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == ["train/fake/train_fake_0__f000000_0.jpg"]
