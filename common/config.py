@@ -45,6 +45,8 @@ DEFAULTS = {
         "augment": True,
         "cache": True,
         "mixed_precision": "auto",  # auto (only on GPU) | on | off
+        "batchnorm": "auto",  # auto (frozen with pretrained weights, trained from scratch) | frozen | train
+        "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
     },
     "predict": {
         "frames": 32,
@@ -54,9 +56,12 @@ DEFAULTS = {
     },
 }
 
+BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.freezes_batchnorm
+
 CHOICES = {
     "preprocess.detector": ("mtcnn",),
     "train.mixed_precision": ("auto", "on", "off"),
+    "train.batchnorm": BATCHNORM_MODES,
     "predict.aggregate": ("vote", "mean", "max"),
 }
 
@@ -154,6 +159,8 @@ def validate(config):
         ("train.batch_size", config["train"]["batch_size"] >= 1, "must be >= 1"),
         ("train.learning_rate", config["train"]["learning_rate"] > 0, "must be > 0"),
         ("train.patience", config["train"]["patience"] >= 1, "must be >= 1"),
+        ("train.scratch_batchnorm_momentum", 0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
+         "must be in [0, 1)"),
         ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
         ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
         ("predict.batch_size", config["predict"]["batch_size"] >= 1, "must be >= 1"),

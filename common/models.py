@@ -16,6 +16,8 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 
 import keras
 
+from common.config import BATCHNORM_MODES, DEFAULTS
+
 logger = logging.getLogger(__name__)
 
 BACKBONE_LAYER_NAME = "backbone"
@@ -148,7 +150,7 @@ def _small_cnn(input_shape, weights):
         x = keras.layers.Conv2D(
             filters, 3, padding="same", use_bias=False, name=f"block{block}_conv"
         )(x)
-        x = keras.layers.BatchNormalization(momentum=0.9, name=f"block{block}_bn")(x)  # settles in few steps
+        x = keras.layers.BatchNormalization(name=f"block{block}_bn")(x)
         x = keras.layers.ReLU(name=f"block{block}_relu")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     features = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
@@ -240,21 +242,59 @@ def _add_head(features, dropout: float, dense_units: Sequence[int]):
     )(x)
 
 
+
+
+def freezes_batchnorm(batchnorm: str, weights: WeightsArg) -> bool:
+    """Whether the backbone's BatchNorm layers stay frozen during fine-tuning.
+
+    ``auto``: frozen with pretrained weights (the Keras transfer-learning guide: ImageNet statistics are
+    kept, as updating them on a small dataset destroys what the network learned), trained from scratch.
+    """
+    if batchnorm not in BATCHNORM_MODES:
+        raise ValueError(f"unknown batchnorm mode '{batchnorm}'; known: {', '.join(BATCHNORM_MODES)}")
+    return not _is_no_weights(weights) if batchnorm == "auto" else batchnorm == "frozen"
+
+
+def _batchnorm_layers(model: keras.Model) -> list:
+    """Every BatchNormalization layer of ``model``, nested models included."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(_batchnorm_layers(layer))
+    return found
+
+
 def build_model(
     name: str = "efficientnet_b0",
     image_size: int = 128,
     weights: WeightsArg = "imagenet",
     dropout: float = 0.5,
     dense_units: Sequence[int] = (512, 128),
+    batchnorm: str = "auto",
+    scratch_batchnorm_momentum: float = DEFAULTS["train"]["scratch_batchnorm_momentum"],
 ) -> keras.Model:
     """Build an uncompiled P(fake) classifier taking raw 0..255 RGB images.
 
     ``weights``: ``None``/``"none"`` (random), ``"imagenet"`` (downloaded by
     keras.applications) or a path to a backbone weights file.
+
+    BatchNorm: with pretrained weights the backbone's BatchNorm layers are
+    frozen (``batchnorm="auto"`` or ``"frozen"``): they run in inference mode
+    with the ImageNet statistics while every other layer is fine-tuned. From
+    scratch they train with ``scratch_batchnorm_momentum`` instead of Keras'
+    0.99, whose moving statistics need thousands of steps to settle: after a
+    few hundred, a network that separates its training batches outputs one
+    constant value in inference mode.
     """
     backbone = get_backbone(name)
     check_image_size(backbone, image_size)
     feature_extractor = build_backbone(name, image_size, weights)
+    if _is_no_weights(weights):
+        for layer in _batchnorm_layers(feature_extractor):
+            layer.momentum = scratch_batchnorm_momentum
+    set_batchnorm_frozen(feature_extractor, freezes_batchnorm(batchnorm, weights))
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     features = feature_extractor(_add_preprocessing(backbone, inputs))
     outputs = _add_head(features, dropout, tuple(dense_units))
@@ -271,10 +311,25 @@ def get_backbone_layer(model: keras.Model) -> keras.Model:
     return model.get_layer(BACKBONE_LAYER_NAME)
 
 
-def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
-    """Freeze or unfreeze the backbone; recompile the model afterwards.
+def set_batchnorm_frozen(backbone: keras.Model, frozen: bool) -> None:
+    """Freeze (or unfreeze) every BatchNorm layer of ``backbone``.
 
-    In Keras 3 a frozen BatchNormalization layer also runs in inference mode.
+    A frozen BatchNorm layer runs in inference mode in Keras 3. Calling the
+    backbone with ``training=False``, as the transfer-learning guide does, is
+    not enough inside a functional model: Keras 3.15 passes ``fit``'s
+    ``training=True`` down to the nested backbone regardless.
     """
-    get_backbone_layer(model).trainable = bool(trainable)
+    for layer in _batchnorm_layers(backbone):
+        layer.trainable = not frozen
+
+
+def set_backbone_trainable(
+    model: keras.Model, trainable: bool, freeze_batchnorm: bool = False
+) -> None:
+    """Freeze or unfreeze the backbone, keeping its BatchNorm layers frozen
+    when ``freeze_batchnorm``; recompile the model afterwards."""
+    backbone = get_backbone_layer(model)
+    backbone.trainable = bool(trainable)
+    if trainable:
+        set_batchnorm_frozen(backbone, freeze_batchnorm)
     logger.info("backbone %s", "unfrozen" if trainable else "frozen")

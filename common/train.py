@@ -20,7 +20,8 @@ from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv, atomic_write_text
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
 from common.metrics import plot_history
-from common.models import build_model, check_image_size, get_backbone, resolve_weights, set_backbone_trainable
+from common.models import (build_model, check_image_size, freezes_batchnorm, get_backbone, resolve_weights,
+                           set_backbone_trainable)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
         log.info("phase %s: %d epochs at learning rate %g, backbone %s", name, epochs, learning_rate,
                  "trainable" if trainable else "frozen")
         best.phase = name
-        set_backbone_trainable(model, trainable)
+        set_backbone_trainable(model, trainable, freezes_batchnorm(settings["batchnorm"], settings["weights"]))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
                       metrics=["accuracy", keras.metrics.AUC(name="auc")])
         callbacks = [
@@ -211,7 +212,9 @@ def train(dataset_dir, runs_dir, config):
     make = lambda rows, training: make_dataset(rows["file"], rows["label"], settings["image_size"], batch_size,
                                                training, settings["augment"], settings["cache"], config["seed"])
     with strategy.scope():
-        model = build_model(settings["model"], settings["image_size"], settings["weights"])
+        model = build_model(settings["model"], settings["image_size"], settings["weights"],
+                            batchnorm=settings["batchnorm"],
+                            scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"])
     selected = fit_phases(model, make(train_rows, True), make(val_rows, False), settings, run_dir,
                           class_weights(train_rows["label"]), len(train_rows))
 

@@ -208,3 +208,72 @@ def test_a_mixed_precision_model_is_scored_in_float32_on_a_cpu(tmp_path):
     images = random_raw_images(4, 32)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-6)
     assert load_model(tmp_path / "model.keras", float32=False)[0].get_layer("head_dense1").compute_dtype == "float16"
+
+
+# ---------------------------------------------------------------- BatchNorm
+
+
+def blob_images(count, size, seed=0):
+    """Real: flat colour; fake: the same with a noisy square in the middle. Labels alternate."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(60, 200, (count, 1, 1, 3)) * np.ones((count, size, size, 3))
+    labels = np.arange(count) % 2
+    quarter = size // 4
+    images[labels == 1, quarter : 3 * quarter, quarter : 3 * quarter] = rng.uniform(
+        0, 255, ((labels == 1).sum(), 2 * quarter, 2 * quarter, 3)
+    )
+    return images.astype("float32"), labels.astype("float32")
+
+
+def batchnorm_layers(model):
+    return [layer for layer in models.get_backbone_layer(model).layers
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+@pytest.mark.parametrize("name", sorted(models.BACKBONES))
+def test_from_scratch_every_backbone_gets_a_batchnorm_momentum_that_settles(name):
+    model = models.build_model(name, image_size=models.get_backbone(name).min_size, weights=None)
+    layers = batchnorm_layers(model)
+    assert layers and {layer.momentum for layer in layers} == {0.9}
+    assert all(layer.trainable for layer in layers)
+
+
+def test_efficientnet_from_scratch_separates_faces_in_inference_mode_after_60_steps():
+    """With Keras' momentum 0.99 the network fits its training batches but, in inference mode, outputs
+    one value for every image (its moving statistics are still mostly their initial values)."""
+    from sklearn.metrics import roc_auc_score
+
+    keras.utils.set_random_seed(0)
+    images, labels = blob_images(64, 32)
+    model = models.build_model("efficientnet_b0", image_size=32, weights=None)
+    model.compile(keras.optimizers.Adam(1e-3), "binary_crossentropy")
+    model.fit(images, labels, batch_size=16, epochs=15, verbose=0)
+    p_fake = model.predict(images, verbose=0).reshape(-1)
+    assert p_fake.max() - p_fake.min() > 0.5
+    assert roc_auc_score(labels, p_fake) > 0.95
+
+
+@pytest.mark.parametrize("batchnorm, frozen", [("auto", True), ("train", False)])
+def test_pretrained_batchnorm_stays_in_inference_mode_while_the_rest_is_fine_tuned(tmp_path, batchnorm, frozen):
+    source = models.build_model("small_cnn", image_size=32, weights=None)
+    weights_file = tmp_path / "pretrained.weights.h5"
+    models.get_backbone_layer(source).save_weights(weights_file)
+    model = models.build_model("small_cnn", image_size=32, weights=str(weights_file), batchnorm=batchnorm)
+    models.set_backbone_trainable(model, False)  # a head phase, then fine-tuning
+    models.set_backbone_trainable(model, True, models.freezes_batchnorm(batchnorm, str(weights_file)))
+    before = models.get_backbone_layer(model).get_weights()
+    model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    model.fit(*blob_images(16, 32), batch_size=8, epochs=1, verbose=0)
+    after = dict(zip([w.path for w in models.get_backbone_layer(model).weights],
+                     models.get_backbone_layer(model).get_weights()))
+    before = dict(zip(after, before))
+    changed = {path for path in after if not np.array_equal(before[path], after[path])}
+    batchnorm_weights = {w.path for layer in batchnorm_layers(model) for w in layer.weights}
+    assert any(path.endswith("kernel") for path in changed)  # the convolutions are fine-tuned
+    assert (changed & batchnorm_weights == set()) is frozen  # statistics, scale and offset kept
+
+
+def test_batchnorm_follows_the_weights_unless_told():
+    assert models.freezes_batchnorm("auto", "imagenet") and models.freezes_batchnorm("auto", "/w.h5")
+    assert not models.freezes_batchnorm("auto", None) and not models.freezes_batchnorm("auto", "none")
+    assert models.freezes_batchnorm("frozen", None) and not models.freezes_batchnorm("train", "imagenet")
