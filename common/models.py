@@ -9,6 +9,7 @@ needs nothing but the image.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class Backbone:
     builder: BackboneBuilder
     input_scale: Optional[float] = None
     input_offset: float = 0.0
+    imagenet: bool = False  # keras.applications has ImageNet weights for it
 
 
 BACKBONES: dict[str, Backbone] = {}
@@ -56,6 +58,7 @@ def register_backbone(
     default_size: int,
     input_scale: Optional[float] = None,
     input_offset: float = 0.0,
+    imagenet: bool = False,
 ) -> Callable[[BackboneBuilder], BackboneBuilder]:
     """Decorator adding a backbone builder to ``BACKBONES`` under ``name``."""
 
@@ -74,6 +77,7 @@ def register_backbone(
             builder=builder,
             input_scale=input_scale,
             input_offset=input_offset,
+            imagenet=imagenet,
         )
         return builder
 
@@ -99,7 +103,7 @@ def get_backbone(name: str) -> Backbone:
 # --------------------------------------------------------------------------
 
 
-@register_backbone("efficientnet_b0", min_size=32, default_size=128)
+@register_backbone("efficientnet_b0", min_size=32, default_size=128, imagenet=True)
 def _efficientnet_b0(input_shape, weights):
     """EfficientNetB0; rescales raw 0..255 RGB itself."""
     return keras.applications.EfficientNetB0(
@@ -108,7 +112,12 @@ def _efficientnet_b0(input_shape, weights):
 
 
 @register_backbone(
-    "xception", min_size=71, default_size=299, input_scale=1 / 127.5, input_offset=-1.0
+    "xception",
+    min_size=71,
+    default_size=299,
+    input_scale=1 / 127.5,
+    input_offset=-1.0,
+    imagenet=True,
 )
 def _xception(input_shape, weights):
     """Xception; expects pixels in [-1, 1]."""
@@ -123,6 +132,7 @@ def _xception(input_shape, weights):
     default_size=299,
     input_scale=1 / 127.5,
     input_offset=-1.0,
+    imagenet=True,
 )
 def _inception_resnet_v2(input_shape, weights):
     """InceptionResNetV2; expects pixels in [-1, 1]."""
@@ -197,22 +207,52 @@ def check_image_size(backbone: Backbone, image_size: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def _imagenet_download_served_by(path: str):
+    """While active, keras.applications' download of ImageNet weights returns
+    the local file ``path`` instead: the network is built exactly as
+    ``weights="imagenet"`` builds it and loads ``path`` as it would load the
+    download. (Building with ``weights=None`` and loading the file afterwards
+    is not the same network: EfficientNet adds an input ``Rescaling`` layer
+    only for ``"imagenet"``, without which its inputs are ~2x too small.)"""
+    from keras.src.utils import file_utils  # the module every application downloads through
+
+    download = file_utils.get_file
+
+    def serve_local_file(fname=None, origin=None, **kwargs):
+        logger.info("ImageNet weights %s from the local file %s", fname, path)
+        return path
+
+    file_utils.get_file = serve_local_file
+    try:
+        yield
+    finally:
+        file_utils.get_file = download
+
+
 def build_backbone(
     name: str, image_size: int, weights: WeightsArg = None
 ) -> keras.Model:
     """Build the named backbone as a sub-model called ``"backbone"``.
 
-    A weights file is loaded after building (``Model.load_weights``: Keras 3
-    ``.weights.h5`` saved from a backbone, or a legacy Keras ``_notop.h5``).
+    A weights file for a backbone with ImageNet weights is a local copy of
+    them (Keras' ``*_notop.h5``, or a ``.weights.h5`` saved from a backbone
+    built with ImageNet weights): the network is the one ``"imagenet"``
+    gives. For other backbones the file is loaded after building.
     """
     backbone = get_backbone(name)
     check_image_size(backbone, image_size)
     applications_weights, weights_path = resolve_weights(weights)
-    model = backbone.builder((image_size, image_size, 3), applications_weights)
+    shape = (image_size, image_size, 3)
+    if weights_path is not None and backbone.imagenet:
+        with _imagenet_download_served_by(weights_path):
+            model = backbone.builder(shape, "imagenet")
+    else:
+        model = backbone.builder(shape, applications_weights)
+        if weights_path is not None:
+            logger.info("loading %s backbone weights from %s", name, weights_path)
+            model.load_weights(weights_path)
     model.name = BACKBONE_LAYER_NAME
-    if weights_path is not None:
-        logger.info("loading %s backbone weights from %s", name, weights_path)
-        model.load_weights(weights_path)
     return model
 
 

@@ -277,3 +277,36 @@ def test_batchnorm_follows_the_weights_unless_told():
     assert models.freezes_batchnorm("auto", "imagenet") and models.freezes_batchnorm("auto", "/w.h5")
     assert not models.freezes_batchnorm("auto", None) and not models.freezes_batchnorm("auto", "none")
     assert models.freezes_batchnorm("frozen", None) and not models.freezes_batchnorm("train", "imagenet")
+
+
+# ---------------------------------------------------------------- a local copy of the ImageNet weights
+
+
+def layer_stack(model):
+    """Each layer's class and configuration, without the names Keras numbers per session."""
+    return [(type(layer).__name__, {key: value for key, value in layer.get_config().items() if key != "name"})
+            for layer in model.layers]
+
+
+@pytest.mark.parametrize("name, application", [("efficientnet_b0", "EfficientNetB0"), ("xception", "Xception")])
+def test_a_local_imagenet_weights_file_gives_the_network_imagenet_gives(tmp_path, monkeypatch, name, application):
+    from keras.src.utils import file_utils
+
+    size = models.get_backbone(name).min_size
+    build = getattr(keras.applications, application)
+    local = tmp_path / "imagenet_notop.weights.h5"  # stands for the downloaded file
+    donor = build(include_top=False, weights=None, input_shape=(size, size, 3), pooling="max")
+    donor.set_weights([np.random.default_rng(0).normal(0, 0.1, w.shape) for w in donor.get_weights()])
+    donor.save_weights(local)
+
+    ours = models.build_backbone(name, size, weights=str(local))
+    with monkeypatch.context() as patch:  # what weights="imagenet" builds, with the download served locally
+        patch.setattr(file_utils, "get_file", lambda *args, **kwargs: str(local))
+        reference = build(include_top=False, weights="imagenet", input_shape=(size, size, 3), pooling="max")
+    assert file_utils.get_file is not None and file_utils.get_file.__name__ == "get_file"  # restored
+
+    assert layer_stack(ours) == layer_stack(reference)
+    for ours_weight, reference_weight in zip(ours.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours_weight, reference_weight)
+    images = random_raw_images(2, size)
+    np.testing.assert_allclose(ours.predict(images, verbose=0), reference.predict(images, verbose=0), rtol=1e-5)
