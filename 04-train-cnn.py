@@ -45,6 +45,8 @@ def train_model(args, config):
     auc = lambda value: "n/a" if value is None else f"{value:.3f}"
     print(f"test split: frame accuracy {frame['accuracy']:.3f} AUC {auc(frame['auc'])} ({frame['n']} frames); "
           f"video accuracy {video['accuracy']:.3f} AUC {auc(video['auc'])} ({video['n']} videos) -> {run_dir}")
+    if metrics["learned_nothing"]:
+        print(f"WARNING: the model learned nothing: {metrics['learned_nothing']} (recorded in metrics.json)")
 
 
 def main(argv=None):

@@ -170,15 +170,46 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     return selected
 
 
-def evaluate_test_split(model, test, image_size, batch_size, predict_settings, run_dir):
-    """Frame-level and video-level metrics on the test split, by the path stage 05 takes (``predict``
-    settings: aggregation rule and threshold); writes metrics.json, the per-face, per-frame and per-video
-    scores, and the plots. Returns the metrics."""
-    data = make_dataset(test["file"], test["label"], image_size, batch_size, training=False, cache=False)
-    faces = test.drop(columns="file").assign(video=test["video_id"], p_fake=model.predict(data, verbose=0).reshape(-1))
+LEARNED_NOTHING_AUC = 0.55  # validation frame AUC at or below which a model is said to have learned nothing
+CONSTANT_SPREAD = 1e-3  # validation P(fake) within this range of each other: one constant output
+
+
+def score_split(model, rows, image_size, batch_size, predict_settings):
+    """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings:
+    aggregation rule and threshold). Returns ``(metrics, faces, frames, videos)``."""
+    data = make_dataset(rows["file"], rows["label"], image_size, batch_size, training=False, cache=False)
+    faces = rows.drop(columns="file").assign(video=rows["video_id"],
+                                             p_fake=model.predict(data, verbose=0).reshape(-1))
     frames = frame_scores(faces)
     metrics, videos = evaluation.evaluate(frames, predict_settings["aggregate"], predict_settings["threshold"])
-    metrics = {"data": "test split of split.csv (never used for training or model selection)", **metrics}
+    return metrics, faces, frames, videos
+
+
+def learned_nothing(faces, frame_metrics):
+    """Why the validation scores show a model that learned nothing, or ``None`` when they do not."""
+    spread = float(faces["p_fake"].max() - faces["p_fake"].min())
+    if spread < CONSTANT_SPREAD:
+        return f"it gives every validation face the same P(fake), {faces['p_fake'].mean():.3f}"
+    if frame_metrics["auc"] is not None and frame_metrics["auc"] <= LEARNED_NOTHING_AUC:
+        return f"its validation frame AUC is {frame_metrics['auc']:.3f} (<= {LEARNED_NOTHING_AUC})"
+    return None
+
+
+def evaluate_run(model, split, image_size, batch_size, predict_settings, selected, run_dir):
+    """Score the validation split (to check that the model learned something) and the test split; write
+    metrics.json, the test split's per-face, per-frame and per-video scores, and the plots."""
+    validation, val_faces, *_ = score_split(model, split[split["split"] == "val"], image_size, batch_size,
+                                            predict_settings)
+    reason = learned_nothing(val_faces, validation["frame_level"])
+    if reason:
+        log.warning("the model learned nothing: %s; its test metrics mean nothing (more epochs, another "
+                    "learning rate, or more data?)", reason)
+    metrics, faces, frames, videos = score_split(model, split[split["split"] == "test"], image_size, batch_size,
+                                                 predict_settings)
+    metrics = {"data": "test split of split.csv (never used for training or model selection)", **metrics,
+               "learned_nothing": reason,
+               "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
+               "validation": validation}
     for name, table in (("faces", faces), ("frames", frames), ("videos", videos)):
         atomic_write_csv(run_dir / f"test_{name}.csv", table)
     evaluation.save_evaluation(metrics, frames, videos, f"{run_dir}/", "Test split")
@@ -224,7 +255,6 @@ def train(dataset_dir, runs_dir, config):
                 "created": datetime.datetime.now().isoformat()}
     save_model(model, run_dir / MODEL_FILE, metadata)
     plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
-    metrics = evaluate_test_split(model, split[split["split"] == "test"], settings["image_size"], batch_size,
-                                  config["predict"], run_dir)
+    metrics = evaluate_run(model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir)
     point_latest(runs_dir, run_dir)
     return run_dir, metrics

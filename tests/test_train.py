@@ -177,3 +177,35 @@ def test_a_face_crop_reaches_the_model_identically_in_training_and_in_scoring(tm
         (trained, _), = make_dataset([tmp_path / "face.jpg"], [0], size, 1, training=False).as_numpy_iterator()
         scored = prepare_crops([crop], size, 95)  # stage 05
         np.testing.assert_array_equal(trained, scored)
+
+
+def test_a_model_that_learned_nothing_says_so_and_records_it(tmp_path, capsys):
+    dataset = write_dataset(tmp_path / "dataset", frames=2)
+    split = pd.read_csv(dataset / "split.csv")
+    for path in split["path"]:  # real and fake faces all alike: nothing to learn
+        cv2.imwrite(str(dataset / path), np.full((40, 40, 3), 128, np.uint8))
+    assert stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "1"]) == 0
+    assert "WARNING: the model learned nothing: it gives every validation face the same P(fake)" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
+    assert metrics["learned_nothing"].startswith("it gives every validation face the same P(fake)")
+
+
+def test_a_model_that_learned_says_nothing_of_the_kind(tmp_path, capsys):
+    dataset = write_dataset(tmp_path / "dataset")
+    assert stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "6",
+                         "--learning-rate", "0.003"]) == 0
+    assert "learned nothing" not in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
+    assert metrics["learned_nothing"] is None and metrics["validation"]["frame_level"]["auc"] > 0.55
+    assert metrics["model_selection"]["monitor"] == "val_loss"
+
+
+def test_learned_nothing_means_a_constant_output_or_a_chance_validation_auc():
+    from common.train import learned_nothing
+
+    faces = pd.DataFrame({"p_fake": [0.7, 0.7004, 0.7, 0.7002]})
+    assert learned_nothing(faces, {"auc": 0.9}).startswith("it gives every validation face the same P(fake), 0.700")
+    faces = pd.DataFrame({"p_fake": [0.1, 0.9, 0.4, 0.6]})
+    assert learned_nothing(faces, {"auc": 0.55}) == "its validation frame AUC is 0.550 (<= 0.55)"
+    assert learned_nothing(faces, {"auc": 0.56}) is None
+    assert learned_nothing(faces, {"auc": None}) is None  # one class in val: no AUC to judge by
