@@ -25,6 +25,13 @@ def build_parser():
                         help="at most this many frames per video, spread evenly; 0 = no cap (config video.max_frames)")
     parser.add_argument("--jpeg-quality", type=int, help="JPEG quality 1-100 of saved frames (config video.jpeg_quality, 95)")
     parser.add_argument("--workers", type=positive_int, default=1, help="videos decoded in parallel processes")
+    grouping = parser.add_mutually_exclusive_group()
+    grouping.add_argument("--groups", metavar="CSV",
+                          help="CSV with columns video (video id such as fake/x, or file name) and group: videos "
+                               "of a group (a person, a source clip and its fakes) stay in one split")
+    grouping.add_argument("--group-pattern", metavar="REGEX",
+                          help="regular expression naming each video's group in its file name (its group "
+                               "'group', else its first group, else the match), e.g. '^(id[0-9]+)_'")
     return parser
 
 
@@ -33,7 +40,7 @@ def overrides(args):
 
 
 def convert(args, config):
-    records = list_videos(args.input, args.dataset)
+    records = list_videos(args.input, args.dataset, groups=args.groups, group_pattern=args.group_pattern)
     settings = config["video"]
     record_pipeline(None, args.output, {"video": settings})
     extract = functools.partial(extract_video, output=args.output, fps=settings["fps"],

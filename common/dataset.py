@@ -24,12 +24,6 @@ SPLITS = ("train", "val", "test")
 COUNTS = "split_counts.csv"  # faces and videos per split and label, and what balancing dropped
 
 
-def video_groups(videos):
-    """Group id of each video: the source video for a fake whose source is known, else the video itself."""
-    has_source = (videos["label"] == FAKE) & (videos["source_video"] != "")
-    return videos["source_video"].where(has_source, videos["video_id"])
-
-
 def split_by_video(videos, ratios, seed):
     """Assign each video's group to a split; return a Series video_id -> split.
 
@@ -54,6 +48,17 @@ def split_by_video(videos, ratios, seed):
         assigned[group] = split
         counts[split] += int(sizes[group])
     return videos["group"].map(assigned).set_axis(videos["video_id"])
+
+
+def warn_about_ungrouped_fakes(videos):
+    """Warn when fakes are their own group: nothing keeps them apart from the video they were made from."""
+    fakes = videos[videos["label"] == FAKE]
+    alone = fakes[fakes["group"] == fakes["video_id"]]
+    if len(alone):
+        log.warning("%d of %d fake videos have no known source video or group (%s%s): each is its own group and "
+                    "may land in another split than the real video it was made from; group them with stage 01's "
+                    "--groups or --group-pattern", len(alone), len(fakes), ", ".join(alone["video_id"][:3]),
+                    ", ..." if len(alone) > 3 else "")
 
 
 def balance_train(faces, seed):
@@ -87,9 +92,8 @@ def plan_dataset(faces, ratios, do_balance, seed):
     """The split table (one row per face crop, columns ``SPLIT_COLUMNS`` plus ``source_path``) for a faces
     manifest, and the face rows that balancing left out of the train split. Pure: writes nothing."""
     faces = faces.copy()
-    videos = faces.drop_duplicates("video_id")[["video_id", "label", "source_video", "official_split"]].copy()
-    videos["group"] = video_groups(videos)
-    faces["group"] = faces["video_id"].map(videos.set_index("video_id")["group"])
+    videos = faces.drop_duplicates("video_id")[["video_id", "label", "group", "official_split"]]
+    warn_about_ungrouped_fakes(videos)
     faces["split"] = faces["video_id"].map(split_by_video(videos, ratios, seed))
     dropped = faces.iloc[:0]
     if do_balance:

@@ -7,7 +7,10 @@ the same way.
 import dataclasses
 import json
 import logging
+import re
 from pathlib import Path
+
+import pandas as pd
 
 from common.errors import UserError
 from common.manifest import FAKE, REAL
@@ -24,6 +27,12 @@ class VideoRecord:
     label: int  # FAKE or REAL
     source_video: str = ""  # for a fake: the video id of the real video it was made from, when known
     official_split: str = ""  # "test" for videos of an official test list, which must stay whole
+    group: str = ""  # videos of one group never straddle two splits; "" = the group of the source video or itself
+
+    def __post_init__(self):
+        if not self.group:
+            object.__setattr__(self, "group", self.source_video if self.label == FAKE and self.source_video
+                               else self.video_id)
 
 
 ADAPTERS = {}
@@ -37,8 +46,13 @@ def register_adapter(name):
     return decorate
 
 
-def list_videos(root, dataset="folder"):
-    """Return the ``VideoRecord``s of the dataset at ``root``, sorted by video id."""
+def list_videos(root, dataset="folder", groups=None, group_pattern=None):
+    """Return the ``VideoRecord``s of the dataset at ``root``, sorted by video id.
+
+    ``groups`` (a CSV with columns ``video`` and ``group``) or ``group_pattern`` (a regular expression
+    whose named group ``group``, or else first group, or else whole match, taken from the file name, names
+    the group) replace the adapter's groups: a person's or a source's videos then stay in one split.
+    """
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"input folder not found: {root}")
@@ -52,7 +66,59 @@ def list_videos(root, dataset="folder"):
         if record.video_id in seen:
             raise UserError(f"two videos have the id '{record.video_id}' in {root}")
         seen.add(record.video_id)
+    if groups is not None:
+        records = regroup(records, read_groups(groups), f"--groups {groups}")
+    elif group_pattern is not None:
+        records = regroup(records, groups_by_pattern(records, group_pattern), f"--group-pattern {group_pattern}")
+    ungrouped = [record.video_id for record in records if record.label == FAKE and record.group == record.video_id]
+    if ungrouped:
+        log.warning("%d of %d fake videos have no known source video or group (%s%s): each will be its own group "
+                    "and may land in another split than the real video it was made from; pass --groups CSV or "
+                    "--group-pattern REGEX", len(ungrouped), sum(record.label == FAKE for record in records),
+                    ", ".join(ungrouped[:3]), ", ..." if len(ungrouped) > 3 else "")
     return records
+
+
+def read_groups(csv_path):
+    """``{video: group}`` from a CSV with columns ``video`` (a video id, or a file name) and ``group``."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise UserError(f"groups file not found: {csv_path}")
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UserError(f"groups file {csv_path} is not a readable CSV: {error}") from None
+    missing = [column for column in ("video", "group") if column not in table.columns]
+    if missing:
+        raise UserError(f"groups file {csv_path} lacks column(s) {', '.join(missing)} (needs video, group)")
+    return dict(zip(table["video"].str.strip(), table["group"].str.strip()))
+
+
+def groups_by_pattern(records, pattern):
+    """``{video_id: group}``: what ``pattern`` finds in each video's file name (see ``list_videos``)."""
+    try:
+        expression = re.compile(pattern)
+    except re.error as error:
+        raise UserError(f"--group-pattern {pattern!r} is not a regular expression: {error}") from None
+    found = {}
+    for record in records:
+        match = expression.search(Path(record.path).name)
+        if match:
+            named = match.groupdict().get("group")
+            found[record.video_id] = named if named is not None else match.group(1 if expression.groups else 0)
+    return found
+
+
+def regroup(records, groups, source):
+    """``records`` with the groups of ``groups`` (keyed by video id or file name); every video needs one."""
+    def group_of(record):
+        return groups.get(record.video_id) or groups.get(Path(record.path).name)
+
+    missing = [record.video_id for record in records if not group_of(record)]
+    if missing:
+        raise UserError(f"{source} gives no group for {len(missing)} of {len(records)} videos: "
+                        f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}")
+    return [dataclasses.replace(record, group=group_of(record)) for record in records]
 
 
 def candidate_files(folder):
@@ -72,7 +138,8 @@ def candidate_files(folder):
 
 @register_adapter("folder")
 def folder_videos(root):
-    """``real/`` and ``fake/`` subfolders (any depth below them). The source of a fake is unknown."""
+    """``real/`` and ``fake/`` subfolders (any depth below them). The source of a fake is unknown: group
+    the videos with ``list_videos``' ``groups`` or ``group_pattern``."""
     label_folders = {name: root / name for name in ("real", "fake") if (root / name).is_dir()}
     if not label_folders:
         raise UserError(f"{root} has neither a real/ nor a fake/ subfolder (expected by --dataset folder)")

@@ -24,6 +24,7 @@ FRAME_COLUMNS = [
     "label",
     "label_name",
     "source_video",
+    "group",
     "official_split",
     "video_path",
     "frame_index",
@@ -45,6 +46,14 @@ FACE_COLUMNS = FRAME_COLUMNS[:-1] + [
 ]
 SPLIT_COLUMNS = ["path", "label", "label_name", "split", "video_id", "group", "source_video", "frame_index", "face_index"]
 
+TEXT_COLUMNS = ("video_id", "source_video", "group", "official_split")  # read as text, never as numbers
+
+
+def read_table(path):
+    """A manifest-like CSV with ids read as text and empty cells as empty strings (not NaN)."""
+    return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=False)
+
+
 PRODUCERS = {
     "frames": "01-convert-video-to-image.py",
     "faces": "02-crop-faces-with-mtcnn.py",
@@ -60,8 +69,7 @@ def read_manifest(folder, kind, columns, file_name=MANIFEST):
         raise UserError(f"input folder not found: {folder}")
     if not path.is_file():
         raise UserError(f"no {file_name} in {folder}: is it the output of {PRODUCERS[kind]}?")
-    frame = pd.read_csv(path, dtype={"video_id": str, "source_video": str, "official_split": str, "group": str},
-                        keep_default_na=False)
+    frame = read_table(path)
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise UserError(f"{path} lacks columns {missing}: is it the output of {PRODUCERS[kind]}?")

@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.files import atomic_write_csv, safe_name
-from common.manifest import FAILED, MANIFEST, SKIPPED_FRAMES
+from common.manifest import FAILED, MANIFEST, SKIPPED_FRAMES, read_table
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,7 @@ def _join_parts(parts, video_ids, columns):
     for video_id in video_ids:
         path = parts / f"{safe_name(video_id)}.csv"
         if path.is_file():
-            frames.append(pd.read_csv(path, dtype={"video_id": str, "source_video": str, "official_split": str},
-                                      keep_default_na=False))
+            frames.append(read_table(path))
     if not frames:
         return pd.DataFrame(columns=columns + ["error"])
     return pd.concat(frames, ignore_index=True)

@@ -137,6 +137,7 @@ def extract_video(record, output, fps, max_frames, jpeg_quality):
             "label": record.label,
             "label_name": LABEL_NAMES[record.label],
             "source_video": record.source_video,
+            "group": record.group,
             "official_split": record.official_split,
             "video_path": str(Path(record.path).resolve()),
             "frame_index": index,

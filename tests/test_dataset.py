@@ -20,7 +20,8 @@ def faces_manifest(groups=40, fakes_per_real=3, frames=4, official_test=()):
             for frame in range(frames):
                 rows.append({column: "" for column in FACE_COLUMNS} | {
                     "video_id": video_id, "label": label, "label_name": "fake" if label else "real",
-                    "source_video": source, "official_split": "test" if group in official_test else "",
+                    "source_video": source, "group": real,
+                    "official_split": "test" if group in official_test else "",
                     "frame_index": frame, "face_index": 0,
                     "path": f"faces/{'fake' if label else 'real'}/{video_id}/f{frame:06d}_0.jpg"})
     return pd.DataFrame(rows)
@@ -108,3 +109,12 @@ def test_prepare_dataset_lays_out_split_label_folders_and_refuses_to_mix_splits(
     prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=6, overwrite=True)
     files = {p.relative_to(tmp_path / "dataset").as_posix() for p in (tmp_path / "dataset").rglob("*.jpg")}
     assert files == set(pd.read_csv(tmp_path / "dataset" / "split.csv")["path"])  # nothing left of the old split
+
+
+def test_fakes_without_a_group_are_split_on_their_own_with_a_warning(caplog):
+    manifest = faces_manifest(groups=10, fakes_per_real=1)
+    fakes = manifest["label"] == FAKE
+    manifest.loc[fakes, "group"] = manifest.loc[fakes, "video_id"]  # as --dataset folder without --groups
+    plan, _ = plan_dataset(manifest, RATIOS, do_balance=False, seed=0)
+    assert "10 of 10 fake videos have no known source video or group" in caplog.text
+    assert (plan.groupby("video_id")["group"].first() == plan.groupby("video_id").size().index).all()

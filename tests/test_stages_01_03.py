@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import ROOT, load_script
+from conftest import ROOT, load_script, write_video
 
 stage01 = load_script("01-convert-video-to-image.py")
 
@@ -101,3 +101,45 @@ def test_stage01_does_not_import_tensorflow(labelled_videos, tmp_path):
             f"'--output', {str(tmp_path / 'o')!r}]); assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "tests", capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def celebrity_videos(tmp_path):
+    """A folder layout whose file names carry the identity: idA_NNNN (real) and idA_idB_NNNN (fakes of idA)."""
+    root = tmp_path / "videos"
+    for person in range(4):
+        write_video(root / "real" / f"id{person}_0000.mp4", frames=10)
+        write_video(root / "fake" / f"id{person}_id{(person + 1) % 4}_0000.mp4", frames=10)
+    return root
+
+
+def test_without_grouping_a_folder_dataset_warns_that_fakes_may_leak(celebrity_videos, tmp_path, capsys):
+    assert stage01.main(["--input", str(celebrity_videos), "--output", str(tmp_path / "frames")]) == 0
+    assert "4 of 4 fake videos have no known source video or group" in capsys.readouterr().err
+    manifest = pd.read_csv(tmp_path / "frames" / "manifest.csv", keep_default_na=False)
+    assert (manifest["group"] == manifest["video_id"]).all()
+
+
+def test_a_group_pattern_keeps_each_identity_in_one_group(celebrity_videos, tmp_path, capsys):
+    assert stage01.main(["--input", str(celebrity_videos), "--output", str(tmp_path / "frames"),
+                         "--group-pattern", "^(id[0-9]+)_"]) == 0
+    assert "no known source" not in capsys.readouterr().err
+    videos = pd.read_csv(tmp_path / "frames" / "manifest.csv").drop_duplicates("video_id").set_index("video_id")
+    assert videos.loc["real/id2_0000", "group"] == videos.loc["fake/id2_id3_0000", "group"] == "id2"
+    assert videos["group"].nunique() == 4
+
+
+def test_a_groups_csv_names_videos_by_id_or_file_name_and_must_cover_every_video(celebrity_videos, tmp_path):
+    from common.datasets import list_videos
+    from common.errors import UserError
+
+    groups = tmp_path / "groups.csv"
+    rows = [f"real/id{p}_0000,person{p}\nid{p}_id{(p + 1) % 4}_0000.mp4,person{p}" for p in range(4)]
+    groups.write_text("video,group\n" + "\n".join(rows) + "\n")
+    records = {record.video_id: record.group for record in list_videos(celebrity_videos, groups=groups)}
+    assert records["real/id1_0000"] == records["fake/id1_id2_0000"] == "person1"
+    groups.write_text("video,group\n" + "\n".join(rows[:3]) + "\n")
+    with pytest.raises(UserError, match="gives no group for 2 of 8 videos: fake/id3_id0_0000, real/id3_0000"):
+        list_videos(celebrity_videos, groups=groups)
+    with pytest.raises(UserError, match="gives no group for 8 of 8 videos"):
+        list_videos(celebrity_videos, group_pattern="^(person)")
