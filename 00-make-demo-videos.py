@@ -17,7 +17,7 @@ from common import demo
 from common.cli import non_negative_int, positive_float, positive_int, setup_logging
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
     parser = argparse.ArgumentParser(
         description=(
             "Write a demo deepfake dataset: OUTPUT/real/*.mp4 (a virtual camera over a face photo), "
@@ -27,18 +27,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = parser.add_argument
     add("--output", type=pathlib.Path, required=True, help="folder for real/, fake/ and metadata.json")
-    add("--n-real", type=positive_int, default=24,
-        help="number of real clips; each also gets one fake (default: %(default)s)")
+    add(
+        "--n-real",
+        type=positive_int,
+        default=24,
+        help="number of real clips; each also gets one fake (default: %(default)s)",
+    )
     add("--seconds", type=positive_float, default=4.0, help="length of each clip (default: %(default)s)")
     add("--fps", type=positive_float, default=10.0, help="frames per second (default: %(default)s)")
-    add("--seed", type=non_negative_int, default=0,
-        help="random seed; another seed gives other clips (default: %(default)s)")
-    add("--prefix", default="demo",
-        help="file-name prefix, e.g. 'holdout' for a held-out set (default: %(default)s)")
+    add(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="random seed; another seed gives other clips (default: %(default)s)",
+    )
+    add(
+        "--prefix",
+        default="demo",
+        help="file-name prefix, e.g. 'holdout' for a held-out set (default: %(default)s)",
+    )
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging()  # INFO, "%(levelname)s %(message)s", through tqdm.write
@@ -59,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     with tqdm(total=total, unit="video", desc="demo videos") as bar:
 
-        def on_video(path: pathlib.Path, was_written: bool) -> None:
+        def on_video(path, was_written):
             nonlocal written
             written += was_written
             bar.update()

@@ -6,8 +6,8 @@ import sys
 
 from common.cli import non_negative_int, positive_float, positive_int, run_stage, stage_parser
 from common.datasets import ADAPTERS, list_videos
-from common.runner import run_per_video
 from common.manifest import FRAME_COLUMNS, record_pipeline
+from common.runner import run_per_video
 from common.video import extract_video
 
 
@@ -18,35 +18,65 @@ def build_parser():
         input_help="folder of videos (layout given by --dataset)",
         output_help="folder for frames/ and manifest.csv (created; must not lie inside --input)",
     )
-    parser.add_argument("--dataset", default="folder", choices=sorted(ADAPTERS),
-                        help="how labels are read: folder = real/ and fake/ subfolders; dfdc = metadata.json files")
-    parser.add_argument("--fps", type=positive_float, help="frames sampled per second of video (config video.fps, 1)")
-    parser.add_argument("--max-frames", type=non_negative_int,
-                        help="at most this many frames per video, spread evenly; 0 = no cap (config video.max_frames)")
-    parser.add_argument("--jpeg-quality", type=int, help="JPEG quality 1-100 of saved frames (config video.jpeg_quality, 95)")
-    parser.add_argument("--workers", type=positive_int, default=1, help="videos decoded in parallel processes")
+    parser.add_argument(
+        "--dataset",
+        default="folder",
+        choices=sorted(ADAPTERS),
+        help="how labels are read: folder = real/ and fake/ subfolders; dfdc = metadata.json files",
+    )
+    parser.add_argument(
+        "--fps", type=positive_float, help="frames sampled per second of video (config video.fps, 1)"
+    )
+    parser.add_argument(
+        "--max-frames",
+        type=non_negative_int,
+        help="at most this many frames per video, spread evenly; 0 = no cap (config video.max_frames)",
+    )
+    parser.add_argument(
+        "--jpeg-quality", type=int, help="JPEG quality 1-100 of saved frames (config video.jpeg_quality, 95)"
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, help="videos decoded in parallel processes"
+    )
     grouping = parser.add_mutually_exclusive_group()
-    grouping.add_argument("--groups", metavar="CSV",
-                          help="CSV with columns video (video id such as fake/x, or file name) and group: videos "
-                               "of a group (a person, a source clip and its fakes) stay in one split")
-    grouping.add_argument("--group-pattern", metavar="REGEX",
-                          help="regular expression naming each video's group in its file name (its group "
-                               "'group', else its first group, else the match), e.g. '^(id[0-9]+)_'")
+    grouping.add_argument(
+        "--groups",
+        metavar="CSV",
+        help="CSV with columns video (video id such as fake/x, or file name) and group: videos "
+        "of a group (a person, a source clip and its fakes) stay in one split",
+    )
+    grouping.add_argument(
+        "--group-pattern",
+        metavar="REGEX",
+        help="regular expression naming each video's group in its file name (its group "
+        "'group', else its first group, else the match), e.g. '^(id[0-9]+)_'",
+    )
     return parser
 
 
 def overrides(args):
-    return {"video.fps": args.fps, "video.max_frames": args.max_frames, "video.jpeg_quality": args.jpeg_quality}
+    return {
+        "video.fps": args.fps,
+        "video.max_frames": args.max_frames,
+        "video.jpeg_quality": args.jpeg_quality,
+    }
 
 
 def convert(args, config):
     records = list_videos(args.input, args.dataset, groups=args.groups, group_pattern=args.group_pattern)
     settings = config["video"]
     record_pipeline(None, args.output, {"video": settings})
-    extract = functools.partial(extract_video, output=args.output, fps=settings["fps"],
-                                max_frames=settings["max_frames"], jpeg_quality=settings["jpeg_quality"])
+    extract = functools.partial(
+        extract_video,
+        output=args.output,
+        fps=settings["fps"],
+        max_frames=settings["max_frames"],
+        jpeg_quality=settings["jpeg_quality"],
+    )
     jobs = [(record.video_id, record.path, record) for record in records]
-    summary = run_per_video(jobs, extract, args.output, FRAME_COLUMNS, "videos -> frames", workers=args.workers)
+    summary = run_per_video(
+        jobs, extract, args.output, FRAME_COLUMNS, "videos -> frames", workers=args.workers
+    )
     return summary.report("frames", "unreadable", args.output)
 
 

@@ -17,27 +17,47 @@ def build_parser():
         input_help="output folder of 01-convert-video-to-image.py",
         output_help="folder for faces/ and manifest.csv (created; must not lie inside --input)",
     )
-    parser.add_argument("--min-confidence", type=float,
-                        help="keep faces with at least this detector confidence (config preprocess.min_confidence, 0.95)")
-    parser.add_argument("--margin", type=float,
-                        help="margin added on each side, as a fraction of the box width/height (config preprocess.margin, 0.3)")
-    parser.add_argument("--jpeg-quality", type=int, help="JPEG quality 1-100 of saved crops (config preprocess.jpeg_quality, 95)")
+    parser.add_argument(
+        "--min-confidence",
+        type=float,
+        help="keep faces with at least this detector confidence (config preprocess.min_confidence, 0.95)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        help="margin added on each side, as a fraction of the box width/height (config preprocess.margin, 0.3)",
+    )
+    parser.add_argument(
+        "--jpeg-quality",
+        type=int,
+        help="JPEG quality 1-100 of saved crops (config preprocess.jpeg_quality, 95)",
+    )
     return parser
 
 
 def overrides(args):
-    return {"preprocess.min_confidence": args.min_confidence, "preprocess.margin": args.margin,
-            "preprocess.jpeg_quality": args.jpeg_quality}
+    return {
+        "preprocess.min_confidence": args.min_confidence,
+        "preprocess.margin": args.margin,
+        "preprocess.jpeg_quality": args.jpeg_quality,
+    }
 
 
 def crop(args, config):
     frames = read_manifest(args.input, "frames", FRAME_COLUMNS)
     record_pipeline(args.input, args.output, {"preprocess": config["preprocess"]})
     detector = build_detector(config["preprocess"])
-    jobs = [(video_id, rows["video_path"].iloc[0], rows.to_dict("records"))
-            for video_id, rows in frames.groupby("video_id", sort=True)]
-    process = functools.partial(crop_video_faces, input_dir=args.input, output=args.output, detector=detector,
-                                preprocess=config["preprocess"])
+    jobs = [
+        (video_id, rows["video_path"].iloc[0], rows.to_dict("records"))
+        for video_id, rows in frames.groupby("video_id", sort=True)
+    ]
+    process = functools.partial(
+        crop_video_faces,
+        input_dir=args.input,
+        output=args.output,
+        detector=detector,
+        preprocess=config["preprocess"],
+    )
     summary = run_per_video(jobs, process, args.output, FACE_COLUMNS, "frames -> faces")
     return summary.report("faces", "frames without a face or unreadable", args.output)
 

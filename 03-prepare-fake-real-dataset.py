@@ -16,11 +16,23 @@ def build_parser():
         input_help="output folder of 02-crop-faces-with-mtcnn.py",
         output_help="dataset folder: {train,val,test}/{real,fake}/*.jpg and split.csv",
     )
-    parser.add_argument("--split", nargs=3, type=float, metavar=("TRAIN", "VAL", "TEST"),
-                        help="split ratios by video, summing to 1 (config dataset.train/val/test, 0.8 0.1 0.1)")
-    parser.add_argument("--no-balance", dest="balance", action="store_false", default=None,
-                        help="keep every train face instead of dropping majority-class videos (config dataset.balance)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a different split already in --output")
+    parser.add_argument(
+        "--split",
+        nargs=3,
+        type=float,
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="split ratios by video, summing to 1 (config dataset.train/val/test, 0.8 0.1 0.1)",
+    )
+    parser.add_argument(
+        "--no-balance",
+        dest="balance",
+        action="store_false",
+        default=None,
+        help="keep every train face instead of dropping majority-class videos (config dataset.balance)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a different split already in --output"
+    )
     return parser
 
 
@@ -32,12 +44,15 @@ def overrides(args):
 def prepare(args, config):
     settings = config["dataset"]
     ratios = {name: settings[name] for name in ("train", "val", "test")}
-    plan, table = prepare_dataset(args.input, args.output, ratios, settings["balance"], config["seed"],
-                                  args.overwrite)
+    plan, table = prepare_dataset(
+        args.input, args.output, ratios, settings["balance"], config["seed"], args.overwrite
+    )
     print(table.to_string())
-    print(f"{len(plan)} faces of {plan['video_id'].nunique()} videos split "
-          f"{'/'.join(f'{ratio:g}' for ratio in ratios.values())} by video (seed {config['seed']}) "
-          f"-> {args.output}/split.csv")
+    print(
+        f"{len(plan)} faces of {plan['video_id'].nunique()} videos split "
+        f"{'/'.join(f'{ratio:g}' for ratio in ratios.values())} by video (seed {config['seed']}) "
+        f"-> {args.output}/split.csv"
+    )
 
 
 def main(argv=None):

@@ -16,24 +16,56 @@ def build_parser():
         input_help="dataset folder written by 03-prepare-fake-real-dataset.py (with split.csv)",
         output_help="folder that receives one run directory per training run (RUNS_DIR)",
     )
-    parser.add_argument("--model", choices=sorted(BACKBONES), help="backbone (config train.model, efficientnet_b0)")
-    parser.add_argument("--image-size", type=positive_int, help="square input size in pixels (config train.image_size, 128)")
-    parser.add_argument("--weights", help="imagenet (downloads; needs the internet), none, or PATH to a local "
-                                          "backbone weights file (config train.weights, imagenet)")
-    parser.add_argument("--epochs", type=int, help="fine-tuning epochs, every layer trainable (config train.epochs, 20)")
-    parser.add_argument("--head-epochs", type=int,
-                        help="epochs with a frozen backbone before fine-tuning; 0 skips that phase (config train.head_epochs)")
-    parser.add_argument("--batch-size", type=positive_int, help="images per batch and GPU (config train.batch_size, 32)")
-    parser.add_argument("--learning-rate", type=positive_float, help="Adam learning rate (config train.learning_rate, 1e-4)")
-    parser.add_argument("--patience", type=positive_int, help="early-stopping patience in epochs on val_loss (config train.patience)")
-    parser.add_argument("--mixed-precision", choices=["auto", "on", "off"],
-                        help="mixed_float16: auto uses it only with a GPU (config train.mixed_precision)")
+    parser.add_argument(
+        "--model", choices=sorted(BACKBONES), help="backbone (config train.model, efficientnet_b0)"
+    )
+    parser.add_argument(
+        "--image-size", type=positive_int, help="square input size in pixels (config train.image_size, 128)"
+    )
+    parser.add_argument(
+        "--weights",
+        help="imagenet (downloads; needs the internet), none, or PATH to a local "
+        "backbone weights file (config train.weights, imagenet)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, help="fine-tuning epochs, every layer trainable (config train.epochs, 20)"
+    )
+    parser.add_argument(
+        "--head-epochs",
+        type=int,
+        help="epochs with a frozen backbone before fine-tuning; 0 skips that phase (config train.head_epochs)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="images per batch and GPU (config train.batch_size, 32)"
+    )
+    parser.add_argument(
+        "--learning-rate", type=positive_float, help="Adam learning rate (config train.learning_rate, 1e-4)"
+    )
+    parser.add_argument(
+        "--patience",
+        type=positive_int,
+        help="early-stopping patience in epochs on val_loss (config train.patience)",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["auto", "on", "off"],
+        help="mixed_float16: auto uses it only with a GPU (config train.mixed_precision)",
+    )
     return parser
 
 
 def overrides(args):
-    names = ["model", "image_size", "weights", "epochs", "head_epochs", "batch_size", "learning_rate", "patience",
-             "mixed_precision"]
+    names = [
+        "model",
+        "image_size",
+        "weights",
+        "epochs",
+        "head_epochs",
+        "batch_size",
+        "learning_rate",
+        "patience",
+        "mixed_precision",
+    ]
     return {f"train.{name}": getattr(args, name) for name in names}
 
 
@@ -43,8 +75,10 @@ def train_model(args, config):
     run_dir, metrics = train(args.input, args.output, config)
     frame, video = metrics["frame_level"], metrics["video_level"]
     auc = lambda value: "n/a" if value is None else f"{value:.3f}"
-    print(f"test split: frame accuracy {frame['accuracy']:.3f} AUC {auc(frame['auc'])} ({frame['n']} frames); "
-          f"video accuracy {video['accuracy']:.3f} AUC {auc(video['auc'])} ({video['n']} videos) -> {run_dir}")
+    print(
+        f"test split: frame accuracy {frame['accuracy']:.3f} AUC {auc(frame['auc'])} ({frame['n']} frames); "
+        f"video accuracy {video['accuracy']:.3f} AUC {auc(video['auc'])} ({video['n']} videos) -> {run_dir}"
+    )
     if metrics["learned_nothing"]:
         print(f"WARNING: the model learned nothing: {metrics['learned_nothing']} (recorded in metrics.json)")
 

@@ -6,12 +6,12 @@ import sys
 import time
 from pathlib import Path
 
+from common import evaluation, predict
 from common.aggregate import METHODS
 from common.checkpoint import load_model
 from common.cli import positive_int, run_stage, stage_parser
 from common.errors import UserError
 from common.faces import build_detector
-from common import evaluation, predict
 
 log = logging.getLogger(__name__)
 
@@ -26,23 +26,36 @@ def build_parser():
         output_help="predictions CSV (must not lie inside --input)",
     )
     parser.add_argument("--model", required=True, help="run directory of 04-train-cnn.py or its model.keras")
-    parser.add_argument("--frames", type=positive_int,
-                        help="frames sampled evenly per video (config predict.frames, 32)")
-    parser.add_argument("--aggregate", choices=METHODS,
-                        help="frames -> verdict: vote = majority of fake frames, mean/max of frame scores; "
-                             "fake_probability is the mean either way (config predict.aggregate, vote)")
-    parser.add_argument("--threshold", type=float,
-                        help="frame/video score counted as fake (config predict.threshold, 0.5)")
-    parser.add_argument("--batch-size", type=positive_int,
-                        help="faces per forward pass (config predict.batch_size, 64)")
-    parser.add_argument("--labels", help="CSV with columns video (path or file name) and label (fake/real or 1/0); "
-                                         "without it, real/ and fake/ subfolders of --input give the labels")
+    parser.add_argument(
+        "--frames", type=positive_int, help="frames sampled evenly per video (config predict.frames, 32)"
+    )
+    parser.add_argument(
+        "--aggregate",
+        choices=METHODS,
+        help="frames -> verdict: vote = majority of fake frames, mean/max of frame scores; "
+        "fake_probability is the mean either way (config predict.aggregate, vote)",
+    )
+    parser.add_argument(
+        "--threshold", type=float, help="frame/video score counted as fake (config predict.threshold, 0.5)"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="faces per forward pass (config predict.batch_size, 64)"
+    )
+    parser.add_argument(
+        "--labels",
+        help="CSV with columns video (path or file name) and label (fake/real or 1/0); "
+        "without it, real/ and fake/ subfolders of --input give the labels",
+    )
     return parser
 
 
 def overrides(args):
-    return {"predict.frames": args.frames, "predict.aggregate": args.aggregate,
-            "predict.threshold": args.threshold, "predict.batch_size": args.batch_size}
+    return {
+        "predict.frames": args.frames,
+        "predict.aggregate": args.aggregate,
+        "predict.threshold": args.threshold,
+        "predict.batch_size": args.batch_size,
+    }
 
 
 def run(args, config):
@@ -54,11 +67,20 @@ def run(args, config):
     model, metadata = load_model(args.model)
     predict.check_metadata(model, metadata)
     if args.config and config["preprocess"] != metadata["preprocess"]:
-        log.warning("the config's preprocess section is ignored: faces are cropped as the model's training "
-                    "faces were (%s)", metadata["preprocess"])
+        log.warning(
+            "the config's preprocess section is ignored: faces are cropped as the model's training "
+            "faces were (%s)",
+            metadata["preprocess"],
+        )
     detector = build_detector(metadata["preprocess"])
-    log.info("loaded %s (%s, %d px) and the %s detector in %.1f s", args.model, metadata["model"],
-             metadata["image_size"], metadata["preprocess"]["detector"], time.perf_counter() - started)
+    log.info(
+        "loaded %s (%s, %d px) and the %s detector in %.1f s",
+        args.model,
+        metadata["model"],
+        metadata["image_size"],
+        metadata["preprocess"]["detector"],
+        time.perf_counter() - started,
+    )
     settings = config["predict"]
     predictions, frames = predict.predict_videos(videos, model, detector, metadata, settings)
     if labels is not None:
@@ -71,7 +93,10 @@ def run(args, config):
             print("no labelled video got a verdict: no metrics")
         else:
             metrics, frames, videos = evaluated
-            metrics = {"data": f"labelled videos of {args.input}, {settings['frames']} frames per video", **metrics}
+            metrics = {
+                "data": f"labelled videos of {args.input}, {settings['frames']} frames per video",
+                **metrics,
+            }
             prefix = Path(args.output).with_name(f"{Path(args.output).stem}_")
             paths = evaluation.save_evaluation(metrics, frames, videos, prefix, "Stage 05")
             print(evaluation.metrics_report(metrics))

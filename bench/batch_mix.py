@@ -24,7 +24,9 @@ def single_class_share(rows, fake_share, batch_size, image):
 
     fakes = int(rows * fake_share)
     labels = [0] * (rows - fakes) + [1] * fakes
-    data = make_dataset([image] * rows, labels, 8, batch_size, training=True, augment_images=False, cache=False)
+    data = make_dataset(
+        [image] * rows, labels, 8, batch_size, training=True, augment_images=False, cache=False
+    )
     single = total = 0
     for _, batch in data.as_numpy_iterator():
         total += 1
@@ -33,7 +35,9 @@ def single_class_share(rows, fake_share, batch_size, image):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, nargs="+", default=[40_000, 200_000], help="training rows")
     parser.add_argument("--fake-share", type=float, default=0.5, help="share of fake rows")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -44,8 +48,10 @@ def main():
         for rows in args.rows:
             started = time.perf_counter()
             single, total = single_class_share(rows, args.fake_share, args.batch_size, image)
-            print(f"{rows:>8} rows, {args.fake_share:.0%} fake, batch {args.batch_size}: {single} of {total} "
-                  f"batches single-class ({single / total:.1%}) in {time.perf_counter() - started:.1f} s")
+            print(
+                f"{rows:>8} rows, {args.fake_share:.0%} fake, batch {args.batch_size}: {single} of {total} "
+                f"batches single-class ({single / total:.1%}) in {time.perf_counter() - started:.1f} s"
+            )
 
 
 if __name__ == "__main__":

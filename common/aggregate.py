@@ -40,7 +40,8 @@ def frame_scores(faces):
     the frame's most fake face, and how many faces it had. Sorted by video, then frame."""
     label = {"label": ("label", "first")} if "label" in faces else {}
     return faces.groupby(["video", "frame_index"], as_index=False, sort=True).agg(
-        p_fake=("p_fake", "max"), faces=("p_fake", "size"), **label)
+        p_fake=("p_fake", "max"), faces=("p_fake", "size"), **label
+    )
 
 
 def video_scores(frames, method="vote", threshold=0.5):
@@ -49,8 +50,13 @@ def video_scores(frames, method="vote", threshold=0.5):
     rows = []
     for video, part in frames.groupby("video", sort=False):
         verdict, p_fake, share = video_verdict(part["p_fake"], method, threshold)
-        row = {"video": video, "verdict": verdict, "fake_probability": p_fake, "fake_frame_share": share,
-               "frames": len(part)}
+        row = {
+            "video": video,
+            "verdict": verdict,
+            "fake_probability": p_fake,
+            "fake_frame_share": share,
+            "frames": len(part),
+        }
         if "label" in part:
             row["label"] = part["label"].iloc[0]
         rows.append(row)

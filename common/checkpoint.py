@@ -21,7 +21,9 @@ def save_model(model, path, metadata):
     with atomic_path(path) as temporary:
         model.save(temporary)
         with zipfile.ZipFile(temporary, "a") as archive:
-            archive.writestr(METADATA_ENTRY, json.dumps({**metadata, "label_meaning": LABEL_MEANING}, indent=2))
+            archive.writestr(
+                METADATA_ENTRY, json.dumps({**metadata, "label_meaning": LABEL_MEANING}, indent=2)
+            )
 
 
 def resolve_model_path(path):
@@ -41,7 +43,9 @@ def read_metadata(path):
         with zipfile.ZipFile(path) as archive:
             return json.loads(archive.read(METADATA_ENTRY))
     except (zipfile.BadZipFile, KeyError):
-        raise UserError(f"{path} is not a model saved by 04-train-cnn.py (no {METADATA_ENTRY} inside)") from None
+        raise UserError(
+            f"{path} is not a model saved by 04-train-cnn.py (no {METADATA_ENTRY} inside)"
+        ) from None
 
 
 def load_model(path, float32=None):
@@ -68,8 +72,11 @@ def load_model(path, float32=None):
 
 
 def _is_mixed_policy(node):
-    return (isinstance(node, dict) and node.get("class_name") == "DTypePolicy"
-            and str(node.get("config", {}).get("name", "")).startswith("mixed_"))
+    return (
+        isinstance(node, dict)
+        and node.get("class_name") == "DTypePolicy"
+        and str(node.get("config", {}).get("name", "")).startswith("mixed_")
+    )
 
 
 def _uses_mixed_precision(node):

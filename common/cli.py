@@ -43,10 +43,14 @@ def seed_everything(seed):
 
 def stage_parser(description, input_help, output_help):
     """An argument parser with the flags every stage has."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--input", required=True, help=input_help)
     parser.add_argument("--output", required=True, help=output_help)
-    parser.add_argument("--config", default=None, help="YAML experiment file (see configs/); flags override it")
+    parser.add_argument(
+        "--config", default=None, help="YAML experiment file (see configs/); flags override it"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, 42)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
@@ -88,8 +92,10 @@ def run_stage(parser, argv, overrides_from_args, body):
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted; no half-written file is left, and stages 01-03 resume where they stopped",
-              file=sys.stderr)
+        print(
+            f"{parser.prog}: interrupted; no half-written file is left, and stages 01-03 resume where they stopped",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -99,4 +105,6 @@ def check_input_output(input_path, output_path):
     if not source.exists():
         raise UserError(f"input not found: {input_path}")
     if target == source or source in target.parents:
-        raise UserError(f"--output {output_path} lies inside --input {input_path}; stages never write under their input")
+        raise UserError(
+            f"--output {output_path} lies inside --input {input_path}; stages never write under their input"
+        )

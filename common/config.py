@@ -139,7 +139,9 @@ def validate(config):
     for dotted, allowed in CHOICES.items():
         section, key = dotted.split(".")
         if config[section][key] not in allowed:
-            raise ConfigError(f"config key '{dotted}' must be one of {', '.join(allowed)}, got {config[section][key]!r}")
+            raise ConfigError(
+                f"config key '{dotted}' must be one of {', '.join(allowed)}, got {config[section][key]!r}"
+            )
     checks = [
         ("video.fps", config["video"]["fps"] > 0, "must be > 0"),
         ("video.max_frames", config["video"]["max_frames"] >= 0, "must be >= 0 (0 = no cap)"),
@@ -155,12 +157,19 @@ def validate(config):
         ("train.image_size", config["train"]["image_size"] >= 16, "must be >= 16"),
         ("train.epochs", config["train"]["epochs"] >= 0, "must be >= 0"),
         ("train.head_epochs", config["train"]["head_epochs"] >= 0, "must be >= 0"),
-        ("train.epochs", config["train"]["epochs"] + config["train"]["head_epochs"] > 0, "and head_epochs cannot both be 0"),
+        (
+            "train.epochs",
+            config["train"]["epochs"] + config["train"]["head_epochs"] > 0,
+            "and head_epochs cannot both be 0",
+        ),
         ("train.batch_size", config["train"]["batch_size"] >= 1, "must be >= 1"),
         ("train.learning_rate", config["train"]["learning_rate"] > 0, "must be > 0"),
         ("train.patience", config["train"]["patience"] >= 1, "must be >= 1"),
-        ("train.scratch_batchnorm_momentum", 0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
-         "must be in [0, 1)"),
+        (
+            "train.scratch_batchnorm_momentum",
+            0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
+            "must be in [0, 1)",
+        ),
         ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
         ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
         ("predict.batch_size", config["predict"]["batch_size"] >= 1, "must be >= 1"),

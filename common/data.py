@@ -95,7 +95,9 @@ def make_dataset(paths, labels, image_size, batch_size, training, augment_images
         order = training_order(labels, seed)
         paths, labels = [paths[index] for index in order], labels[order]
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
-    dataset = dataset.map(lambda path, label: (decode_image(path, image_size), label), num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(
+        lambda path, label: (decode_image(path, image_size), label), num_parallel_calls=AUTOTUNE
+    )
     if cache:
         dataset = dataset.cache()
     if training:
@@ -106,7 +108,9 @@ def make_dataset(paths, labels, image_size, batch_size, training, augment_images
             lambda pair, image_seed: (augment(pair[0], image_seed), pair[1]), num_parallel_calls=AUTOTUNE
         )
     else:
-        dataset = dataset.map(lambda image, label: (tf.cast(image, tf.float32), label), num_parallel_calls=AUTOTUNE)
+        dataset = dataset.map(
+            lambda image, label: (tf.cast(image, tf.float32), label), num_parallel_calls=AUTOTUNE
+        )
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
@@ -114,4 +118,6 @@ def prepare_crops(crops_bgr, image_size, jpeg_quality):
     """Inference crops (BGR arrays of any size) -> a float32 batch exactly as training saw them: the JPEG
     stage 02 would have saved, decoded and resized by ``decode_jpeg``."""
     batch = [decode_jpeg(encode_jpeg(crop, jpeg_quality), image_size).numpy() for crop in crops_bgr]
-    return np.stack(batch).astype(np.float32) if batch else np.zeros((0, image_size, image_size, 3), np.float32)
+    return (
+        np.stack(batch).astype(np.float32) if batch else np.zeros((0, image_size, image_size, 3), np.float32)
+    )

@@ -16,7 +16,16 @@ from tqdm import tqdm
 
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv, safe_name
-from common.manifest import FACE_COLUMNS, FAKE, PIPELINE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, record_pipeline
+from common.manifest import (
+    FACE_COLUMNS,
+    FAKE,
+    PIPELINE,
+    REAL,
+    SPLIT,
+    SPLIT_COLUMNS,
+    read_manifest,
+    record_pipeline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +45,8 @@ def split_by_video(videos, ratios, seed):
     sizes = videos.groupby("group").size()
     official = set(videos.loc[videos["official_split"] == "test", "group"])
     order = [group for group in rng.permutation(sorted(sizes.index)) if group not in official]
-    assigned = {group: "test" for group in official}
-    counts = {split: 0 for split in SPLITS}
+    assigned = dict.fromkeys(official, "test")
+    counts = dict.fromkeys(SPLITS, 0)
     counts["test"] = int(sizes[list(official)].sum()) if official else 0
     total = int(sizes.sum())
     active = [split for split in SPLITS if ratios[split] > 0]
@@ -55,10 +64,15 @@ def warn_about_ungrouped_fakes(videos):
     fakes = videos[videos["label"] == FAKE]
     alone = fakes[fakes["group"] == fakes["video_id"]]
     if len(alone):
-        log.warning("%d of %d fake videos have no known source video or group (%s%s): each is its own group and "
-                    "may land in another split than the real video it was made from; group them with stage 01's "
-                    "--groups or --group-pattern", len(alone), len(fakes), ", ".join(alone["video_id"][:3]),
-                    ", ..." if len(alone) > 3 else "")
+        log.warning(
+            "%d of %d fake videos have no known source video or group (%s%s): each is its own group and "
+            "may land in another split than the real video it was made from; group them with stage 01's "
+            "--groups or --group-pattern",
+            len(alone),
+            len(fakes),
+            ", ".join(alone["video_id"][:3]),
+            ", ..." if len(alone) > 3 else "",
+        )
 
 
 def balance_train(faces, seed):
@@ -77,8 +91,11 @@ def balance_train(faces, seed):
         log.warning("the train split has only one class; it is not balanced")
         return faces, faces.iloc[:0]
     majority = int(counts.idxmax())
-    videos = faces[train & (faces["label"] == majority)].groupby("video_id", sort=True).agg(
-        group=("group", "first"), faces=("path", "size"))
+    videos = (
+        faces[train & (faces["label"] == majority)]
+        .groupby("video_id", sort=True)
+        .agg(group=("group", "first"), faces=("path", "size"))
+    )
     videos = videos.iloc[np.random.default_rng(seed).permutation(len(videos))]
     videos["round"] = videos.groupby("group").cumcount()
     videos = videos.sort_values("round", kind="stable")
@@ -114,7 +131,9 @@ def count_table(plan, dropped):
     index = pd.MultiIndex.from_product([SPLITS, ["real", "fake"]], names=["split", "label"])
 
     def counts(rows):
-        table = rows.groupby(["split", "label_name"]).agg(faces=("path", "size"), videos=("video_id", "nunique"))
+        table = rows.groupby(["split", "label_name"]).agg(
+            faces=("path", "size"), videos=("video_id", "nunique")
+        )
         return table.rename_axis(["split", "label"]).reindex(index, fill_value=0)
 
     return counts(plan).join(counts(dropped).add_prefix("dropped_"))
@@ -133,7 +152,9 @@ def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False
     if overwrite:
         (output / PIPELINE).unlink(missing_ok=True)
     record_pipeline(input_dir, output, {"dataset": {**ratios, "balance": do_balance, "seed": seed}})
-    for source, target in tqdm(list(zip(plan["source_path"], plan["path"])), desc="faces -> dataset", unit="img"):
+    for source, target in tqdm(
+        list(zip(plan["source_path"], plan["path"])), desc="faces -> dataset", unit="img"
+    ):
         target = output / target
         if not target.exists():
             with atomic_path(target) as temporary:
@@ -153,7 +174,9 @@ def _check_previous_split(output, plan, overwrite):
     if sorted(old["path"]) == sorted(plan["path"]):
         return
     if not overwrite:
-        raise UserError(f"{output} holds a different split (other seed, ratios or input); use --overwrite to replace it")
+        raise UserError(
+            f"{output} holds a different split (other seed, ratios or input); use --overwrite to replace it"
+        )
     for split in SPLITS:
         shutil.rmtree(output / split, ignore_errors=True)
     previous.unlink()

@@ -27,12 +27,17 @@ class VideoRecord:
     label: int  # FAKE or REAL
     source_video: str = ""  # for a fake: the video id of the real video it was made from, when known
     official_split: str = ""  # "test" for videos of an official test list, which must stay whole
-    group: str = ""  # videos of one group never straddle two splits; "" = the group of the source video or itself
+    group: str = (
+        ""  # videos of one group never straddle two splits; "" = the group of the source video or itself
+    )
 
     def __post_init__(self):
         if not self.group:
-            object.__setattr__(self, "group", self.source_video if self.label == FAKE and self.source_video
-                               else self.video_id)
+            object.__setattr__(
+                self,
+                "group",
+                self.source_video if self.label == FAKE and self.source_video else self.video_id,
+            )
 
 
 ADAPTERS = {}
@@ -69,13 +74,22 @@ def list_videos(root, dataset="folder", groups=None, group_pattern=None):
     if groups is not None:
         records = regroup(records, read_groups(groups), f"--groups {groups}")
     elif group_pattern is not None:
-        records = regroup(records, groups_by_pattern(records, group_pattern), f"--group-pattern {group_pattern}")
-    ungrouped = [record.video_id for record in records if record.label == FAKE and record.group == record.video_id]
+        records = regroup(
+            records, groups_by_pattern(records, group_pattern), f"--group-pattern {group_pattern}"
+        )
+    ungrouped = [
+        record.video_id for record in records if record.label == FAKE and record.group == record.video_id
+    ]
     if ungrouped:
-        log.warning("%d of %d fake videos have no known source video or group (%s%s): each will be its own group "
-                    "and may land in another split than the real video it was made from; pass --groups CSV or "
-                    "--group-pattern REGEX", len(ungrouped), sum(record.label == FAKE for record in records),
-                    ", ".join(ungrouped[:3]), ", ..." if len(ungrouped) > 3 else "")
+        log.warning(
+            "%d of %d fake videos have no known source video or group (%s%s): each will be its own group "
+            "and may land in another split than the real video it was made from; pass --groups CSV or "
+            "--group-pattern REGEX",
+            len(ungrouped),
+            sum(record.label == FAKE for record in records),
+            ", ".join(ungrouped[:3]),
+            ", ..." if len(ungrouped) > 3 else "",
+        )
     return records
 
 
@@ -105,19 +119,24 @@ def groups_by_pattern(records, pattern):
         match = expression.search(Path(record.path).name)
         if match:
             named = match.groupdict().get("group")
-            found[record.video_id] = named if named is not None else match.group(1 if expression.groups else 0)
+            found[record.video_id] = (
+                named if named is not None else match.group(1 if expression.groups else 0)
+            )
     return found
 
 
 def regroup(records, groups, source):
     """``records`` with the groups of ``groups`` (keyed by video id or file name); every video needs one."""
+
     def group_of(record):
         return groups.get(record.video_id) or groups.get(Path(record.path).name)
 
     missing = [record.video_id for record in records if not group_of(record)]
     if missing:
-        raise UserError(f"{source} gives no group for {len(missing)} of {len(records)} videos: "
-                        f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}")
+        raise UserError(
+            f"{source} gives no group for {len(missing)} of {len(records)} videos: "
+            f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}"
+        )
     return [dataclasses.replace(record, group=group_of(record)) for record in records]
 
 
@@ -165,7 +184,9 @@ def dfdc_videos(root):
         for name, entry in entries.items():
             label_text = str(entry.get("label", "")).upper()
             if label_text not in ("REAL", "FAKE"):
-                raise UserError(f"{metadata_file}: '{name}' has label {entry.get('label')!r}, expected REAL or FAKE")
+                raise UserError(
+                    f"{metadata_file}: '{name}' has label {entry.get('label')!r}, expected REAL or FAKE"
+                )
             original = entry.get("original") or ""
             yield VideoRecord(
                 video_id=Path(name).stem,

@@ -24,14 +24,13 @@ import json
 import logging
 import pathlib
 import zlib
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from common.files import atomic_path, atomic_write_text
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 REAL_LABEL = "REAL"
 FAKE_LABEL = "FAKE"
@@ -70,7 +69,7 @@ class FacePhoto:
     frontal: bool = True  # only frontal faces make convincing donors
 
     @property
-    def face_center(self) -> np.ndarray:
+    def face_center(self):
         x, y, w, h = self.box
         return np.array([x + w / 2.0, y + h / 2.0])
 
@@ -110,10 +109,6 @@ class FakeClipPlan:
     mask_scale: float
 
 
-# --------------------------------------------------------------------------
-# Face sources
-# --------------------------------------------------------------------------
-
 # Boxes and landmarks as MTCNN finds them on the untouched photos
 # (tests/test_demo.py checks that MTCNN still agrees).
 _GRACE_HOPPER_BOX = (178, 110, 173, 220)
@@ -124,14 +119,14 @@ _CAMERA_BOX = (197, 116, 58, 81)
 _CAMERA_LANDMARKS = [(234, 147), (251, 149), (250, 167), (228, 179), (243, 180)]
 
 
-def grace_hopper_path() -> pathlib.Path:
+def grace_hopper_path():
     """Path of the Grace Hopper portrait shipped with matplotlib."""
     import matplotlib
 
     return pathlib.Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
-def read_rgb_image(path: pathlib.Path) -> np.ndarray:
+def read_rgb_image(path):
     """Read an image file as RGB uint8."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -140,7 +135,7 @@ def read_rgb_image(path: pathlib.Path) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def load_face_photos() -> tuple[FacePhoto, ...]:
+def load_face_photos():
     """The three face photos the demo is made from (loaded once)."""
     from skimage import data as skimage_data
 
@@ -169,12 +164,7 @@ def load_face_photos() -> tuple[FacePhoto, ...]:
     )
 
 
-# --------------------------------------------------------------------------
-# Face swap
-# --------------------------------------------------------------------------
-
-
-def align_donor_face(donor: FacePhoto, target: FacePhoto) -> np.ndarray:
+def align_donor_face(donor, target):
     """Warp the donor photo so its landmarks land on the target's (similarity transform)."""
     matrix, _ = cv2.estimateAffinePartial2D(donor.landmarks, target.landmarks, method=cv2.LMEDS)
     if matrix is None:
@@ -185,7 +175,7 @@ def align_donor_face(donor: FacePhoto, target: FacePhoto) -> np.ndarray:
     )
 
 
-def degrade_resolution(image: np.ndarray, factor: float) -> np.ndarray:
+def degrade_resolution(image, factor):
     """Downscale by ``factor`` (< 1) and upscale back: a generator's resolution loss."""
     if factor >= 1.0:
         return image
@@ -199,7 +189,7 @@ def degrade_resolution(image: np.ndarray, factor: float) -> np.ndarray:
 Ellipse = tuple[tuple[int, int], tuple[int, int], float]  # center, half axes, angle in degrees
 
 
-def inner_face_ellipse(photo: FacePhoto, scale: float = 1.0) -> Ellipse:
+def inner_face_ellipse(photo, scale=1.0):
     """Ellipse covering eyes, nose and mouth, sized from the landmarks and the face box."""
     left_eye, right_eye, _, mouth_left, mouth_right = photo.landmarks
     eyes_mid = (left_eye + right_eye) / 2.0
@@ -213,7 +203,7 @@ def inner_face_ellipse(photo: FacePhoto, scale: float = 1.0) -> Ellipse:
     return (round(center[0]), round(center[1])), (round(half_width), round(half_height)), angle
 
 
-def inner_face_mask(photo: FacePhoto, scale: float = 1.0) -> np.ndarray:
+def inner_face_mask(photo, scale=1.0):
     """uint8 mask (255 inside) of the inner-face ellipse, same size as the photo."""
     mask = np.zeros(photo.image.shape[:2], dtype=np.uint8)
     center, axes, angle = inner_face_ellipse(photo, scale)
@@ -221,9 +211,7 @@ def inner_face_mask(photo: FacePhoto, scale: float = 1.0) -> np.ndarray:
     return mask
 
 
-def swap_face(
-    target: FacePhoto, donor: FacePhoto, degrade_factor: float, mask_scale: float = 1.0
-) -> np.ndarray:
+def swap_face(target, donor, degrade_factor, mask_scale=1.0):
     """The target photo with its inner face replaced by the donor's, degraded and blended."""
     aligned = degrade_resolution(align_donor_face(donor, target), degrade_factor)
     if target.grayscale:
@@ -235,14 +223,7 @@ def swap_face(
     return cv2.seamlessClone(aligned, target.image, mask, center, cv2.NORMAL_CLONE)
 
 
-# --------------------------------------------------------------------------
-# Virtual camera
-# --------------------------------------------------------------------------
-
-
-def smooth_random_curve(
-    rng: np.random.Generator, times: np.ndarray, amplitude: float, n_waves: int = 3
-) -> np.ndarray:
+def smooth_random_curve(rng, times, amplitude, n_waves=3):
     """A smooth random curve over ``times`` (seconds), never beyond +-``amplitude``."""
     frequencies = rng.uniform(0.05, 0.45, size=n_waves)
     phases = rng.uniform(0.0, 2.0 * np.pi, size=n_waves)
@@ -251,7 +232,7 @@ def smooth_random_curve(
     return amplitude * (weights @ waves) / np.abs(weights).sum()
 
 
-def random_camera_path(rng: np.random.Generator, n_frames: int, fps: float, frame_side: int) -> CameraPath:
+def random_camera_path(rng, n_frames, fps, frame_side):
     """Random smooth pan / zoom / rotation for ``n_frames`` frames."""
     times = np.arange(n_frames) / fps
     pan = PAN_AMPLITUDE * frame_side
@@ -262,12 +243,12 @@ def random_camera_path(rng: np.random.Generator, n_frames: int, fps: float, fram
 
 
 def view_center(
-    photo_size: tuple[int, int],
-    face_center: np.ndarray,
-    offset: np.ndarray,
-    scale: float,
-    size: tuple[int, int],
-) -> np.ndarray:
+    photo_size,
+    face_center,
+    offset,
+    scale,
+    size,
+):
     """Photo point shown mid-frame: the face panned by ``offset`` (frame pixels),
     moved where needed so the frame stays inside the photo (``photo_size`` is width, height)."""
     photo_extent = np.asarray(photo_size, dtype=np.float64)
@@ -277,7 +258,7 @@ def view_center(
     return np.where(fits, np.clip(wanted, half_window, photo_extent - half_window), photo_extent / 2.0)
 
 
-def camera_matrix(center: np.ndarray, scale: float, angle: float, size: tuple[int, int]) -> np.ndarray:
+def camera_matrix(center, scale, angle, size):
     """2x3 affine matrix from photo pixels to frame pixels, ``center`` landing mid-frame."""
     width, height = size
     rotation = cv2.getRotationMatrix2D((0.0, 0.0), angle, scale)[:, :2]
@@ -285,14 +266,12 @@ def camera_matrix(center: np.ndarray, scale: float, angle: float, size: tuple[in
     return np.hstack([rotation, translation[:, None]])
 
 
-def apply_colour(frame: np.ndarray, gains: np.ndarray, noise: np.ndarray) -> np.ndarray:
+def apply_colour(frame, gains, noise):
     """Multiply channels by ``gains`` and add ``noise``; clip to uint8."""
     return np.clip(frame.astype(np.float32) * gains + noise, 0, 255).astype(np.uint8)
 
 
-def render_clip(
-    image: np.ndarray, photo: FacePhoto, plan: RealClipPlan, size: tuple[int, int]
-) -> list[np.ndarray]:
+def render_clip(image, photo, plan, size):
     """RGB frames of the camera ``plan`` moving over ``image`` (``photo`` or an edited copy)."""
     base_scale = plan.face_width / photo.box[2]
     noise_rng = np.random.default_rng(plan.noise_seed)
@@ -311,34 +290,27 @@ def render_clip(
     return frames
 
 
-# --------------------------------------------------------------------------
-# Plans
-# --------------------------------------------------------------------------
-
-
-def clip_rng(seed: int, prefix: str, stream: int, index: int) -> np.random.Generator:
+def clip_rng(seed, prefix, stream, index):
     """Independent, reproducible random generator for one clip."""
     return np.random.default_rng([seed, zlib.crc32(prefix.encode("utf-8")), stream, index])
 
 
-def smallest_face_width_filling_frame(photo: FacePhoto, size: tuple[int, int]) -> float:
+def smallest_face_width_filling_frame(photo, size):
     """Face width (frame pixels) below which a zoomed-out frame would be wider or taller than the photo."""
     photo_height, photo_width = photo.image.shape[:2]
     smallest_scale = max(size[0] / photo_width, size[1] / photo_height) / (1.0 - ZOOM_AMPLITUDE)
     return smallest_scale * photo.box[2]
 
 
-def real_clip_name(prefix: str, index: int) -> str:
+def real_clip_name(prefix, index):
     return f"{prefix}_r{index:03d}.mp4"
 
 
-def fake_clip_name(prefix: str, index: int) -> str:
+def fake_clip_name(prefix, index):
     return f"{prefix}_f{index:03d}.mp4"
 
 
-def plan_real_clip(
-    index: int, n_frames: int, fps: float, size: tuple[int, int], seed: int, prefix: str
-) -> RealClipPlan:
+def plan_real_clip(index, n_frames, fps, size, seed, prefix):
     """Random but reproducible camera, colour and noise for real clip ``index``."""
     rng = clip_rng(seed, prefix, _REAL_STREAM, index)
     photos = load_face_photos()
@@ -358,9 +330,7 @@ def plan_real_clip(
     )
 
 
-def plan_fake_clip(
-    real: RealClipPlan, fake_index: int, variant: int, seed: int, prefix: str
-) -> FakeClipPlan:
+def plan_fake_clip(real, fake_index, variant, seed, prefix):
     """Donor and swap settings for fake ``fake_index``, the ``variant``-th fake of ``real``."""
     rng = clip_rng(seed, prefix, _FAKE_STREAM, fake_index)
     photos = load_face_photos()
@@ -375,13 +345,13 @@ def plan_fake_clip(
     )
 
 
-def render_real_clip(plan: RealClipPlan, size: tuple[int, int]) -> list[np.ndarray]:
+def render_real_clip(plan, size):
     """RGB frames of a real clip."""
     photo = load_face_photos()[plan.photo_index]
     return render_clip(photo.image, photo, plan, size)
 
 
-def render_fake_clip(plan: FakeClipPlan, size: tuple[int, int]) -> list[np.ndarray]:
+def render_fake_clip(plan, size):
     """RGB frames of a fake clip: same camera and noise as its real clip, swapped face."""
     photos = load_face_photos()
     target = photos[plan.real.photo_index]
@@ -390,12 +360,7 @@ def render_fake_clip(plan: FakeClipPlan, size: tuple[int, int]) -> list[np.ndarr
     return render_clip(swapped, target, plan.real, size)
 
 
-# --------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------
-
-
-def write_video(path: pathlib.Path, frames: Sequence[np.ndarray], fps: float) -> None:
+def write_video(path, frames, fps):
     """Write RGB frames as an mp4v video, atomically (temporary file, then rename)."""
     height, width = frames[0].shape[:2]
     with atomic_path(path) as tmp_path:
@@ -410,12 +375,12 @@ def write_video(path: pathlib.Path, frames: Sequence[np.ndarray], fps: float) ->
             writer.release()
 
 
-def write_metadata(path: pathlib.Path, entries: dict) -> None:
+def write_metadata(path, entries):
     """Write metadata.json atomically."""
     atomic_write_text(path, json.dumps(entries, indent=2) + "\n")
 
 
-def read_existing_metadata(path: pathlib.Path) -> dict:
+def read_existing_metadata(path):
     """Entries of an existing metadata.json whose videos still exist ({} if none)."""
     if not path.exists():
         return {}
@@ -423,36 +388,31 @@ def read_existing_metadata(path: pathlib.Path) -> dict:
     return {key: value for key, value in entries.items() if (path.parent / key).exists()}
 
 
-# --------------------------------------------------------------------------
-# Entry point
-# --------------------------------------------------------------------------
-
-
 def ensure_video(
-    path: pathlib.Path,
-    render: Callable[[], list[np.ndarray]],
-    fps: float,
-    progress: Callable[[pathlib.Path, bool], None] | None,
-) -> bool:
+    path,
+    render,
+    fps,
+    progress,
+):
     """Render and write ``path`` unless it exists; report to ``progress``; True if written."""
     written = not path.exists()
     if written:
         write_video(path, render(), fps)
-    logger.debug("%s %s", "wrote" if written else "kept existing", path)
+    log.debug("%s %s", "wrote" if written else "kept existing", path)
     if progress is not None:
         progress(path, written)
     return written
 
 
 def validate_demo_arguments(
-    n_real: int,
-    fakes_per_real: int,
-    seconds: float,
-    fps: float,
-    size: tuple[int, int],
-    seed: int,
-    prefix: str,
-) -> None:
+    n_real,
+    fakes_per_real,
+    seconds,
+    fps,
+    size,
+    seed,
+    prefix,
+):
     """Raise ValueError naming the first bad argument."""
     if n_real < 1:
         raise ValueError(f"n_real must be >= 1, got {n_real}")
@@ -470,22 +430,22 @@ def validate_demo_arguments(
         raise ValueError(f"prefix must be a plain file-name part, got {prefix!r}")
 
 
-def demo_video_count(n_real: int, fakes_per_real: int = 1) -> int:
+def demo_video_count(n_real, fakes_per_real=1):
     """How many videos :func:`make_demo_videos` writes."""
     return n_real * (1 + fakes_per_real)
 
 
 def make_demo_videos(
-    out_dir: pathlib.Path | str,
-    n_real: int = 24,
-    seed: int = 0,
-    seconds: float = 4.0,
-    fps: float = 10.0,
-    size: tuple[int, int] = DEFAULT_SIZE,
-    prefix: str = "demo",
-    fakes_per_real: int = 1,
-    progress: Callable[[pathlib.Path, bool], None] | None = None,
-) -> pathlib.Path:
+    out_dir,
+    n_real=24,
+    seed=0,
+    seconds=4.0,
+    fps=10.0,
+    size=DEFAULT_SIZE,
+    prefix="demo",
+    fakes_per_real=1,
+    progress=None,
+):
     """Write the real/fake demo videos and metadata.json under ``out_dir``; return metadata.json's path.
 
     Videos that already exist are kept (skipped).  ``progress(path, written)``
@@ -514,5 +474,5 @@ def make_demo_videos(
 
     write_metadata(metadata_path, metadata)
     total = demo_video_count(n_real, fakes_per_real)
-    logger.info("demo videos: %d written, %d already there, in %s", n_written, total - n_written, out_dir)
+    log.info("demo videos: %d written, %d already there, in %s", n_written, total - n_written, out_dir)
     return metadata_path

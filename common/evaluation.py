@@ -26,10 +26,13 @@ def evaluate(frames, method, threshold):
         "frame_level": binary_metrics(frames["label"], frames["p_fake"], threshold),
         "video_level": {
             "aggregate": method,
-            **video_metrics(videos["label"], videos["fake_probability"], videos["verdict"] == FAKE_VERDICT,
-                            threshold),
-            "accuracy_by_rule": {rule: float(((table["verdict"] == FAKE_VERDICT) == (table["label"] == 1)).mean())
-                                 for rule, table in by_rule.items()},
+            **video_metrics(
+                videos["label"], videos["fake_probability"], videos["verdict"] == FAKE_VERDICT, threshold
+            ),
+            "accuracy_by_rule": {
+                rule: float(((table["verdict"] == FAKE_VERDICT) == (table["label"] == 1)).mean())
+                for rule, table in by_rule.items()
+            },
         },
     }
     return metrics, videos
@@ -38,9 +41,14 @@ def evaluate(frames, method, threshold):
 def evaluation_paths(prefix):
     """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and four plots with the same prefix."""
     prefix = str(prefix)
-    return {"metrics": Path(f"{prefix}metrics.json"),
-            **{f"{plot}_{level}": Path(f"{prefix}{plot}_{level}.png")
-               for plot in ("confusion", "roc") for level in ("frames", "videos")}}
+    return {
+        "metrics": Path(f"{prefix}metrics.json"),
+        **{
+            f"{plot}_{level}": Path(f"{prefix}{plot}_{level}.png")
+            for plot in ("confusion", "roc")
+            for level in ("frames", "videos")
+        },
+    }
 
 
 def save_evaluation(metrics, frames, videos, prefix, title):
@@ -48,9 +56,13 @@ def save_evaluation(metrics, frames, videos, prefix, title):
     ``prefix``; return the paths."""
     paths = evaluation_paths(prefix)
     atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
-    for level, key, table, score in (("frames", "frame_level", frames, "p_fake"),
-                                     ("videos", "video_level", videos, "fake_probability")):
-        plot_confusion_matrix(metrics[key]["confusion_matrix"], paths[f"confusion_{level}"], f"{title}: {level}")
+    for level, key, table, score in (
+        ("frames", "frame_level", frames, "p_fake"),
+        ("videos", "video_level", videos, "fake_probability"),
+    ):
+        plot_confusion_matrix(
+            metrics[key]["confusion_matrix"], paths[f"confusion_{level}"], f"{title}: {level}"
+        )
         plot_roc(table["label"], table[score], paths[f"roc_{level}"], f"{title}: {level}")
     return paths
 

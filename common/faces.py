@@ -47,13 +47,17 @@ class MTCNNDetector:
             batch = list(frames_rgb[start : start + self._batch_size])
             # Frames of different sizes would be padded into one tensor; detect those one by one.
             if len({frame.shape for frame in batch}) > 1:
-                results = [self._mtcnn.detect_faces(frame, min_face_size=self._min_face_size) for frame in batch]
+                results = [
+                    self._mtcnn.detect_faces(frame, min_face_size=self._min_face_size) for frame in batch
+                ]
             else:
                 results = self._mtcnn.detect_faces(batch, min_face_size=self._min_face_size)
             if len(results) != len(batch):  # the package returns [] when no frame of the batch has a face
                 results = [[] for _ in batch]
             for faces in results:
-                found.append([Face(tuple(int(v) for v in face["box"]), float(face["confidence"])) for face in faces])
+                found.append(
+                    [Face(tuple(int(v) for v in face["box"]), float(face["confidence"])) for face in faces]
+                )
         return found
 
 
@@ -115,7 +119,9 @@ def crop_video_faces(frame_rows, input_dir, output, detector, preprocess):
         for face_index, (face, crop) in enumerate(faces):
             path = folder / f"f{int(row['frame_index']):06d}_{face_index}.jpg"
             write_jpeg(path, crop, preprocess["jpeg_quality"])
-            rows.append(_face_row(row, face=face, face_index=face_index, path=path.relative_to(output).as_posix()))
+            rows.append(
+                _face_row(row, face=face, face_index=face_index, path=path.relative_to(output).as_posix())
+            )
     return rows
 
 

@@ -44,7 +44,17 @@ FACE_COLUMNS = FRAME_COLUMNS[:-1] + [
     "confidence",
     "path",
 ]
-SPLIT_COLUMNS = ["path", "label", "label_name", "split", "video_id", "group", "source_video", "frame_index", "face_index"]
+SPLIT_COLUMNS = [
+    "path",
+    "label",
+    "label_name",
+    "split",
+    "video_id",
+    "group",
+    "source_video",
+    "frame_index",
+    "face_index",
+]
 
 TEXT_COLUMNS = ("video_id", "source_video", "group", "official_split")  # read as text, never as numbers
 

@@ -8,28 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Sequence, Union
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("real", "fake")
 PROBABILITY_EPS = 1e-7
 
 
-# --------------------------------------------------------------------------
-# Numbers
-# --------------------------------------------------------------------------
-
-
-def _as_labels(y_true) -> np.ndarray:
+def _as_labels(y_true):
     """Flatten labels to a 1-D int array of 0/1."""
     raw = np.asarray(y_true).reshape(-1)
     if raw.size and not np.isin(raw, (0, 1)).all():
@@ -37,35 +31,35 @@ def _as_labels(y_true) -> np.ndarray:
     return raw.astype(int)
 
 
-def _as_probabilities(p_fake) -> np.ndarray:
+def _as_probabilities(p_fake):
     """Flatten probabilities to a 1-D float64 array."""
     return np.asarray(p_fake, dtype=np.float64).reshape(-1)
 
 
-def _check_same_length(labels: np.ndarray, probabilities: np.ndarray) -> None:
+def _check_same_length(labels, probabilities):
     """Raise ``ValueError`` when labels and probabilities differ in length."""
     if labels.shape != probabilities.shape:
-        raise ValueError(
-            f"y_true has {labels.size} values but p_fake has {probabilities.size}"
-        )
+        raise ValueError(f"y_true has {labels.size} values but p_fake has {probabilities.size}")
 
 
-def video_metrics(y_true, p_fake, verdict_is_fake, threshold=0.5) -> dict:
+def video_metrics(y_true, p_fake, verdict_is_fake, threshold=0.5):
     """``binary_metrics`` for videos: AUC and log loss from ``p_fake``, but accuracy, precision, recall, F1
     and the confusion matrix from the verdicts, so they agree with the verdicts printed (for a vote, a tie
     is decided by the mean frame score, not by the 0.5 share alone)."""
     result = binary_metrics(y_true, p_fake, threshold=threshold)
     by_verdict = binary_metrics(y_true, np.asarray(verdict_is_fake, dtype=float), threshold=0.5)
-    result.update({key: by_verdict[key] for key in ("accuracy", "precision", "recall", "f1", "confusion_matrix")})
+    result.update(
+        {key: by_verdict[key] for key in ("accuracy", "precision", "recall", "f1", "confusion_matrix")}
+    )
     return result
 
 
-def has_both_classes(y_true) -> bool:
+def has_both_classes(y_true):
     """True when both real (0) and fake (1) labels are present."""
     return np.unique(_as_labels(y_true)).size == 2
 
 
-def binary_metrics(y_true, p_fake, threshold: float = 0.5) -> dict:
+def binary_metrics(y_true, p_fake, threshold=0.5):
     """Accuracy, AUC, log loss, precision/recall/F1 (fake positive) and confusion matrix.
 
     Values are plain Python numbers; ``auc`` is ``None`` when only one class
@@ -95,12 +89,7 @@ def binary_metrics(y_true, p_fake, threshold: float = 0.5) -> dict:
     }
 
 
-# --------------------------------------------------------------------------
-# Plots
-# --------------------------------------------------------------------------
-
-
-def save_figure_atomically(fig, out_png: Union[str, os.PathLike]) -> str:
+def save_figure_atomically(fig, out_png):
     """Save ``fig`` as PNG via a temporary file, then close it; return the path."""
     out_png = os.fspath(out_png)
     folder = os.path.dirname(out_png)
@@ -114,25 +103,25 @@ def save_figure_atomically(fig, out_png: Union[str, os.PathLike]) -> str:
         plt.close(fig)
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
-    logger.debug("wrote %s", out_png)
+    log.debug("wrote %s", out_png)
     return out_png
 
 
-def load_history(history: Union[pd.DataFrame, str, os.PathLike]) -> pd.DataFrame:
+def load_history(history):
     """Return a training history as a DataFrame (from a DataFrame or CSV path)."""
     if isinstance(history, pd.DataFrame):
         return history
     return pd.read_csv(history)
 
 
-def _epoch_axis(history: pd.DataFrame) -> np.ndarray:
+def _epoch_axis(history):
     """Epoch numbers: the ``epoch`` column if present, else 1..n."""
     if "epoch" in history.columns:
         return history["epoch"].to_numpy()
     return np.arange(1, len(history) + 1)
 
 
-def _plot_metric_panel(ax, epochs, history: pd.DataFrame, metric: str) -> None:
+def _plot_metric_panel(ax, epochs, history, metric):
     """Draw train and (when present) validation curves of one metric."""
     for column, label in ((metric, "train"), (f"val_{metric}", "validation")):
         if column in history.columns:
@@ -144,11 +133,10 @@ def _plot_metric_panel(ax, epochs, history: pd.DataFrame, metric: str) -> None:
     if ax.lines:
         ax.legend()
     else:
-        ax.text(0.5, 0.5, f"no '{metric}' column", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"no '{metric}' column", ha="center", va="center", transform=ax.transAxes)
 
 
-def plot_history(history_df_or_csv_path, out_png) -> str:
+def plot_history(history_df_or_csv_path, out_png):
     """Plot loss and accuracy (train and validation) against epoch, two panels."""
     history = load_history(history_df_or_csv_path)
     epochs = _epoch_axis(history)
@@ -159,9 +147,7 @@ def plot_history(history_df_or_csv_path, out_png) -> str:
     return save_figure_atomically(fig, out_png)
 
 
-def plot_confusion_matrix(
-    cm: Sequence[Sequence[int]], out_png, title: str = "Confusion matrix"
-) -> str:
+def plot_confusion_matrix(cm, out_png, title="Confusion matrix"):
     """Plot a 2x2 confusion matrix ([[tn, fp], [fn, tp]]) with counts in cells."""
     matrix = np.asarray(cm, dtype=np.int64)
     if matrix.shape != (2, 2):
@@ -179,13 +165,14 @@ def plot_confusion_matrix(
     for row in range(2):
         for col in range(2):
             count = matrix[row, col]
-            ax.text(col, row, str(count), ha="center", va="center",
-                    color="white" if count > midpoint else "black")
+            ax.text(
+                col, row, str(count), ha="center", va="center", color="white" if count > midpoint else "black"
+            )
     fig.tight_layout()
     return save_figure_atomically(fig, out_png)
 
 
-def plot_roc(y_true, p_fake, out_png, title: str = "ROC curve") -> str:
+def plot_roc(y_true, p_fake, out_png, title="ROC curve"):
     """Plot the ROC curve with AUC; with only one class, a figure that says so."""
     labels = _as_labels(y_true)
     probabilities = _as_probabilities(p_fake)
@@ -197,8 +184,14 @@ def plot_roc(y_true, p_fake, out_png, title: str = "ROC curve") -> str:
         auc = skm.roc_auc_score(labels, probabilities)
         ax.plot(fpr, tpr, label=f"ROC (AUC = {auc:.3f})")
     else:
-        ax.text(0.5, 0.5, "ROC undefined:\nonly one class present",
-                ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "ROC undefined:\nonly one class present",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("false positive rate (real called fake)")

@@ -12,21 +12,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Union
 
 import keras
 
 from common.config import BATCHNORM_MODES, DEFAULTS
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 BACKBONE_LAYER_NAME = "backbone"
 PREPROCESS_LAYER_NAME = "preprocess"
 OUTPUT_LAYER_NAME = "p_fake"
 
 WeightsArg = Union[None, str, os.PathLike]
-BackboneBuilder = Callable[[Tuple[int, int, int], Optional[str]], keras.Model]
+BackboneBuilder = Callable[[tuple[int, int, int], str | None], keras.Model]
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Backbone:
     min_size: int
     default_size: int
     builder: BackboneBuilder
-    input_scale: Optional[float] = None
+    input_scale: float | None = None
     input_offset: float = 0.0
     imagenet: bool = False  # keras.applications has ImageNet weights for it
 
@@ -53,22 +54,21 @@ BACKBONES: dict[str, Backbone] = {}
 
 
 def register_backbone(
-    name: str,
-    min_size: int,
-    default_size: int,
-    input_scale: Optional[float] = None,
-    input_offset: float = 0.0,
-    imagenet: bool = False,
-) -> Callable[[BackboneBuilder], BackboneBuilder]:
+    name,
+    min_size,
+    default_size,
+    input_scale=None,
+    input_offset=0.0,
+    imagenet=False,
+):
     """Decorator adding a backbone builder to ``BACKBONES`` under ``name``."""
 
-    def decorate(builder: BackboneBuilder) -> BackboneBuilder:
+    def decorate(builder):
         if name in BACKBONES:
             raise ValueError(f"backbone '{name}' is already registered")
         if not 0 < min_size <= default_size:
             raise ValueError(
-                f"backbone '{name}': need 0 < min_size <= default_size, "
-                f"got {min_size} and {default_size}"
+                f"backbone '{name}': need 0 < min_size <= default_size, got {min_size} and {default_size}"
             )
         BACKBONES[name] = Backbone(
             name=name,
@@ -84,23 +84,18 @@ def register_backbone(
     return decorate
 
 
-def known_model_names() -> list[str]:
+def known_model_names():
     """Sorted names of all registered backbones."""
     return sorted(BACKBONES)
 
 
-def get_backbone(name: str) -> Backbone:
+def get_backbone(name):
     """Return the registered backbone called ``name`` or raise ``ValueError``."""
     try:
         return BACKBONES[name]
     except KeyError:
         known = ", ".join(known_model_names())
         raise ValueError(f"unknown model '{name}'; known models: {known}") from None
-
-
-# --------------------------------------------------------------------------
-# Registered backbones
-# --------------------------------------------------------------------------
 
 
 @register_backbone("efficientnet_b0", min_size=32, default_size=128, imagenet=True)
@@ -144,9 +139,7 @@ def _inception_resnet_v2(input_shape, weights):
 SMALL_CNN_FILTERS = (16, 32, 48, 64)
 
 
-@register_backbone(
-    "small_cnn", min_size=32, default_size=64, input_scale=1 / 255.0, input_offset=0.0
-)
+@register_backbone("small_cnn", min_size=32, default_size=64, input_scale=1 / 255.0, input_offset=0.0)
 def _small_cnn(input_shape, weights):
     """A tiny Conv-BN-ReLU-MaxPool network for tests and CPU demos."""
     if weights is not None:
@@ -157,9 +150,7 @@ def _small_cnn(input_shape, weights):
     inputs = keras.Input(shape=input_shape)
     x = inputs
     for block, filters in enumerate(SMALL_CNN_FILTERS, start=1):
-        x = keras.layers.Conv2D(
-            filters, 3, padding="same", use_bias=False, name=f"block{block}_conv"
-        )(x)
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
         x = keras.layers.BatchNormalization(name=f"block{block}_bn")(x)
         x = keras.layers.ReLU(name=f"block{block}_relu")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
@@ -167,22 +158,17 @@ def _small_cnn(input_shape, weights):
     return keras.Model(inputs, features, name="small_cnn")
 
 
-# --------------------------------------------------------------------------
-# Model assembly
-# --------------------------------------------------------------------------
-
-
-def _is_no_weights(weights: WeightsArg) -> bool:
+def _is_no_weights(weights):
     """True for ``None`` or the string ``"none"`` (any case)."""
     return weights is None or (isinstance(weights, str) and weights.lower() == "none")
 
 
-def _is_imagenet(weights: WeightsArg) -> bool:
+def _is_imagenet(weights):
     """True for the string ``"imagenet"`` (any case)."""
     return isinstance(weights, str) and weights.lower() == "imagenet"
 
 
-def resolve_weights(weights: WeightsArg) -> Tuple[Optional[str], Optional[str]]:
+def resolve_weights(weights):
     """Split ``weights`` into (keras.applications argument, local file path).
 
     ``None``/``"none"`` -> (None, None); ``"imagenet"`` -> ("imagenet", None);
@@ -198,17 +184,16 @@ def resolve_weights(weights: WeightsArg) -> Tuple[Optional[str], Optional[str]]:
     return None, path
 
 
-def check_image_size(backbone: Backbone, image_size: int) -> None:
+def check_image_size(backbone, image_size):
     """Raise ``ValueError`` when ``image_size`` is below the backbone's minimum."""
     if image_size < backbone.min_size:
         raise ValueError(
-            f"image_size {image_size} is too small for model '{backbone.name}' "
-            f"(min size {backbone.min_size})"
+            f"image_size {image_size} is too small for model '{backbone.name}' (min size {backbone.min_size})"
         )
 
 
 @contextlib.contextmanager
-def _imagenet_download_served_by(path: str):
+def _imagenet_download_served_by(path):
     """While active, keras.applications' download of ImageNet weights returns
     the local file ``path`` instead: the network is built exactly as
     ``weights="imagenet"`` builds it and loads ``path`` as it would load the
@@ -220,7 +205,7 @@ def _imagenet_download_served_by(path: str):
     download = file_utils.get_file
 
     def serve_local_file(fname=None, origin=None, **kwargs):
-        logger.info("ImageNet weights %s from the local file %s", fname, path)
+        log.info("ImageNet weights %s from the local file %s", fname, path)
         return path
 
     file_utils.get_file = serve_local_file
@@ -230,9 +215,7 @@ def _imagenet_download_served_by(path: str):
         file_utils.get_file = download
 
 
-def build_backbone(
-    name: str, image_size: int, weights: WeightsArg = None
-) -> keras.Model:
+def build_backbone(name, image_size, weights=None):
     """Build the named backbone as a sub-model called ``"backbone"``.
 
     A weights file for a backbone with ImageNet weights is a local copy of
@@ -250,13 +233,13 @@ def build_backbone(
     else:
         model = backbone.builder(shape, applications_weights)
         if weights_path is not None:
-            logger.info("loading %s backbone weights from %s", name, weights_path)
+            log.info("loading %s backbone weights from %s", name, weights_path)
             model.load_weights(weights_path)
     model.name = BACKBONE_LAYER_NAME
     return model
 
 
-def _add_preprocessing(backbone: Backbone, inputs):
+def _add_preprocessing(backbone, inputs):
     """Apply the backbone's pixel rescaling (if any) to raw 0..255 inputs."""
     if backbone.input_scale is None:
         return inputs
@@ -268,7 +251,7 @@ def _add_preprocessing(backbone: Backbone, inputs):
     return rescale(inputs)
 
 
-def _add_head(features, dropout: float, dense_units: Sequence[int]):
+def _add_head(features, dropout, dense_units):
     """Dense-ReLU stack (dropout after the first layer) ending in a sigmoid P(fake)."""
     x = features
     if not dense_units and dropout > 0:
@@ -277,14 +260,10 @@ def _add_head(features, dropout: float, dense_units: Sequence[int]):
         x = keras.layers.Dense(units, activation="relu", name=f"head_dense{index + 1}")(x)
         if index == 0 and dropout > 0:
             x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    return keras.layers.Dense(
-        1, activation="sigmoid", dtype="float32", name=OUTPUT_LAYER_NAME
-    )(x)
+    return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=OUTPUT_LAYER_NAME)(x)
 
 
-
-
-def freezes_batchnorm(batchnorm: str, weights: WeightsArg) -> bool:
+def freezes_batchnorm(batchnorm, weights):
     """Whether the backbone's BatchNorm layers stay frozen during fine-tuning.
 
     ``auto``: frozen with pretrained weights (the Keras transfer-learning guide: ImageNet statistics are
@@ -295,7 +274,7 @@ def freezes_batchnorm(batchnorm: str, weights: WeightsArg) -> bool:
     return not _is_no_weights(weights) if batchnorm == "auto" else batchnorm == "frozen"
 
 
-def _batchnorm_layers(model: keras.Model) -> list:
+def _batchnorm_layers(model):
     """Every BatchNormalization layer of ``model``, nested models included."""
     found = []
     for layer in model.layers:
@@ -307,14 +286,14 @@ def _batchnorm_layers(model: keras.Model) -> list:
 
 
 def build_model(
-    name: str = "efficientnet_b0",
-    image_size: int = 128,
-    weights: WeightsArg = "imagenet",
-    dropout: float = 0.5,
-    dense_units: Sequence[int] = (512, 128),
-    batchnorm: str = "auto",
-    scratch_batchnorm_momentum: float = DEFAULTS["train"]["scratch_batchnorm_momentum"],
-) -> keras.Model:
+    name="efficientnet_b0",
+    image_size=128,
+    weights="imagenet",
+    dropout=0.5,
+    dense_units=(512, 128),
+    batchnorm="auto",
+    scratch_batchnorm_momentum=DEFAULTS["train"]["scratch_batchnorm_momentum"],
+):
     """Build an uncompiled P(fake) classifier taking raw 0..255 RGB images.
 
     ``weights``: ``None``/``"none"`` (random), ``"imagenet"`` (downloaded by
@@ -339,19 +318,22 @@ def build_model(
     features = feature_extractor(_add_preprocessing(backbone, inputs))
     outputs = _add_head(features, dropout, tuple(dense_units))
     model = keras.Model(inputs, outputs, name=f"deepfake_{name}")
-    logger.info(
-        "built %s at %dx%d (%d parameters)", name, image_size, image_size,
+    log.info(
+        "built %s at %dx%d (%d parameters)",
+        name,
+        image_size,
+        image_size,
         model.count_params(),
     )
     return model
 
 
-def get_backbone_layer(model: keras.Model) -> keras.Model:
+def get_backbone_layer(model):
     """Return the backbone sub-model of a model made by ``build_model``."""
     return model.get_layer(BACKBONE_LAYER_NAME)
 
 
-def set_batchnorm_frozen(backbone: keras.Model, frozen: bool) -> None:
+def set_batchnorm_frozen(backbone, frozen):
     """Freeze (or unfreeze) every BatchNorm layer of ``backbone``.
 
     A frozen BatchNorm layer runs in inference mode in Keras 3. Calling the
@@ -363,13 +345,11 @@ def set_batchnorm_frozen(backbone: keras.Model, frozen: bool) -> None:
         layer.trainable = not frozen
 
 
-def set_backbone_trainable(
-    model: keras.Model, trainable: bool, freeze_batchnorm: bool = False
-) -> None:
+def set_backbone_trainable(model, trainable, freeze_batchnorm=False):
     """Freeze or unfreeze the backbone, keeping its BatchNorm layers frozen
     when ``freeze_batchnorm``; recompile the model afterwards."""
     backbone = get_backbone_layer(model)
     backbone.trainable = bool(trainable)
     if trainable:
         set_batchnorm_frozen(backbone, freeze_batchnorm)
-    logger.info("backbone %s", "unfrozen" if trainable else "frozen")
+    log.info("backbone %s", "unfrozen" if trainable else "frozen")

@@ -26,19 +26,21 @@ from common.video import evenly_spaced, scaled_frames
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["video", "verdict", "fake_probability", "fake_frame_share", "frames_sampled", "faces_scored",
-                      "error"]
+PREDICTION_COLUMNS = [
+    "video",
+    "verdict",
+    "fake_probability",
+    "fake_frame_share",
+    "frames_sampled",
+    "faces_scored",
+    "error",
+]
 FRAME_COLUMNS = ["video", "frame_index", "p_fake", "faces"]  # <output stem>_frames.csv: each scored frame
 LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
 PREPROCESS_KEYS = ("detector", "min_confidence", "margin", "min_face_size", "jpeg_quality")
 LABEL_VALUES = {"fake": FAKE, "1": FAKE, "real": REAL, "0": REAL}
 VERDICT_OF_LABEL = {FAKE: FAKE_VERDICT, REAL: REAL_VERDICT}
 LABEL_OF_VERDICT = {verdict: label for label, verdict in VERDICT_OF_LABEL.items()}
-
-
-# --------------------------------------------------------------------------
-# Inputs: videos, model metadata
-# --------------------------------------------------------------------------
 
 
 def find_videos(input_path):
@@ -61,13 +63,10 @@ def check_metadata(model, metadata):
         raise UserError(f"the model's metadata lacks {', '.join(missing)}: re-save it with 04-train-cnn.py")
     input_size = model.input_shape[1]
     if input_size is not None and input_size != metadata["image_size"]:
-        raise UserError(f"the model's metadata says image_size {metadata['image_size']} "
-                        f"but the network takes {input_size} px")
-
-
-# --------------------------------------------------------------------------
-# One video
-# --------------------------------------------------------------------------
+        raise UserError(
+            f"the model's metadata says image_size {metadata['image_size']} "
+            f"but the network takes {input_size} px"
+        )
 
 
 def read_video_frames(path, count, jpeg_quality=None):
@@ -116,8 +115,15 @@ def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
 
 def unknown_row(name, error, frames_sampled=0):
     """The row of a video that got no verdict: UNKNOWN, P(fake) 0.5, and the reason."""
-    return {"video": name, "verdict": UNKNOWN_VERDICT, "fake_probability": 0.5, "fake_frame_share": 0.0,
-            "frames_sampled": frames_sampled, "faces_scored": 0, "error": error}
+    return {
+        "video": name,
+        "verdict": UNKNOWN_VERDICT,
+        "fake_probability": 0.5,
+        "fake_frame_share": 0.0,
+        "frames_sampled": frames_sampled,
+        "faces_scored": 0,
+        "error": error,
+    }
 
 
 def score_video(path, model, detector, metadata, settings, name=None):
@@ -136,18 +142,20 @@ def score_video(path, model, detector, metadata, settings, name=None):
     if not crops:
         return unknown_row(name, f"no face found in {sampled} frames", sampled), no_frames
     preprocess = metadata["preprocess"]
-    p_fake = score_crops(model, crops, metadata["image_size"], preprocess["jpeg_quality"], settings["batch_size"])
+    p_fake = score_crops(
+        model, crops, metadata["image_size"], preprocess["jpeg_quality"], settings["batch_size"]
+    )
     frames = frame_scores(pd.DataFrame({"video": name, "frame_index": frame_indices, "p_fake": p_fake}))
     (video,) = video_scores(frames, settings["aggregate"], settings["threshold"]).to_dict("records")
-    row = {**unknown_row(name, ""), "verdict": video["verdict"], "frames_sampled": sampled,
-           "fake_probability": round(video["fake_probability"], 6),
-           "fake_frame_share": round(video["fake_frame_share"], 6), "faces_scored": len(crops)}
+    row = {
+        **unknown_row(name, ""),
+        "verdict": video["verdict"],
+        "frames_sampled": sampled,
+        "fake_probability": round(video["fake_probability"], 6),
+        "fake_frame_share": round(video["fake_frame_share"], 6),
+        "faces_scored": len(crops),
+    }
     return row, frames
-
-
-# --------------------------------------------------------------------------
-# Many videos
-# --------------------------------------------------------------------------
 
 
 def predict_videos(videos, model, detector, metadata, settings):
@@ -161,7 +169,7 @@ def predict_videos(videos, model, detector, metadata, settings):
             try:
                 row, video_frames = score_video(path, model, detector, metadata, settings, name=name)
                 frames.append(video_frames)
-            except Exception as error:  # noqa: BLE001 - one bad video must not end the batch
+            except Exception as error:
                 log.debug("%s failed", path, exc_info=True)
                 row = unknown_row(name, f"unexpected {type(error).__name__}: {error}")
             row["seconds"] = round(time.perf_counter() - started, 3)
@@ -170,8 +178,10 @@ def predict_videos(videos, model, detector, metadata, settings):
             rows.append(row)
             bar.set_postfix_str(f"{name}: {row['verdict']}", refresh=False)
     frames = [table for table in frames if len(table)]
-    return (pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"]),
-            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS))
+    return (
+        pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"]),
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS),
+    )
 
 
 def frames_path(output):
@@ -199,8 +209,11 @@ def summary_table(predictions, output):
     """Each video's verdict (for a short batch), counts per verdict, time per video and where the CSV went."""
     lines = []
     if len(predictions) <= PER_VIDEO_LINES:
-        shown = [column for column in ("video", "verdict", "fake_probability", LABEL_COLUMN, "error")
-                 if column in predictions]
+        shown = [
+            column
+            for column in ("video", "verdict", "fake_probability", LABEL_COLUMN, "error")
+            if column in predictions
+        ]
         lines += [predictions[shown].to_string(index=False, float_format=lambda value: f"{value:.3f}"), ""]
     counts = predictions["verdict"].value_counts()
     unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
@@ -217,11 +230,6 @@ def summary_table(predictions, output):
         timing += f"; {scored.mean():.2f} s per scored video"
     lines.append(f"{timing}) -> {output}")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------
-# Labels and metrics
-# --------------------------------------------------------------------------
 
 
 def parse_label(value):
@@ -257,10 +265,16 @@ def layout_labels(root):
     """``{name: label}`` for the files under ``root/real/`` and ``root/fake/``; ``None`` if ``root`` has
     neither folder (or is a file)."""
     root = Path(root)
-    folders = [(root / name, label) for name, label in (("real", REAL), ("fake", FAKE)) if (root / name).is_dir()]
+    folders = [
+        (root / name, label) for name, label in (("real", REAL), ("fake", FAKE)) if (root / name).is_dir()
+    ]
     if not folders:
         return None
-    return {path.relative_to(root).as_posix(): label for folder, label in folders for path in candidate_files(folder)}
+    return {
+        path.relative_to(root).as_posix(): label
+        for folder, label in folders
+        for path in candidate_files(folder)
+    }
 
 
 def add_labels(predictions, labels):
@@ -272,8 +286,12 @@ def add_labels(predictions, labels):
         names.append(VERDICT_OF_LABEL.get(label, ""))
     unlabelled = [video for video, name in zip(predictions["video"], names) if not name]
     if unlabelled:
-        log.warning("%d videos have no label: %s%s", len(unlabelled), ", ".join(unlabelled[:5]),
-                    " ..." if len(unlabelled) > 5 else "")
+        log.warning(
+            "%d videos have no label: %s%s",
+            len(unlabelled),
+            ", ".join(unlabelled[:5]),
+            " ..." if len(unlabelled) > 5 else "",
+        )
     return predictions.assign(**{LABEL_COLUMN: names})
 
 
@@ -295,6 +313,8 @@ def evaluate(predictions, frames, method, threshold):
     scored = frames[frames["video"].isin(labels.index)]
     scored = scored.assign(label=scored["video"].map(labels))
     metrics, videos = evaluation.evaluate(scored, method, threshold)
-    metrics["video_level"].update(unknown_left_out=int(len(labelled) - len(decided)),
-                                  unlabelled_left_out=int(len(predictions) - len(labelled)))
+    metrics["video_level"].update(
+        unknown_left_out=int(len(labelled) - len(decided)),
+        unlabelled_left_out=int(len(predictions) - len(labelled)),
+    )
     return metrics, scored, videos

@@ -41,9 +41,11 @@ class RunSummary:
 
     def report(self, rows_name, skipped_name, output):
         """The one-line summary a stage prints at the end; exit code 1 when every video failed."""
-        print(f"{self.videos} videos ({self.done_before} done before, {self.failed} failed), {self.rows} {rows_name} "
-              f"({self.skipped_frames} {skipped_name}) in {self.seconds:.1f} s ({self.rate:.1f} new {rows_name}/s) "
-              f"-> {Path(output) / MANIFEST}")
+        print(
+            f"{self.videos} videos ({self.done_before} done before, {self.failed} failed), {self.rows} {rows_name} "
+            f"({self.skipped_frames} {skipped_name}) in {self.seconds:.1f} s ({self.rate:.1f} new {rows_name}/s) "
+            f"-> {Path(output) / MANIFEST}"
+        )
         return 1 if self.failed == self.videos else 0
 
 
@@ -85,8 +87,10 @@ def run_per_video(jobs, process, output, columns, description, workers=1):
                 bar.update()
         else:
             with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(_call, process, payload): (video_id, video_path)
-                           for video_id, video_path, payload in todo}
+                futures = {
+                    pool.submit(_call, process, payload): (video_id, video_path)
+                    for video_id, video_path, payload in todo
+                }
                 for future in concurrent.futures.as_completed(futures):
                     finish(*futures[future], future.result())
                     bar.update()
@@ -107,7 +111,7 @@ def _call(process, payload):
     """Return the rows, or the exception, so one bad video never stops the batch (also across processes)."""
     try:
         return process(payload)
-    except Exception as error:  # noqa: BLE001 - any failure of one video is recorded, not raised
+    except Exception as error:
         return error if str(error) else type(error)(type(error).__name__)
 
 

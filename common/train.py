@@ -17,11 +17,17 @@ from common.checkpoint import MODEL_FILE, save_model
 from common.config import save_config
 from common.data import find_unreadable_images, make_dataset
 from common.errors import UserError
-from common.files import atomic_path, atomic_write_csv, atomic_write_text
+from common.files import atomic_path, atomic_write_csv
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
 from common.metrics import plot_history
-from common.models import (build_model, check_image_size, freezes_batchnorm, get_backbone, resolve_weights,
-                           set_backbone_trainable)
+from common.models import (
+    build_model,
+    check_image_size,
+    freezes_batchnorm,
+    get_backbone,
+    resolve_weights,
+    set_backbone_trainable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,10 @@ def setup_devices(mixed_precision):
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     description = f"{len(gpus)} GPU(s)" if gpus else "CPU"
-    return strategy, f"{description}, {'mixed_float16' if use_mixed else 'float32'}, {strategy.num_replicas_in_sync} replica(s)"
+    return (
+        strategy,
+        f"{description}, {'mixed_float16' if use_mixed else 'float32'}, {strategy.num_replicas_in_sync} replica(s)",
+    )
 
 
 def new_run_dir(runs_dir, model_name, image_size):
@@ -149,24 +158,46 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     best = BestOfRun(run_dir / "best.weights.h5")
     epoch = 0
     for name, trainable, epochs, learning_rate in phases:
-        log.info("phase %s: %d epochs at learning rate %g, backbone %s", name, epochs, learning_rate,
-                 "trainable" if trainable else "frozen")
+        log.info(
+            "phase %s: %d epochs at learning rate %g, backbone %s",
+            name,
+            epochs,
+            learning_rate,
+            "trainable" if trainable else "frozen",
+        )
         best.phase = name
-        set_backbone_trainable(model, trainable, freezes_batchnorm(settings["batchnorm"], settings["weights"]))
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
-                      metrics=["accuracy", keras.metrics.AUC(name="auc")])
+        set_backbone_trainable(
+            model, trainable, freezes_batchnorm(settings["batchnorm"], settings["weights"])
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="binary_crossentropy",
+            metrics=["accuracy", keras.metrics.AUC(name="auc")],
+        )
         callbacks = [
             EpochTimer(images),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"], restore_best_weights=True),
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=settings["patience"], restore_best_weights=True
+            ),
             best,
             keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
             keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),
         ]
-        history = model.fit(train_data, validation_data=val_data, initial_epoch=epoch, epochs=epoch + epochs,
-                            class_weight=weights, callbacks=callbacks, shuffle=False, verbose=2)
+        history = model.fit(
+            train_data,
+            validation_data=val_data,
+            initial_epoch=epoch,
+            epochs=epoch + epochs,
+            class_weight=weights,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=2,
+        )
         epoch += len(history.epoch)
     selected = best.restore()
-    log.info("best epoch %d (%s phase): val_loss %.4f", selected["epoch"], selected["phase"], selected["value"])
+    log.info(
+        "best epoch %d (%s phase): val_loss %.4f", selected["epoch"], selected["phase"], selected["value"]
+    )
     return selected
 
 
@@ -178,10 +209,13 @@ def score_split(model, rows, image_size, batch_size, predict_settings):
     """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings:
     aggregation rule and threshold). Returns ``(metrics, faces, frames, videos)``."""
     data = make_dataset(rows["file"], rows["label"], image_size, batch_size, training=False, cache=False)
-    faces = rows.drop(columns="file").assign(video=rows["video_id"],
-                                             p_fake=model.predict(data, verbose=0).reshape(-1))
+    faces = rows.drop(columns="file").assign(
+        video=rows["video_id"], p_fake=model.predict(data, verbose=0).reshape(-1)
+    )
     frames = frame_scores(faces)
-    metrics, videos = evaluation.evaluate(frames, predict_settings["aggregate"], predict_settings["threshold"])
+    metrics, videos = evaluation.evaluate(
+        frames, predict_settings["aggregate"], predict_settings["threshold"]
+    )
     return metrics, faces, frames, videos
 
 
@@ -198,18 +232,26 @@ def learned_nothing(faces, frame_metrics):
 def evaluate_run(model, split, image_size, batch_size, predict_settings, selected, run_dir):
     """Score the validation split (to check that the model learned something) and the test split; write
     metrics.json, the test split's per-face, per-frame and per-video scores, and the plots."""
-    validation, val_faces, *_ = score_split(model, split[split["split"] == "val"], image_size, batch_size,
-                                            predict_settings)
+    validation, val_faces, *_ = score_split(
+        model, split[split["split"] == "val"], image_size, batch_size, predict_settings
+    )
     reason = learned_nothing(val_faces, validation["frame_level"])
     if reason:
-        log.warning("the model learned nothing: %s; its test metrics mean nothing (more epochs, another "
-                    "learning rate, or more data?)", reason)
-    metrics, faces, frames, videos = score_split(model, split[split["split"] == "test"], image_size, batch_size,
-                                                 predict_settings)
-    metrics = {"data": "test split of split.csv (never used for training or model selection)", **metrics,
-               "learned_nothing": reason,
-               "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
-               "validation": validation}
+        log.warning(
+            "the model learned nothing: %s; its test metrics mean nothing (more epochs, another "
+            "learning rate, or more data?)",
+            reason,
+        )
+    metrics, faces, frames, videos = score_split(
+        model, split[split["split"] == "test"], image_size, batch_size, predict_settings
+    )
+    metrics = {
+        "data": "test split of split.csv (never used for training or model selection)",
+        **metrics,
+        "learned_nothing": reason,
+        "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
+        "validation": validation,
+    }
     for name, table in (("faces", faces), ("frames", frames), ("videos", videos)):
         atomic_write_csv(run_dir / f"test_{name}.csv", table)
     evaluation.save_evaluation(metrics, frames, videos, f"{run_dir}/", "Test split")
@@ -231,30 +273,62 @@ def train(dataset_dir, runs_dir, config):
     log.info("run directory %s (%s)", run_dir, devices)
     pipeline = read_pipeline(dataset_dir)
     if "preprocess" not in pipeline:
-        log.warning("%s does not record how faces were cropped; assuming this config's preprocess", dataset_dir)
-    resolved = {**config, "preprocess": pipeline.get("preprocess", config["preprocess"]),
-                "video": pipeline.get("video", config["video"])}
+        log.warning(
+            "%s does not record how faces were cropped; assuming this config's preprocess", dataset_dir
+        )
+    resolved = {
+        **config,
+        "preprocess": pipeline.get("preprocess", config["preprocess"]),
+        "video": pipeline.get("video", config["video"]),
+    }
     save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / "config.yaml")
     if len(unreadable):
         atomic_write_csv(run_dir / "unreadable_images.csv", unreadable.drop(columns="file"))
 
     train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
     batch_size = settings["batch_size"] * strategy.num_replicas_in_sync
-    make = lambda rows, training: make_dataset(rows["file"], rows["label"], settings["image_size"], batch_size,
-                                               training, settings["augment"], settings["cache"], config["seed"])
+    make = lambda rows, training: make_dataset(
+        rows["file"],
+        rows["label"],
+        settings["image_size"],
+        batch_size,
+        training,
+        settings["augment"],
+        settings["cache"],
+        config["seed"],
+    )
     with strategy.scope():
-        model = build_model(settings["model"], settings["image_size"], settings["weights"],
-                            batchnorm=settings["batchnorm"],
-                            scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"])
-    selected = fit_phases(model, make(train_rows, True), make(val_rows, False), settings, run_dir,
-                          class_weights(train_rows["label"]), len(train_rows))
+        model = build_model(
+            settings["model"],
+            settings["image_size"],
+            settings["weights"],
+            batchnorm=settings["batchnorm"],
+            scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
+        )
+    selected = fit_phases(
+        model,
+        make(train_rows, True),
+        make(val_rows, False),
+        settings,
+        run_dir,
+        class_weights(train_rows["label"]),
+        len(train_rows),
+    )
 
-    metadata = {"model": settings["model"], "image_size": settings["image_size"],
-                "preprocess": resolved["preprocess"], "video": resolved["video"], "seed": config["seed"],
-                "trained_on": str(Path(dataset_dir).resolve()), "selected": selected,
-                "created": datetime.datetime.now().isoformat()}
+    metadata = {
+        "model": settings["model"],
+        "image_size": settings["image_size"],
+        "preprocess": resolved["preprocess"],
+        "video": resolved["video"],
+        "seed": config["seed"],
+        "trained_on": str(Path(dataset_dir).resolve()),
+        "selected": selected,
+        "created": datetime.datetime.now().isoformat(),
+    }
     save_model(model, run_dir / MODEL_FILE, metadata)
     plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
-    metrics = evaluate_run(model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir)
+    metrics = evaluate_run(
+        model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir
+    )
     point_latest(runs_dir, run_dir)
     return run_dir, metrics

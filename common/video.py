@@ -117,8 +117,10 @@ def scaled_frames(path, pick_indices):
     """
     info = probe_video(path)
     scale = scale_for_width(info.width)
-    frames = ((index, None if frame is None else resize_frame(frame, scale))
-              for index, frame in read_frames(path, pick_indices(info)))
+    frames = (
+        (index, None if frame is None else resize_frame(frame, scale))
+        for index, frame in read_frames(path, pick_indices(info))
+    )
     return info, scale, frames
 
 

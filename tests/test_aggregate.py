@@ -49,19 +49,31 @@ def test_a_tied_vote_is_broken_by_the_mean_frame_score():
 
 def test_a_frame_takes_its_most_fake_face_and_frames_come_out_in_order():
     # frame 2 has three faces, frame 0 a real and a fake face, frame 1 one face; faces in any order
-    faces = pd.DataFrame({"video": "v", "frame_index": [2, 0, 1, 0, 2, 2],
-                          "p_fake": [0.2, 0.1, 0.3, 0.9, 0.4, 0.6]})
+    faces = pd.DataFrame(
+        {"video": "v", "frame_index": [2, 0, 1, 0, 2, 2], "p_fake": [0.2, 0.1, 0.3, 0.9, 0.4, 0.6]}
+    )
     frames = frame_scores(faces)
     assert frames["frame_index"].tolist() == [0, 1, 2]
-    assert frames["p_fake"].tolist() == pytest.approx([0.9, 0.3, 0.6]) and frames["faces"].tolist() == [2, 1, 3]
+    assert frames["p_fake"].tolist() == pytest.approx([0.9, 0.3, 0.6]) and frames["faces"].tolist() == [
+        2,
+        1,
+        3,
+    ]
     (video,) = video_scores(frames).to_dict("records")
     assert video["verdict"] == "FAKE" and video["fake_probability"] == pytest.approx(0.6)
     assert video["fake_frame_share"] == pytest.approx(2 / 3) and video["frames"] == 3
 
 
 def test_video_scores_keep_one_row_and_label_per_video():
-    frames = pd.DataFrame({"video": ["a", "a", "b"], "frame_index": [0, 1, 0], "p_fake": [0.9, 0.7, 0.1],
-                           "faces": 1, "label": [1, 1, 0]})
+    frames = pd.DataFrame(
+        {
+            "video": ["a", "a", "b"],
+            "frame_index": [0, 1, 0],
+            "p_fake": [0.9, 0.7, 0.1],
+            "faces": 1,
+            "label": [1, 1, 0],
+        }
+    )
     videos = video_scores(frames, "mean", 0.5)
     assert videos[["video", "verdict", "label"]].values.tolist() == [["a", "FAKE", 1], ["b", "REAL", 0]]
 

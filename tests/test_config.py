@@ -39,7 +39,12 @@ def test_int_is_accepted_where_a_float_is_expected():
 
 @pytest.mark.parametrize(
     "key, value",
-    [("preprocess.min_face_size", 30), ("dataset.train", 0.9), ("predict.aggregate", "median"), ("video.fps", 0.0)],
+    [
+        ("preprocess.min_face_size", 30),
+        ("dataset.train", 0.9),
+        ("predict.aggregate", "median"),
+        ("video.fps", 0.0),
+    ],
 )
 def test_out_of_range_values_are_refused(key, value):
     with pytest.raises(ConfigError, match=key.split(".")[0]):

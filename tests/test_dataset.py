@@ -18,12 +18,20 @@ def faces_manifest(groups=40, fakes_per_real=3, frames=4, official_test=()):
         videos = [(real, REAL, "")] + [(f"fake_{group:03d}_{n}", FAKE, real) for n in range(fakes_per_real)]
         for video_id, label, source in videos:
             for frame in range(frames):
-                rows.append({column: "" for column in FACE_COLUMNS} | {
-                    "video_id": video_id, "label": label, "label_name": "fake" if label else "real",
-                    "source_video": source, "group": real,
-                    "official_split": "test" if group in official_test else "",
-                    "frame_index": frame, "face_index": 0,
-                    "path": f"faces/{'fake' if label else 'real'}/{video_id}/f{frame:06d}_0.jpg"})
+                rows.append(
+                    dict.fromkeys(FACE_COLUMNS, "")
+                    | {
+                        "video_id": video_id,
+                        "label": label,
+                        "label_name": "fake" if label else "real",
+                        "source_video": source,
+                        "group": real,
+                        "official_split": "test" if group in official_test else "",
+                        "frame_index": frame,
+                        "face_index": 0,
+                        "path": f"faces/{'fake' if label else 'real'}/{video_id}/f{frame:06d}_0.jpg",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -103,12 +111,16 @@ def test_prepare_dataset_lays_out_split_label_folders_and_refuses_to_mix_splits(
     for row in split_csv.itertuples():
         assert row.path.startswith(f"{row.split}/{row.label_name}/")
         assert (tmp_path / "dataset" / row.path).is_file()
-    prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)  # same split: a no-op re-run
+    prepare_dataset(
+        faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5
+    )  # same split: a no-op re-run
     with pytest.raises(UserError, match="--overwrite"):
         prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=6)
     prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=6, overwrite=True)
     files = {p.relative_to(tmp_path / "dataset").as_posix() for p in (tmp_path / "dataset").rglob("*.jpg")}
-    assert files == set(pd.read_csv(tmp_path / "dataset" / "split.csv")["path"])  # nothing left of the old split
+    assert files == set(
+        pd.read_csv(tmp_path / "dataset" / "split.csv")["path"]
+    )  # nothing left of the old split
 
 
 def test_fakes_without_a_group_are_split_on_their_own_with_a_warning(caplog):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 
 from common import demo
-from conftest import load_script
 
 N_REAL = 3  # one clip per face photo
 SECONDS = 1.0
@@ -23,7 +22,7 @@ N_FRAMES = round(SECONDS * FPS)
 MIN_CONFIDENCE = 0.95
 
 
-def read_frames(path: pathlib.Path) -> list[np.ndarray]:
+def read_frames(path):
     capture = cv2.VideoCapture(str(path))
     try:
         assert capture.isOpened(), path
@@ -37,13 +36,13 @@ def read_frames(path: pathlib.Path) -> list[np.ndarray]:
         capture.release()
 
 
-def make_tiny_set(out_dir: pathlib.Path, seed: int = 0, prefix: str = "demo") -> pathlib.Path:
+def make_tiny_set(out_dir, seed=0, prefix="demo"):
     return demo.make_demo_videos(
         out_dir, n_real=N_REAL, seed=seed, seconds=SECONDS, fps=FPS, size=SIZE, prefix=prefix
     )
 
 
-def box_iou(a, b) -> float:
+def box_iou(a, b):
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     width = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
@@ -52,19 +51,19 @@ def box_iou(a, b) -> float:
     return inter / (aw * ah + bw * bh - inter)
 
 
-def confident_faces(detector, rgb: np.ndarray) -> list[dict]:
+def confident_faces(detector, rgb):
     return [face for face in detector.detect_faces(rgb) if face["confidence"] >= MIN_CONFIDENCE]
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> pathlib.Path:
+def demo_dir(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("demo")
     make_tiny_set(out_dir)
     return out_dir
 
 
 @pytest.fixture(scope="module")
-def metadata(demo_dir) -> dict:
+def metadata(demo_dir):
     return json.loads((demo_dir / "metadata.json").read_text())
 
 
@@ -174,11 +173,17 @@ def test_another_prefix_in_the_same_folder_keeps_earlier_entries(tmp_path):
     demo.make_demo_videos(tmp_path, prefix="demo", **tiny)
     demo.make_demo_videos(tmp_path, prefix="extra", seed=1, **tiny)
     metadata = json.loads((tmp_path / "metadata.json").read_text())
-    assert sorted(metadata) == ["fake/demo_f000.mp4", "fake/extra_f000.mp4", "real/demo_r000.mp4", "real/extra_r000.mp4"]
+    assert sorted(metadata) == [
+        "fake/demo_f000.mp4",
+        "fake/extra_f000.mp4",
+        "real/demo_r000.mp4",
+        "real/extra_r000.mp4",
+    ]
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"n_real": 0}, {"fps": 0}, {"seconds": 0.01}, {"size": (64, 64)}, {"prefix": "a/b"}, {"seed": -1}]
+    "kwargs",
+    [{"n_real": 0}, {"fps": 0}, {"seconds": 0.01}, {"size": (64, 64)}, {"prefix": "a/b"}, {"seed": -1}],
 )
 def test_bad_arguments_raise(tmp_path, kwargs):
     with pytest.raises(ValueError):
@@ -191,7 +196,9 @@ def load_cli():
 
 def test_cli_writes_videos_and_prints_summary(tmp_path, capsys):
     cli = load_cli()
-    cli.main(["--output", str(tmp_path), "--n-real", "1", "--seconds", "0.5", "--fps", "4", "--prefix", "cli"])
+    cli.main(
+        ["--output", str(tmp_path), "--n-real", "1", "--seconds", "0.5", "--fps", "4", "--prefix", "cli"]
+    )
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert "1 real + 1 fake" in summary and str(tmp_path) in summary
     metadata = json.loads((tmp_path / "metadata.json").read_text())

@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import ROOT, load_script
 
 from common.demo import make_demo_videos
-from conftest import ROOT, load_script
 
 DEMO = ["--config", str(ROOT / "configs" / "demo.yaml")]
 
@@ -17,12 +17,26 @@ def pipeline(tmp_path_factory):
     make_demo_videos(work / "videos", n_real=16, seconds=3.0, fps=8.0, seed=0)
     make_demo_videos(work / "heldout", n_real=5, seconds=3.0, fps=8.0, seed=1, prefix="heldout")
     stages = [
-        ("01-convert-video-to-image.py", ["--dataset", "dfdc", "--input", work / "videos", "--output", work / "frames"]),
+        (
+            "01-convert-video-to-image.py",
+            ["--dataset", "dfdc", "--input", work / "videos", "--output", work / "frames"],
+        ),
         ("02-crop-faces-with-mtcnn.py", ["--input", work / "frames", "--output", work / "faces"]),
         ("03-prepare-fake-real-dataset.py", ["--input", work / "faces", "--output", work / "dataset"]),
         ("04-train-cnn.py", ["--input", work / "dataset", "--output", work / "runs", "--batch-size", "8"]),
-        ("05-predict-video.py", ["--model", work / "runs" / "latest", "--input", work / "heldout",
-                                 "--output", work / "predictions.csv", "--frames", "6"]),
+        (
+            "05-predict-video.py",
+            [
+                "--model",
+                work / "runs" / "latest",
+                "--input",
+                work / "heldout",
+                "--output",
+                work / "predictions.csv",
+                "--frames",
+                "6",
+            ],
+        ),
     ]
     for script, arguments in stages:
         assert load_script(script).main(DEMO + [str(argument) for argument in arguments]) == 0, script
@@ -51,21 +65,39 @@ def test_the_model_carries_the_crop_settings_of_stage_02(pipeline):
     from common.checkpoint import read_metadata
     from common.manifest import read_pipeline
 
-    assert read_metadata(pipeline / "runs" / "latest")["preprocess"] == read_pipeline(pipeline / "faces")["preprocess"]
+    assert (
+        read_metadata(pipeline / "runs" / "latest")["preprocess"]
+        == read_pipeline(pipeline / "faces")["preprocess"]
+    )
 
 
 def test_stage_05_on_the_test_split_videos_agrees_with_the_run_metrics(pipeline, tmp_path):
     """Stage 05 on the videos of the test split, with the frames stage 01 sampled (6 of 24), scores each
     video as stage 04's evaluation did, and its metrics equal those of the run."""
     split = pd.read_csv(pipeline / "dataset" / "split.csv", keep_default_na=False)
-    faces = pd.read_csv(pipeline / "faces" / "manifest.csv", keep_default_na=False).drop_duplicates("video_id")
+    faces = pd.read_csv(pipeline / "faces" / "manifest.csv", keep_default_na=False).drop_duplicates(
+        "video_id"
+    )
     test_videos = faces[faces["video_id"].isin(split.loc[split["split"] == "test", "video_id"])]
     for row in test_videos.itertuples():
         (tmp_path / "videos" / row.label_name).mkdir(parents=True, exist_ok=True)
         (tmp_path / "videos" / row.label_name / f"{row.video_id}.mp4").symlink_to(row.video_path)
-    assert load_script("05-predict-video.py").main(DEMO + [
-        "--model", str(pipeline / "runs" / "latest"), "--input", str(tmp_path / "videos"),
-        "--output", str(tmp_path / "scored.csv"), "--frames", "6"]) == 0
+    assert (
+        load_script("05-predict-video.py").main(
+            DEMO
+            + [
+                "--model",
+                str(pipeline / "runs" / "latest"),
+                "--input",
+                str(tmp_path / "videos"),
+                "--output",
+                str(tmp_path / "scored.csv"),
+                "--frames",
+                "6",
+            ]
+        )
+        == 0
+    )
 
     scored = pd.read_csv(tmp_path / "scored.csv").assign(video=lambda table: table["video"].str[5:-4])
     run = pipeline / "runs" / "latest"
@@ -73,7 +105,9 @@ def test_stage_05_on_the_test_split_videos_agrees_with_the_run_metrics(pipeline,
     both = expected.merge(scored, on="video", suffixes=("_run", "_05"))
     assert len(both) == len(expected) == len(test_videos)
     assert (both["verdict_run"] == both["verdict_05"]).all()
-    assert both["fake_probability_05"].to_numpy() == pytest.approx(both["fake_probability_run"].to_numpy(), abs=1e-5)
+    assert both["fake_probability_05"].to_numpy() == pytest.approx(
+        both["fake_probability_run"].to_numpy(), abs=1e-5
+    )
     run_metrics = json.loads((run / "metrics.json").read_text())
     metrics = json.loads((tmp_path / "scored_metrics.json").read_text())
     for level in ("frame_level", "video_level"):

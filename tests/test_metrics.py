@@ -98,11 +98,15 @@ def test_length_mismatch_and_bad_labels_raise():
 
 
 def test_plot_history_from_dataframe_and_csv(tmp_path):
-    history = pd.DataFrame({
-        "epoch": [0, 1, 2],
-        "loss": [0.9, 0.6, 0.4], "val_loss": [1.0, 0.7, 0.6],
-        "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7],
-    })
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1, 2],
+            "loss": [0.9, 0.6, 0.4],
+            "val_loss": [1.0, 0.7, 0.6],
+            "accuracy": [0.5, 0.7, 0.8],
+            "val_accuracy": [0.5, 0.6, 0.7],
+        }
+    )
     out = tmp_path / "history.png"
     metrics.plot_history(history, out)
     assert_png_written(out)

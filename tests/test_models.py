@@ -19,13 +19,13 @@ def fresh_keras_session():
     keras.backend.clear_session()
 
 
-def random_raw_images(batch: int, size: int, seed: int = 0) -> np.ndarray:
+def random_raw_images(batch, size, seed=0):
     """Random RGB images in the raw 0..255 range the models expect."""
     rng = np.random.default_rng(seed)
     return rng.uniform(0, 255, size=(batch, size, size, 3)).astype("float32")
 
 
-def count_trainable_weights(model) -> int:
+def count_trainable_weights(model):
     """Number of trainable weight tensors."""
     return len(model.trainable_weights)
 
@@ -35,7 +35,10 @@ def count_trainable_weights(model) -> int:
 
 def test_registry_holds_expected_backbones():
     assert set(models.BACKBONES) >= {
-        "efficientnet_b0", "xception", "inception_resnet_v2", "small_cnn",
+        "efficientnet_b0",
+        "xception",
+        "inception_resnet_v2",
+        "small_cnn",
     }
     for name, backbone in models.BACKBONES.items():
         assert backbone.name == name
@@ -57,9 +60,7 @@ def test_build_model_unknown_name_raises():
 
 def test_registering_duplicate_name_raises():
     with pytest.raises(ValueError, match="already registered"):
-        models.register_backbone("small_cnn", min_size=32, default_size=64)(
-            lambda shape, weights: None
-        )
+        models.register_backbone("small_cnn", min_size=32, default_size=64)(lambda shape, weights: None)
 
 
 # ---------------------------------------------------------------- building
@@ -206,8 +207,13 @@ def test_a_mixed_precision_model_is_scored_in_float32_on_a_cpu(tmp_path):
     reference = models.build_model("small_cnn", image_size=32, weights=None)
     reference.set_weights(trained.get_weights())
     images = random_raw_images(4, 32)
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-6)
-    assert load_model(tmp_path / "model.keras", float32=False)[0].get_layer("head_dense1").compute_dtype == "float16"
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-6
+    )
+    assert (
+        load_model(tmp_path / "model.keras", float32=False)[0].get_layer("head_dense1").compute_dtype
+        == "float16"
+    )
 
 
 # ---------------------------------------------------------------- BatchNorm
@@ -226,8 +232,11 @@ def blob_images(count, size, seed=0):
 
 
 def batchnorm_layers(model):
-    return [layer for layer in models.get_backbone_layer(model).layers
-            if isinstance(layer, keras.layers.BatchNormalization)]
+    return [
+        layer
+        for layer in models.get_backbone_layer(model).layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(models.BACKBONES))
@@ -254,7 +263,9 @@ def test_efficientnet_from_scratch_separates_faces_in_inference_mode_after_60_st
 
 
 @pytest.mark.parametrize("batchnorm, frozen", [("auto", True), ("train", False)])
-def test_pretrained_batchnorm_stays_in_inference_mode_while_the_rest_is_fine_tuned(tmp_path, batchnorm, frozen):
+def test_pretrained_batchnorm_stays_in_inference_mode_while_the_rest_is_fine_tuned(
+    tmp_path, batchnorm, frozen
+):
     source = models.build_model("small_cnn", image_size=32, weights=None)
     weights_file = tmp_path / "pretrained.weights.h5"
     models.get_backbone_layer(source).save_weights(weights_file)
@@ -264,8 +275,12 @@ def test_pretrained_batchnorm_stays_in_inference_mode_while_the_rest_is_fine_tun
     before = models.get_backbone_layer(model).get_weights()
     model.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
     model.fit(*blob_images(16, 32), batch_size=8, epochs=1, verbose=0)
-    after = dict(zip([w.path for w in models.get_backbone_layer(model).weights],
-                     models.get_backbone_layer(model).get_weights()))
+    after = dict(
+        zip(
+            [w.path for w in models.get_backbone_layer(model).weights],
+            models.get_backbone_layer(model).get_weights(),
+        )
+    )
     before = dict(zip(after, before))
     changed = {path for path in after if not np.array_equal(before[path], after[path])}
     batchnorm_weights = {w.path for layer in batchnorm_layers(model) for w in layer.weights}
@@ -284,12 +299,18 @@ def test_batchnorm_follows_the_weights_unless_told():
 
 def layer_stack(model):
     """Each layer's class and configuration, without the names Keras numbers per session."""
-    return [(type(layer).__name__, {key: value for key, value in layer.get_config().items() if key != "name"})
-            for layer in model.layers]
+    return [
+        (type(layer).__name__, {key: value for key, value in layer.get_config().items() if key != "name"})
+        for layer in model.layers
+    ]
 
 
-@pytest.mark.parametrize("name, application", [("efficientnet_b0", "EfficientNetB0"), ("xception", "Xception")])
-def test_a_local_imagenet_weights_file_gives_the_network_imagenet_gives(tmp_path, monkeypatch, name, application):
+@pytest.mark.parametrize(
+    "name, application", [("efficientnet_b0", "EfficientNetB0"), ("xception", "Xception")]
+)
+def test_a_local_imagenet_weights_file_gives_the_network_imagenet_gives(
+    tmp_path, monkeypatch, name, application
+):
     from keras.src.utils import file_utils
 
     size = models.get_backbone(name).min_size
@@ -309,4 +330,6 @@ def test_a_local_imagenet_weights_file_gives_the_network_imagenet_gives(tmp_path
     for ours_weight, reference_weight in zip(ours.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_array_equal(ours_weight, reference_weight)
     images = random_raw_images(2, size)
-    np.testing.assert_allclose(ours.predict(images, verbose=0), reference.predict(images, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        ours.predict(images, verbose=0), reference.predict(images, verbose=0), rtol=1e-5
+    )

@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, load_script, write_video
 from sklearn.metrics import roc_auc_score
 
 from common import predict
@@ -19,11 +20,18 @@ from common.config import DEFAULTS
 from common.errors import UserError
 from common.faces import Face, MTCNNDetector
 from common.models import build_model
-from conftest import ROOT, load_script, write_video
 
 stage05 = load_script("05-predict-video.py")
 
-COLUMNS = ["video", "verdict", "fake_probability", "fake_frame_share", "frames_sampled", "faces_scored", "error"]
+COLUMNS = [
+    "video",
+    "verdict",
+    "fake_probability",
+    "fake_frame_share",
+    "frames_sampled",
+    "faces_scored",
+    "error",
+]
 SETTINGS = dict(DEFAULTS["predict"])  # frames 32, vote, threshold 0.5, batch size 64
 BOX = (100, 60, 80, 80)  # in the 320x240 frames of a 160x120 video (stage 01 doubles narrow videos)
 
@@ -39,8 +47,12 @@ class BoxDetector:
 
 
 def metadata_with(**preprocess):
-    return {"model": "small_cnn", "image_size": 32, "preprocess": {**DEFAULTS["preprocess"], **preprocess},
-            "video": dict(DEFAULTS["video"])}
+    return {
+        "model": "small_cnn",
+        "image_size": 32,
+        "preprocess": {**DEFAULTS["preprocess"], **preprocess},
+        "video": dict(DEFAULTS["video"]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +84,9 @@ def stand_in_detector(monkeypatch):
 
 def write_bad_files(folder):
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    (folder / "corrupt.mp4").write_bytes(
+        np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    )
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "notes.txt").write_text("not a video")
 
@@ -116,16 +130,28 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
 def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_detector):
     write_bad_files(tmp_path / "videos")
     output = tmp_path / "predictions.csv"
-    assert stage05.main(["--model", str(run_dir), "--input", str(tmp_path / "videos"), "--output", str(output)]) == 1
+    assert (
+        stage05.main(["--model", str(run_dir), "--input", str(tmp_path / "videos"), "--output", str(output)])
+        == 1
+    )
     table = read_predictions(output)
     assert len(table) == 3 and set(table["verdict"]) == {"UNKNOWN"}
 
 
 def test_a_faceless_video_is_unknown_with_the_reason(model, tmp_path):
     video = write_video(tmp_path / "grey.mp4", frames=20)
-    row, frames = predict.score_video(video, model, BoxDetector(None), metadata_with(), SETTINGS, name="grey.mp4")
-    assert row == {"video": "grey.mp4", "verdict": "UNKNOWN", "fake_probability": 0.5, "fake_frame_share": 0.0,
-                   "frames_sampled": 20, "faces_scored": 0, "error": "no face found in 20 frames"}
+    row, frames = predict.score_video(
+        video, model, BoxDetector(None), metadata_with(), SETTINGS, name="grey.mp4"
+    )
+    assert row == {
+        "video": "grey.mp4",
+        "verdict": "UNKNOWN",
+        "fake_probability": 0.5,
+        "fake_frame_share": 0.0,
+        "frames_sampled": 20,
+        "faces_scored": 0,
+        "error": "no face found in 20 frames",
+    }
     assert frames.empty
 
 
@@ -133,8 +159,21 @@ def test_a_single_faceless_file_from_the_command_line(run_dir, tmp_path, monkeyp
     video = write_video(tmp_path / "grey.mp4", frames=12)
     monkeypatch.setattr(stage05, "build_detector", lambda preprocess: BoxDetector(None))
     output = tmp_path / "single.csv"
-    assert stage05.main(["--model", str(run_dir / MODEL_FILE), "--input", str(video), "--output", str(output),
-                         "--frames", "5"]) == 1  # nothing could be scored
+    assert (
+        stage05.main(
+            [
+                "--model",
+                str(run_dir / MODEL_FILE),
+                "--input",
+                str(video),
+                "--output",
+                str(output),
+                "--frames",
+                "5",
+            ]
+        )
+        == 1
+    )  # nothing could be scored
     (row,) = read_predictions(output).to_dict("records")
     assert row["video"] == str(video) and row["verdict"] == "UNKNOWN" and row["frames_sampled"] == 5
     assert row["error"] == "no face found in 5 frames"
@@ -142,8 +181,9 @@ def test_a_single_faceless_file_from_the_command_line(run_dir, tmp_path, monkeyp
 
 def test_a_missing_model_is_a_one_line_error(tmp_path, capsys):
     video = write_video(tmp_path / "grey.mp4")
-    code = stage05.main(["--model", str(tmp_path / "nowhere"), "--input", str(video),
-                         "--output", str(tmp_path / "p.csv")])
+    code = stage05.main(
+        ["--model", str(tmp_path / "nowhere"), "--input", str(video), "--output", str(tmp_path / "p.csv")]
+    )
     assert code == 2
     assert "no model at" in capsys.readouterr().err
 
@@ -166,11 +206,14 @@ def write_flat_video(path, brightness, frames=6, size=(160, 120)):
 @pytest.fixture
 def brightness_scores(monkeypatch):
     """Score each face crop by its mean brightness / 255, so verdicts are known in advance."""
-    monkeypatch.setattr(predict, "score_crops", lambda model, crops, *args: np.array([c.mean() / 255 for c in crops]))
+    monkeypatch.setattr(
+        predict, "score_crops", lambda model, crops, *args: np.array([c.mean() / 255 for c in crops])
+    )
 
 
-def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(run_dir, tmp_path, stand_in_detector,
-                                                                          brightness_scores, capsys):
+def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(
+    run_dir, tmp_path, stand_in_detector, brightness_scores, capsys
+):
     videos = tmp_path / "videos"
     write_flat_video(videos / "fake" / "f1.mp4", 200)
     write_flat_video(videos / "fake" / "f2.mp4", 210)
@@ -178,8 +221,20 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(run_
     write_flat_video(videos / "real" / "hard.mp4", 180)  # a bright real video: called FAKE
     write_bad_files(videos / "fake")
     output = tmp_path / "preds.csv"
-    code = stage05.main(["--model", str(run_dir), "--input", str(videos), "--output", str(output),
-                         "--aggregate", "mean", "--frames", "4"])
+    code = stage05.main(
+        [
+            "--model",
+            str(run_dir),
+            "--input",
+            str(videos),
+            "--output",
+            str(output),
+            "--aggregate",
+            "mean",
+            "--frames",
+            "4",
+        ]
+    )
     assert code == 0
 
     table = read_predictions(output)
@@ -193,38 +248,73 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(run_
         assert (tmp_path / f"preds_{plot}.png").is_file()
     metrics = everything["video_level"]
     assert metrics["n"] == 4 and metrics["unknown_left_out"] == 3
-    assert metrics["accuracy"] == 0.75 and metrics["auc"] == 1.0  # ranked right, but 0.5 is too low a threshold
+    assert (
+        metrics["accuracy"] == 0.75 and metrics["auc"] == 1.0
+    )  # ranked right, but 0.5 is too low a threshold
     assert metrics["confusion_matrix"] == [[1, 1], [0, 2]]
     assert everything["frame_level"]["n"] == 16  # 4 frames of each of the 4 videos with a verdict
 
     scored = table[table["verdict"] != "UNKNOWN"]
     assert metrics["accuracy"] == pytest.approx((scored["verdict"] == scored["label"]).mean())
-    assert metrics["auc"] == pytest.approx(roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"]))
+    assert metrics["auc"] == pytest.approx(
+        roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"])
+    )
     printed = capsys.readouterr().out
     assert "3 UNKNOWN" in printed and "accuracy 0.750" in printed and "log loss" in printed
 
 
 def test_metrics_follow_the_verdict_when_a_vote_is_tied():
     # both videos: half their frames fake; the mean frame score called the second one REAL
-    table = pd.DataFrame({"video": ["a", "b", "c"], "verdict": ["FAKE", "REAL", "UNKNOWN"],
-                          "fake_probability": [0.5, 0.3, 0.5], "label": ["FAKE", "REAL", "REAL"]})
-    frames = pd.DataFrame({"video": ["a", "a", "b", "b"], "frame_index": [0, 1, 0, 1],
-                           "p_fake": [0.9, 0.1, 0.55, 0.05], "faces": 1})
+    table = pd.DataFrame(
+        {
+            "video": ["a", "b", "c"],
+            "verdict": ["FAKE", "REAL", "UNKNOWN"],
+            "fake_probability": [0.5, 0.3, 0.5],
+            "label": ["FAKE", "REAL", "REAL"],
+        }
+    )
+    frames = pd.DataFrame(
+        {
+            "video": ["a", "a", "b", "b"],
+            "frame_index": [0, 1, 0, 1],
+            "p_fake": [0.9, 0.1, 0.55, 0.05],
+            "faces": 1,
+        }
+    )
     metrics, _, videos = predict.evaluate(table, frames, "vote", 0.5)
     assert videos["verdict"].tolist() == ["FAKE", "REAL"]
-    assert metrics["video_level"]["accuracy"] == 1.0 and metrics["video_level"]["confusion_matrix"] == [[1, 0], [0, 1]]
+    assert metrics["video_level"]["accuracy"] == 1.0 and metrics["video_level"]["confusion_matrix"] == [
+        [1, 0],
+        [0, 1],
+    ]
     assert metrics["video_level"]["n"] == 2 and metrics["video_level"]["unknown_left_out"] == 1
     assert metrics["frame_level"]["n"] == 4 and metrics["frame_level"]["accuracy"] == 0.5
     assert predict.evaluate(table.assign(label=""), frames, "vote", 0.5) is None
 
 
 @pytest.mark.parametrize("aggregate", ["vote", "mean", "max"])
-def test_the_video_probability_does_not_depend_on_the_aggregation_rule(run_dir, tmp_path, stand_in_detector,
-                                                                       brightness_scores, aggregate):
+def test_the_video_probability_does_not_depend_on_the_aggregation_rule(
+    run_dir, tmp_path, stand_in_detector, brightness_scores, aggregate
+):
     video = write_flat_video(tmp_path / "v.mp4", 140)
     output = tmp_path / f"{aggregate}.csv"
-    assert stage05.main(["--model", str(run_dir), "--input", str(video), "--output", str(output),
-                         "--aggregate", aggregate, "--frames", "4"]) == 0
+    assert (
+        stage05.main(
+            [
+                "--model",
+                str(run_dir),
+                "--input",
+                str(video),
+                "--output",
+                str(output),
+                "--aggregate",
+                aggregate,
+                "--frames",
+                "4",
+            ]
+        )
+        == 0
+    )
     (row,) = read_predictions(output).to_dict("records")
     assert row["fake_probability"] == pytest.approx(140 / 255, abs=0.02)  # the mean frame score, not a share
     assert row["fake_frame_share"] == 1.0 and row["verdict"] == "FAKE"
@@ -237,8 +327,21 @@ def test_labels_csv_matches_paths_or_file_names(run_dir, tmp_path, stand_in_dete
     labels = tmp_path / "labels.csv"
     labels.write_text("video,label\nclips/a.mp4,fake\nb.mp4,0\nelsewhere.mp4,REAL\n")
     output = tmp_path / "preds.csv"
-    assert stage05.main(["--model", str(run_dir), "--input", str(videos), "--output", str(output),
-                         "--labels", str(labels)]) == 0
+    assert (
+        stage05.main(
+            [
+                "--model",
+                str(run_dir),
+                "--input",
+                str(videos),
+                "--output",
+                str(output),
+                "--labels",
+                str(labels),
+            ]
+        )
+        == 0
+    )
     table = read_predictions(output)
     labels_by_video = dict(zip(table["video"], table["label"]))
     assert labels_by_video == {"clips/a.mp4": "FAKE", "clips/b.mp4": "REAL", "clips/c.mp4": ""}
@@ -246,7 +349,9 @@ def test_labels_csv_matches_paths_or_file_names(run_dir, tmp_path, stand_in_dete
     assert metrics["n"] == 2 and metrics["unlabelled_left_out"] == 1
 
 
-@pytest.mark.parametrize("value, label", [("fake", 1), ("FAKE", 1), ("1", 1), ("real", 0), (" REAL ", 0), ("0", 0)])
+@pytest.mark.parametrize(
+    "value, label", [("fake", 1), ("FAKE", 1), ("1", 1), ("real", 0), (" REAL ", 0), ("0", 0)]
+)
 def test_label_spellings(value, label):
     assert predict.parse_label(value) == label
 
@@ -255,8 +360,18 @@ def test_a_bad_label_names_its_line(run_dir, tmp_path, capsys):
     video = write_video(tmp_path / "v.mp4")
     labels = tmp_path / "labels.csv"
     labels.write_text("video,label\nv.mp4,maybe\n")
-    code = stage05.main(["--model", str(run_dir), "--input", str(video), "--output", str(tmp_path / "p.csv"),
-                         "--labels", str(labels)])
+    code = stage05.main(
+        [
+            "--model",
+            str(run_dir),
+            "--input",
+            str(video),
+            "--output",
+            str(tmp_path / "p.csv"),
+            "--labels",
+            str(labels),
+        ]
+    )
     assert code == 2
     assert "labels.csv line 2: label 'maybe'" in capsys.readouterr().err
 
@@ -272,8 +387,9 @@ def test_crops_follow_the_margin_in_the_model_metadata(tmp_path):
         assert {crop.shape for crop in crops} == {(side, side, 3)}
 
 
-def test_the_script_crops_with_the_model_metadata_not_the_config(model, tmp_path, stand_in_detector, monkeypatch,
-                                                                 capsys):
+def test_the_script_crops_with_the_model_metadata_not_the_config(
+    model, tmp_path, stand_in_detector, monkeypatch, capsys
+):
     model_file = tmp_path / "margin0.keras"
     save_model(model, model_file, metadata_with(margin=0.0, min_confidence=0.9))
     config = tmp_path / "other.yaml"
@@ -287,8 +403,23 @@ def test_the_script_crops_with_the_model_metadata_not_the_config(model, tmp_path
 
     monkeypatch.setattr(predict, "score_crops", recording)
     video = write_video(tmp_path / "v.mp4", frames=10)
-    assert stage05.main(["--model", str(model_file), "--config", str(config), "--input", str(video),
-                         "--output", str(tmp_path / "p.csv"), "--frames", "3"]) == 0
+    assert (
+        stage05.main(
+            [
+                "--model",
+                str(model_file),
+                "--config",
+                str(config),
+                "--input",
+                str(video),
+                "--output",
+                str(tmp_path / "p.csv"),
+                "--frames",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert stand_in_detector[0]["margin"] == 0.0 and stand_in_detector[0]["min_confidence"] == 0.9
     assert set(shapes) == {(80, 80, 3)} and len(shapes) == 3
     assert "preprocess section is ignored" in capsys.readouterr().err
@@ -296,7 +427,9 @@ def test_the_script_crops_with_the_model_metadata_not_the_config(model, tmp_path
 
 def test_metadata_without_crop_settings_is_refused(model):
     with pytest.raises(UserError, match="preprocess.margin"):
-        predict.check_metadata(model, {"model": "small_cnn", "image_size": 32, "preprocess": {"detector": "mtcnn"}})
+        predict.check_metadata(
+            model, {"model": "small_cnn", "image_size": 32, "preprocess": {"detector": "mtcnn"}}
+        )
     with pytest.raises(UserError, match="image_size 64"):
         predict.check_metadata(model, {**metadata_with(), "image_size": 64})
 
@@ -325,8 +458,20 @@ def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tm
     assert here["faces_scored"] == 4 and here["error"] == ""
 
     output = tmp_path / "fresh.csv"
-    command = [sys.executable, str(ROOT / "05-predict-video.py"), "--model", str(run_dir), "--input", str(video),
-               "--output", str(output), "--aggregate", "mean", "--frames", "4"]
+    command = [
+        sys.executable,
+        str(ROOT / "05-predict-video.py"),
+        "--model",
+        str(run_dir),
+        "--input",
+        str(video),
+        "--output",
+        str(output),
+        "--aggregate",
+        "mean",
+        "--frames",
+        "4",
+    ]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     (there,) = read_predictions(output).to_dict("records")

@@ -6,7 +6,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, load_script, write_video
 
 stage01 = load_script("01-convert-video-to-image.py")
@@ -14,12 +13,19 @@ stage01 = load_script("01-convert-video-to-image.py")
 
 def tree_digest(folder):
     """Path -> content hash of every file below ``folder`` except the run's problem lists."""
-    return {path.relative_to(folder).as_posix(): hashlib.sha1(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha1(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
-def test_corrupt_empty_and_non_video_files_are_recorded_and_the_run_goes_on(labelled_videos, tmp_path, capsys):
-    (labelled_videos / "fake" / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+def test_corrupt_empty_and_non_video_files_are_recorded_and_the_run_goes_on(
+    labelled_videos, tmp_path, capsys
+):
+    (labelled_videos / "fake" / "corrupt.mp4").write_bytes(
+        b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20
+    )
     (labelled_videos / "fake" / "empty.mp4").write_bytes(b"")
     (labelled_videos / "real" / "notes.txt").write_text("not a video")
     assert stage01.main(["--input", str(labelled_videos), "--output", str(tmp_path / "frames")]) == 0
@@ -28,7 +34,9 @@ def test_corrupt_empty_and_non_video_files_are_recorded_and_the_run_goes_on(labe
     assert failed.set_index("video_id").loc["fake/empty", "error"] == "empty file"
     manifest = pd.read_csv(tmp_path / "frames" / "manifest.csv")
     assert sorted(manifest["video_id"].unique()) == ["fake/fake0", "fake/fake1", "real/real0", "real/real1"]
-    assert set(manifest.loc[manifest["video_id"].str.startswith("fake/"), "label"]) == {1}  # fake = 1, in code
+    assert set(manifest.loc[manifest["video_id"].str.startswith("fake/"), "label"]) == {
+        1
+    }  # fake = 1, in code
     assert "7 videos (0 done before, 3 failed)" in capsys.readouterr().out
     for path in manifest["path"]:
         assert (tmp_path / "frames" / path).is_file()
@@ -85,21 +93,37 @@ def test_help_explains_the_flags(script, flags):
 
 
 def test_bad_arguments_give_one_line_and_a_non_zero_exit(tmp_path):
-    missing = run_cli("01-convert-video-to-image.py", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o"))
+    missing = run_cli(
+        "01-convert-video-to-image.py", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")
+    )
     assert missing.returncode != 0 and "input not found" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
     (tmp_path / "in").mkdir()
-    inside = run_cli("03-prepare-fake-real-dataset.py", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "in" / "o"))
+    inside = run_cli(
+        "03-prepare-fake-real-dataset.py",
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "in" / "o"),
+    )
     assert inside.returncode != 0 and "inside --input" in inside.stderr
-    not_stage01 = run_cli("02-crop-faces-with-mtcnn.py", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"))
-    assert not_stage01.returncode != 0 and "01-convert-video-to-image.py" in not_stage01.stderr.splitlines()[-1]
+    not_stage01 = run_cli(
+        "02-crop-faces-with-mtcnn.py", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")
+    )
+    assert (
+        not_stage01.returncode != 0 and "01-convert-video-to-image.py" in not_stage01.stderr.splitlines()[-1]
+    )
 
 
 def test_stage01_does_not_import_tensorflow(labelled_videos, tmp_path):
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from conftest import load_script; "
-            f"load_script('01-convert-video-to-image.py').main(['--input', {str(labelled_videos)!r}, "
-            f"'--output', {str(tmp_path / 'o')!r}]); assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "tests", capture_output=True, text=True, timeout=120)
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from conftest import load_script; "
+        f"load_script('01-convert-video-to-image.py').main(['--input', {str(labelled_videos)!r}, "
+        f"'--output', {str(tmp_path / 'o')!r}]); assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT / "tests", capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -121,10 +145,23 @@ def test_without_grouping_a_folder_dataset_warns_that_fakes_may_leak(celebrity_v
 
 
 def test_a_group_pattern_keeps_each_identity_in_one_group(celebrity_videos, tmp_path, capsys):
-    assert stage01.main(["--input", str(celebrity_videos), "--output", str(tmp_path / "frames"),
-                         "--group-pattern", "^(id[0-9]+)_"]) == 0
+    assert (
+        stage01.main(
+            [
+                "--input",
+                str(celebrity_videos),
+                "--output",
+                str(tmp_path / "frames"),
+                "--group-pattern",
+                "^(id[0-9]+)_",
+            ]
+        )
+        == 0
+    )
     assert "no known source" not in capsys.readouterr().err
-    videos = pd.read_csv(tmp_path / "frames" / "manifest.csv").drop_duplicates("video_id").set_index("video_id")
+    videos = (
+        pd.read_csv(tmp_path / "frames" / "manifest.csv").drop_duplicates("video_id").set_index("video_id")
+    )
     assert videos.loc["real/id2_0000", "group"] == videos.loc["fake/id2_id3_0000", "group"] == "id2"
     assert videos["group"].nunique() == 4
 

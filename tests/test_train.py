@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, load_script
 
 from common.checkpoint import read_metadata
 from common.config import load_config
-from conftest import ROOT, load_script
 
 stage04 = load_script("04-train-cnn.py")
 
@@ -31,9 +31,19 @@ def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, size=40):
                     path = f"{split}/{name}/{video_id}__f{frame:06d}_0.jpg"
                     (root / path).parent.mkdir(parents=True, exist_ok=True)
                     cv2.imwrite(str(root / path), image)
-                    rows.append({"path": path, "label": label, "label_name": name, "split": split,
-                                 "video_id": video_id, "group": video_id, "source_video": "",
-                                 "frame_index": frame, "face_index": 0})
+                    rows.append(
+                        {
+                            "path": path,
+                            "label": label,
+                            "label_name": name,
+                            "split": split,
+                            "video_id": video_id,
+                            "group": video_id,
+                            "source_video": "",
+                            "frame_index": frame,
+                            "face_index": 0,
+                        }
+                    )
     pd.DataFrame(rows).to_csv(root / "split.csv", index=False)
     return root
 
@@ -44,15 +54,32 @@ SMALL = ["--model", "small_cnn", "--image-size", "32", "--weights", "none", "--b
 def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     dataset = write_dataset(tmp_path / "dataset")
     (dataset / "train" / "fake" / "train_fake_0__f000000_0.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    assert stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "2"]) == 0
+    assert (
+        stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "2"])
+        == 0
+    )
     run = (tmp_path / "runs" / "latest").resolve()
     assert run.name.endswith("-small_cnn-32")
-    for name in ("config.yaml", "model.keras", "history.csv", "training_curves.png", "metrics.json",
-                 "confusion_frames.png", "confusion_videos.png", "roc_frames.png", "roc_videos.png",
-                 "test_faces.csv", "test_frames.csv", "test_videos.csv", "unreadable_images.csv"):
+    for name in (
+        "config.yaml",
+        "model.keras",
+        "history.csv",
+        "training_curves.png",
+        "metrics.json",
+        "confusion_frames.png",
+        "confusion_videos.png",
+        "roc_frames.png",
+        "roc_videos.png",
+        "test_faces.csv",
+        "test_frames.csv",
+        "test_videos.csv",
+        "unreadable_images.csv",
+    ):
         assert (run / name).is_file(), name
     assert len(pd.read_csv(run / "history.csv")) == 2
-    assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == ["train/fake/train_fake_0__f000000_0.jpg"]
+    assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == [
+        "train/fake/train_fake_0__f000000_0.jpg"
+    ]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["frame_level"]["n"] == 12 and metrics["video_level"]["n"] == 4  # the test split only
     metadata = read_metadata(run)
@@ -63,21 +90,48 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
 
 def test_head_then_finetune_phases_continue_one_history(tmp_path):
     dataset = write_dataset(tmp_path / "dataset")
-    stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL,
-                  "--head-epochs", "1", "--epochs", "1"])
+    stage04.main(
+        [
+            "--input",
+            str(dataset),
+            "--output",
+            str(tmp_path / "runs"),
+            *SMALL,
+            "--head-epochs",
+            "1",
+            "--epochs",
+            "1",
+        ]
+    )
     history = pd.read_csv(tmp_path / "runs" / "latest" / "history.csv")
     assert history["epoch"].tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--model", "resnet9"], "invalid choice"),
-    (["--model", "xception", "--image-size", "64", "--weights", "none"], "too small"),
-    (["--model", "small_cnn", "--image-size", "32", "--weights", "/nowhere/w.h5"], "not found"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model", "resnet9"], "invalid choice"),
+        (["--model", "xception", "--image-size", "64", "--weights", "none"], "too small"),
+        (["--model", "small_cnn", "--image-size", "32", "--weights", "/nowhere/w.h5"], "not found"),
+    ],
+)
 def test_bad_model_settings_fail_in_one_line_before_training(tmp_path, flags, message):
     dataset = write_dataset(tmp_path / "dataset", videos_per_class=(1, 1, 1), frames=1)
-    result = subprocess.run([sys.executable, "04-train-cnn.py", "--input", str(dataset), "--output",
-                             str(tmp_path / "runs"), *flags], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "04-train-cnn.py",
+            "--input",
+            str(dataset),
+            "--output",
+            str(tmp_path / "runs"),
+            *flags,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
@@ -116,7 +170,9 @@ def test_every_first_epoch_batch_holds_both_classes_on_a_large_label_sorted_spli
     image = tmp_path / "face.jpg"  # one tiny image stands for every row: the test is about the order
     cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
     labels = [0] * 25_000 + [1] * 25_000  # split.csv is sorted by split, then label
-    data = make_dataset([image] * 50_000, labels, 8, 32, training=True, augment_images=False, cache=False, seed=0)
+    data = make_dataset(
+        [image] * 50_000, labels, 8, 32, training=True, augment_images=False, cache=False, seed=0
+    )
     batches = [set(batch.tolist()) for _, batch in data.as_numpy_iterator()]
     assert len(batches) == 1563
     assert all(batch == {0.0, 1.0} for batch in batches)
@@ -141,9 +197,19 @@ def test_the_saved_model_is_the_best_epoch_of_the_whole_run_across_phases(tmp_pa
     from common.train import train
 
     dataset = write_dataset(tmp_path / "dataset")
-    config = load_config(None, {"train.model": "small_cnn", "train.image_size": 32, "train.weights": "none",
-                                "train.batch_size": 8, "train.head_epochs": 3, "train.learning_rate": 1e-3,
-                                "train.epochs": 2, "train.finetune_learning_rate": 50.0})  # fine-tuning wrecks it
+    config = load_config(
+        None,
+        {
+            "train.model": "small_cnn",
+            "train.image_size": 32,
+            "train.weights": "none",
+            "train.batch_size": 8,
+            "train.head_epochs": 3,
+            "train.learning_rate": 1e-3,
+            "train.epochs": 2,
+            "train.finetune_learning_rate": 50.0,
+        },
+    )  # fine-tuning wrecks it
     run_dir, _ = train(dataset, tmp_path / "runs", config)
     history = pd.read_csv(run_dir / "history.csv")
     best = history.loc[history["val_loss"].idxmin()]
@@ -155,8 +221,12 @@ def test_the_saved_model_is_the_best_epoch_of_the_whole_run_across_phases(tmp_pa
     p_fake = model.predict(images, verbose=0).reshape(-1)
     val_loss = float(keras.losses.binary_crossentropy(val["label"].to_numpy(np.float32), p_fake))
     assert val_loss == pytest.approx(best["val_loss"], rel=1e-3)
-    assert metadata["selected"] == {"monitor": "val_loss", "value": pytest.approx(best["val_loss"]),
-                                    "epoch": int(best["epoch"]), "phase": "head"}
+    assert metadata["selected"] == {
+        "monitor": "val_loss",
+        "value": pytest.approx(best["val_loss"]),
+        "epoch": int(best["epoch"]),
+        "phase": "head",
+    }
     assert not (run_dir / "best.weights.h5").exists()
 
 
@@ -174,7 +244,9 @@ def test_a_face_crop_reaches_the_model_identically_in_training_and_in_scoring(tm
     crop = photo[60:390, 130:400]  # a face with a margin, as stage 02 cuts it
     write_jpeg(tmp_path / "face.jpg", crop, 95)  # stage 02
     for size in (64, 128, 299):
-        (trained, _), = make_dataset([tmp_path / "face.jpg"], [0], size, 1, training=False).as_numpy_iterator()
+        ((trained, _),) = make_dataset(
+            [tmp_path / "face.jpg"], [0], size, 1, training=False
+        ).as_numpy_iterator()
         scored = prepare_crops([crop], size, 95)  # stage 05
         np.testing.assert_array_equal(trained, scored)
 
@@ -184,16 +256,36 @@ def test_a_model_that_learned_nothing_says_so_and_records_it(tmp_path, capsys):
     split = pd.read_csv(dataset / "split.csv")
     for path in split["path"]:  # real and fake faces all alike: nothing to learn
         cv2.imwrite(str(dataset / path), np.full((40, 40, 3), 128, np.uint8))
-    assert stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "1"]) == 0
-    assert "WARNING: the model learned nothing: it gives every validation face the same P(fake)" in capsys.readouterr().out
+    assert (
+        stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "1"])
+        == 0
+    )
+    assert (
+        "WARNING: the model learned nothing: it gives every validation face the same P(fake)"
+        in capsys.readouterr().out
+    )
     metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
     assert metrics["learned_nothing"].startswith("it gives every validation face the same P(fake)")
 
 
 def test_a_model_that_learned_says_nothing_of_the_kind(tmp_path, capsys):
     dataset = write_dataset(tmp_path / "dataset")
-    assert stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "6",
-                         "--learning-rate", "0.003"]) == 0
+    assert (
+        stage04.main(
+            [
+                "--input",
+                str(dataset),
+                "--output",
+                str(tmp_path / "runs"),
+                *SMALL,
+                "--epochs",
+                "6",
+                "--learning-rate",
+                "0.003",
+            ]
+        )
+        == 0
+    )
     assert "learned nothing" not in capsys.readouterr().out
     metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
     assert metrics["learned_nothing"] is None and metrics["validation"]["frame_level"]["auc"] > 0.55
@@ -204,7 +296,9 @@ def test_learned_nothing_means_a_constant_output_or_a_chance_validation_auc():
     from common.train import learned_nothing
 
     faces = pd.DataFrame({"p_fake": [0.7, 0.7004, 0.7, 0.7002]})
-    assert learned_nothing(faces, {"auc": 0.9}).startswith("it gives every validation face the same P(fake), 0.700")
+    assert learned_nothing(faces, {"auc": 0.9}).startswith(
+        "it gives every validation face the same P(fake), 0.700"
+    )
     faces = pd.DataFrame({"p_fake": [0.1, 0.9, 0.4, 0.6]})
     assert learned_nothing(faces, {"auc": 0.55}) == "its validation frame AUC is 0.550 (<= 0.55)"
     assert learned_nothing(faces, {"auc": 0.56}) is None

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import write_video
 
 from common.video import VideoInfo, probe_video, read_frames, sample_frame_indices, scale_for_width
-from conftest import write_video
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,9 @@ def test_sampling_rate_and_cap_spread_frames_evenly():
     assert len(sample_frame_indices(ten_seconds, fps=2.0)) == 20
     capped = sample_frame_indices(ten_seconds, fps=2.0, max_frames=4)
     assert len(capped) == 4 and capped[0] < 75 and capped[-1] > 225  # spread over the whole video
-    assert sample_frame_indices(VideoInfo(5, 30.0, 64, 64), fps=1.0) == [2]  # a short clip still gives a frame
+    assert sample_frame_indices(VideoInfo(5, 30.0, 64, 64), fps=1.0) == [
+        2
+    ]  # a short clip still gives a frame
 
 
 def test_frames_read_are_the_frames_asked_for(tmp_path):
