@@ -4,7 +4,7 @@
 import sys
 
 from common.cli import positive_float, positive_int, run_stage, stage_parser
-from common.models import BACKBONES
+from common.backbones import BACKBONES
 
 
 def build_parser():

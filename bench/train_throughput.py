@@ -30,13 +30,14 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from common.models import BACKBONES, build_model
+    from common.backbones import BACKBONES
+    from common.models import build_model
     from common.train import setup_devices
 
     strategy, devices = setup_devices(args.mixed_precision)
     print(f"devices: {devices}")
     for name in args.models or sorted(BACKBONES):
-        size = args.image_size or BACKBONES[name].default_size
+        size = args.image_size or BACKBONES.get(name).default_size
         batch = args.batch_size * strategy.num_replicas_in_sync
         images = np.random.default_rng(0).uniform(0, 255, (batch, size, size, 3)).astype(np.float32)
         labels = np.random.default_rng(1).integers(0, 2, (batch, 1)).astype(np.float32)

@@ -8,31 +8,46 @@ calibration never depend on the rule; the rule decides only the verdict.
 import numpy as np
 import pandas as pd
 
+from common.registry import Registry
+
 FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT = "FAKE", "REAL", "UNKNOWN"
-METHODS = ("vote", "mean", "max")
+
+# name -> is_fake(scores, threshold): a video's verdict from its frame scores (a non-empty array)
+RULES = Registry("aggregation rule", "--aggregate", "common.aggregate.RULES")
+
+
+@RULES.register("vote")
+def majority_vote(scores, threshold):
+    """The seeds' "max voting": each frame votes fake at ``threshold`` and the majority wins; a tie is
+    broken by the mean frame score."""
+    share = np.mean(scores >= threshold)
+    return bool(share > 0.5 or (share == 0.5 and scores.mean() >= threshold))
+
+
+@RULES.register("mean")
+def mean_score(scores, threshold):
+    """Fake when the mean frame score reaches ``threshold``."""
+    return bool(scores.mean() >= threshold)
+
+
+@RULES.register("max")
+def max_score(scores, threshold):
+    """Fake when any frame score reaches ``threshold``."""
+    return bool(scores.max() >= threshold)
 
 
 def video_verdict(scores, method="vote", threshold=0.5):
     """Aggregate one video's frame scores into ``(verdict, fake_probability, fake_frame_share)``.
 
-    - ``vote`` (the seeds' "max voting"): each frame votes fake when its score >= ``threshold`` and the
-      majority wins; a tie is broken by the mean frame score.
-    - ``mean`` / ``max``: fake when the mean / highest frame score >= ``threshold``.
-
-    ``fake_probability`` is the mean frame score and ``fake_frame_share`` the share of fake votes, whatever
+    ``method`` names one of ``RULES`` (vote, mean, max). ``fake_probability`` is the mean frame score and ``fake_frame_share`` the share of fake votes, whatever
     the rule. No frame (no face found): ``("UNKNOWN", 0.5, 0.0)``.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown aggregation '{method}'; known: {', '.join(METHODS)}")
+    is_fake = RULES.get(method)
     scores = np.asarray(scores, dtype=float)
     if scores.size == 0:
         return UNKNOWN_VERDICT, 0.5, 0.0
-    mean, share = float(scores.mean()), float(np.mean(scores >= threshold))
-    if method == "vote":
-        is_fake = share > 0.5 or (share == 0.5 and mean >= threshold)
-    else:
-        is_fake = (mean if method == "mean" else float(scores.max())) >= threshold
-    return (FAKE_VERDICT if is_fake else REAL_VERDICT), mean, share
+    verdict = FAKE_VERDICT if is_fake(scores, threshold) else REAL_VERDICT
+    return verdict, float(scores.mean()), float(np.mean(scores >= threshold))
 
 
 def frame_scores(faces):

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from common.errors import UserError
-from common.manifest import FAKE, REAL
+from common.manifest import FAKE, LABEL_NAMES, REAL
+from common.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,8 @@ class VideoRecord:
     label: int  # FAKE or REAL
     source_video: str = ""  # for a fake: the video id of the real video it was made from, when known
     official_split: str = ""  # "test" for videos of an official test list, which must stay whole
-    group: str = (
-        ""  # videos of one group never straddle two splits; "" = the group of the source video or itself
-    )
+    # Videos of one group never straddle two splits; "" = the group of the source video, or the video itself.
+    group: str = ""
 
     def __post_init__(self):
         if not self.group:
@@ -40,15 +40,8 @@ class VideoRecord:
             )
 
 
-ADAPTERS = {}
-
-
-def register_adapter(name):
-    def decorate(function):
-        ADAPTERS[name] = function
-        return function
-
-    return decorate
+# name -> function(root) yielding VideoRecords
+ADAPTERS = Registry("dataset", "--dataset", "common.datasets.ADAPTERS")
 
 
 def list_videos(root, dataset="folder", groups=None, group_pattern=None):
@@ -61,9 +54,7 @@ def list_videos(root, dataset="folder", groups=None, group_pattern=None):
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"input folder not found: {root}")
-    if dataset not in ADAPTERS:
-        raise UserError(f"unknown dataset '{dataset}'; known datasets: {', '.join(sorted(ADAPTERS))}")
-    records = sorted(ADAPTERS[dataset](root), key=lambda record: record.video_id)
+    records = sorted(ADAPTERS.get(dataset)(root), key=lambda record: record.video_id)
     if not records:
         raise UserError(f"no videos found in {root} for --dataset {dataset}")
     seen = set()
@@ -155,21 +146,20 @@ def candidate_files(folder):
     )
 
 
-@register_adapter("folder")
+@ADAPTERS.register("folder")
 def folder_videos(root):
     """``real/`` and ``fake/`` subfolders (any depth below them). The source of a fake is unknown: group
     the videos with ``list_videos``' ``groups`` or ``group_pattern``."""
-    label_folders = {name: root / name for name in ("real", "fake") if (root / name).is_dir()}
+    label_folders = {label: root / name for label, name in LABEL_NAMES.items() if (root / name).is_dir()}
     if not label_folders:
         raise UserError(f"{root} has neither a real/ nor a fake/ subfolder (expected by --dataset folder)")
-    for name, folder in label_folders.items():
-        label = FAKE if name == "fake" else REAL
+    for label, folder in label_folders.items():
         for path in candidate_files(folder):
             video_id = path.relative_to(root).with_suffix("").as_posix()
             yield VideoRecord(video_id=video_id, path=path, label=label)
 
 
-@register_adapter("dfdc")
+@ADAPTERS.register("dfdc")
 def dfdc_videos(root):
     """Deepfake Detection Challenge layout: ``metadata.json`` files (any depth) with label REAL/FAKE and
     ``original``. Video ids are file stems, as in the challenge."""

@@ -8,7 +8,7 @@ videos agree. Frame-level and video-level figures are reported apart, each with 
 import json
 from pathlib import Path
 
-from common.aggregate import FAKE_VERDICT, METHODS, video_scores
+from common.aggregate import FAKE_VERDICT, RULES, video_scores
 from common.files import atomic_write_text
 from common.metrics import binary_metrics, plot_confusion_matrix, plot_roc, video_metrics
 
@@ -21,7 +21,7 @@ def evaluate(frames, method, threshold):
     plus the accuracy every other rule would have given.
     """
     videos = video_scores(frames, method, threshold)
-    by_rule = {rule: video_scores(frames, rule, threshold) for rule in METHODS}
+    by_rule = {rule: video_scores(frames, rule, threshold) for rule in RULES}
     metrics = {
         "frame_level": binary_metrics(frames["label"], frames["p_fake"], threshold),
         "video_level": {

@@ -14,6 +14,7 @@ import numpy as np
 
 from common.files import safe_name, write_jpeg
 from common.manifest import LABEL_NAMES
+from common.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,21 @@ class FaceDetector(Protocol):
         """Return, for each RGB frame, the list of ``Face``s found in it."""
 
 
+# name -> class built with the ``preprocess`` config section: cls(preprocess); heavy imports in __init__
+DETECTORS = Registry("face detector", "preprocess.detector", "common.faces.DETECTORS")
+
+
+@DETECTORS.register("mtcnn")
 class MTCNNDetector:
     """The ``mtcnn`` package's detector (weights ship inside it). Build it once per process."""
 
-    def __init__(self, min_face_size=20, batch_size=16):
+    def __init__(self, preprocess, batch_size=16):
         import tensorflow as tf
         from mtcnn import MTCNN
 
         device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
         self._mtcnn = MTCNN(device=device)
-        self._min_face_size = min_face_size
+        self._min_face_size = preprocess["min_face_size"]
         self._batch_size = batch_size
 
     def detect(self, frames_rgb):
@@ -63,9 +69,7 @@ class MTCNNDetector:
 
 def build_detector(preprocess):
     """The detector named by the ``preprocess`` config section."""
-    if preprocess["detector"] == "mtcnn":
-        return MTCNNDetector(min_face_size=preprocess["min_face_size"])
-    raise ValueError(f"unknown face detector '{preprocess['detector']}'")
+    return DETECTORS.get(preprocess["detector"])(preprocess)
 
 
 def crop_with_margin(box, frame_shape, margin):

@@ -1,4 +1,4 @@
-"""CNN classifiers for deepfake detection: a backbone registry and a model builder.
+"""CNN classifiers for deepfake detection: a registered backbone (``common.backbones``) and a head.
 
 Every model built here takes RAW RGB images (float, 0..255) of shape
 (image_size, image_size, 3) and outputs P(fake) (label 1 = fake, 0 = real).
@@ -7,17 +7,13 @@ Keras layers, so a saved ``.keras`` file needs no custom objects and inference
 needs nothing but the image.
 """
 
-from __future__ import annotations
-
 import contextlib
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Union
 
 import keras
 
+from common.backbones import BACKBONES
 from common.config import BATCHNORM_MODES, DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -25,137 +21,6 @@ log = logging.getLogger(__name__)
 BACKBONE_LAYER_NAME = "backbone"
 PREPROCESS_LAYER_NAME = "preprocess"
 OUTPUT_LAYER_NAME = "p_fake"
-
-WeightsArg = Union[None, str, os.PathLike]
-BackboneBuilder = Callable[[tuple[int, int, int], str | None], keras.Model]
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """A registered feature extractor.
-
-    ``builder(input_shape, weights)`` returns a ``keras.Model`` mapping a
-    preprocessed image batch to a pooled feature vector; ``weights`` is
-    ``None`` or ``"imagenet"``. ``input_scale``/``input_offset`` describe the
-    ``Rescaling`` applied to raw 0..255 pixels before the backbone (``None``
-    when the backbone takes raw pixels itself).
-    """
-
-    name: str
-    min_size: int
-    default_size: int
-    builder: BackboneBuilder
-    input_scale: float | None = None
-    input_offset: float = 0.0
-    imagenet: bool = False  # keras.applications has ImageNet weights for it
-
-
-BACKBONES: dict[str, Backbone] = {}
-
-
-def register_backbone(
-    name,
-    min_size,
-    default_size,
-    input_scale=None,
-    input_offset=0.0,
-    imagenet=False,
-):
-    """Decorator adding a backbone builder to ``BACKBONES`` under ``name``."""
-
-    def decorate(builder):
-        if name in BACKBONES:
-            raise ValueError(f"backbone '{name}' is already registered")
-        if not 0 < min_size <= default_size:
-            raise ValueError(
-                f"backbone '{name}': need 0 < min_size <= default_size, got {min_size} and {default_size}"
-            )
-        BACKBONES[name] = Backbone(
-            name=name,
-            min_size=min_size,
-            default_size=default_size,
-            builder=builder,
-            input_scale=input_scale,
-            input_offset=input_offset,
-            imagenet=imagenet,
-        )
-        return builder
-
-    return decorate
-
-
-def known_model_names():
-    """Sorted names of all registered backbones."""
-    return sorted(BACKBONES)
-
-
-def get_backbone(name):
-    """Return the registered backbone called ``name`` or raise ``ValueError``."""
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        known = ", ".join(known_model_names())
-        raise ValueError(f"unknown model '{name}'; known models: {known}") from None
-
-
-@register_backbone("efficientnet_b0", min_size=32, default_size=128, imagenet=True)
-def _efficientnet_b0(input_shape, weights):
-    """EfficientNetB0; rescales raw 0..255 RGB itself."""
-    return keras.applications.EfficientNetB0(
-        include_top=False, weights=weights, input_shape=input_shape, pooling="max"
-    )
-
-
-@register_backbone(
-    "xception",
-    min_size=71,
-    default_size=299,
-    input_scale=1 / 127.5,
-    input_offset=-1.0,
-    imagenet=True,
-)
-def _xception(input_shape, weights):
-    """Xception; expects pixels in [-1, 1]."""
-    return keras.applications.Xception(
-        include_top=False, weights=weights, input_shape=input_shape, pooling="max"
-    )
-
-
-@register_backbone(
-    "inception_resnet_v2",
-    min_size=75,
-    default_size=299,
-    input_scale=1 / 127.5,
-    input_offset=-1.0,
-    imagenet=True,
-)
-def _inception_resnet_v2(input_shape, weights):
-    """InceptionResNetV2; expects pixels in [-1, 1]."""
-    return keras.applications.InceptionResNetV2(
-        include_top=False, weights=weights, input_shape=input_shape, pooling="max"
-    )
-
-
-SMALL_CNN_FILTERS = (16, 32, 48, 64)
-
-
-@register_backbone("small_cnn", min_size=32, default_size=64, input_scale=1 / 255.0, input_offset=0.0)
-def _small_cnn(input_shape, weights):
-    """A tiny Conv-BN-ReLU-MaxPool network for tests and CPU demos."""
-    if weights is not None:
-        raise ValueError(
-            f"small_cnn has no pretrained weights (got weights={weights!r}); "
-            "use weights=None or a path to a weights file"
-        )
-    inputs = keras.Input(shape=input_shape)
-    x = inputs
-    for block, filters in enumerate(SMALL_CNN_FILTERS, start=1):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
-        x = keras.layers.BatchNormalization(name=f"block{block}_bn")(x)
-        x = keras.layers.ReLU(name=f"block{block}_relu")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
-    features = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-    return keras.Model(inputs, features, name="small_cnn")
 
 
 def _is_no_weights(weights):
@@ -184,12 +49,11 @@ def resolve_weights(weights):
     return None, path
 
 
-def check_image_size(backbone, image_size):
-    """Raise ``ValueError`` when ``image_size`` is below the backbone's minimum."""
-    if image_size < backbone.min_size:
-        raise ValueError(
-            f"image_size {image_size} is too small for model '{backbone.name}' (min size {backbone.min_size})"
-        )
+def check_image_size(name, image_size):
+    """Raise ``ValueError`` when ``image_size`` is below the minimum of backbone ``name``."""
+    min_size = BACKBONES.get(name).min_size
+    if image_size < min_size:
+        raise ValueError(f"image_size {image_size} is too small for model '{name}' (min size {min_size})")
 
 
 @contextlib.contextmanager
@@ -223,8 +87,8 @@ def build_backbone(name, image_size, weights=None):
     built with ImageNet weights): the network is the one ``"imagenet"``
     gives. For other backbones the file is loaded after building.
     """
-    backbone = get_backbone(name)
-    check_image_size(backbone, image_size)
+    check_image_size(name, image_size)
+    backbone = BACKBONES.get(name)
     applications_weights, weights_path = resolve_weights(weights)
     shape = (image_size, image_size, 3)
     if weights_path is not None and backbone.imagenet:
@@ -307,8 +171,8 @@ def build_model(
     few hundred, a network that separates its training batches outputs one
     constant value in inference mode.
     """
-    backbone = get_backbone(name)
-    check_image_size(backbone, image_size)
+    check_image_size(name, image_size)
+    backbone = BACKBONES.get(name)
     feature_extractor = build_backbone(name, image_size, weights)
     if _is_no_weights(weights):
         for layer in _batchnorm_layers(feature_extractor):

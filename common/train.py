@@ -24,7 +24,6 @@ from common.models import (
     build_model,
     check_image_size,
     freezes_batchnorm,
-    get_backbone,
     resolve_weights,
     set_backbone_trainable,
 )
@@ -263,7 +262,7 @@ def train(dataset_dir, runs_dir, config):
     Returns ``(run_dir, metrics)``."""
     settings = config["train"]
     try:  # a wrong model name, size or weights path fails before any work
-        check_image_size(get_backbone(settings["model"]), settings["image_size"])
+        check_image_size(settings["model"], settings["image_size"])
         resolve_weights(settings["weights"])
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None

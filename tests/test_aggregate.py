@@ -6,6 +6,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 from common.aggregate import frame_scores, video_scores, video_verdict
+from common.errors import UserError
 
 
 @pytest.mark.parametrize(
@@ -84,5 +85,7 @@ def test_no_face_gives_unknown_one_half(method):
 
 
 def test_an_unknown_method_is_an_error_that_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown aggregation 'median'.*vote, mean, max"):
+    with pytest.raises(
+        UserError, match=r"unknown aggregation rule 'median' for --aggregate; known: max, mean, vote"
+    ):
         video_verdict([0.2, 0.8], "median")

@@ -40,7 +40,7 @@ def test_every_confident_face_is_kept_and_weak_ones_dropped():
 
 @pytest.fixture(scope="module")
 def mtcnn():
-    return MTCNNDetector(min_face_size=PREPROCESS["min_face_size"])
+    return MTCNNDetector(PREPROCESS)
 
 
 def test_mtcnn_finds_the_face_in_a_shipped_photo(mtcnn):

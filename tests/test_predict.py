@@ -453,7 +453,7 @@ def write_face_video(path, frames=4):
 def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tmp_path):
     video = write_face_video(tmp_path / "hopper.mp4")
     settings = {**SETTINGS, "aggregate": "mean", "frames": 4}
-    detector = MTCNNDetector(min_face_size=DEFAULTS["preprocess"]["min_face_size"])
+    detector = MTCNNDetector(DEFAULTS["preprocess"])
     here, _ = predict.score_video(video, model, detector, metadata_with(), settings, name="hopper.mp4")
     assert here["faces_scored"] == 4 and here["error"] == ""
 

@@ -1,0 +1,79 @@
+"""The registered backbones: what each one needs, known without loading TensorFlow.
+
+A ``Backbone`` is a spec; its ``builder(input_shape, weights)`` imports Keras when called and returns a
+``keras.Model`` from a preprocessed image batch to a pooled feature vector (``weights``: ``None`` or
+``"imagenet"``). ``common.models`` assembles a classifier around it. A new backbone is one
+``BACKBONES.register(name, Backbone(...))`` line here.
+"""
+
+import dataclasses
+
+from common.registry import Registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    min_size: int  # smallest square input, in pixels
+    default_size: int
+    builder: object  # builder(input_shape, weights) -> keras.Model
+    # The Rescaling applied to raw 0..255 pixels before the backbone; None = it takes raw pixels itself.
+    input_scale: float | None = None
+    input_offset: float = 0.0
+    imagenet: bool = False  # keras.applications has ImageNet weights for it
+
+    def __post_init__(self):
+        if not 0 < self.min_size <= self.default_size:
+            raise ValueError(
+                f"need 0 < min_size <= default_size, got {self.min_size} and {self.default_size}"
+            )
+
+
+BACKBONES = Registry("backbone", "--model", "common.backbones.BACKBONES")
+
+
+def keras_application(class_name):
+    """A builder for ``keras.applications.<class_name>`` without its top, ending in global max pooling."""
+
+    def build(input_shape, weights):
+        import keras
+
+        application = getattr(keras.applications, class_name)
+        return application(include_top=False, weights=weights, input_shape=input_shape, pooling="max")
+
+    build.__name__ = f"build_{class_name}"
+    return build
+
+
+SMALL_CNN_FILTERS = (16, 32, 48, 64)
+
+
+def build_small_cnn(input_shape, weights):
+    """A tiny Conv-BN-ReLU-MaxPool network for tests and CPU demos."""
+    import keras
+
+    if weights is not None:
+        raise ValueError(
+            f"small_cnn has no pretrained weights (got weights={weights!r}); "
+            "use weights=None or a path to a weights file"
+        )
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for block, filters in enumerate(SMALL_CNN_FILTERS, start=1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"block{block}_bn")(x)
+        x = keras.layers.ReLU(name=f"block{block}_relu")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    features = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return keras.Model(inputs, features, name="small_cnn")
+
+
+# EfficientNetB0 rescales raw 0..255 RGB itself; Xception and InceptionResNetV2 expect pixels in [-1, 1].
+BACKBONES.register("efficientnet_b0", Backbone(32, 128, keras_application("EfficientNetB0"), imagenet=True))
+BACKBONES.register(
+    "xception", Backbone(71, 299, keras_application("Xception"), 1 / 127.5, -1.0, imagenet=True)
+)
+BACKBONES.register(
+    "inception_resnet_v2",
+    Backbone(75, 299, keras_application("InceptionResNetV2"), 1 / 127.5, -1.0, imagenet=True),
+)
+BACKBONES.register("small_cnn", Backbone(32, 64, build_small_cnn, 1 / 255.0, 0.0))

@@ -1,0 +1,72 @@
+"""One registry helper for backbones, dataset adapters, face detectors and aggregation rules."""
+
+import subprocess
+import sys
+
+import pytest
+
+from common.aggregate import RULES
+from common.backbones import BACKBONES
+from common.datasets import ADAPTERS
+from common.errors import UserError
+from common.faces import DETECTORS
+from common.registry import Registry
+from conftest import ROOT
+
+
+def test_a_name_registered_twice_is_refused():
+    things = Registry("thing", "--thing", "tests.THINGS")
+    things.register("a", 1)
+    with pytest.raises(ValueError, match="thing 'a' is already registered"):
+        things.register("a", 2)
+    assert things.get("a") == 1
+
+
+def test_a_decorator_registers_what_it_decorates_and_returns_it():
+    things = Registry("thing", "--thing", "tests.THINGS")
+
+    @things.register("double")
+    def double(x):
+        return 2 * x
+
+    assert things.get("double") is double and double(2) == 4
+
+
+def test_an_unknown_name_lists_the_known_ones_and_says_where_to_add_one():
+    things = Registry("thing", "--thing", "tests.THINGS")
+    things.register("b", 1)
+    things.register("a", 2)
+    with pytest.raises(UserError) as error:
+        things.get("c")
+    assert str(error.value) == (
+        "unknown thing 'c' for --thing; known: a, b (a new thing is added with tests.THINGS.register)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("registry", "names"),
+    [
+        (BACKBONES, ("efficientnet_b0", "inception_resnet_v2", "small_cnn", "xception")),
+        (ADAPTERS, ("dfdc", "folder")),
+        (DETECTORS, ("mtcnn",)),
+        (RULES, ("max", "mean", "vote")),
+    ],
+)
+def test_every_pluggable_kind_is_one_registry(registry, names):
+    assert isinstance(registry, Registry)
+    assert set(names) <= set(registry.names())
+
+
+def test_the_names_and_stage_04_help_need_no_tensorflow():
+    code = (
+        "import sys, runpy; sys.argv = ['04-train-cnn.py', '--help']\n"
+        "import common.aggregate, common.backbones, common.datasets, common.faces\n"
+        "try:\n    runpy.run_path('04-train-cnn.py', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was loaded'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "efficientnet_b0" in result.stdout and "inception_resnet_v2" in result.stdout
