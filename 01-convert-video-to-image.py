@@ -4,7 +4,7 @@
 import functools
 import sys
 
-from common.cli import non_negative_int, positive_float, positive_int, run_stage, stage_parser
+from common.cli import config_option, non_negative_int, positive_float, positive_int, run_stage, stage_parser
 from common.datasets import ADAPTERS, list_videos
 from common.manifest import FRAME_COLUMNS, record_pipeline
 from common.runner import run_per_video
@@ -21,19 +21,20 @@ def build_parser():
     parser.add_argument(
         "--dataset",
         default="folder",
-        choices=sorted(ADAPTERS),
-        help="how labels are read: folder = real/ and fake/ subfolders; dfdc = metadata.json files",
+        choices=ADAPTERS.names(),
+        help="dataset layout, which gives labels and groups: folder = real/ and fake/ subfolders; "
+        "dfdc = metadata.json files",
     )
-    parser.add_argument(
-        "--fps", type=positive_float, help="frames sampled per second of video (config video.fps, 1)"
-    )
-    parser.add_argument(
+    config_option(parser, "--fps", "video.fps", "frames sampled per second of video", type=positive_float)
+    config_option(
+        parser,
         "--max-frames",
+        "video.max_frames",
+        "at most this many frames per video, spread evenly; 0 = no cap",
         type=non_negative_int,
-        help="at most this many frames per video, spread evenly; 0 = no cap (config video.max_frames)",
     )
-    parser.add_argument(
-        "--jpeg-quality", type=int, help="JPEG quality 1-100 of saved frames (config video.jpeg_quality, 95)"
+    config_option(
+        parser, "--jpeg-quality", "video.jpeg_quality", "JPEG quality 1-100 of saved frames", type=int
     )
     parser.add_argument(
         "--workers", type=positive_int, default=1, help="videos decoded in parallel processes"
@@ -52,14 +53,6 @@ def build_parser():
         "'group', else its first group, else the match), e.g. '^(id[0-9]+)_'",
     )
     return parser
-
-
-def overrides(args):
-    return {
-        "video.fps": args.fps,
-        "video.max_frames": args.max_frames,
-        "video.jpeg_quality": args.jpeg_quality,
-    }
 
 
 def convert(args, config):
@@ -81,7 +74,7 @@ def convert(args, config):
 
 
 def main(argv=None):
-    return run_stage(build_parser(), argv, overrides, convert)
+    return run_stage(build_parser(), argv, convert)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 import functools
 import sys
 
-from common.cli import run_stage, stage_parser
+from common.cli import config_option, run_stage, stage_parser
 from common.faces import build_detector, crop_video_faces
 from common.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest, record_pipeline
 from common.runner import run_per_video
@@ -17,30 +17,24 @@ def build_parser():
         input_help="output folder of 01-convert-video-to-image.py",
         output_help="folder for faces/ and manifest.csv (created; must not lie inside --input)",
     )
-    parser.add_argument(
+    config_option(
+        parser,
         "--min-confidence",
+        "preprocess.min_confidence",
+        "keep faces with at least this detector confidence",
         type=float,
-        help="keep faces with at least this detector confidence (config preprocess.min_confidence, 0.95)",
     )
-    parser.add_argument(
+    config_option(
+        parser,
         "--margin",
+        "preprocess.margin",
+        "margin added on each side, as a fraction of the box width/height",
         type=float,
-        help="margin added on each side, as a fraction of the box width/height (config preprocess.margin, 0.3)",
     )
-    parser.add_argument(
-        "--jpeg-quality",
-        type=int,
-        help="JPEG quality 1-100 of saved crops (config preprocess.jpeg_quality, 95)",
+    config_option(
+        parser, "--jpeg-quality", "preprocess.jpeg_quality", "JPEG quality 1-100 of saved crops", type=int
     )
     return parser
-
-
-def overrides(args):
-    return {
-        "preprocess.min_confidence": args.min_confidence,
-        "preprocess.margin": args.margin,
-        "preprocess.jpeg_quality": args.jpeg_quality,
-    }
 
 
 def crop(args, config):
@@ -63,7 +57,7 @@ def crop(args, config):
 
 
 def main(argv=None):
-    return run_stage(build_parser(), argv, overrides, crop)
+    return run_stage(build_parser(), argv, crop)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 
 import sys
 
-from common.cli import run_stage, stage_parser
-from common.dataset import prepare_dataset
+from common.cli import config_option, run_stage, stage_parser
+from common.config import default
+from common.dataset import SPLITS, prepare_dataset
 
 
 def build_parser():
@@ -21,14 +22,17 @@ def build_parser():
         nargs=3,
         type=float,
         metavar=("TRAIN", "VAL", "TEST"),
-        help="split ratios by video, summing to 1 (config dataset.train/val/test, 0.8 0.1 0.1)",
+        help="split ratios by video, summing to 1 (config dataset.train/val/test; default "
+        + " ".join(f"{default(f'dataset.{name}'):g}" for name in SPLITS)
+        + ")",
     )
-    parser.add_argument(
+    config_option(
+        parser,
         "--no-balance",
+        "dataset.balance",
+        "keep every train face instead of dropping majority-class videos",
         dest="balance",
         action="store_false",
-        default=None,
-        help="keep every train face instead of dropping majority-class videos (config dataset.balance)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a different split already in --output"
@@ -36,14 +40,14 @@ def build_parser():
     return parser
 
 
-def overrides(args):
-    ratios = dict(zip(("train", "val", "test"), args.split)) if args.split else {}
-    return {**{f"dataset.{name}": value for name, value in ratios.items()}, "dataset.balance": args.balance}
+def split_overrides(args):
+    """``--split TRAIN VAL TEST`` sets three config keys."""
+    return {f"dataset.{name}": ratio for name, ratio in zip(SPLITS, args.split)} if args.split else {}
 
 
 def prepare(args, config):
     settings = config["dataset"]
-    ratios = {name: settings[name] for name in ("train", "val", "test")}
+    ratios = {name: settings[name] for name in SPLITS}
     plan, table = prepare_dataset(
         args.input, args.output, ratios, settings["balance"], config["seed"], args.overwrite
     )
@@ -56,7 +60,7 @@ def prepare(args, config):
 
 
 def main(argv=None):
-    return run_stage(build_parser(), argv, overrides, prepare)
+    return run_stage(build_parser(), argv, prepare, split_overrides)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,7 @@
 
 import sys
 
-from common.cli import positive_float, positive_int, run_stage, stage_parser
-from common.backbones import BACKBONES
+from common.cli import config_option, positive_float, positive_int, run_stage, stage_parser
 
 
 def build_parser():
@@ -16,57 +15,37 @@ def build_parser():
         input_help="dataset folder written by 03-prepare-fake-real-dataset.py (with split.csv)",
         output_help="folder that receives one run directory per training run (RUNS_DIR)",
     )
-    parser.add_argument(
-        "--model", choices=sorted(BACKBONES), help="backbone (config train.model, efficientnet_b0)"
+    config_option(parser, "--model", "train.model", "backbone")
+    config_option(
+        parser, "--image-size", "train.image_size", "square input size in pixels", type=positive_int
     )
-    parser.add_argument(
-        "--image-size", type=positive_int, help="square input size in pixels (config train.image_size, 128)"
-    )
-    parser.add_argument(
+    config_option(
+        parser,
         "--weights",
-        help="imagenet (downloads; needs the internet), none, or PATH to a local "
-        "backbone weights file (config train.weights, imagenet)",
+        "train.weights",
+        "imagenet (downloads; needs the internet), none, or PATH to a local copy of the ImageNet weights",
     )
-    parser.add_argument(
-        "--epochs", type=int, help="fine-tuning epochs, every layer trainable (config train.epochs, 20)"
-    )
-    parser.add_argument(
+    config_option(parser, "--epochs", "train.epochs", "fine-tuning epochs, every layer trainable", type=int)
+    config_option(
+        parser,
         "--head-epochs",
+        "train.head_epochs",
+        "epochs with a frozen backbone before fine-tuning; 0 skips that phase",
         type=int,
-        help="epochs with a frozen backbone before fine-tuning; 0 skips that phase (config train.head_epochs)",
     )
-    parser.add_argument(
-        "--batch-size", type=positive_int, help="images per batch and GPU (config train.batch_size, 32)"
-    )
-    parser.add_argument(
-        "--learning-rate", type=positive_float, help="Adam learning rate (config train.learning_rate, 1e-4)"
-    )
-    parser.add_argument(
+    config_option(parser, "--batch-size", "train.batch_size", "images per batch and GPU", type=positive_int)
+    config_option(parser, "--learning-rate", "train.learning_rate", "Adam learning rate", type=positive_float)
+    config_option(
+        parser,
         "--patience",
+        "train.patience",
+        "early-stopping patience in epochs on val_loss",
         type=positive_int,
-        help="early-stopping patience in epochs on val_loss (config train.patience)",
     )
-    parser.add_argument(
-        "--mixed-precision",
-        choices=["auto", "on", "off"],
-        help="mixed_float16: auto uses it only with a GPU (config train.mixed_precision)",
+    config_option(
+        parser, "--mixed-precision", "train.mixed_precision", "mixed_float16: auto uses it only with a GPU"
     )
     return parser
-
-
-def overrides(args):
-    names = [
-        "model",
-        "image_size",
-        "weights",
-        "epochs",
-        "head_epochs",
-        "batch_size",
-        "learning_rate",
-        "patience",
-        "mixed_precision",
-    ]
-    return {f"train.{name}": getattr(args, name) for name in names}
 
 
 def train_model(args, config):
@@ -84,7 +63,7 @@ def train_model(args, config):
 
 
 def main(argv=None):
-    return run_stage(build_parser(), argv, overrides, train_model)
+    return run_stage(build_parser(), argv, train_model)
 
 
 if __name__ == "__main__":

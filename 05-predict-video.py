@@ -1,19 +1,10 @@
 #!/usr/bin/env python3
 """Stage 05: score videos with a trained model into a predictions CSV; with labels, video-level metrics too."""
 
-import logging
 import sys
-import time
-from pathlib import Path
 
 from common import evaluation, predict
-from common.aggregate import METHODS
-from common.checkpoint import load_model
-from common.cli import positive_int, run_stage, stage_parser
-from common.errors import UserError
-from common.faces import build_detector
-
-log = logging.getLogger(__name__)
+from common.cli import config_option, positive_int, run_stage, stage_parser
 
 
 def build_parser():
@@ -26,21 +17,16 @@ def build_parser():
         output_help="predictions CSV (must not lie inside --input)",
     )
     parser.add_argument("--model", required=True, help="run directory of 04-train-cnn.py or its model.keras")
-    parser.add_argument(
-        "--frames", type=positive_int, help="frames sampled evenly per video (config predict.frames, 32)"
-    )
-    parser.add_argument(
+    config_option(parser, "--frames", "predict.frames", "frames sampled evenly per video", type=positive_int)
+    config_option(
+        parser,
         "--aggregate",
-        choices=METHODS,
-        help="frames -> verdict: vote = majority of fake frames, mean/max of frame scores; "
-        "fake_probability is the mean either way (config predict.aggregate, vote)",
+        "predict.aggregate",
+        "frames -> verdict: vote = majority of fake frames, mean/max of frame scores; "
+        "fake_probability is the mean either way",
     )
-    parser.add_argument(
-        "--threshold", type=float, help="frame/video score counted as fake (config predict.threshold, 0.5)"
-    )
-    parser.add_argument(
-        "--batch-size", type=positive_int, help="faces per forward pass (config predict.batch_size, 64)"
-    )
+    config_option(parser, "--threshold", "predict.threshold", "frame/video score counted as fake", type=float)
+    config_option(parser, "--batch-size", "predict.batch_size", "faces per forward pass", type=positive_int)
     parser.add_argument(
         "--labels",
         help="CSV with columns video (path or file name) and label (fake/real or 1/0); "
@@ -49,63 +35,20 @@ def build_parser():
     return parser
 
 
-def overrides(args):
-    return {
-        "predict.frames": args.frames,
-        "predict.aggregate": args.aggregate,
-        "predict.threshold": args.threshold,
-        "predict.batch_size": args.batch_size,
-    }
-
-
 def run(args, config):
-    if Path(args.output).is_dir():
-        raise UserError(f"--output {args.output} is a folder; give the path of a CSV file")
-    videos = predict.find_videos(args.input)
-    labels = predict.read_labels(args.labels) if args.labels else predict.layout_labels(args.input)
-    started = time.perf_counter()
-    model, metadata = load_model(args.model)
-    predict.check_metadata(model, metadata)
-    if args.config and config["preprocess"] != metadata["preprocess"]:
-        log.warning(
-            "the config's preprocess section is ignored: faces are cropped as the model's training "
-            "faces were (%s)",
-            metadata["preprocess"],
-        )
-    detector = build_detector(metadata["preprocess"])
-    log.info(
-        "loaded %s (%s, %d px) and the %s detector in %.1f s",
-        args.model,
-        metadata["model"],
-        metadata["image_size"],
-        metadata["preprocess"]["detector"],
-        time.perf_counter() - started,
-    )
-    settings = config["predict"]
-    predictions, frames = predict.predict_videos(videos, model, detector, metadata, settings)
-    if labels is not None:
-        predictions = predict.add_labels(predictions, labels)
+    videos, labels = predict.videos_and_labels(args.input, args.output, args.labels)
+    model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None)
+    predictions, frames = predict.predict_videos(videos, model, detector, metadata, config["predict"], labels)
     predict.write_predictions(predictions, frames, args.output)
-    print(predict.summary_table(predictions, args.output))
+    print(evaluation.summary_table(predictions, args.output))
     if labels is not None:
-        evaluated = predict.evaluate(predictions, frames, settings["aggregate"], settings["threshold"])
-        if evaluated is None:
-            print("no labelled video got a verdict: no metrics")
-        else:
-            metrics, frames, videos = evaluated
-            metrics = {
-                "data": f"labelled videos of {args.input}, {settings['frames']} frames per video",
-                **metrics,
-            }
-            prefix = Path(args.output).with_name(f"{Path(args.output).stem}_")
-            paths = evaluation.save_evaluation(metrics, frames, videos, prefix, "Stage 05")
-            print(evaluation.metrics_report(metrics))
-            print(f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc}}_{{frames,videos}}.png")
+        data = f"labelled videos of {args.input}"
+        print(evaluation.report_predictions(predictions, frames, config["predict"], args.output, data))
     return 1 if predict.all_unknown(predictions) else 0
 
 
 def main(argv=None):
-    return run_stage(build_parser(), argv, overrides, run)
+    return run_stage(build_parser(), argv, run)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main():
+    from common.config import MIXED_PRECISION_MODES
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -23,7 +25,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="timed training steps after one warm-up step")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, help="default: each backbone's default size")
-    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off"])
+    parser.add_argument("--mixed-precision", default="auto", choices=MIXED_PRECISION_MODES)
     args = parser.parse_args()
 
     import keras

@@ -8,9 +8,12 @@ calibration never depend on the rule; the rule decides only the verdict.
 import numpy as np
 import pandas as pd
 
+from common.manifest import FAKE, REAL
 from common.registry import Registry
 
 FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT = "FAKE", "REAL", "UNKNOWN"
+VERDICT_OF_LABEL = {FAKE: FAKE_VERDICT, REAL: REAL_VERDICT}
+LABEL_OF_VERDICT = {verdict: label for label, verdict in VERDICT_OF_LABEL.items()}
 
 # name -> is_fake(scores, threshold): a video's verdict from its frame scores (a non-empty array)
 RULES = Registry("aggregation rule", "--aggregate", "common.aggregate.RULES")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.config import load_config
+from common.config import choices, default, load_config
 from common.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -41,19 +41,44 @@ def seed_everything(seed):
         keras.utils.set_random_seed(seed)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Says a flag's default once: config flags name their key and default in their help (``config_option``),
+    other flags with a default get "(default: X)"."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in help_text:
+            return help_text
+        return f"{help_text} (default: %(default)s)"
+
+
 def stage_parser(description, input_help, output_help):
-    """An argument parser with the flags every stage has."""
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    """An argument parser with the flags every stage has; add config flags with ``config_option``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
+    parser.config_keys = {}  # argument dest -> dotted config key it overrides
     parser.add_argument("--input", required=True, help=input_help)
     parser.add_argument("--output", required=True, help=output_help)
     parser.add_argument(
         "--config", default=None, help="YAML experiment file (see configs/); flags override it"
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, 42)")
+    config_option(parser, "--seed", "seed", "random seed", type=int)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def config_option(parser, flag, key, help, **kwargs):
+    """Add ``flag`` overriding config ``key`` (dotted): unset, the config file or the built-in default
+    rules. Its help names the key and the default, and its choices are the config's (the registries)."""
+    if key in choices():
+        kwargs.setdefault("choices", choices()[key])
+    built_in = default(key)
+    if isinstance(built_in, bool):
+        built_in = str(built_in).lower()
+    action = parser.add_argument(
+        flag, default=None, help=f"{help} (config {key}; default {built_in})", **kwargs
+    )
+    parser.config_keys[action.dest] = key
+    return action
 
 
 def _bounded(convert, minimum, inclusive):
@@ -74,8 +99,11 @@ positive_int = _bounded(int, 0, inclusive=False)
 non_negative_int = _bounded(int, 0, inclusive=True)
 
 
-def run_stage(parser, argv, overrides_from_args, body):
+def run_stage(parser, argv, body, extra_overrides=None):
     """Parse ``argv``, resolve the config, set up logging and the seed, then run ``body(args, config)``.
+
+    The config flags (``config_option``) override their keys; ``extra_overrides(args)`` may add dotted
+    keys for flags that set several (stage 03's ``--split``).
 
     A ``UserError`` (bad input folder, bad config) ends the run with one line on stderr and exit code 2.
     Returns ``body``'s return value (an exit code) or 0.
@@ -84,7 +112,8 @@ def run_stage(parser, argv, overrides_from_args, body):
     setup_logging(args.verbose)
     try:
         check_input_output(args.input, args.output)
-        overrides = {"seed": args.seed, **overrides_from_args(args)}
+        overrides = {key: getattr(args, dest) for dest, key in parser.config_keys.items()}
+        overrides.update(extra_overrides(args) if extra_overrides else {})
         config = load_config(args.config, overrides)
         seed_everything(config["seed"])
         return body(args, config) or 0

@@ -57,13 +57,30 @@ DEFAULTS = {
 }
 
 BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.freezes_batchnorm
+MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
 
-CHOICES = {
-    "preprocess.detector": ("mtcnn",),
-    "train.mixed_precision": ("auto", "on", "off"),
-    "train.batchnorm": BATCHNORM_MODES,
-    "predict.aggregate": ("vote", "mean", "max"),
-}
+
+def choices():
+    """The allowed values of the keys that name something: from the registries, or the mode lists above."""
+    from common.aggregate import RULES
+    from common.backbones import BACKBONES
+    from common.faces import DETECTORS
+
+    return {
+        "preprocess.detector": DETECTORS.names(),
+        "train.model": BACKBONES.names(),
+        "train.mixed_precision": MIXED_PRECISION_MODES,
+        "train.batchnorm": BATCHNORM_MODES,
+        "predict.aggregate": RULES.names(),
+    }
+
+
+def default(dotted_key):
+    """The built-in default of one dotted key ("video.fps")."""
+    node = DEFAULTS
+    for part in dotted_key.split("."):
+        node = node[part]
+    return node
 
 
 def load_config(path=None, overrides=None):
@@ -136,7 +153,7 @@ def _coerce(name, default, value):
 
 def validate(config):
     """Range checks that types alone cannot express."""
-    for dotted, allowed in CHOICES.items():
+    for dotted, allowed in choices().items():
         section, key = dotted.split(".")
         if config[section][key] not in allowed:
             raise ConfigError(

@@ -19,6 +19,7 @@ from common.registry import Registry
 log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIXES = {".json", ".csv"}  # metadata files that live beside videos and are not videos
+LABEL_VALUES = {"fake": FAKE, "1": FAKE, "real": REAL, "0": REAL}  # what a labels CSV may say
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,3 +185,41 @@ def dfdc_videos(root):
                 label=FAKE if label_text == "FAKE" else REAL,
                 source_video=Path(original).stem if label_text == "FAKE" else "",
             )
+
+
+def parse_label(value):
+    """fake/real (any case) or 1/0 -> 1 (fake) / 0 (real); ``ValueError`` otherwise."""
+    text = str(value).strip().lower()
+    if text not in LABEL_VALUES:
+        raise ValueError(f"label {value!r} is none of fake/real, FAKE/REAL, 1/0")
+    return LABEL_VALUES[text]
+
+
+def read_labels(csv_path):
+    """``{video: label}`` from a CSV with columns ``video`` and ``label``."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise UserError(f"labels file not found: {csv_path}")
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UserError(f"labels file {csv_path} is not a readable CSV: {error}") from None
+    missing = [column for column in ("video", "label") if column not in table.columns]
+    if missing:
+        raise UserError(f"labels file {csv_path} lacks column(s) {', '.join(missing)} (needs video, label)")
+    labels = {}
+    for line, (video, label) in enumerate(zip(table["video"], table["label"]), start=2):
+        try:
+            labels[video.strip()] = parse_label(label)
+        except ValueError as error:
+            raise UserError(f"{csv_path} line {line}: {error}") from None
+    return labels
+
+
+def folder_labels(root):
+    """``{path relative to root: label}`` for the videos of the ``folder`` layout (``real/``, ``fake/``);
+    ``None`` when ``root`` is a file or has neither folder."""
+    root = Path(root)
+    if not root.is_dir() or not any((root / name).is_dir() for name in LABEL_NAMES.values()):
+        return None
+    return {record.path.relative_to(root).as_posix(): record.label for record in folder_videos(root)}

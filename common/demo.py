@@ -16,8 +16,6 @@ Layout written by :func:`make_demo_videos`::
                              "fake/y.mp4": {"label": "FAKE", "original": "x.mp4"}}
 """
 
-from __future__ import annotations
-
 import dataclasses
 import functools
 import json

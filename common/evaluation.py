@@ -1,4 +1,4 @@
-"""Frame-level and video-level evaluation shared by stage 04 (test split) and stage 05 (labelled videos).
+"""Evaluation and reports shared by stage 04 (test split) and stage 05 (labelled videos).
 
 Both stages hand labelled frame scores (``common.aggregate.frame_scores`` with a ``label`` column) to
 ``evaluate`` with the config's ``predict`` settings, so a run's ``metrics.json`` and stage 05 on the same
@@ -8,7 +8,14 @@ videos agree. Frame-level and video-level figures are reported apart, each with 
 import json
 from pathlib import Path
 
-from common.aggregate import FAKE_VERDICT, RULES, video_scores
+from common.aggregate import (
+    FAKE_VERDICT,
+    LABEL_OF_VERDICT,
+    REAL_VERDICT,
+    RULES,
+    UNKNOWN_VERDICT,
+    video_scores,
+)
 from common.files import atomic_write_text
 from common.metrics import binary_metrics, plot_confusion_matrix, plot_roc, video_metrics
 
@@ -83,3 +90,72 @@ def metrics_report(metrics):
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
     return "\n".join(lines)
+
+
+PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict
+
+
+def summary_table(predictions, output):
+    """Each video's verdict (for a short batch), counts per verdict, time per video and where the CSV went."""
+    lines = []
+    if len(predictions) <= PER_VIDEO_LINES:
+        shown = [
+            column
+            for column in ("video", "verdict", "fake_probability", "label", "error")
+            if column in predictions
+        ]
+        lines += [predictions[shown].to_string(index=False, float_format=lambda value: f"{value:.3f}"), ""]
+    counts = predictions["verdict"].value_counts()
+    unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
+    no_face = int(unknown["error"].str.startswith("no face found").sum())
+    lines.append(f"{'verdict':<9}{'videos':>7}")
+    for verdict in (FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT):
+        lines.append(f"{verdict:<9}{int(counts.get(verdict, 0)):>7}")
+    if len(unknown):
+        lines[-1] += f"   ({no_face} without a face, {len(unknown) - no_face} failed)"
+    seconds = predictions["seconds"]
+    scored = seconds[predictions["verdict"] != UNKNOWN_VERDICT]
+    timing = f"{len(predictions)} videos in {seconds.sum():.1f} s ({seconds.mean():.2f} s per video"
+    if len(scored):
+        timing += f"; {scored.mean():.2f} s per scored video"
+    lines.append(f"{timing}) -> {output}")
+    return "\n".join(lines)
+
+
+def evaluate_predictions(predictions, frames, method, threshold):
+    """Frame-level and video-level metrics over the labelled videos that got a verdict, by
+    ``evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
+    videos)`` of those videos, or ``None`` when there are none.
+
+    AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
+    matrix come from the ``verdict`` column, so they agree with the CSV.
+    """
+    labelled = predictions[predictions["label"] != ""]
+    decided = labelled[labelled["verdict"] != UNKNOWN_VERDICT]
+    if decided.empty:
+        return None
+    labels = decided.set_index("video")["label"].map(LABEL_OF_VERDICT)
+    scored = frames[frames["video"].isin(labels.index)]
+    scored = scored.assign(label=scored["video"].map(labels))
+    metrics, videos = evaluate(scored, method, threshold)
+    metrics["video_level"].update(
+        unknown_left_out=int(len(labelled) - len(decided)),
+        unlabelled_left_out=int(len(predictions) - len(labelled)),
+    )
+    return metrics, scored, videos
+
+
+def report_predictions(predictions, frames, settings, output, data):
+    """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
+    ``<output stem>_metrics.json`` and the plots next to ``output``, and return the printable report."""
+    evaluated = evaluate_predictions(predictions, frames, settings["aggregate"], settings["threshold"])
+    if evaluated is None:
+        return "no labelled video got a verdict: no metrics"
+    metrics, frames, videos = evaluated
+    metrics = {"data": f"{data}, {settings['frames']} frames per video", **metrics}
+    prefix = Path(output).with_name(f"{Path(output).stem}_")
+    paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
+    return (
+        f"{metrics_report(metrics)}\n"
+        f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc}}_{{frames,videos}}.png"
+    )

@@ -4,8 +4,6 @@ All PNG files are written atomically: rendered to ``<out>.tmp`` in the same
 folder, then moved into place with ``os.replace``.
 """
 
-from __future__ import annotations
-
 import logging
 import os
 
@@ -16,6 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+
+from common.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -90,21 +90,14 @@ def binary_metrics(y_true, p_fake, threshold=0.5):
 
 
 def save_figure_atomically(fig, out_png):
-    """Save ``fig`` as PNG via a temporary file, then close it; return the path."""
-    out_png = os.fspath(out_png)
-    folder = os.path.dirname(out_png)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    tmp_path = out_png + ".tmp"
+    """Save ``fig`` as PNG (``common.files.atomic_path``), then close it; return the path."""
     try:
-        fig.savefig(tmp_path, format="png", dpi=100, bbox_inches="tight")
-        os.replace(tmp_path, out_png)
+        with atomic_path(out_png) as temporary:
+            fig.savefig(temporary, format="png", dpi=100, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
     log.debug("wrote %s", out_png)
-    return out_png
+    return os.fspath(out_png)
 
 
 def load_history(history):

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from common.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, frame_scores, video_scores
-from common.datasets import candidate_files
+from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, video_scores
+from common.config import DEFAULTS
+from common.datasets import candidate_files, folder_labels, read_labels
 from common.errors import UserError, VideoError
-from common.faces import faces_in_frames
+from common.faces import build_detector, faces_in_frames
 from common.files import atomic_write_csv, jpeg_round_trip
-from common.manifest import FAKE, REAL
 from common.video import evenly_spaced, scaled_frames
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,6 @@ PREDICTION_COLUMNS = [
 ]
 FRAME_COLUMNS = ["video", "frame_index", "p_fake", "faces"]  # <output stem>_frames.csv: each scored frame
 LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
-PREPROCESS_KEYS = ("detector", "min_confidence", "margin", "min_face_size", "jpeg_quality")
-LABEL_VALUES = {"fake": FAKE, "1": FAKE, "real": REAL, "0": REAL}
-VERDICT_OF_LABEL = {FAKE: FAKE_VERDICT, REAL: REAL_VERDICT}
-LABEL_OF_VERDICT = {verdict: label for label, verdict in VERDICT_OF_LABEL.items()}
 
 
 def find_videos(input_path):
@@ -55,10 +51,47 @@ def find_videos(input_path):
     return videos
 
 
+def videos_and_labels(input_path, output, labels_csv=None):
+    """What stage 05 scores: ``find_videos(input_path)`` and their labels (``{name: label}``) from
+    ``labels_csv`` or the folder layout, or ``None`` when there are none. ``output`` must be a file path."""
+    if Path(output).is_dir():
+        raise UserError(f"--output {output} is a folder; give the path of a CSV file")
+    videos = find_videos(input_path)
+    labels = read_labels(labels_csv) if labels_csv else folder_labels(input_path)
+    return videos, labels
+
+
+def load_scorer(model_path, config, config_file_given):
+    """The model, its metadata and the face detector built with the model's crop settings."""
+    from common.checkpoint import load_model
+
+    started = time.perf_counter()
+    model, metadata = load_model(model_path)
+    check_metadata(model, metadata)
+    if config_file_given and config["preprocess"] != metadata["preprocess"]:
+        log.warning(
+            "the config's preprocess section is ignored: faces are cropped as the model's training "
+            "faces were (%s)",
+            metadata["preprocess"],
+        )
+    detector = build_detector(metadata["preprocess"])
+    log.info(
+        "loaded %s (%s, %d px) and the %s detector in %.1f s",
+        model_path,
+        metadata["model"],
+        metadata["image_size"],
+        metadata["preprocess"]["detector"],
+        time.perf_counter() - started,
+    )
+    return model, metadata, detector
+
+
 def check_metadata(model, metadata):
     """The model file must say how its training faces were cropped, at the size the network takes."""
     missing = [key for key in ("model", "image_size", "preprocess") if key not in metadata]
-    missing += [f"preprocess.{key}" for key in PREPROCESS_KEYS if key not in metadata.get("preprocess", {})]
+    missing += [
+        f"preprocess.{key}" for key in DEFAULTS["preprocess"] if key not in metadata.get("preprocess", {})
+    ]
     if missing:
         raise UserError(f"the model's metadata lacks {', '.join(missing)}: re-save it with 04-train-cnn.py")
     input_size = model.input_shape[1]
@@ -158,10 +191,11 @@ def score_video(path, model, detector, metadata, settings, name=None):
     return row, frames
 
 
-def predict_videos(videos, model, detector, metadata, settings):
+def predict_videos(videos, model, detector, metadata, settings, labels=None):
     """Score ``[(name, path)]`` with one model and one detector; a video that fails gets an error row and
-    the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds`` per video) and the
-    frame scores of every video (``FRAME_COLUMNS``)."""
+    the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds`` per video, and a
+    ``label`` column when ``labels`` are given: see ``add_labels``) and the frame scores of every video
+    (``FRAME_COLUMNS``)."""
     rows, frames = [], []
     with tqdm(videos, desc="scoring videos", unit="video") as bar:
         for name, path in bar:
@@ -169,7 +203,7 @@ def predict_videos(videos, model, detector, metadata, settings):
             try:
                 row, video_frames = score_video(path, model, detector, metadata, settings, name=name)
                 frames.append(video_frames)
-            except Exception as error:
+            except Exception as error:  # one bad video must not end the batch
                 log.debug("%s failed", path, exc_info=True)
                 row = unknown_row(name, f"unexpected {type(error).__name__}: {error}")
             row["seconds"] = round(time.perf_counter() - started, 3)
@@ -178,9 +212,11 @@ def predict_videos(videos, model, detector, metadata, settings):
             rows.append(row)
             bar.set_postfix_str(f"{name}: {row['verdict']}", refresh=False)
     frames = [table for table in frames if len(table)]
-    return (
-        pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"]),
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS),
+    predictions = pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"])
+    if labels is not None:
+        predictions = add_labels(predictions, labels)
+    return predictions, (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS)
     )
 
 
@@ -202,81 +238,6 @@ def all_unknown(predictions):
     return bool((predictions["verdict"] == UNKNOWN_VERDICT).all())
 
 
-PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict
-
-
-def summary_table(predictions, output):
-    """Each video's verdict (for a short batch), counts per verdict, time per video and where the CSV went."""
-    lines = []
-    if len(predictions) <= PER_VIDEO_LINES:
-        shown = [
-            column
-            for column in ("video", "verdict", "fake_probability", LABEL_COLUMN, "error")
-            if column in predictions
-        ]
-        lines += [predictions[shown].to_string(index=False, float_format=lambda value: f"{value:.3f}"), ""]
-    counts = predictions["verdict"].value_counts()
-    unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
-    no_face = int(unknown["error"].str.startswith("no face found").sum())
-    lines.append(f"{'verdict':<9}{'videos':>7}")
-    for verdict in (FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT):
-        lines.append(f"{verdict:<9}{int(counts.get(verdict, 0)):>7}")
-    if len(unknown):
-        lines[-1] += f"   ({no_face} without a face, {len(unknown) - no_face} failed)"
-    seconds = predictions["seconds"]
-    scored = seconds[predictions["verdict"] != UNKNOWN_VERDICT]
-    timing = f"{len(predictions)} videos in {seconds.sum():.1f} s ({seconds.mean():.2f} s per video"
-    if len(scored):
-        timing += f"; {scored.mean():.2f} s per scored video"
-    lines.append(f"{timing}) -> {output}")
-    return "\n".join(lines)
-
-
-def parse_label(value):
-    """fake/real (any case) or 1/0 -> 1 (fake) / 0 (real); ``ValueError`` otherwise."""
-    text = str(value).strip().lower()
-    if text not in LABEL_VALUES:
-        raise ValueError(f"label {value!r} is none of fake/real, FAKE/REAL, 1/0")
-    return LABEL_VALUES[text]
-
-
-def read_labels(csv_path):
-    """``{video: label}`` from a CSV with columns ``video`` and ``label``."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise UserError(f"labels file not found: {csv_path}")
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UserError(f"labels file {csv_path} is not a readable CSV: {error}") from None
-    missing = [column for column in ("video", "label") if column not in table.columns]
-    if missing:
-        raise UserError(f"labels file {csv_path} lacks column(s) {', '.join(missing)} (needs video, label)")
-    labels = {}
-    for line, (video, label) in enumerate(zip(table["video"], table["label"]), start=2):
-        try:
-            labels[video.strip()] = parse_label(label)
-        except ValueError as error:
-            raise UserError(f"{csv_path} line {line}: {error}") from None
-    return labels
-
-
-def layout_labels(root):
-    """``{name: label}`` for the files under ``root/real/`` and ``root/fake/``; ``None`` if ``root`` has
-    neither folder (or is a file)."""
-    root = Path(root)
-    folders = [
-        (root / name, label) for name, label in (("real", REAL), ("fake", FAKE)) if (root / name).is_dir()
-    ]
-    if not folders:
-        return None
-    return {
-        path.relative_to(root).as_posix(): label
-        for folder, label in folders
-        for path in candidate_files(folder)
-    }
-
-
 def add_labels(predictions, labels):
     """Add the ``label`` column (FAKE, REAL, or empty when unknown): a video matches a key of ``labels`` by
     its name or by its file name."""
@@ -293,28 +254,3 @@ def add_labels(predictions, labels):
             " ..." if len(unlabelled) > 5 else "",
         )
     return predictions.assign(**{LABEL_COLUMN: names})
-
-
-def evaluate(predictions, frames, method, threshold):
-    """Frame-level and video-level metrics over the labelled videos that got a verdict, by
-    ``common.evaluation.evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
-    videos)`` of those videos, or ``None`` when there are none.
-
-    AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
-    matrix come from the ``verdict`` column, so they agree with the CSV.
-    """
-    from common import evaluation
-
-    labelled = predictions[predictions[LABEL_COLUMN] != ""]
-    decided = labelled[labelled["verdict"] != UNKNOWN_VERDICT]
-    if decided.empty:
-        return None
-    labels = decided.set_index("video")[LABEL_COLUMN].map(LABEL_OF_VERDICT)
-    scored = frames[frames["video"].isin(labels.index)]
-    scored = scored.assign(label=scored["video"].map(labels))
-    metrics, videos = evaluation.evaluate(scored, method, threshold)
-    metrics["video_level"].update(
-        unknown_left_out=int(len(labelled) - len(decided)),
-        unlabelled_left_out=int(len(predictions) - len(labelled)),
-    )
-    return metrics, scored, videos

@@ -14,9 +14,10 @@ import pytest
 from conftest import ROOT, load_script, write_video
 from sklearn.metrics import roc_auc_score
 
-from common import predict
+from common import evaluation, predict
 from common.checkpoint import MODEL_FILE, save_model
 from common.config import DEFAULTS
+from common.datasets import parse_label
 from common.errors import UserError
 from common.faces import Face, MTCNNDetector
 from common.models import build_model
@@ -78,7 +79,7 @@ def stand_in_detector(monkeypatch):
         asked.append(dict(preprocess))
         return BoxDetector()
 
-    monkeypatch.setattr(stage05, "build_detector", build)
+    monkeypatch.setattr(predict, "build_detector", build)
     return asked
 
 
@@ -157,7 +158,7 @@ def test_a_faceless_video_is_unknown_with_the_reason(model, tmp_path):
 
 def test_a_single_faceless_file_from_the_command_line(run_dir, tmp_path, monkeypatch):
     video = write_video(tmp_path / "grey.mp4", frames=12)
-    monkeypatch.setattr(stage05, "build_detector", lambda preprocess: BoxDetector(None))
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: BoxDetector(None))
     output = tmp_path / "single.csv"
     assert (
         stage05.main(
@@ -281,7 +282,7 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
             "faces": 1,
         }
     )
-    metrics, _, videos = predict.evaluate(table, frames, "vote", 0.5)
+    metrics, _, videos = evaluation.evaluate_predictions(table, frames, "vote", 0.5)
     assert videos["verdict"].tolist() == ["FAKE", "REAL"]
     assert metrics["video_level"]["accuracy"] == 1.0 and metrics["video_level"]["confusion_matrix"] == [
         [1, 0],
@@ -289,7 +290,7 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
     ]
     assert metrics["video_level"]["n"] == 2 and metrics["video_level"]["unknown_left_out"] == 1
     assert metrics["frame_level"]["n"] == 4 and metrics["frame_level"]["accuracy"] == 0.5
-    assert predict.evaluate(table.assign(label=""), frames, "vote", 0.5) is None
+    assert evaluation.evaluate_predictions(table.assign(label=""), frames, "vote", 0.5) is None
 
 
 @pytest.mark.parametrize("aggregate", ["vote", "mean", "max"])
@@ -353,7 +354,7 @@ def test_labels_csv_matches_paths_or_file_names(run_dir, tmp_path, stand_in_dete
     "value, label", [("fake", 1), ("FAKE", 1), ("1", 1), ("real", 0), (" REAL ", 0), ("0", 0)]
 )
 def test_label_spellings(value, label):
-    assert predict.parse_label(value) == label
+    assert parse_label(value) == label
 
 
 def test_a_bad_label_names_its_line(run_dir, tmp_path, capsys):

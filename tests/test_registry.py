@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from common.aggregate import RULES
 from common.backbones import BACKBONES
@@ -11,7 +12,6 @@ from common.datasets import ADAPTERS
 from common.errors import UserError
 from common.faces import DETECTORS
 from common.registry import Registry
-from conftest import ROOT
 
 
 def test_a_name_registered_twice_is_refused():

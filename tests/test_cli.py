@@ -1,0 +1,55 @@
+"""--help tells the truth once: defaults and choices come from the config defaults and the registries."""
+
+import re
+
+import pytest
+from conftest import load_script
+
+from common.backbones import BACKBONES
+from common.config import DEFAULTS, ConfigError, default, load_config
+
+STAGES = [
+    "01-convert-video-to-image.py",
+    "02-crop-faces-with-mtcnn.py",
+    "03-prepare-fake-real-dataset.py",
+    "04-train-cnn.py",
+    "05-predict-video.py",
+]
+
+
+@pytest.mark.parametrize("script", STAGES)
+def test_help_states_each_default_once_and_as_the_config_has_it(script):
+    parser = load_script(script).build_parser()
+    text = " ".join(parser.format_help().split())
+    assert "(default: None)" not in text
+    assert parser.config_keys, "the stage has config flags"
+    for dest, key in parser.config_keys.items():
+        built_in = default(key)
+        shown = str(built_in).lower() if isinstance(built_in, bool) else str(built_in)
+        assert f"(config {key}; default {shown})" in text, key
+        assert text.count(f"config {key};") == 1, key
+        assert parser.get_default(dest) is None, f"--{dest} must not hide the config file's {key}"
+
+
+def test_stage_04_offers_exactly_the_registered_backbones():
+    parser = load_script("04-train-cnn.py").build_parser()
+    model = next(action for action in parser._actions if action.dest == "model")
+    assert tuple(model.choices) == BACKBONES.names()
+
+
+def test_a_config_value_outside_a_registry_names_the_known_ones():
+    with pytest.raises(ConfigError, match=re.escape("'train.model' must be one of efficientnet_b0,")):
+        load_config(None, {"train.model": "resnet9000"})
+
+
+def test_an_unset_flag_leaves_the_config_file_value(tmp_path):
+    stage = load_script("05-predict-video.py")
+    parser = stage.build_parser()
+    args = parser.parse_args(["--input", "x", "--output", "y.csv", "--model", "m", "--frames", "3"])
+    overrides = {key: getattr(args, dest) for dest, key in parser.config_keys.items()}
+    assert overrides["predict.frames"] == 3 and overrides["predict.aggregate"] is None
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("predict:\n  aggregate: mean\n")
+    config = load_config(config_file, overrides)
+    assert config["predict"]["aggregate"] == "mean" and config["predict"]["frames"] == 3
+    assert config["predict"]["threshold"] == DEFAULTS["predict"]["threshold"]
