@@ -14,10 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from conftest import load_script  # noqa: E402
+from tools.scripts import load_script  # noqa: E402
 
 
 def timed(function, *args):

@@ -52,17 +52,22 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{help_text} (default: %(default)s)"
 
 
-def stage_parser(description, input_help, output_help):
-    """An argument parser with the flags every stage has; add config flags with ``config_option``."""
+def stage_parser(description, input_help, output_help, config=True):
+    """An argument parser with the flags every stage has; add config flags with ``config_option``.
+    Without ``input_help`` there is no ``--input`` (stage 00 makes data); without ``config``, no ``--config``
+    and ``--seed`` (the built-in defaults hold)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     parser.config_keys = {}  # argument dest -> dotted config key it overrides
-    parser.add_argument("--input", required=True, help=input_help)
+    if input_help is not None:
+        parser.add_argument("--input", required=True, help=input_help)
     parser.add_argument("--output", required=True, help=output_help)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    if not config:
+        return parser
     parser.add_argument(
         "--config", default=None, help="YAML experiment file (see configs/); flags override it"
     )
     config_option(parser, "--seed", "seed", "random seed", type=int)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
@@ -111,10 +116,11 @@ def run_stage(parser, argv, body, extra_overrides=None):
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
-        check_input_output(args.input, args.output)
+        if getattr(args, "input", None) is not None:
+            check_input_output(args.input, args.output)
         overrides = {key: getattr(args, dest) for dest, key in parser.config_keys.items()}
         overrides.update(extra_overrides(args) if extra_overrides else {})
-        config = load_config(args.config, overrides)
+        config = load_config(getattr(args, "config", None), overrides)
         seed_everything(config["seed"])
         return body(args, config) or 0
     except UserError as error:

@@ -1,6 +1,5 @@
 """Shared test helpers: tiny generated videos and loading the numbered stage scripts."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,14 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def load_script(name):
-    """Import a numbered stage script (its file name starts with a digit) as a module."""
-    path = ROOT / name
-    spec = importlib.util.spec_from_file_location(path.stem.replace("-", "_"), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tools.scripts import load_script  # noqa: E402, F401  (tests import it from conftest)
 
 
 def write_video(path, frames=20, size=(160, 120), fps=10.0):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, load_script
 
-from common.demo import make_demo_videos
+from tools.demo import make_demo_videos
 
 DEMO = ["--config", str(ROOT / "configs" / "demo.yaml")]
 

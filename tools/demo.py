@@ -26,6 +26,7 @@ import zlib
 import cv2
 import numpy as np
 
+from common.errors import UserError
 from common.files import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -411,21 +412,21 @@ def validate_demo_arguments(
     seed,
     prefix,
 ):
-    """Raise ValueError naming the first bad argument."""
+    """Raise ``UserError`` naming the first bad argument."""
     if n_real < 1:
-        raise ValueError(f"n_real must be >= 1, got {n_real}")
+        raise UserError(f"n_real must be >= 1, got {n_real}")
     if fakes_per_real < 0:
-        raise ValueError(f"fakes_per_real must be >= 0, got {fakes_per_real}")
+        raise UserError(f"fakes_per_real must be >= 0, got {fakes_per_real}")
     if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+        raise UserError(f"fps must be > 0, got {fps}")
     if round(seconds * fps) < 1:
-        raise ValueError(f"seconds * fps must give at least one frame, got {seconds} s at {fps} fps")
+        raise UserError(f"seconds * fps must give at least one frame, got {seconds} s at {fps} fps")
     if len(size) != 2 or min(size) < MIN_FRAME_SIDE:
-        raise ValueError(f"size must be (width, height) with both >= {MIN_FRAME_SIDE}, got {size}")
+        raise UserError(f"size must be (width, height) with both >= {MIN_FRAME_SIDE}, got {size}")
     if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+        raise UserError(f"seed must be >= 0, got {seed}")
     if not prefix or any(char in prefix for char in "/\\") or prefix.startswith("."):
-        raise ValueError(f"prefix must be a plain file-name part, got {prefix!r}")
+        raise UserError(f"prefix must be a plain file-name part, got {prefix!r}")
 
 
 def demo_video_count(n_real, fakes_per_real=1):
