@@ -1,5 +1,5 @@
 # `make demo`: set up a virtual environment and run the whole pipeline on generated demo videos.
-# `make test`: set up the same environment and run the tests.
+# `make test`: set up the same environment, check the house style (ruff) and run the tests.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,6 +16,8 @@ $(VENV)/.installed: requirements.txt
 setup: $(VENV)/.installed
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 demo: setup

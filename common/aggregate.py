@@ -42,8 +42,9 @@ def max_score(scores, threshold):
 def video_verdict(scores, method="vote", threshold=0.5):
     """Aggregate one video's frame scores into ``(verdict, fake_probability, fake_frame_share)``.
 
-    ``method`` names one of ``RULES`` (vote, mean, max). ``fake_probability`` is the mean frame score and ``fake_frame_share`` the share of fake votes, whatever
-    the rule. No frame (no face found): ``("UNKNOWN", 0.5, 0.0)``.
+    ``method`` names one of ``RULES`` (vote, mean, max). ``fake_probability`` is the mean frame score and
+    ``fake_frame_share`` the share of fake votes, whatever the rule. No frame (no face found):
+    ``("UNKNOWN", 0.5, 0.0)``.
     """
     is_fake = RULES.get(method)
     scores = np.asarray(scores, dtype=float)

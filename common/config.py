@@ -136,19 +136,18 @@ def _merge(base, update, prefix):
 
 def _coerce(name, default, value):
     """Accept ``value`` if it has the type of ``default`` (an int where a float is expected is fine)."""
+    is_bool, is_number = isinstance(value, bool), isinstance(value, (int, float))
     if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
+        accepted = is_bool
     elif isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        accepted = isinstance(value, int) and not is_bool
     elif isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(default, str):
-        if isinstance(value, str):
-            return value
-    raise ConfigError(f"config key '{name}' must be of type {type(default).__name__}, got {value!r}")
+        accepted = is_number and not is_bool
+    else:
+        accepted = isinstance(value, type(default))
+    if not accepted:
+        raise ConfigError(f"config key '{name}' must be of type {type(default).__name__}, got {value!r}")
+    return float(value) if isinstance(default, float) else value
 
 
 def validate(config):

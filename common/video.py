@@ -75,7 +75,7 @@ def probe_video(path):
 def evenly_spaced(frame_count, count):
     """``count`` frame indices spread evenly over ``frame_count`` frames (centres of equal slices)."""
     count = max(1, min(count, frame_count))
-    return sorted(set(int(i) for i in (np.arange(count) + 0.5) * frame_count / count))
+    return sorted({int(i) for i in (np.arange(count) + 0.5) * frame_count / count})
 
 
 def sample_frame_indices(info, fps, max_frames=0):

@@ -29,7 +29,7 @@ def test_known_verdicts(scores, method, threshold, verdict):
 
 @pytest.mark.parametrize("method", ["vote", "mean", "max"])
 def test_the_video_probability_is_the_mean_frame_score_whatever_the_rule(method):
-    verdict, p_fake, share = video_verdict([0.9, 0.8, 0.2, 0.7], method, 0.5)
+    _, p_fake, share = video_verdict([0.9, 0.8, 0.2, 0.7], method, 0.5)
     assert p_fake == pytest.approx(0.65) and share == pytest.approx(0.75)
 
 

@@ -17,7 +17,7 @@ def test_defaults_file_and_flags_take_precedence_in_that_order(tmp_path):
 def test_unknown_key_in_file_is_an_error_naming_it(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("preprocess:\n  min_confidense: 0.9\n")
-    with pytest.raises(ConfigError, match="preprocess.min_confidense"):
+    with pytest.raises(ConfigError, match=r"preprocess\.min_confidense"):
         load_config(path)
 
 
@@ -29,7 +29,7 @@ def test_unknown_section_and_override_are_errors():
 def test_wrong_type_is_an_error_naming_the_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("video:\n  fps: fast\n")
-    with pytest.raises(ConfigError, match="video.fps"):
+    with pytest.raises(ConfigError, match=r"video\.fps"):
         load_config(path)
 
 

@@ -130,3 +130,19 @@ def test_fakes_without_a_group_are_split_on_their_own_with_a_warning(caplog):
     plan, _ = plan_dataset(manifest, RATIOS, do_balance=False, seed=0)
     assert "10 of 10 fake videos have no known source video or group" in caplog.text
     assert (plan.groupby("video_id")["group"].first() == plan.groupby("video_id").size().index).all()
+
+
+def test_each_split_row_traces_its_face_back_to_the_frame_box_and_confidence(tmp_path):
+    manifest = faces_manifest(groups=6, fakes_per_real=1, frames=2)
+    rng = np.random.default_rng(0)
+    for column in ("box_x", "box_y", "box_w", "box_h"):
+        manifest[column] = rng.integers(0, 200, len(manifest))
+    manifest["confidence"] = rng.uniform(0.95, 1.0, len(manifest)).round(5)
+    write_faces_folder(tmp_path / "faces", manifest)
+    prepare_dataset(tmp_path / "faces", tmp_path / "dataset", RATIOS, do_balance=False, seed=0)
+    split = pd.read_csv(tmp_path / "dataset" / "split.csv")
+    keys = ["video_id", "frame_index", "face_index"]
+    traced = split.merge(manifest, on=keys, suffixes=("", "_stage02"))
+    assert len(traced) == len(manifest)
+    for column in ("box_x", "box_y", "box_w", "box_h", "confidence"):
+        assert (traced[column] == traced[f"{column}_stage02"]).all(), column

@@ -170,7 +170,7 @@ def test_missing_fake_is_regenerated_identically(tmp_path):
 
 
 def test_another_prefix_in_the_same_folder_keeps_earlier_entries(tmp_path):
-    tiny = dict(n_real=1, seconds=0.25, fps=4, size=(128, 128))
+    tiny = {"n_real": 1, "seconds": 0.25, "fps": 4, "size": (128, 128)}
     demo.make_demo_videos(tmp_path, prefix="demo", **tiny)
     demo.make_demo_videos(tmp_path, prefix="extra", seed=1, **tiny)
     metadata = json.loads((tmp_path / "metadata.json").read_text())

@@ -427,7 +427,7 @@ def test_the_script_crops_with_the_model_metadata_not_the_config(
 
 
 def test_metadata_without_crop_settings_is_refused(model):
-    with pytest.raises(UserError, match="preprocess.margin"):
+    with pytest.raises(UserError, match=r"preprocess\.margin"):
         predict.check_metadata(
             model, {"model": "small_cnn", "image_size": 32, "preprocess": {"detector": "mtcnn"}}
         )
