@@ -3,6 +3,7 @@
 
 import functools
 import sys
+from pathlib import Path
 
 from common.cli import config_option, non_negative_int, positive_float, positive_int, run_stage, stage_parser
 from common.datasets import ADAPTERS, list_videos
@@ -56,15 +57,17 @@ def build_parser():
 
 
 def convert(args, config):
-    records = list_videos(args.input, args.dataset, groups=args.groups, group_pattern=args.group_pattern)
+    records = list_videos(args.input, args.dataset, args.groups, args.group_pattern, config)
     settings = config["video"]
-    record_pipeline(None, args.output, {"video": settings})
+    source = {"dataset": args.dataset, "input": str(Path(args.input).resolve())}
+    record_pipeline(None, args.output, {"source": source, "video": settings})
     extract = functools.partial(
         extract_video,
         output=args.output,
         fps=settings["fps"],
         max_frames=settings["max_frames"],
         jpeg_quality=settings["jpeg_quality"],
+        resize=settings["resize"],
     )
     jobs = [(record.video_id, record.path, record) for record in records]
     summary = run_per_video(

@@ -6,6 +6,7 @@ import sys
 from common.cli import config_option, run_stage, stage_parser
 from common.config import default
 from common.dataset import SPLITS, prepare_dataset
+from common.errors import UserError
 
 
 def build_parser():
@@ -19,10 +20,11 @@ def build_parser():
     )
     parser.add_argument(
         "--split",
-        nargs=3,
-        type=float,
-        metavar=("TRAIN", "VAL", "TEST"),
-        help="split ratios by video, summing to 1 (config dataset.train/val/test; default "
+        nargs="+",
+        metavar="official | TRAIN VAL TEST",
+        help="'official' keeps the official splits of --dataset celebdf/ffpp (test = the official list; val "
+        "carved by group from the rest), or ratios by video summing to 1 (config dataset.protocol and "
+        "dataset.train/val/test; default: official when the data has official splits, else "
         + " ".join(f"{default(f'dataset.{name}'):g}" for name in SPLITS)
         + ")",
     )
@@ -41,21 +43,39 @@ def build_parser():
 
 
 def split_overrides(args):
-    """``--split TRAIN VAL TEST`` sets three config keys."""
-    return {f"dataset.{name}": ratio for name, ratio in zip(SPLITS, args.split)} if args.split else {}
+    """``--split official`` sets ``dataset.protocol``; ``--split TRAIN VAL TEST`` the ratios too."""
+    if not args.split:
+        return {}
+    if args.split == ["official"]:
+        return {"dataset.protocol": "official"}
+    try:
+        ratios = [float(value) for value in args.split]
+    except ValueError:
+        ratios = []
+    if len(ratios) != len(SPLITS):
+        raise UserError(
+            f"--split takes 'official' or three ratios TRAIN VAL TEST, got {' '.join(args.split)}"
+        )
+    return {"dataset.protocol": "ratios", **{f"dataset.{name}": ratio for name, ratio in zip(SPLITS, ratios)}}
 
 
 def prepare(args, config):
     settings = config["dataset"]
     ratios = {name: settings[name] for name in SPLITS}
-    plan, table = prepare_dataset(
-        args.input, args.output, ratios, settings["balance"], config["seed"], args.overwrite
+    plan, table, protocol = prepare_dataset(
+        args.input,
+        args.output,
+        ratios,
+        settings["balance"],
+        config["seed"],
+        args.overwrite,
+        settings["protocol"],
     )
     print(table.to_string())
+    how = "by the official splits" if protocol == "official" else "/".join(f"{r:g}" for r in ratios.values())
     print(
-        f"{len(plan)} faces of {plan['video_id'].nunique()} videos split "
-        f"{'/'.join(f'{ratio:g}' for ratio in ratios.values())} by video (seed {config['seed']}) "
-        f"-> {args.output}/split.csv"
+        f"{len(plan)} faces of {plan['video_id'].nunique()} videos split {how} by video group "
+        f"(seed {config['seed']}) -> {args.output}/split.csv"
     )
 
 

@@ -5,6 +5,7 @@ import sys
 
 from common import evaluation, predict
 from common.cli import config_option, positive_int, run_stage, stage_parser
+from common.datasets import ADAPTERS
 
 
 def build_parser():
@@ -27,22 +28,34 @@ def build_parser():
     )
     config_option(parser, "--threshold", "predict.threshold", "frame/video score counted as fake", type=float)
     config_option(parser, "--batch-size", "predict.batch_size", "faces per forward pass", type=positive_int)
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         "--labels",
         help="CSV with columns video (path or file name) and label (fake/real or 1/0); "
         "without it, real/ and fake/ subfolders of --input give the labels",
+    )
+    source.add_argument(
+        "--dataset",
+        choices=ADAPTERS.names(),
+        help="score the official test set of this dataset, --input being its raw download folder "
+        "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test)",
     )
     return parser
 
 
 def run(args, config):
-    videos, labels = predict.videos_and_labels(args.input, args.output, args.labels)
+    videos, labels, methods = predict.videos_and_labels(
+        args.input, args.output, args.labels, args.dataset, config
+    )
     model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None)
-    predictions, frames = predict.predict_videos(videos, model, detector, metadata, config["predict"], labels)
+    predictions, frames = predict.predict_videos(
+        videos, model, detector, metadata, config["predict"], labels, methods
+    )
     predict.write_predictions(predictions, frames, args.output)
     print(evaluation.summary_table(predictions, args.output))
     if labels is not None:
-        data = f"labelled videos of {args.input}"
+        data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
+        data += f" in {args.input}"
         print(evaluation.report_predictions(predictions, frames, config["predict"], args.output, data))
     return 1 if predict.all_unknown(predictions) else 0
 

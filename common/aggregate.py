@@ -39,14 +39,14 @@ def max_score(scores, threshold):
     return bool(scores.max() >= threshold)
 
 
-def video_verdict(scores, method="vote", threshold=0.5):
+def video_verdict(scores, rule="vote", threshold=0.5):
     """Aggregate one video's frame scores into ``(verdict, fake_probability, fake_frame_share)``.
 
-    ``method`` names one of ``RULES`` (vote, mean, max). ``fake_probability`` is the mean frame score and
+    ``rule`` names one of ``RULES`` (vote, mean, max). ``fake_probability`` is the mean frame score and
     ``fake_frame_share`` the share of fake votes, whatever the rule. No frame (no face found):
     ``("UNKNOWN", 0.5, 0.0)``.
     """
-    is_fake = RULES.get(method)
+    is_fake = RULES.get(rule)
     scores = np.asarray(scores, dtype=float)
     if scores.size == 0:
         return UNKNOWN_VERDICT, 0.5, 0.0
@@ -54,21 +54,24 @@ def video_verdict(scores, method="vote", threshold=0.5):
     return verdict, float(scores.mean()), float(np.mean(scores >= threshold))
 
 
+CARRIED = ("label", "method")  # per-video columns that frame and video scores keep when they are given
+
+
 def frame_scores(faces):
-    """One row per frame from one row per face (``video``, ``frame_index``, ``p_fake``, optional ``label``):
-    the frame's most fake face, and how many faces it had. Sorted by video, then frame."""
-    label = {"label": ("label", "first")} if "label" in faces else {}
+    """One row per frame from one row per face (``video``, ``frame_index``, ``p_fake``, optional ``label``
+    and ``method``): the frame's most fake face, and how many faces it had. Sorted by video, then frame."""
+    carried = {column: (column, "first") for column in CARRIED if column in faces}
     return faces.groupby(["video", "frame_index"], as_index=False, sort=True).agg(
-        p_fake=("p_fake", "max"), faces=("p_fake", "size"), **label
+        p_fake=("p_fake", "max"), faces=("p_fake", "size"), **carried
     )
 
 
-def video_scores(frames, method="vote", threshold=0.5):
+def video_scores(frames, rule="vote", threshold=0.5):
     """One row per video from ``frame_scores``: ``video``, ``verdict``, ``fake_probability``,
-    ``fake_frame_share``, ``frames`` (with a face) and ``label`` when the frames have one."""
+    ``fake_frame_share``, ``frames`` (with a face), and ``label`` and ``method`` when the frames have them."""
     rows = []
     for video, part in frames.groupby("video", sort=False):
-        verdict, p_fake, share = video_verdict(part["p_fake"], method, threshold)
+        verdict, p_fake, share = video_verdict(part["p_fake"], rule, threshold)
         row = {
             "video": video,
             "verdict": verdict,
@@ -76,8 +79,7 @@ def video_scores(frames, method="vote", threshold=0.5):
             "fake_frame_share": share,
             "frames": len(part),
         }
-        if "label" in part:
-            row["label"] = part["label"].iloc[0]
+        row.update({column: part[column].iloc[0] for column in CARRIED if column in part})
         rows.append(row)
     columns = ["video", "verdict", "fake_probability", "fake_frame_share", "frames"]
-    return pd.DataFrame(rows, columns=columns + (["label"] if "label" in frames else []))
+    return pd.DataFrame(rows, columns=columns + [column for column in CARRIED if column in frames])

@@ -18,6 +18,14 @@ DEFAULTS = {
         "fps": 1.0,  # frames sampled per second of video
         "max_frames": 0,  # cap per video, spread evenly; 0 = no cap
         "jpeg_quality": 95,
+        "resize": "width_rule",  # width_rule: x2 under 300 px, x1 to 1000, x0.5 to 1900, x0.33 above | none
+    },
+    "datasets": {  # options of the dataset adapters (stage 01, and stage 05 with --dataset)
+        "ffpp": {
+            "compression": "c23",  # c0 | c23 | c40
+            "methods": ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"],  # also: FaceShifter
+            "splits": "",  # folder of the official train/val/test.json; "" = <root>/splits
+        },
     },
     "preprocess": {  # face detection and cropping: stage 02 and stage 05
         "detector": "mtcnn",
@@ -31,6 +39,7 @@ DEFAULTS = {
         "val": 0.1,
         "test": 0.1,
         "balance": True,  # train split only: drop majority-class videos; val and test keep every face
+        "protocol": "auto",  # official | ratios; auto = official when the adapter gives official splits
     },
     "train": {
         "model": "efficientnet_b0",
@@ -58,6 +67,10 @@ DEFAULTS = {
 
 BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.freezes_batchnorm
 MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
+RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
+SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
+FFPP_COMPRESSIONS = ("c0", "c23", "c40")
+FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 
 
 def choices():
@@ -67,6 +80,9 @@ def choices():
     from common.faces import DETECTORS
 
     return {
+        "video.resize": RESIZE_RULES,
+        "dataset.protocol": SPLIT_PROTOCOLS,
+        "datasets.ffpp.compression": FFPP_COMPRESSIONS,
         "preprocess.detector": DETECTORS.names(),
         "train.model": BACKBONES.names(),
         "train.mixed_precision": MIXED_PRECISION_MODES,
@@ -77,7 +93,11 @@ def choices():
 
 def default(dotted_key):
     """The built-in default of one dotted key ("video.fps")."""
-    node = DEFAULTS
+    return _value(DEFAULTS, dotted_key)
+
+
+def _value(config, dotted_key):
+    node = config
     for part in dotted_key.split("."):
         node = node[part]
     return node
@@ -153,11 +173,15 @@ def _coerce(name, default, value):
 def validate(config):
     """Range checks that types alone cannot express."""
     for dotted, allowed in choices().items():
-        section, key = dotted.split(".")
-        if config[section][key] not in allowed:
-            raise ConfigError(
-                f"config key '{dotted}' must be one of {', '.join(allowed)}, got {config[section][key]!r}"
-            )
+        value = _value(config, dotted)
+        if value not in allowed:
+            raise ConfigError(f"config key '{dotted}' must be one of {', '.join(allowed)}, got {value!r}")
+    methods = config["datasets"]["ffpp"]["methods"]
+    if not methods or any(method not in FFPP_METHODS for method in methods):
+        raise ConfigError(
+            f"config key 'datasets.ffpp.methods' must be a non-empty list of {', '.join(FFPP_METHODS)}, "
+            f"got {methods!r}"
+        )
     checks = [
         ("video.fps", config["video"]["fps"] > 0, "must be > 0"),
         ("video.max_frames", config["video"]["max_frames"] >= 0, "must be >= 0 (0 = no cap)"),

@@ -33,30 +33,63 @@ SPLITS = ("train", "val", "test")
 COUNTS = "split_counts.csv"  # faces and videos per split and label, and what balancing dropped
 
 
-def split_by_video(videos, ratios, seed):
-    """Assign each video's group to a split; return a Series video_id -> split.
+def deal_groups(sizes, ratios, seed, counts=None):
+    """Deal groups to splits: ``{group: split}``.
 
-    ``videos`` has one row per video with ``video_id``, ``group`` and ``official_split``. Groups are shuffled
-    with ``seed`` and dealt one by one to the split furthest below its share of videos; a split with a
-    non-zero share gets at least one group while groups remain. Groups holding an official test video go
-    to test.
+    ``sizes`` (a Series: videos per group) are shuffled with ``seed`` and dealt one by one to the split
+    furthest below its share (``ratios``) of all videos, counting ``counts`` already placed; a split with a
+    non-zero share gets at least one group while groups remain.
     """
-    rng = np.random.default_rng(seed)
-    sizes = videos.groupby("group").size()
-    official = set(videos.loc[videos["official_split"] == "test", "group"])
-    order = [group for group in rng.permutation(sorted(sizes.index)) if group not in official]
-    assigned = dict.fromkeys(official, "test")
-    counts = dict.fromkeys(SPLITS, 0)
-    counts["test"] = int(sizes[list(official)].sum()) if official else 0
-    total = int(sizes.sum())
-    active = [split for split in SPLITS if ratios[split] > 0]
+    counts = dict.fromkeys(SPLITS, 0) | dict(counts or {})
+    total = int(sizes.sum()) + sum(counts.values())
+    active = [split for split in SPLITS if ratios.get(split, 0) > 0]
+    order = np.random.default_rng(seed).permutation(sorted(sizes.index))
+    assigned = {}
     for position, group in enumerate(order):
         empty = [split for split in active if counts[split] == 0]
         candidates = empty if empty and len(order) - position <= len(empty) else active
         split = max(candidates, key=lambda name: (ratios[name] * total - counts[name], ratios[name]))
         assigned[group] = split
         counts[split] += int(sizes[group])
-    return videos["group"].map(assigned).set_axis(videos["video_id"])
+    return assigned
+
+
+def split_protocol(videos, protocol):
+    """``official`` or ``ratios``: ``auto`` means official when some video has an official split."""
+    if protocol != "auto":
+        return protocol
+    return "official" if (videos["official_split"] != "").any() else "ratios"
+
+
+def split_by_video(videos, ratios, seed, protocol="auto"):
+    """Assign each video to a split by its group; return a Series video_id -> split.
+
+    ``videos`` has one row per video with ``video_id``, ``group`` and ``official_split``.
+
+    - ``ratios``: groups are dealt to train/val/test in the proportions of ``ratios``; a group holding an
+      official test video goes to test whole.
+    - ``official``: a video with an official split keeps it, so the test split is exactly the official test
+      list (no other video joins it, even one of the same group) and official train/val lists are kept. A
+      video without one follows its group's official train/val video, or else its group is dealt to train
+      or val in the proportions of ``ratios["train"]`` and ``ratios["val"]``.
+    """
+    if split_protocol(videos, protocol) == "ratios":
+        official = set(videos.loc[videos["official_split"] == "test", "group"])
+        sizes = videos.groupby("group").size()
+        assigned = dict.fromkeys(official, "test")
+        placed = {"test": int(sizes[list(official)].sum())} if official else {}
+        assigned |= deal_groups(sizes.drop(list(official)), ratios, seed, placed)
+        return videos["group"].map(assigned).set_axis(videos["video_id"])
+    split = videos["official_split"].where(videos["official_split"] != "")
+    fitting = videos[split.isin(["train", "val"])].groupby("group")["official_split"].first()
+    follows = split.isna() & videos["group"].isin(fitting.index)
+    split[follows] = videos.loc[follows, "group"].map(fitting)
+    free = split.isna()
+    placed = split[~free & split.isin(["train", "val"])].value_counts().to_dict()
+    share = {"train": ratios["train"], "val": ratios["val"]}
+    dealt = deal_groups(videos[free].groupby("group").size(), share, seed, placed)
+    split[free] = videos.loc[free, "group"].map(dealt)
+    return split.set_axis(videos["video_id"])
 
 
 def warn_about_ungrouped_fakes(videos):
@@ -105,13 +138,14 @@ def balance_train(faces, seed):
     return faces[~dropped], faces[dropped]
 
 
-def plan_dataset(faces, ratios, do_balance, seed):
+def plan_dataset(faces, ratios, do_balance, seed, protocol="auto"):
     """The split table (one row per face crop, columns ``SPLIT_COLUMNS`` plus ``source_path``) for a faces
-    manifest, and the face rows that balancing left out of the train split. Pure: writes nothing."""
+    manifest, and the face rows that balancing left out of the train split (``split_by_video`` for the
+    ``protocol``). Pure: writes nothing."""
     faces = faces.copy()
     videos = faces.drop_duplicates("video_id")[["video_id", "label", "group", "official_split"]]
     warn_about_ungrouped_fakes(videos)
-    faces["split"] = faces["video_id"].map(split_by_video(videos, ratios, seed))
+    faces["split"] = faces["video_id"].map(split_by_video(videos, ratios, seed, protocol))
     dropped = faces.iloc[:0]
     if do_balance:
         faces, dropped = balance_train(faces, seed)
@@ -139,19 +173,22 @@ def count_table(plan, dropped):
     return counts(plan).join(counts(dropped).add_prefix("dropped_"))
 
 
-def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False):
-    """Read stage 02's manifest, split it and balance its train split, copy the crops into
-    ``output/<split>/<label>/`` and write ``output/split.csv`` and ``output/split_counts.csv``. Returns the plan
-    and the count table. Files already in place are not copied again."""
+def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False, protocol="auto"):
+    """Read stage 02's manifest, split it (``split_by_video``) and balance its train split, copy the crops
+    into ``output/<split>/<label>/`` and write ``output/split.csv`` and ``output/split_counts.csv``. Returns
+    the plan, the count table and the protocol used (``split_protocol``). Files already in place are not
+    copied again."""
     input_dir, output = Path(input_dir), Path(output)
     faces = read_manifest(input_dir, "faces", FACE_COLUMNS)
     if faces.empty:
         raise UserError(f"{input_dir}/manifest.csv lists no face: nothing to split")
-    plan, dropped = plan_dataset(faces, ratios, do_balance, seed)
+    protocol = split_protocol(faces.drop_duplicates("video_id"), protocol)
+    plan, dropped = plan_dataset(faces, ratios, do_balance, seed, protocol)
     _check_previous_split(output, plan, overwrite)
     if overwrite:
         (output / PIPELINE).unlink(missing_ok=True)
-    record_pipeline(input_dir, output, {"dataset": {**ratios, "balance": do_balance, "seed": seed}})
+    settings = {**ratios, "balance": do_balance, "seed": seed, "protocol": protocol}
+    record_pipeline(input_dir, output, {"dataset": settings})
     for source, target in tqdm(
         list(zip(plan["source_path"], plan["path"])), desc="faces -> dataset", unit="img"
     ):
@@ -162,7 +199,7 @@ def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False
     atomic_write_csv(output / SPLIT, plan.drop(columns="source_path"))
     table = count_table(plan, dropped)
     atomic_write_csv(output / COUNTS, table.reset_index())
-    return plan, table
+    return plan, table, protocol
 
 
 def _check_previous_split(output, plan, overwrite):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.config import DEFAULTS
+from common.dataset import SPLITS
 from common.errors import UserError
 from common.manifest import FAKE, LABEL_NAMES, REAL
 from common.registry import Registry
@@ -28,7 +30,10 @@ class VideoRecord:
     path: Path
     label: int  # FAKE or REAL
     source_video: str = ""  # for a fake: the video id of the real video it was made from, when known
-    official_split: str = ""  # "test" for videos of an official test list, which must stay whole
+    # "train", "val" or "test" when an official protocol puts the video there ("" = no official split):
+    # stage 03 keeps an official test set whole and, with --split official, every official assignment.
+    official_split: str = ""
+    method: str = ""  # the manipulation method of a fake, when the dataset names it (FaceForensics++)
     # Videos of one group never straddle two splits; "" = the group of the source video, or the video itself.
     group: str = ""
 
@@ -45,8 +50,12 @@ class VideoRecord:
 ADAPTERS = Registry("dataset", "--dataset", "common.datasets.ADAPTERS")
 
 
-def list_videos(root, dataset="folder", groups=None, group_pattern=None):
+def list_videos(root, dataset="folder", groups=None, group_pattern=None, config=None):
     """Return the ``VideoRecord``s of the dataset at ``root``, sorted by video id.
+
+    Every adapter is called as ``adapter(root, config)``: ``config`` is the resolved config (or ``None`` for
+    the built-in defaults), whose ``datasets`` section holds adapter options (FaceForensics++ compression,
+    methods, splits folder).
 
     ``groups`` (a CSV with columns ``video`` and ``group``) or ``group_pattern`` (a regular expression
     whose named group ``group``, or else first group, or else whole match, taken from the file name, names
@@ -55,7 +64,10 @@ def list_videos(root, dataset="folder", groups=None, group_pattern=None):
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"input folder not found: {root}")
-    records = sorted(ADAPTERS.get(dataset)(root), key=lambda record: record.video_id)
+    adapter = ADAPTERS.get(dataset)
+    records = sorted(
+        adapter(root, config if config is not None else DEFAULTS), key=lambda record: record.video_id
+    )
     if not records:
         raise UserError(f"no videos found in {root} for --dataset {dataset}")
     seen = set()
@@ -148,7 +160,7 @@ def candidate_files(folder):
 
 
 @ADAPTERS.register("folder")
-def folder_videos(root):
+def folder_videos(root, config=None):
     """``real/`` and ``fake/`` subfolders (any depth below them). The source of a fake is unknown: group
     the videos with ``list_videos``' ``groups`` or ``group_pattern``."""
     label_folders = {label: root / name for label, name in LABEL_NAMES.items() if (root / name).is_dir()}
@@ -161,7 +173,7 @@ def folder_videos(root):
 
 
 @ADAPTERS.register("dfdc")
-def dfdc_videos(root):
+def dfdc_videos(root, config=None):
     """Deepfake Detection Challenge layout: ``metadata.json`` files (any depth) with label REAL/FAKE and
     ``original``. Video ids are file stems, as in the challenge."""
     metadata_files = sorted(root.rglob("metadata.json"))
@@ -222,4 +234,277 @@ def folder_labels(root):
     root = Path(root)
     if not root.is_dir() or not any((root / name).is_dir() for name in LABEL_NAMES.values()):
         return None
-    return {record.path.relative_to(root).as_posix(): record.label for record in folder_videos(root)}
+    return {record.path.relative_to(root).as_posix(): record.label for record in folder_videos(root, None)}
+
+
+CELEBDF_FOLDERS = {"Celeb-real": REAL, "YouTube-real": REAL, "Celeb-synthesis": FAKE}  # folder -> label
+CELEBDF_TEST_LIST = "List_of_testing_videos.txt"
+CELEBDF_LIST_LABELS = {"1": REAL, "0": FAKE}  # the test list's own convention: 1 = real, 0 = fake
+CELEBDF_REAL_NAME = re.compile(r"^(id\d+)_(\d+)$")  # Celeb-real/id0_0000: identity, clip
+# Celeb-synthesis/id0_id16_0000: target identity (whose clip was manipulated), swapped-in identity, clip
+CELEBDF_FAKE_NAME = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
+
+
+@ADAPTERS.register("celebdf")
+def celebdf_videos(root, config=None):
+    """Celeb-DF v2 at ``root``: ``Celeb-real/idX_NNNN.mp4``, ``YouTube-real/NNNNN.mp4``,
+    ``Celeb-synthesis/idA_idB_NNNN.mp4`` and the official test list ``List_of_testing_videos.txt`` (lines
+    ``<1 = real | 0 = fake> <folder>/<file>.mp4``). ``config`` is not used.
+
+    Yields one ``VideoRecord`` per file: id ``<folder>/<stem>``, label from the folder, ``official_split``
+    "test" for the videos of the test list (every line of it, the first included) and "" for the others.
+    ``group`` is the identity: ``idX`` for a Celeb-real video, the target identity ``idA`` for a fake (whose
+    ``source_video`` is ``Celeb-real/idA_NNNN``), the video id for a YouTube-real video. The swapped-in
+    identity ``idB`` is not part of the group, so its face also shows in fakes of other groups. The official
+    test list shares identities with the other videos: that is the official protocol, and it is kept.
+    ``UserError`` for a missing list, a malformed line, a label that disagrees with the folder, a listed video
+    that is not on disk, or a file whose name does not follow the layout.
+    """
+    present = [name for name in CELEBDF_FOLDERS if (root / name).is_dir()]
+    if not present:
+        raise UserError(
+            f"{root} has none of {', '.join(CELEBDF_FOLDERS)} (expected by --dataset celebdf): "
+            "pass the Celeb-DF v2 folder as --input"
+        )
+    listed = _celebdf_test_list(root / CELEBDF_TEST_LIST)
+    records = {}
+    for name in present:
+        for path in candidate_files(root / name):
+            record = _celebdf_record(root, name, path)
+            records[record.video_id] = record
+    for video_id, line_number in listed.items():
+        if video_id not in records:
+            raise UserError(
+                f"{root / CELEBDF_TEST_LIST} line {line_number}: {video_id} is not on disk below {root}; "
+                "restore the video (or its folder) from the Celeb-DF v2 download"
+            )
+    for video_id, record in records.items():
+        yield dataclasses.replace(record, official_split="test") if video_id in listed else record
+
+
+def _celebdf_test_list(list_path):
+    """``{video_id: line number}`` of the Celeb-DF test list at ``list_path``; ``UserError`` on any bad line."""
+    if not list_path.is_file():
+        raise UserError(
+            f"Celeb-DF test list not found: {list_path} (Celeb-DF v2 ships {CELEBDF_TEST_LIST} in its root "
+            "folder; put it there)"
+        )
+    listed = {}
+    # utf-8-sig: a byte-order mark must not spoil the first line, which is a video like every other
+    for line_number, line in enumerate(list_path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{list_path} line {line_number}"
+        if len(fields) != 2 or fields[0] not in CELEBDF_LIST_LABELS:
+            raise UserError(
+                f"{where}: expected '<1 = real | 0 = fake> <folder>/<file>.mp4', got {line.strip()!r}"
+            )
+        label, relative = CELEBDF_LIST_LABELS[fields[0]], Path(fields[1].replace("\\", "/"))
+        folder = relative.parts[0] if len(relative.parts) > 1 else ""
+        if folder not in CELEBDF_FOLDERS:
+            raise UserError(f"{where}: {fields[1]} is in none of the folders {', '.join(CELEBDF_FOLDERS)}")
+        if CELEBDF_FOLDERS[folder] != label:
+            raise UserError(
+                f"{where}: label {fields[0]} says {LABEL_NAMES[label]} but {folder}/ holds "
+                f"{LABEL_NAMES[CELEBDF_FOLDERS[folder]]} videos (in this list 1 = real, 0 = fake); "
+                "fix the line"
+            )
+        listed.setdefault(relative.with_suffix("").as_posix(), line_number)
+    return listed
+
+
+def _celebdf_record(root, folder, path):
+    """The ``VideoRecord`` of the Celeb-DF file ``path`` in ``folder`` (see ``celebdf_videos``)."""
+    video_id = path.relative_to(root).with_suffix("").as_posix()
+    label = CELEBDF_FOLDERS[folder]
+    if folder == "YouTube-real":
+        return VideoRecord(video_id=video_id, path=path, label=label)
+    pattern = CELEBDF_REAL_NAME if label == REAL else CELEBDF_FAKE_NAME
+    match = pattern.match(path.stem)
+    if not match:
+        expected = "idX_NNNN" if label == REAL else "idA_idB_NNNN"
+        raise UserError(f"{path}: names in {folder}/ must read {expected}.mp4; rename or remove the file")
+    if label == REAL:
+        return VideoRecord(video_id=video_id, path=path, label=label, group=match[1])
+    target, _, clip = match.groups()
+    return VideoRecord(
+        video_id=video_id, path=path, label=label, source_video=f"Celeb-real/{target}_{clip}", group=target
+    )
+
+
+FFPP_ORIGINALS = Path("original_sequences", "youtube")  # then <compression>/videos/NNN.mp4
+FFPP_MANIPULATED = Path("manipulated_sequences")  # then <Method>/<compression>/videos/<target>_<source>.mp4
+# <target>_<source>: the target video's frames, manipulated with the face (or expressions) of the source video
+FFPP_FAKE_NAME = re.compile(r"^(\d+)_(\d+)$")
+
+
+@ADAPTERS.register("ffpp")
+def ffpp_videos(root, config=None):
+    """FaceForensics++ at ``root``, with the compression, methods and splits folder of ``config``'s
+    ``datasets.ffpp`` section (the built-in defaults when ``None``).
+
+    Returns one ``VideoRecord`` per video of the chosen compression: originals
+    ``original_sequences/youtube/<c>/videos/NNN.mp4`` as ``original/NNN`` (real, method ""), fakes
+    ``manipulated_sequences/<Method>/<c>/videos/<a>_<b>.mp4`` of the chosen methods as ``<Method>/<a>_<b>``
+    (fake, method ``<Method>``, ``source_video`` ``original/<a>``, the target video whose frames were
+    manipulated), so the same pair made by two methods gives two videos.
+
+    The official protocol (``train.json``, ``val.json``, ``test.json``: lists of id pairs ``[["953", "974"],
+    ...]``) gives ``official_split`` to the originals ``a`` and ``b`` of a listed pair and to its fakes
+    ``a_b`` and ``b_a`` of every method; ``group`` is one name per pair (``pair_953_974``, the ids sorted), so
+    a pair's originals and fakes stay together. A video in no split file gets ``official_split`` "" (one
+    warning line counts them); its group is the pair its fake file names reveal, or else its target video's.
+    ``UserError`` for a missing compression or method folder, a missing or malformed split file, a pair in
+    two split files, an original in two pairs, or a fake whose name is not ``<target>_<source>``.
+    """
+    options = (config or DEFAULTS)["datasets"]["ffpp"]
+    compression = options["compression"]
+    original_folder = root / FFPP_ORIGINALS / compression / "videos"
+    if not original_folder.is_dir():
+        raise UserError(
+            f"FaceForensics++ originals not found: {original_folder}; download them at {compression} or set "
+            "datasets.ffpp.compression to a compression that is there"
+        )
+    method_folders = {}
+    for method in options["methods"]:
+        folder = root / FFPP_MANIPULATED / method / compression / "videos"
+        if not folder.is_dir():
+            fix = (
+                f"set datasets.ffpp.compression to one that {method} has"
+                if (root / FFPP_MANIPULATED / method).is_dir()
+                else f"remove {method} from datasets.ffpp.methods"
+            )
+            raise UserError(f"FaceForensics++ method folder not found: {folder}; download it or {fix}")
+        method_folders[method] = folder
+    splits_folder = Path(options["splits"]).expanduser() if options["splits"] else root / "splits"
+    pair_splits, listed_pair_of = _ffpp_official_pairs(splits_folder, SPLITS)
+
+    originals = [(_relative_name(path, original_folder), path) for path in candidate_files(original_folder)]
+    fakes = []  # (method, name, target, source, path)
+    for method, folder in method_folders.items():
+        for path in candidate_files(folder):
+            match = FFPP_FAKE_NAME.match(path.stem)
+            if not match:
+                raise UserError(
+                    f"{path}: FaceForensics++ fakes are named <target>_<source>.mp4 (such as 000_003.mp4); "
+                    "rename or remove the file"
+                )
+            fakes.append((method, _relative_name(path, folder), match[1], match[2], path))
+    pair_of = dict(listed_pair_of)  # pairs known only from fake file names keep their originals together too
+    for _, _, target, source, _ in fakes:
+        if target not in pair_of and source not in pair_of:
+            pair_of[target] = pair_of[source] = tuple(sorted((target, source)))
+
+    records = [
+        VideoRecord(
+            video_id=f"original/{name}",
+            path=path,
+            label=REAL,
+            official_split=pair_splits.get(listed_pair_of.get(name), ""),
+            group=_ffpp_group(pair_of, name),
+        )
+        for name, path in originals
+    ]
+    for method, name, target, source, path in fakes:
+        pair = tuple(sorted((target, source)))
+        records.append(
+            VideoRecord(
+                video_id=f"{method}/{name}",
+                path=path,
+                label=FAKE,
+                source_video=f"original/{target}",
+                official_split=pair_splits.get(pair, ""),
+                method=method,
+                group=_ffpp_group(pair_of, target),  # the target's pair, which is this fake's when listed
+            )
+        )
+    _warn_about_ffpp_coverage(records, pair_splits, method_folders, splits_folder)
+    return records
+
+
+def _relative_name(path, folder):
+    """``path`` below ``folder`` without its suffix, with '/' separators: ``000_003``."""
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
+def _ffpp_group(pair_of, original):
+    """The group of the FaceForensics++ original ``original``: its pair (``pair_000_003``), else itself."""
+    pair = pair_of.get(original)
+    return f"pair_{pair[0]}_{pair[1]}" if pair else f"original/{original}"
+
+
+def _ffpp_official_pairs(folder, splits):
+    """Read ``<split>.json`` for each of ``splits`` in ``folder``; return ``({pair: split}, {original: pair})``
+    where a pair is the tuple of its two original ids, sorted. ``UserError`` when a file is missing or not a
+    list of id pairs, a pair is in two files, or an original is in two pairs."""
+    pair_splits, pair_file, pair_of = {}, {}, {}
+    for split in splits:
+        path = folder / f"{split}.json"
+        if not path.is_file():
+            raise UserError(
+                f"FaceForensics++ split file not found: {path}; put the official {', '.join(splits)} .json "
+                "files (FaceForensics repository, dataset/splits) there or set datasets.ffpp.splits to their "
+                "folder"
+            )
+        try:
+            entries = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(f"cannot read {path}: {error}") from None
+        if not isinstance(entries, list):
+            raise UserError(f'{path} must hold a JSON list of id pairs such as [["953", "974"], ...]')
+        for number, entry in enumerate(entries, start=1):
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and all(isinstance(video, str) and video for video in entry)
+                and entry[0] != entry[1]
+            ):
+                raise UserError(
+                    f"{path} entry {number}: {entry!r} is not two different video ids written as strings, "
+                    'such as ["953", "974"]'
+                )
+            pair = tuple(sorted(entry))
+            if pair_splits.get(pair, split) != split:
+                raise UserError(
+                    f"pair {list(pair)} is in both {pair_file[pair].name} and {path.name} in {folder}; "
+                    "keep it in one split file"
+                )
+            pair_splits[pair], pair_file[pair] = split, path
+            for original in pair:
+                other = pair_of.setdefault(original, pair)
+                if other != pair:
+                    raise UserError(
+                        f"original {original} is in two pairs, {list(other)} ({pair_file[other].name}) and "
+                        f"{list(pair)} ({path.name}) in {folder}; each original belongs to one pair"
+                    )
+    return pair_splits, pair_of
+
+
+def _warn_about_ffpp_coverage(records, pair_splits, method_folders, splits_folder):
+    """One warning line for the videos in no split file, one for videos of listed pairs not on disk."""
+    unlisted = [record.video_id for record in records if not record.official_split]
+    if unlisted:
+        log.warning(
+            "%d of %d FaceForensics++ videos are in no split file of %s (%s%s): their official split is empty",
+            len(unlisted),
+            len(records),
+            splits_folder,
+            ", ".join(unlisted[:3]),
+            ", ..." if len(unlisted) > 3 else "",
+        )
+    found = {record.video_id for record in records}
+    expected = []
+    for a, b in pair_splits:
+        expected += [f"original/{a}", f"original/{b}"]
+        expected += [f"{method}/{name}" for method in method_folders for name in (f"{a}_{b}", f"{b}_{a}")]
+    missing = [video_id for video_id in expected if video_id not in found]
+    if missing:
+        log.warning(
+            "%d of %d FaceForensics++ videos of the official splits are not on disk (%s%s): those splits are "
+            "incomplete",
+            len(missing),
+            len(expected),
+            ", ".join(missing[:3]),
+            ", ..." if len(missing) > 3 else "",
+        )

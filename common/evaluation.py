@@ -17,50 +17,87 @@ from common.aggregate import (
     video_scores,
 )
 from common.files import atomic_write_text
-from common.metrics import binary_metrics, plot_confusion_matrix, plot_roc, video_metrics
+from common.metrics import (
+    binary_metrics,
+    plot_confusion_matrix,
+    plot_precision_recall,
+    plot_roc,
+    video_metrics,
+)
 
 
-def evaluate(frames, method, threshold):
+def evaluate(frames, rule, threshold):
     """Metrics of labelled frame scores; returns ``(metrics, videos)``.
 
-    Frame level: each frame's P(fake) (its most fake face) against ``threshold``. Video level: AUC and log
-    loss from the mean frame P(fake), accuracy and the confusion matrix from the verdicts of ``method``,
-    plus the accuracy every other rule would have given.
+    Frame level: each frame's P(fake) (its most fake face) against ``threshold``. Video level: AUC, log loss
+    and the threshold-free figures from the mean frame P(fake), accuracy and the confusion matrix from the
+    verdicts of ``rule``, plus the accuracy every other rule would have given. ``frames_per_video``: how
+    many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
+    manipulation method: the real videos against the fakes of that method.
     """
-    videos = video_scores(frames, method, threshold)
-    by_rule = {rule: video_scores(frames, rule, threshold) for rule in RULES}
+    videos = video_scores(frames, rule, threshold)
+    by_rule = {name: video_scores(frames, name, threshold) for name in RULES}
+    per_video = videos["frames"]
     metrics = {
+        "frames_per_video": {
+            "min": int(per_video.min()),
+            "mean": float(per_video.mean()),
+            "max": int(per_video.max()),
+        },
         "frame_level": binary_metrics(frames["label"], frames["p_fake"], threshold),
         "video_level": {
-            "aggregate": method,
+            "aggregate": rule,
             **video_metrics(
                 videos["label"], videos["fake_probability"], videos["verdict"] == FAKE_VERDICT, threshold
             ),
             "accuracy_by_rule": {
-                rule: float(((table["verdict"] == FAKE_VERDICT) == (table["label"] == 1)).mean())
-                for rule, table in by_rule.items()
+                name: float(((table["verdict"] == FAKE_VERDICT) == (table["label"] == 1)).mean())
+                for name, table in by_rule.items()
             },
         },
     }
+    if "method" in frames and (frames["method"].fillna("") != "").any():
+        metrics["by_method"] = auc_by_method(frames, videos)
     return metrics, videos
 
 
+def auc_by_method(frames, videos):
+    """``{method: {frame_auc, video_auc, fake_videos}}``: every real sample against the fakes of one
+    manipulation method (how FaceForensics++ results are reported per method)."""
+
+    def auc(table, score, method):
+        chosen = table[(table["label"] == 0) | (table["method"] == method)]
+        if chosen["label"].nunique() < 2:
+            return None
+        return binary_metrics(chosen["label"], chosen[score])["auc"]
+
+    methods = sorted(set(videos.loc[videos["label"] == 1, "method"].fillna("")) - {""})
+    return {
+        method: {
+            "frame_auc": auc(frames, "p_fake", method),
+            "video_auc": auc(videos, "fake_probability", method),
+            "fake_videos": int(((videos["label"] == 1) & (videos["method"] == method)).sum()),
+        }
+        for method in methods
+    }
+
+
 def evaluation_paths(prefix):
-    """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and four plots with the same prefix."""
+    """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and six plots with the same prefix."""
     prefix = str(prefix)
     return {
         "metrics": Path(f"{prefix}metrics.json"),
         **{
             f"{plot}_{level}": Path(f"{prefix}{plot}_{level}.png")
-            for plot in ("confusion", "roc")
+            for plot in ("confusion", "roc", "pr")
             for level in ("frames", "videos")
         },
     }
 
 
 def save_evaluation(metrics, frames, videos, prefix, title):
-    """Write the metrics JSON, the confusion matrices and the ROC curves (frames and videos apart) under
-    ``prefix``; return the paths."""
+    """Write the metrics JSON, the confusion matrices, the ROC and the precision-recall curves (frames and
+    videos apart) under ``prefix``; return the paths."""
     paths = evaluation_paths(prefix)
     atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
     for level, key, table, score in (
@@ -71,6 +108,7 @@ def save_evaluation(metrics, frames, videos, prefix, title):
             metrics[key]["confusion_matrix"], paths[f"confusion_{level}"], f"{title}: {level}"
         )
         plot_roc(table["label"], table[score], paths[f"roc_{level}"], f"{title}: {level}")
+        plot_precision_recall(table["label"], table[score], paths[f"pr_{level}"], f"{title}: {level}")
     return paths
 
 
@@ -79,17 +117,27 @@ def metrics_report(metrics):
     lines = []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
-        auc = "n/a (one class)" if level["auc"] is None else f"{level['auc']:.3f}"
+        auc, eer, ap = (_figure(level[name]) for name in ("auc", "eer", "average_precision"))
         (tn, fp), (fn, tp) = level["confusion_matrix"]
         rule = f", verdicts by {level['aggregate']}" if "aggregate" in level else ""
         if "unknown_left_out" in level:
             rule += f"; {level['unknown_left_out']} UNKNOWN and {level['unlabelled_left_out']} unlabelled left out"
         lines += [
             f"{unit}: {level['n']} ({level['n_real']} real, {level['n_fake']} fake{rule})",
-            f"  accuracy {level['accuracy']:.3f}   AUC {auc}   log loss {level['log_loss']:.3f}",
+            f"  accuracy {level['accuracy']:.3f}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
+            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}",
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
+    for method, figures in metrics.get("by_method", {}).items():
+        lines.append(
+            f"  {method}: frame AUC {_figure(figures['frame_auc'])}, video AUC {_figure(figures['video_auc'])} "
+            f"({figures['fake_videos']} fake videos against every real one)"
+        )
     return "\n".join(lines)
+
+
+def _figure(value):
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict
@@ -122,7 +170,7 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, frames, method, threshold):
+def evaluate_predictions(predictions, frames, rule, threshold):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
     ``evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
@@ -137,7 +185,9 @@ def evaluate_predictions(predictions, frames, method, threshold):
     labels = decided.set_index("video")["label"].map(LABEL_OF_VERDICT)
     scored = frames[frames["video"].isin(labels.index)]
     scored = scored.assign(label=scored["video"].map(labels))
-    metrics, videos = evaluate(scored, method, threshold)
+    if "method" in decided:
+        scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
+    metrics, videos = evaluate(scored, rule, threshold)
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
@@ -157,5 +207,5 @@ def report_predictions(predictions, frames, settings, output, data):
     paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
     return (
         f"{metrics_report(metrics)}\n"
-        f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc}}_{{frames,videos}}.png"
+        f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc,pr}}_{{frames,videos}}.png"
     )

@@ -3,12 +3,13 @@
 Label meaning is fixed here, in code: 1 = fake, 0 = real. Every score the project outputs is P(fake).
 
 Stage 01 writes ``frames/manifest.csv``, one row per saved frame (``FRAME_COLUMNS``); ``group`` keeps a fake
-with the real video it was made from, ``official_split`` is "test" for a video of an official test list,
-``scale`` is the resize factor of the width rule::
+with the real video it was made from, ``official_split`` is the split an official protocol gives the video
+("" when none), ``method`` the manipulation method of a fake when the dataset names it (FaceForensics++),
+``scale`` the resize factor applied to the frame::
 
-    video_id,label,label_name,source_video,group,official_split,video_path,frame_index,timestamp,scale,width,height,path
-    demo_f000,1,fake,demo_r000,demo_r000,,/data/videos/fake/demo_f000.mp4,2,0.2,2.0,512,512,frames/fake/demo_f000/f000002.jpg
-    demo_r000,0,real,,demo_r000,,/data/videos/real/demo_r000.mp4,2,0.2,2.0,512,512,frames/real/demo_r000/f000002.jpg
+    video_id,label,label_name,source_video,group,official_split,method,video_path,frame_index,timestamp,scale,width,height,path
+    demo_f000,1,fake,demo_r000,demo_r000,,,/data/videos/fake/demo_f000.mp4,2,0.2,2.0,512,512,frames/fake/demo_f000/f000002.jpg
+    demo_r000,0,real,,demo_r000,,,/data/videos/real/demo_r000.mp4,2,0.2,2.0,512,512,frames/real/demo_r000/f000002.jpg
 
 Stage 02 writes ``faces/manifest.csv``, one row per face crop (``FACE_COLUMNS``): the frame's columns, the
 frame it came from, the detector's box (pixels of the saved frame) and confidence::
@@ -20,9 +21,9 @@ frame it came from, the detector's box (pixels of the saved frame) and confidenc
 Stage 03 writes ``split.csv``, one row per face copied into the dataset (``SPLIT_COLUMNS``); the box and
 confidence trace each face back to its frame::
 
-    path,label,label_name,split,video_id,group,source_video,frame_index,face_index,box_x,box_y,box_w,box_h,confidence
-    test/real/demo_r001__f000002_0.jpg,0,real,test,demo_r001,demo_r001,,2,0,178,137,190,232,0.9989
-    train/fake/demo_f000__f000002_0.jpg,1,fake,train,demo_f000,demo_r000,demo_r000,2,0,166,117,185,234,0.99199
+    path,label,label_name,split,video_id,group,source_video,method,frame_index,face_index,box_x,box_y,box_w,box_h,confidence
+    test/real/demo_r001__f000002_0.jpg,0,real,test,demo_r001,demo_r001,,,2,0,178,137,190,232,0.9989
+    train/fake/demo_f000__f000002_0.jpg,1,fake,train,demo_f000,demo_r000,demo_r000,,2,0,166,117,185,234,0.99199
 """
 
 from pathlib import Path
@@ -48,6 +49,7 @@ FRAME_COLUMNS = [
     "source_video",
     "group",
     "official_split",
+    "method",
     "video_path",
     "frame_index",
     "timestamp",
@@ -74,6 +76,7 @@ SPLIT_COLUMNS = [
     "video_id",
     "group",
     "source_video",
+    "method",
     "frame_index",
     "face_index",
     "box_x",
@@ -83,7 +86,13 @@ SPLIT_COLUMNS = [
     "confidence",
 ]
 
-TEXT_COLUMNS = ("video_id", "source_video", "group", "official_split")  # read as text, never as numbers
+TEXT_COLUMNS = (
+    "video_id",
+    "source_video",
+    "group",
+    "official_split",
+    "method",
+)  # read as text, never as numbers
 
 
 def read_table(path):

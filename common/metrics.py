@@ -49,7 +49,10 @@ def video_metrics(y_true, p_fake, verdict_is_fake, threshold=0.5):
     result = binary_metrics(y_true, p_fake, threshold=threshold)
     by_verdict = binary_metrics(y_true, np.asarray(verdict_is_fake, dtype=float), threshold=0.5)
     result.update(
-        {key: by_verdict[key] for key in ("accuracy", "precision", "recall", "f1", "confusion_matrix")}
+        {
+            key: by_verdict[key]
+            for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "confusion_matrix")
+        }
     )
     return result
 
@@ -59,11 +62,26 @@ def has_both_classes(y_true):
     return np.unique(_as_labels(y_true)).size == 2
 
 
-def binary_metrics(y_true, p_fake, threshold=0.5):
-    """Accuracy, AUC, log loss, precision/recall/F1 (fake positive) and confusion matrix.
+def equal_error_rate(labels, probabilities):
+    """The error rate where the false positive rate equals the false negative rate (on the ROC curve,
+    interpolated between its two nearest points)."""
+    fpr, tpr, _ = skm.roc_curve(labels, probabilities)
+    fnr = 1 - tpr
+    crossing = int(np.argmax(fpr >= fnr))  # first point at or past the crossing; fpr rises, fnr falls
+    if crossing == 0:
+        return float((fpr[0] + fnr[0]) / 2)
+    before, after = crossing - 1, crossing
+    gap_before, gap_after = fnr[before] - fpr[before], fpr[after] - fnr[after]
+    weight = gap_before / (gap_before + gap_after) if gap_before + gap_after > 0 else 0.5
+    return float(fpr[before] + weight * (fpr[after] - fpr[before]))
 
-    Values are plain Python numbers; ``auc`` is ``None`` when only one class
-    is present. ``confusion_matrix`` is ``[[tn, fp], [fn, tp]]``.
+
+def binary_metrics(y_true, p_fake, threshold=0.5):
+    """Accuracy and balanced accuracy at ``threshold``, AUC, log loss, equal error rate, average precision,
+    precision/recall/F1 (fake positive) and the confusion matrix.
+
+    Values are plain Python numbers; ``auc``, ``eer`` and ``average_precision`` are ``None`` when only one
+    class is present. ``confusion_matrix`` is ``[[tn, fp], [fn, tp]]``.
     """
     labels = _as_labels(y_true)
     probabilities = _as_probabilities(p_fake)
@@ -73,13 +91,20 @@ def binary_metrics(y_true, p_fake, threshold=0.5):
     predicted = (probabilities >= threshold).astype(int)
     clipped = np.clip(probabilities, PROBABILITY_EPS, 1 - PROBABILITY_EPS)
     matrix = skm.confusion_matrix(labels, predicted, labels=[0, 1])
-    auc = skm.roc_auc_score(labels, probabilities) if has_both_classes(labels) else None
+    both = has_both_classes(labels)
+    (tn, fp), (fn, tp) = matrix
+    recalls = [
+        value for value, count in ((tn / max(tn + fp, 1), tn + fp), (tp / max(tp + fn, 1), tp + fn)) if count
+    ]
     return {
         "n": int(labels.size),
         "n_fake": int(labels.sum()),
         "n_real": int(labels.size - labels.sum()),
         "accuracy": float(skm.accuracy_score(labels, predicted)),
-        "auc": None if auc is None else float(auc),
+        "balanced_accuracy": float(np.mean(recalls)),
+        "auc": float(skm.roc_auc_score(labels, probabilities)) if both else None,
+        "eer": equal_error_rate(labels, probabilities) if both else None,
+        "average_precision": float(skm.average_precision_score(labels, probabilities)) if both else None,
         "log_loss": float(skm.log_loss(labels, clipped, labels=[0, 1])),
         "precision": float(skm.precision_score(labels, predicted, zero_division=0)),
         "recall": float(skm.recall_score(labels, predicted, zero_division=0)),
@@ -161,6 +186,32 @@ def plot_confusion_matrix(cm, out_png, title="Confusion matrix"):
             ax.text(
                 col, row, str(count), ha="center", va="center", color="white" if count > midpoint else "black"
             )
+    fig.tight_layout()
+    return save_figure_atomically(fig, out_png)
+
+
+def plot_precision_recall(y_true, p_fake, out_png, title="Precision-recall curve"):
+    """Plot precision against recall (fake = positive) with the average precision; with only one class, a
+    figure that says so."""
+    labels = _as_labels(y_true)
+    probabilities = _as_probabilities(p_fake)
+    _check_same_length(labels, probabilities)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if has_both_classes(labels):
+        precision, recall, _ = skm.precision_recall_curve(labels, probabilities)
+        average = skm.average_precision_score(labels, probabilities)
+        ax.step(recall, precision, where="post", label=f"AP = {average:.3f}")
+        ax.axhline(labels.mean(), linestyle="--", color="grey", label="chance (share of fakes)")
+        ax.legend(loc="lower left")
+    else:
+        ax.text(
+            0.5, 0.5, "undefined:\nonly one class present", ha="center", va="center", transform=ax.transAxes
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall (fakes caught)")
+    ax.set_ylabel("precision (fake calls that are fake)")
+    ax.set_title(title)
     fig.tight_layout()
     return save_figure_atomically(fig, out_png)
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, video_scores
 from common.config import DEFAULTS
-from common.datasets import candidate_files, folder_labels, read_labels
+from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
 from common.faces import build_detector, faces_in_frames
 from common.files import atomic_write_csv, jpeg_round_trip
@@ -51,14 +51,31 @@ def find_videos(input_path):
     return videos
 
 
-def videos_and_labels(input_path, output, labels_csv=None):
-    """What stage 05 scores: ``find_videos(input_path)`` and their labels (``{name: label}``) from
-    ``labels_csv`` or the folder layout, or ``None`` when there are none. ``output`` must be a file path."""
+def videos_and_labels(input_path, output, labels_csv=None, dataset=None, config=None):
+    """What stage 05 scores: ``(videos, labels, methods)``.
+
+    With ``dataset`` (an adapter name), the official test set of the dataset at ``input_path``, named by
+    video id, with the adapter's labels and manipulation methods. Else ``find_videos(input_path)`` with
+    labels (``{name: label}``) from ``labels_csv`` or the folder layout, or ``None`` when there are none,
+    and no methods. ``output`` must be a file path."""
     if Path(output).is_dir():
         raise UserError(f"--output {output} is a folder; give the path of a CSV file")
-    videos = find_videos(input_path)
-    labels = read_labels(labels_csv) if labels_csv else folder_labels(input_path)
-    return videos, labels
+    if dataset is None:
+        labels = read_labels(labels_csv) if labels_csv else folder_labels(input_path)
+        return find_videos(input_path), labels, {}
+    test = [
+        record
+        for record in list_videos(input_path, dataset, config=config)
+        if record.official_split == "test"
+    ]
+    if not test:
+        raise UserError(f"--dataset {dataset} finds no official test video in {input_path}")
+    log.info("scoring the official test set of --dataset %s: %d videos", dataset, len(test))
+    return (
+        [(record.video_id, record.path) for record in test],
+        {record.video_id: record.label for record in test},
+        {record.video_id: record.method for record in test},
+    )
 
 
 def load_scorer(model_path, config, config_file_given):
@@ -102,11 +119,12 @@ def check_metadata(model, metadata):
         )
 
 
-def read_video_frames(path, count, jpeg_quality=None):
+def read_video_frames(path, count, jpeg_quality=None, resize="width_rule"):
     """``count`` evenly spaced frames of a video as stage 01 makes them, as ``[(frame_index, frame_bgr)]``:
-    resized by width, and passed through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given.
-    Undecodable frames are left out; ``VideoError`` if the file is no video or no frame decodes."""
-    _, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count))
+    resized by ``resize`` (stage 01's ``video.resize``), and passed through JPEG at ``jpeg_quality`` (stage
+    01's saved frames) when given. Undecodable frames are left out; ``VideoError`` if the file is no video
+    or no frame decodes."""
+    _, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count), resize)
     frames = []
     for index, frame in sampled:
         if frame is None:
@@ -124,8 +142,8 @@ def video_faces(path, detector, metadata, frames):
     Returns ``(frames_sampled, frame_indices, crops)``: ``frame_indices[i]`` is the index in the video of
     the frame that face crop ``crops[i]`` (BGR) comes from.
     """
-    video_quality = metadata.get("video", {}).get("jpeg_quality")
-    sampled = read_video_frames(path, frames, video_quality)
+    video = metadata.get("video", {})  # stage 01's settings; models trained before video.resize: width rule
+    sampled = read_video_frames(path, frames, video.get("jpeg_quality"), video.get("resize", "width_rule"))
     detections = faces_in_frames([frame for _, frame in sampled], detector, metadata["preprocess"])
     frame_indices, crops = [], []
     for (index, _), faces in zip(sampled, detections):
@@ -191,11 +209,11 @@ def score_video(path, model, detector, metadata, settings, name=None):
     return row, frames
 
 
-def predict_videos(videos, model, detector, metadata, settings, labels=None):
+def predict_videos(videos, model, detector, metadata, settings, labels=None, methods=None):
     """Score ``[(name, path)]`` with one model and one detector; a video that fails gets an error row and
     the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds`` per video, and a
-    ``label`` column when ``labels`` are given: see ``add_labels``) and the frame scores of every video
-    (``FRAME_COLUMNS``)."""
+    ``label`` column when ``labels`` are given: see ``add_labels``, and a ``method`` column with
+    ``methods``) and the frame scores of every video (``FRAME_COLUMNS``)."""
     rows, frames = [], []
     with tqdm(videos, desc="scoring videos", unit="video") as bar:
         for name, path in bar:
@@ -215,6 +233,8 @@ def predict_videos(videos, model, detector, metadata, settings, labels=None):
     predictions = pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"])
     if labels is not None:
         predictions = add_labels(predictions, labels)
+    if methods:
+        predictions = predictions.assign(method=predictions["video"].map(methods).fillna(""))
     return predictions, (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS)
     )
@@ -229,7 +249,7 @@ def frames_path(output):
 def write_predictions(predictions, frames, path):
     """Write the predictions CSV (``PREDICTION_COLUMNS``, then ``label`` when present) and the frame scores
     next to it, atomically."""
-    columns = PREDICTION_COLUMNS + ([LABEL_COLUMN] if LABEL_COLUMN in predictions else [])
+    columns = PREDICTION_COLUMNS + [column for column in (LABEL_COLUMN, "method") if column in predictions]
     atomic_write_csv(path, predictions[columns])
     atomic_write_csv(frames_path(path), frames[FRAME_COLUMNS])
 

@@ -27,6 +27,7 @@ from common.models import (
     resolve_weights,
     set_backbone_trainable,
 )
+from common.report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -329,5 +330,6 @@ def train(dataset_dir, runs_dir, config):
     metrics = evaluate_run(
         model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir
     )
+    write_report(run_dir)
     point_latest(runs_dir, run_dir)
     return run_dir, metrics

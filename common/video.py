@@ -110,13 +110,14 @@ def read_frames(path, indices):
         capture.release()
 
 
-def scaled_frames(path, pick_indices):
-    """Probe a video, choose frames with ``pick_indices(info)`` and read them resized by the width rule.
+def scaled_frames(path, pick_indices, resize="width_rule"):
+    """Probe a video, choose frames with ``pick_indices(info)`` and read them resized by ``resize``
+    (config ``video.resize``): ``width_rule`` (``scale_for_width``) or ``none`` (native resolution).
 
     Returns ``(info, scale, frames)``; ``frames`` yields ``(index, frame_bgr or None)``, lazily.
     """
     info = probe_video(path)
-    scale = scale_for_width(info.width)
+    scale = scale_for_width(info.width) if resize == "width_rule" else 1.0
     frames = (
         (index, None if frame is None else resize_frame(frame, scale))
         for index, frame in read_frames(path, pick_indices(info))
@@ -124,13 +125,15 @@ def scaled_frames(path, pick_indices):
     return info, scale, frames
 
 
-def extract_video(record, output, fps, max_frames, jpeg_quality):
+def extract_video(record, output, fps, max_frames, jpeg_quality, resize="width_rule"):
     """Sample, resize and save the frames of one video; return one manifest row per sampled frame.
 
     Pure apart from its own output files: safe to run in a worker process. Frames that cannot be read get a
     row with an ``error`` and no image.
     """
-    info, scale, frames = scaled_frames(record.path, lambda info: sample_frame_indices(info, fps, max_frames))
+    info, scale, frames = scaled_frames(
+        record.path, lambda info: sample_frame_indices(info, fps, max_frames), resize
+    )
     folder = Path(output) / "frames" / LABEL_NAMES[record.label] / safe_name(record.video_id)
     rows = []
     for index, frame in frames:
@@ -141,6 +144,7 @@ def extract_video(record, output, fps, max_frames, jpeg_quality):
             "source_video": record.source_video,
             "group": record.group,
             "official_split": record.official_split,
+            "method": record.method,
             "video_path": str(Path(record.path).resolve()),
             "frame_index": index,
             "timestamp": round(index / info.fps, 3),

@@ -104,7 +104,8 @@ def write_faces_folder(root, manifest):
 def test_prepare_dataset_lays_out_split_label_folders_and_refuses_to_mix_splits(tmp_path):
     faces = tmp_path / "faces"
     write_faces_folder(faces, faces_manifest(groups=10, fakes_per_real=1, frames=2))
-    plan, table = prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)
+    plan, table, protocol = prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)
+    assert protocol == "ratios"  # no official split in the data
     split_csv = pd.read_csv(tmp_path / "dataset" / "split.csv")
     assert pd.read_csv(tmp_path / "dataset" / "split_counts.csv")["faces"].tolist() == table["faces"].tolist()
     assert len(split_csv) == len(plan) == 40
@@ -146,3 +147,53 @@ def test_each_split_row_traces_its_face_back_to_the_frame_box_and_confidence(tmp
     assert len(traced) == len(manifest)
     for column in ("box_x", "box_y", "box_w", "box_h", "confidence"):
         assert (traced[column] == traced[f"{column}_stage02"]).all(), column
+
+
+def official_manifest():
+    """Celeb-DF-like: identities id0..id5 each with 2 real and 2 fake videos; one real and one fake video
+    of id0 and id1 are on the official test list, the rest of those identities is not."""
+    rows = faces_manifest(groups=12, fakes_per_real=1, frames=2)
+    rows["group"] = [f"id{int(video.split('_')[1]) // 2}" for video in rows["video_id"]]
+    listed = rows["video_id"].isin(["real_000", "fake_000_0", "real_002", "fake_002_0"])
+    rows["official_split"] = np.where(listed, "test", "")
+    return rows
+
+
+def test_the_official_protocol_keeps_the_test_list_exactly_and_carves_val_by_group():
+    plan, _ = plan_dataset(official_manifest(), RATIOS, do_balance=True, seed=0, protocol="official")
+    videos = plan.drop_duplicates("video_id").set_index("video_id")
+    assert sorted(videos.index[videos["split"] == "test"]) == [
+        "fake_000_0",
+        "fake_002_0",
+        "real_000",
+        "real_002",
+    ]
+    rest = videos[videos["split"] != "test"]
+    assert set(rest["split"]) == {"train", "val"}
+    assert rest.groupby("group")["split"].nunique().max() == 1  # no identity in both train and val
+    assert {"real_001", "real_003"} <= set(rest.index)  # same identity as a test video, still not in test
+
+
+def test_auto_uses_the_official_protocol_when_the_data_has_official_splits():
+    official, _ = plan_dataset(official_manifest(), RATIOS, do_balance=False, seed=0)
+    by_ratios, _ = plan_dataset(official_manifest(), RATIOS, do_balance=False, seed=0, protocol="ratios")
+    assert set(official.loc[official["split"] == "test", "video_id"]) == {
+        "real_000",
+        "fake_000_0",
+        "real_002",
+        "fake_002_0",
+    }
+    # by ratios a group with an official test video goes to test whole: its other videos join the list
+    assert {"real_001", "fake_001_0"} <= set(by_ratios.loc[by_ratios["split"] == "test", "video_id"])
+
+
+def test_official_train_and_val_lists_are_kept_and_their_groups_follow():
+    rows = faces_manifest(groups=6, fakes_per_real=1, frames=1)
+    given = {"real_000": "train", "real_001": "val", "real_002": "test", "real_003": "train"}
+    rows["official_split"] = rows["video_id"].map(given).fillna("")
+    plan, _ = plan_dataset(rows, RATIOS, do_balance=False, seed=0, protocol="official")
+    split = plan.drop_duplicates("video_id").set_index("video_id")["split"]
+    for video, official in given.items():
+        assert split[video] == official
+    assert split["fake_001_0"] == "val" and split["fake_000_0"] == "train"  # a fake follows its source
+    assert split["fake_002_0"] != "test"  # only listed videos are test videos

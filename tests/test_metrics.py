@@ -148,3 +148,35 @@ def test_video_accuracy_follows_the_verdicts_when_a_tied_vote_was_decided_real()
     result = video_metrics([0, 1], [0.5, 1.0], [False, True])
     assert result["accuracy"] == 1.0 and result["confusion_matrix"] == [[1, 0], [0, 1]]
     assert result["auc"] == 1.0
+
+
+def test_threshold_free_figures_a_paper_reports():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    one_swap = metrics.binary_metrics(y, [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9])
+    assert one_swap["eer"] == pytest.approx(0.25)  # one real above one fake: 1 of 4 wrong on each side
+    assert one_swap["average_precision"] == pytest.approx(0.95)
+    assert metrics.binary_metrics(y, [0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])["eer"] == 0.0
+    skewed = metrics.binary_metrics(
+        [0] * 9 + [1], [0.1] * 10
+    )  # calls everything real: 90 % accurate, useless
+    assert skewed["accuracy"] == pytest.approx(0.9) and skewed["balanced_accuracy"] == pytest.approx(0.5)
+
+
+def test_auc_per_manipulation_method_pits_every_real_video_against_one_method():
+    from common.aggregate import frame_scores
+    from common.evaluation import evaluate
+
+    faces = pd.DataFrame(
+        {
+            "video": ["r0", "r1", "d0", "d1", "n0", "n1"],
+            "frame_index": 0,
+            "p_fake": [0.2, 0.4, 0.9, 0.8, 0.3, 0.1],  # Deepfakes caught, NeuralTextures missed
+            "label": [0, 0, 1, 1, 1, 1],
+            "method": ["", "", "Deepfakes", "Deepfakes", "NeuralTextures", "NeuralTextures"],
+        }
+    )
+    result, _ = evaluate(frame_scores(faces), "vote", 0.5)
+    assert result["by_method"]["Deepfakes"]["video_auc"] == 1.0
+    assert result["by_method"]["NeuralTextures"]["frame_auc"] == pytest.approx(0.25)
+    assert result["by_method"]["NeuralTextures"]["fake_videos"] == 2
+    assert result["frames_per_video"] == {"min": 1, "mean": 1.0, "max": 1}

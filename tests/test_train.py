@@ -1,6 +1,7 @@
 """Stage 04 on a tiny hand-made dataset: run directory contents, corrupt images, devices, class weights."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -40,8 +41,14 @@ def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, size=40):
                             "video_id": video_id,
                             "group": video_id,
                             "source_video": "",
+                            "method": "",
                             "frame_index": frame,
                             "face_index": 0,
+                            "box_x": 0,
+                            "box_y": 0,
+                            "box_w": size,
+                            "box_h": size,
+                            "confidence": 0.99,
                         }
                     )
     pd.DataFrame(rows).to_csv(root / "split.csv", index=False)
@@ -70,6 +77,9 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
         "confusion_videos.png",
         "roc_frames.png",
         "roc_videos.png",
+        "pr_frames.png",
+        "pr_videos.png",
+        "report.md",
         "test_faces.csv",
         "test_frames.csv",
         "test_videos.csv",
@@ -82,6 +92,12 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     ]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["frame_level"]["n"] == 12 and metrics["video_level"]["n"] == 4  # the test split only
+    report = (run / "report.md").read_text()
+    assert "No test data was used for training or model selection" in report
+    assert f"| AUC | {metrics['frame_level']['auc']:.4f} | {metrics['video_level']['auc']:.4f} |" in report
+    assert "| samples | 12 | 4 |" in report and "Epochs run: 2" in report
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
+        assert (run / image).is_file(), image
     metadata = read_metadata(run)
     assert (metadata["model"], metadata["image_size"]) == ("small_cnn", 32)
     assert metadata["preprocess"] == load_config()["preprocess"]  # no stage 02 record: this config's

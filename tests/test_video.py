@@ -38,3 +38,17 @@ def test_frames_past_a_short_end_come_back_empty(tmp_path):
     path = write_video(tmp_path / "short.mp4", frames=5)
     frames = dict(read_frames(path, [2, 40]))
     assert frames[2] is not None and frames[40] is None
+
+
+@pytest.mark.parametrize(("resize", "width"), [("width_rule", 640), ("none", 1280)])
+def test_stage_01_and_stage_05_read_frames_at_the_configured_resolution(tmp_path, resize, width):
+    from common.datasets import VideoRecord
+    from common.manifest import REAL
+    from common.predict import read_video_frames
+    from common.video import extract_video
+
+    video = write_video(tmp_path / "wide.mp4", frames=4, size=(1280, 720))
+    rows = extract_video(VideoRecord("wide", video, REAL), tmp_path / "out", 10.0, 0, 95, resize)
+    assert {row["width"] for row in rows} == {width} and {row["scale"] for row in rows} == {width / 1280}
+    ((_, frame),) = read_video_frames(video, 1, 95, resize)
+    assert frame.shape[1] == width

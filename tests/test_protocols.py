@@ -1,0 +1,266 @@
+"""Official protocols of Celeb-DF v2 and FaceForensics++: labels, groups and official splits from their layouts.
+
+The adapters never open a video, so most trees here hold empty placeholder files.
+"""
+
+import json
+import logging
+
+import pytest
+from conftest import load_script, write_video
+
+from common.config import load_config
+from common.datasets import list_videos
+from common.errors import UserError
+from common.manifest import FAKE, REAL, read_table
+
+CELEBDF_FILES = [
+    "Celeb-real/id0_0000.mp4",
+    "Celeb-real/id0_0001.mp4",
+    "Celeb-real/id1_0000.mp4",
+    "YouTube-real/00000.mp4",
+    "YouTube-real/00001.mp4",
+    "Celeb-synthesis/id0_id1_0000.mp4",
+    "Celeb-synthesis/id0_id1_0001.mp4",
+    "Celeb-synthesis/id1_id0_0000.mp4",
+]
+# The list's own convention: 1 = real, 0 = fake. The first line is a real video; line 4 is blank.
+CELEBDF_TEST_LIST = [
+    "1 Celeb-real/id0_0000.mp4",
+    "0 Celeb-synthesis/id1_id0_0000.mp4",
+    "1 YouTube-real/00000.mp4",
+    "",
+    "0 Celeb-synthesis/id0_id1_0000.mp4",
+    "1 Celeb-real/id1_0000.mp4",
+]
+FFPP_PAIRS = {
+    "train": [["000", "003"], ["001", "004"], ["002", "005"]],
+    "val": [["006", "007"]],
+    "test": [["008", "009"]],
+}
+
+
+def touch(path):
+    """An empty placeholder file at ``path`` (folders created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def celebdf_tree(root, test_list=CELEBDF_TEST_LIST, encoding="utf-8"):
+    """A tiny Celeb-DF v2 folder at ``root`` whose test list has the lines ``test_list``; returns ``root``."""
+    for name in CELEBDF_FILES:
+        touch(root / name)
+    (root / "List_of_testing_videos.txt").write_text("\n".join(test_list) + "\n", encoding=encoding)
+    return root
+
+
+def ffpp_tree(root, pairs=FFPP_PAIRS, methods=("Deepfakes", "Face2Face"), compression="c23", make=touch):
+    """A tiny FaceForensics++ folder at ``root``: both originals and both fakes of each pair of ``pairs``
+    for each of ``methods`` at ``compression``, and the split files in ``root/splits``."""
+    originals = root / "original_sequences" / "youtube" / compression / "videos"
+    for pair in (pair for split_pairs in pairs.values() for pair in split_pairs):
+        for a, b in (pair, pair[::-1]):
+            make(originals / f"{a}.mp4")
+            for method in methods:
+                make(root / "manipulated_sequences" / method / compression / "videos" / f"{a}_{b}.mp4")
+    write_splits(root / "splits", pairs)
+    return root
+
+
+def write_splits(folder, pairs):
+    """``train.json``, ``val.json`` and ``test.json`` in ``folder`` from ``{split: [[a, b], ...]}``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val", "test"):
+        (folder / f"{split}.json").write_text(json.dumps(pairs.get(split, [])))
+
+
+def two_methods():
+    """The resolved config with FaceForensics++ methods Deepfakes and Face2Face (what ``ffpp_tree`` makes)."""
+    return load_config(None, {"datasets.ffpp.methods": ["Deepfakes", "Face2Face"]})
+
+
+def by_id(records):
+    """``{video_id: record}``."""
+    return {record.video_id: record for record in records}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])  # with a byte-order mark before line 1, too
+def test_celebdf_labels_groups_and_the_official_test_list_with_its_first_line(tmp_path, encoding):
+    records = by_id(list_videos(celebdf_tree(tmp_path / "celebdf", encoding=encoding), "celebdf"))
+    assert sorted(records) == sorted(name.removesuffix(".mp4") for name in CELEBDF_FILES)
+    first = records["Celeb-real/id0_0000"]  # line 1 of the list, which says 1: real
+    assert first.official_split == "test" and first.label == REAL
+    assert {video_id for video_id, record in records.items() if record.official_split == "test"} == {
+        line.split()[1].removesuffix(".mp4") for line in CELEBDF_TEST_LIST if line
+    }
+    assert records["Celeb-real/id0_0001"].official_split == ""
+    fakes = [video_id for video_id, record in records.items() if record.label == FAKE]
+    assert fakes == [video_id for video_id in records if video_id.startswith("Celeb-synthesis/")]
+    assert records["YouTube-real/00000"].label == REAL
+
+    fake = records["Celeb-synthesis/id0_id1_0001"]  # identity 1's face swapped into a clip of identity 0
+    assert (fake.group, fake.source_video, fake.method) == ("id0", "Celeb-real/id0_0001", "")
+    assert records["Celeb-real/id0_0000"].group == records["Celeb-real/id0_0001"].group == "id0"
+    assert records["Celeb-synthesis/id1_id0_0000"].group == records["Celeb-real/id1_0000"].group == "id1"
+    assert records["YouTube-real/00001"].group == "YouTube-real/00001"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("0 Celeb-real/id0_0001.mp4", "line 5: label 0 says fake but Celeb-real/ holds real videos"),
+        ("1 Celeb-synthesis/id0_id1_0001.mp4", "line 5: label 1 says real but Celeb-synthesis/ holds fake"),
+        ("0 Celeb-synthesis/id0_id1_0042.mp4", "line 5: Celeb-synthesis/id0_id1_0042 is not on disk"),
+        ("Celeb-real/id0_0001.mp4", "line 5: expected '<1 = real | 0 = fake> <folder>/<file>.mp4'"),
+        ("2 Celeb-real/id0_0001.mp4", "line 5: expected '<1 = real | 0 = fake> <folder>/<file>.mp4'"),
+        ("1 id0_0001.mp4", "line 5: id0_0001.mp4 is in none of the folders"),
+    ],
+)
+def test_celebdf_a_bad_test_list_line_fails_naming_the_line(tmp_path, line, message):
+    test_list = CELEBDF_TEST_LIST[:4] + [line] + CELEBDF_TEST_LIST[5:]
+    with pytest.raises(UserError, match=r"List_of_testing_videos\.txt") as error:
+        list_videos(celebdf_tree(tmp_path / "celebdf", test_list), "celebdf")
+    assert message in str(error.value)
+
+
+def test_celebdf_without_its_test_list_or_with_a_misnamed_video_fails(tmp_path):
+    root = celebdf_tree(tmp_path / "celebdf")
+    touch(root / "Celeb-synthesis" / "id0-id1-0002.mp4")
+    with pytest.raises(
+        UserError, match=r"id0-id1-0002.mp4: names in Celeb-synthesis/ must read idA_idB_NNNN"
+    ):
+        list_videos(root, "celebdf")
+    (root / "List_of_testing_videos.txt").unlink()
+    with pytest.raises(UserError, match=r"Celeb-DF test list not found: .*List_of_testing_videos\.txt"):
+        list_videos(root, "celebdf")
+
+
+def test_ffpp_ids_methods_groups_and_official_splits(tmp_path):
+    records = by_id(list_videos(ffpp_tree(tmp_path / "ffpp"), "ffpp", config=two_methods()))
+    assert len(records) == 10 + 2 * 10  # 10 originals, and both fakes of each of 5 pairs per method
+    deepfake, face2face = records["Deepfakes/000_003"], records["Face2Face/000_003"]
+    assert deepfake.path != face2face.path
+    assert (deepfake.method, face2face.method) == ("Deepfakes", "Face2Face")
+    assert deepfake.label == FAKE and records["original/000"].label == REAL
+    assert records["original/000"].method == ""
+    assert deepfake.source_video == "original/000"  # the target video, whose frames were manipulated
+    assert records["Deepfakes/003_000"].source_video == "original/003"
+    pair = ["original/000", "original/003", "Deepfakes/000_003", "Deepfakes/003_000", "Face2Face/000_003"]
+    assert {records[video_id].group for video_id in pair} == {"pair_000_003"}
+    assert {records[video_id].official_split for video_id in pair} == {"train"}
+    assert records["Face2Face/009_008"].group == "pair_008_009"
+
+    originals_per_split = {}
+    for record in records.values():
+        if record.label == REAL:
+            originals_per_split[record.official_split] = originals_per_split.get(record.official_split, 0) + 1
+    assert originals_per_split == {"train": 6, "val": 2, "test": 2}  # 3/1/1 pairs, two originals each
+    assert all(record.official_split for record in records.values())
+
+
+def test_ffpp_compression_methods_and_splits_folder_come_from_the_config(tmp_path):
+    root = ffpp_tree(tmp_path / "ffpp", methods=("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"))
+    ffpp_tree(root, methods=("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"), compression="c40")
+    c40 = list_videos(root, "ffpp", config=load_config(None, {"datasets.ffpp.compression": "c40"}))
+    assert all("/c40/" in record.path.as_posix() for record in c40)
+    assert len(c40) == 10 + 4 * 10  # the originals and the four default methods at c40
+
+    config_file = tmp_path / "face2face.yaml"
+    config_file.write_text("datasets:\n  ffpp:\n    methods: [Face2Face]\n")
+    face2face = list_videos(root, "ffpp", config=load_config(config_file))
+    assert {record.method for record in face2face} == {"", "Face2Face"}
+    assert all("/c23/" in record.path.as_posix() for record in face2face)
+
+    defaults = list_videos(root, "ffpp")  # c23, the four default methods
+    assert {record.method for record in defaults} - {""} == {
+        "Deepfakes",
+        "Face2Face",
+        "FaceSwap",
+        "NeuralTextures",
+    }
+
+    elsewhere = tmp_path / "my_splits"
+    write_splits(elsewhere, {"test": [["000", "003"]]})
+    config = load_config(
+        None, {"datasets.ffpp.splits": str(elsewhere), "datasets.ffpp.methods": ["Deepfakes"]}
+    )
+    records = by_id(list_videos(root, "ffpp", config=config))
+    assert records["Deepfakes/003_000"].official_split == "test"
+    assert records["original/001"].official_split == ""
+
+
+def test_ffpp_videos_in_no_split_file_get_no_official_split_and_one_warning(tmp_path, caplog):
+    root = ffpp_tree(tmp_path / "ffpp")
+    for name in ["010", "011"]:
+        touch(root / "original_sequences" / "youtube" / "c23" / "videos" / f"{name}.mp4")
+    for method in ["Deepfakes", "Face2Face"]:
+        for name in ["010_011", "011_010"]:
+            touch(root / "manipulated_sequences" / method / "c23" / "videos" / f"{name}.mp4")
+    with caplog.at_level(logging.WARNING, logger="common.datasets"):
+        records = by_id(list_videos(root, "ffpp", config=two_methods()))
+    unlisted = ["original/010", "original/011", "Deepfakes/010_011", "Face2Face/011_010"]
+    assert {records[video_id].official_split for video_id in unlisted} == {""}
+    assert {records[video_id].group for video_id in unlisted} == {"pair_010_011"}  # still kept together
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("6 of 36 FaceForensics++ videos are in no split file")
+
+
+def test_ffpp_layout_mistakes_fail_naming_the_file_and_the_fix(tmp_path):
+    root = ffpp_tree(tmp_path / "ffpp")
+    with pytest.raises(
+        UserError, match=r"FaceSwap/c23/videos; download it or remove FaceSwap from datasets\.ffpp\.methods"
+    ):
+        list_videos(root, "ffpp")  # the default methods include FaceSwap, which is not there
+    touch(root / "manipulated_sequences" / "FaceShifter" / "c40" / "videos" / "000_003.mp4")
+    with pytest.raises(
+        UserError, match=r"FaceShifter/c23/videos; .* datasets\.ffpp\.compression to one that"
+    ):
+        list_videos(root, "ffpp", config=load_config(None, {"datasets.ffpp.methods": ["FaceShifter"]}))
+    with pytest.raises(UserError, match=r"youtube/c40/videos; .* set datasets.ffpp.compression"):
+        list_videos(root, "ffpp", config=load_config(None, {"datasets.ffpp.compression": "c40"}))
+
+    touch(root / "manipulated_sequences" / "Deepfakes" / "c23" / "videos" / "000.mp4")
+    with pytest.raises(UserError, match=r"Deepfakes/c23/videos/000.mp4: FaceForensics\+\+ fakes are named"):
+        list_videos(root, "ffpp", config=two_methods())
+    (root / "manipulated_sequences" / "Deepfakes" / "c23" / "videos" / "000.mp4").unlink()
+
+    write_splits(root / "splits", {**FFPP_PAIRS, "test": [["003", "000"]]})
+    with pytest.raises(UserError, match=r"pair \['000', '003'\] is in both train.json and test.json"):
+        list_videos(root, "ffpp", config=two_methods())
+    write_splits(root / "splits", {**FFPP_PAIRS, "test": [["000", "009"]]})
+    with pytest.raises(UserError, match=r"original 000 is in two pairs"):
+        list_videos(root, "ffpp", config=two_methods())
+    write_splits(root / "splits", {**FFPP_PAIRS, "test": [[8, 9]]})
+    with pytest.raises(UserError, match=r"test.json entry 1: \[8, 9\] is not two different video ids"):
+        list_videos(root, "ffpp", config=two_methods())
+    (root / "splits" / "val.json").unlink()
+    with pytest.raises(UserError, match=r"split file not found: .*val.json; .* datasets.ffpp.splits"):
+        list_videos(root, "ffpp", config=two_methods())
+
+
+def test_stage_01_on_ffpp_writes_unique_ids_with_method_and_official_split(tmp_path):
+    pairs = {"train": [["000", "003"]], "test": [["001", "004"]]}
+    root = ffpp_tree(tmp_path / "ffpp", pairs, methods=("Deepfakes",), make=lambda path: write_video(path, 6))
+    config_file = tmp_path / "deepfakes.yaml"
+    config_file.write_text("datasets:\n  ffpp:\n    methods: [Deepfakes]\n")
+    stage01 = load_script("01-convert-video-to-image.py")
+    output = tmp_path / "frames"
+    argv = ["--input", str(root), "--output", str(output), "--dataset", "ffpp", "--config", str(config_file)]
+    assert stage01.main([*argv, "--fps", "5"]) == 0
+    frames = read_table(output / "manifest.csv")
+    ids = ["original/000", "original/001", "original/003", "original/004"]
+    ids += ["Deepfakes/000_003", "Deepfakes/003_000", "Deepfakes/001_004", "Deepfakes/004_001"]
+    # 6 frames at 10 frames/s sampled at 5 frames/s: 3 frames per video, each video in its own folder
+    assert frames.groupby("video_id")["path"].nunique().to_dict() == dict.fromkeys(ids, 3)
+    assert frames["path"].is_unique
+    videos = frames.drop_duplicates("video_id").set_index("video_id")
+    assert videos["method"].to_dict() == {
+        video_id: "" if video_id.startswith("original/") else "Deepfakes" for video_id in videos.index
+    }
+    assert videos["official_split"].to_dict() == {
+        video_id: "train" if {"000", "003"} & set(video_id.split("/")[1].split("_")) else "test"
+        for video_id in videos.index
+    }
+    assert videos.loc["Deepfakes/003_000", "group"] == videos.loc["original/000", "group"] == "pair_000_003"
