@@ -478,3 +478,35 @@ def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tm
     (there,) = read_predictions(output).to_dict("records")
     assert there["verdict"] == here["verdict"] and there["faces_scored"] == here["faces_scored"]
     assert there["fake_probability"] == pytest.approx(here["fake_probability"], abs=1e-5)
+
+
+def test_a_dataset_official_test_set_is_scored_from_its_raw_folder(
+    run_dir, tmp_path, stand_in_detector, brightness_scores
+):
+    from test_protocols import ffpp_tree
+
+    def video(path):  # Deepfakes fakes are bright (caught), Face2Face fakes dark like the originals (missed)
+        return write_flat_video(path, 230 if "Deepfakes" in path.parts else 30)
+
+    root = ffpp_tree(tmp_path / "ffpp", methods=("Deepfakes", "Face2Face"), make=video)
+    config = tmp_path / "two_methods.yaml"
+    config.write_text("datasets:\n  ffpp:\n    methods: [Deepfakes, Face2Face]\n")
+    output = tmp_path / "cross" / "ffpp.csv"
+    argv = ["--model", str(run_dir), "--dataset", "ffpp", "--input", str(root), "--output", str(output)]
+    assert stage05.main([*argv, "--config", str(config), "--frames", "2"]) == 0
+    table = pd.read_csv(output, keep_default_na=False).set_index("video")
+    assert sorted(table.index) == [
+        "Deepfakes/008_009",
+        "Deepfakes/009_008",
+        "Face2Face/008_009",
+        "Face2Face/009_008",
+        "original/008",
+        "original/009",
+    ]  # the official test pair only, ids unique across methods
+    assert table.loc["original/008", "label"] == "REAL" and table.loc["Face2Face/009_008", "label"] == "FAKE"
+    assert table.loc["Deepfakes/008_009", "method"] == "Deepfakes"
+    metrics = json.loads((tmp_path / "cross" / "ffpp_metrics.json").read_text())
+    assert metrics["data"].startswith("official test set of --dataset ffpp")
+    assert metrics["by_method"]["Deepfakes"]["video_auc"] == 1.0
+    assert metrics["by_method"]["Face2Face"]["video_auc"] == 0.5
+    assert metrics["video_level"]["n"] == 6 and metrics["frames_per_video"]["max"] == 2
