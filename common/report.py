@@ -32,7 +32,7 @@ FIGURES = (
     ("auc", "AUC", "{:.4f}"),
     ("eer", "equal error rate", "{:.4f}"),
     ("average_precision", "average precision (fake = positive)", "{:.4f}"),
-    ("log_loss", "log loss", "{:.4f}"),
+    ("log_loss", "log loss", "{:.4g}"),
 )
 
 
@@ -140,7 +140,7 @@ def render_report(run_dir):
         "",
         "## Test metrics",
         "",
-        f"On the test split only ({metrics.get('data', 'test split')}); threshold {predict['threshold']}.",
+        f"Data: {metrics.get('data', 'the test split')}. Threshold {predict['threshold']}.",
         "",
         *metrics_table(metrics),
         "",
