@@ -97,18 +97,27 @@ def list_videos(root, dataset="folder", groups=None, group_pattern=None, config=
     return records
 
 
-def read_groups(csv_path):
-    """``{video: group}`` from a CSV with columns ``video`` (a video id, or a file name) and ``group``."""
+def read_video_table(csv_path, column):
+    """A user's CSV with columns ``video`` and ``column`` (``group``, ``label``), as text; ``UserError`` when
+    it is missing, unreadable or lacks a column."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise UserError(f"groups file not found: {csv_path}")
+        raise UserError(f"{column}s file not found: {csv_path}")
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UserError(f"groups file {csv_path} is not a readable CSV: {error}") from None
-    missing = [column for column in ("video", "group") if column not in table.columns]
+        raise UserError(f"{column}s file {csv_path} is not a readable CSV: {error}") from None
+    missing = [name for name in ("video", column) if name not in table.columns]
     if missing:
-        raise UserError(f"groups file {csv_path} lacks column(s) {', '.join(missing)} (needs video, group)")
+        raise UserError(
+            f"{column}s file {csv_path} lacks column(s) {', '.join(missing)} (needs video, {column})"
+        )
+    return table
+
+
+def read_groups(csv_path):
+    """``{video: group}`` from a CSV with columns ``video`` (a video id, or a file name) and ``group``."""
+    table = read_video_table(csv_path, "group")
     return dict(zip(table["video"].str.strip(), table["group"].str.strip()))
 
 
@@ -209,16 +218,7 @@ def parse_label(value):
 
 def read_labels(csv_path):
     """``{video: label}`` from a CSV with columns ``video`` and ``label``."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise UserError(f"labels file not found: {csv_path}")
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UserError(f"labels file {csv_path} is not a readable CSV: {error}") from None
-    missing = [column for column in ("video", "label") if column not in table.columns]
-    if missing:
-        raise UserError(f"labels file {csv_path} lacks column(s) {', '.join(missing)} (needs video, label)")
+    table = read_video_table(csv_path, "label")
     labels = {}
     for line, (video, label) in enumerate(zip(table["video"], table["label"]), start=2):
         try:

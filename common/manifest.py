@@ -58,41 +58,13 @@ FRAME_COLUMNS = [
     "height",
     "path",
 ]
-FACE_COLUMNS = FRAME_COLUMNS[:-1] + [
-    "frame_path",
-    "face_index",
-    "box_x",
-    "box_y",
-    "box_w",
-    "box_h",
-    "confidence",
-    "path",
-]
+BOX_COLUMNS = ["box_x", "box_y", "box_w", "box_h", "confidence"]  # the detector's box in the frame
+FACE_COLUMNS = [*FRAME_COLUMNS[:-1], "frame_path", "face_index", *BOX_COLUMNS, "path"]
 SPLIT_COLUMNS = [
-    "path",
-    "label",
-    "label_name",
-    "split",
-    "video_id",
-    "group",
-    "source_video",
-    "method",
-    "frame_index",
-    "face_index",
-    "box_x",
-    "box_y",
-    "box_w",
-    "box_h",
-    "confidence",
+    *["path", "label", "label_name", "split", "video_id", "group", "source_video", "method"],
+    *["frame_index", "face_index", *BOX_COLUMNS],
 ]
-
-TEXT_COLUMNS = (
-    "video_id",
-    "source_video",
-    "group",
-    "official_split",
-    "method",
-)  # read as text, never as numbers
+TEXT_COLUMNS = ("video_id", "source_video", "group", "official_split", "method")  # text, never numbers
 
 
 def read_table(path):

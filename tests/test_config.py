@@ -14,23 +14,23 @@ def test_defaults_file_and_flags_take_precedence_in_that_order(tmp_path):
     assert config["preprocess"]["margin"] == DEFAULTS["preprocess"]["margin"]  # untouched default
 
 
-def test_unknown_key_in_file_is_an_error_naming_it(tmp_path):
-    path = tmp_path / "typo.yaml"
-    path.write_text("preprocess:\n  min_confidense: 0.9\n")
-    with pytest.raises(ConfigError, match=r"preprocess\.min_confidense"):
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("preprocess:\n  min_confidense: 0.9\n", r"preprocess\.min_confidense"),
+        ("video:\n  fps: fast\n", r"video\.fps"),
+    ],
+)
+def test_an_unknown_key_or_a_wrong_type_in_a_file_is_an_error_naming_the_key(tmp_path, text, key):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=key):
         load_config(path)
 
 
 def test_unknown_section_and_override_are_errors():
     with pytest.raises(ConfigError, match="'vidoe'"):
         load_config(None, {"vidoe.fps": 1.0})
-
-
-def test_wrong_type_is_an_error_naming_the_key(tmp_path):
-    path = tmp_path / "bad.yaml"
-    path.write_text("video:\n  fps: fast\n")
-    with pytest.raises(ConfigError, match=r"video\.fps"):
-        load_config(path)
 
 
 def test_int_is_accepted_where_a_float_is_expected():

@@ -1,6 +1,7 @@
 """Stage 05: scoring videos with a saved model, bad files, labels and metrics, crops from the model's metadata."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +25,7 @@ from common.models import build_model
 
 stage05 = load_script("05-predict-video.py")
 
-COLUMNS = [
-    "video",
-    "verdict",
-    "fake_probability",
-    "fake_frame_share",
-    "frames_sampled",
-    "faces_scored",
-    "error",
-]
+COLUMNS = predict.PREDICTION_COLUMNS
 SETTINGS = dict(DEFAULTS["predict"])  # frames 32, vote, threshold 0.5, batch size 64
 BOX = (100, 60, 80, 80)  # in the 320x240 frames of a 160x120 video (stage 01 doubles narrow videos)
 
@@ -90,6 +83,11 @@ def write_bad_files(folder):
     )
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "notes.txt").write_text("not a video")
+
+
+def stage05_argv(model, input_path, output, *flags):
+    """Stage 05's arguments: ``--model``, ``--input``, ``--output`` and any ``flags``."""
+    return ["--model", str(model), "--input", str(input_path), "--output", str(output), *flags]
 
 
 def read_predictions(path):
@@ -161,19 +159,7 @@ def test_a_single_faceless_file_from_the_command_line(run_dir, tmp_path, monkeyp
     monkeypatch.setattr(predict, "build_detector", lambda preprocess: BoxDetector(None))
     output = tmp_path / "single.csv"
     assert (
-        stage05.main(
-            [
-                "--model",
-                str(run_dir / MODEL_FILE),
-                "--input",
-                str(video),
-                "--output",
-                str(output),
-                "--frames",
-                "5",
-            ]
-        )
-        == 1
+        stage05.main(stage05_argv(str(run_dir / MODEL_FILE), str(video), str(output), "--frames", "5")) == 1
     )  # nothing could be scored
     (row,) = read_predictions(output).to_dict("records")
     assert row["video"] == str(video) and row["verdict"] == "UNKNOWN" and row["frames_sampled"] == 5
@@ -223,18 +209,7 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(
     write_bad_files(videos / "fake")
     output = tmp_path / "preds.csv"
     code = stage05.main(
-        [
-            "--model",
-            str(run_dir),
-            "--input",
-            str(videos),
-            "--output",
-            str(output),
-            "--aggregate",
-            "mean",
-            "--frames",
-            "4",
-        ]
+        stage05_argv(str(run_dir), str(videos), str(output), "--aggregate", "mean", "--frames", "4")
     )
     assert code == 0
 
@@ -301,18 +276,7 @@ def test_the_video_probability_does_not_depend_on_the_aggregation_rule(
     output = tmp_path / f"{aggregate}.csv"
     assert (
         stage05.main(
-            [
-                "--model",
-                str(run_dir),
-                "--input",
-                str(video),
-                "--output",
-                str(output),
-                "--aggregate",
-                aggregate,
-                "--frames",
-                "4",
-            ]
+            stage05_argv(str(run_dir), str(video), str(output), "--aggregate", aggregate, "--frames", "4")
         )
         == 0
     )
@@ -328,21 +292,7 @@ def test_labels_csv_matches_paths_or_file_names(run_dir, tmp_path, stand_in_dete
     labels = tmp_path / "labels.csv"
     labels.write_text("video,label\nclips/a.mp4,fake\nb.mp4,0\nelsewhere.mp4,REAL\n")
     output = tmp_path / "preds.csv"
-    assert (
-        stage05.main(
-            [
-                "--model",
-                str(run_dir),
-                "--input",
-                str(videos),
-                "--output",
-                str(output),
-                "--labels",
-                str(labels),
-            ]
-        )
-        == 0
-    )
+    assert stage05.main(stage05_argv(str(run_dir), str(videos), str(output), "--labels", str(labels))) == 0
     table = read_predictions(output)
     labels_by_video = dict(zip(table["video"], table["label"]))
     assert labels_by_video == {"clips/a.mp4": "FAKE", "clips/b.mp4": "REAL", "clips/c.mp4": ""}
@@ -362,16 +312,7 @@ def test_a_bad_label_names_its_line(run_dir, tmp_path, capsys):
     labels = tmp_path / "labels.csv"
     labels.write_text("video,label\nv.mp4,maybe\n")
     code = stage05.main(
-        [
-            "--model",
-            str(run_dir),
-            "--input",
-            str(video),
-            "--output",
-            str(tmp_path / "p.csv"),
-            "--labels",
-            str(labels),
-        ]
+        stage05_argv(str(run_dir), str(video), str(tmp_path / "p.csv"), "--labels", str(labels))
     )
     assert code == 2
     assert "labels.csv line 2: label 'maybe'" in capsys.readouterr().err
@@ -459,20 +400,8 @@ def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tm
     assert here["faces_scored"] == 4 and here["error"] == ""
 
     output = tmp_path / "fresh.csv"
-    command = [
-        sys.executable,
-        str(ROOT / "05-predict-video.py"),
-        "--model",
-        str(run_dir),
-        "--input",
-        str(video),
-        "--output",
-        str(output),
-        "--aggregate",
-        "mean",
-        "--frames",
-        "4",
-    ]
+    command = [sys.executable, str(ROOT / "05-predict-video.py")]
+    command += stage05_argv(run_dir, video, output, "--aggregate", "mean", "--frames", "4")
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     (there,) = read_predictions(output).to_dict("records")
@@ -510,3 +439,9 @@ def test_a_dataset_official_test_set_is_scored_from_its_raw_folder(
     assert metrics["by_method"]["Deepfakes"]["video_auc"] == 1.0
     assert metrics["by_method"]["Face2Face"]["video_auc"] == 0.5
     assert metrics["video_level"]["n"] == 6 and metrics["frames_per_video"]["max"] == 2
+
+
+def test_the_readme_documents_the_prediction_columns_the_csv_has():
+    readme = (ROOT / "README.md").read_text()
+    documented = re.search(r"`predictions.csv`: `([^`]+)`", readme).group(1)
+    assert documented.split(", ") == predict.PREDICTION_COLUMNS
