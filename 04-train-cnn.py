@@ -45,6 +45,13 @@ def build_parser():
     config_option(
         parser, "--mixed-precision", "train.mixed_precision", "mixed_float16: auto uses it only with a GPU"
     )
+    config_option(
+        parser,
+        "--explain",
+        "train.explain",
+        "after training, Grad-CAM heatmaps and a t-SNE of test faces into <run>/explain/ (as 06-explain-run.py)",
+        action="store_true",
+    )
     return parser
 
 

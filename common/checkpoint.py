@@ -13,6 +13,12 @@ from common.files import atomic_path
 
 METADATA_ENTRY = "deepfake_detect.json"
 MODEL_FILE = "model.keras"
+# The other files of a run directory of stage 04 that later tools read back.
+RUN_CONFIG = "config.yaml"  # the resolved config, plus dataset_dir
+HISTORY = "history.csv"  # one row per epoch, both phases
+RUN_METRICS = "metrics.json"  # test metrics, model selection, validation
+TEST_FACES = "test_faces.csv"  # one row per test face with its P(fake); test_frames.csv, test_videos.csv
+EXPLAIN_DIR = "explain"  # Grad-CAM and t-SNE figures of stage 04 --explain
 LABEL_MEANING = "output is P(fake): label 1 = fake, 0 = real"
 
 

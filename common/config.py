@@ -56,6 +56,7 @@ DEFAULTS = {
         "mixed_precision": "auto",  # auto (only on GPU) | on | off
         "batchnorm": "auto",  # auto (frozen with pretrained weights, trained from scratch) | frozen | train
         "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
+        "explain": False,  # after training: Grad-CAM and t-SNE of test faces into <run>/explain/
     },
     "predict": {
         "frames": 32,

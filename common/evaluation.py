@@ -16,6 +16,7 @@ from common.aggregate import (
     UNKNOWN_VERDICT,
     video_scores,
 )
+from common.checkpoint import RUN_METRICS
 from common.files import atomic_write_text
 from common.metrics import (
     binary_metrics,
@@ -86,7 +87,7 @@ def evaluation_paths(prefix):
     """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and six plots with the same prefix."""
     prefix = str(prefix)
     return {
-        "metrics": Path(f"{prefix}metrics.json"),
+        "metrics": Path(f"{prefix}{RUN_METRICS}"),
         **{
             f"{plot}_{level}": Path(f"{prefix}{plot}_{level}.png")
             for plot in ("confusion", "roc", "pr")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from common.checkpoint import HISTORY, RUN_CONFIG, RUN_METRICS
 from common.files import atomic_write_text
 
 REPORT = "report.md"
@@ -24,6 +25,8 @@ PLOTS = (
     ("Precision-recall, videos", "pr_videos.png"),
     ("Confusion matrix, frames", "confusion_frames.png"),
     ("Confusion matrix, videos", "confusion_videos.png"),
+    ("Grad-CAM of P(fake) on test faces", "explain/gradcam.png"),
+    ("t-SNE of test-face embeddings, before and after training", "explain/tsne.png"),
 )
 FIGURES = (
     ("n", "samples", "{:d}"),
@@ -81,13 +84,13 @@ def split_table(counts):
 def render_report(run_dir):
     """The Markdown text of the report of ``run_dir``."""
     run_dir = Path(run_dir)
-    config = _read_yaml(run_dir / "config.yaml")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    config = _read_yaml(run_dir / RUN_CONFIG)
+    metrics = json.loads((run_dir / RUN_METRICS).read_text())
     dataset_dir = Path(config.get("dataset_dir", ""))
     pipeline = _read_yaml(dataset_dir / "pipeline.yaml")
     source, video, split = pipeline.get("source", {}), pipeline.get("video", {}), pipeline.get("dataset", {})
     train, predict = config["train"], config["predict"]
-    history = pd.read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else pd.DataFrame()
+    history = pd.read_csv(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else pd.DataFrame()
     selected = metrics.get("model_selection", {})
     per_video = metrics.get("frames_per_video", {})
     resize = video.get("resize", "width_rule")

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from common import evaluation
 from common.aggregate import frame_scores
-from common.checkpoint import MODEL_FILE, save_model
+from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model
 from common.config import save_config
 from common.data import find_unreadable_images, make_dataset
 from common.errors import UserError
@@ -30,8 +30,6 @@ from common.models import (
 from common.report import write_report
 
 log = logging.getLogger(__name__)
-
-HISTORY = "history.csv"
 
 
 def setup_devices(mixed_precision):
@@ -281,7 +279,7 @@ def train(dataset_dir, runs_dir, config):
         "preprocess": pipeline.get("preprocess", config["preprocess"]),
         "video": pipeline.get("video", config["video"]),
     }
-    save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / "config.yaml")
+    save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / RUN_CONFIG)
     if len(unreadable):
         atomic_write_csv(run_dir / "unreadable_images.csv", unreadable.drop(columns="file"))
 
@@ -330,6 +328,10 @@ def train(dataset_dir, runs_dir, config):
     metrics = evaluate_run(
         model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir
     )
+    if settings["explain"]:
+        from common.explain import explain_run
+
+        explain_run(run_dir, run_dir / EXPLAIN_DIR, seed=config["seed"])
     write_report(run_dir)
     point_latest(runs_dir, run_dir)
     return run_dir, metrics

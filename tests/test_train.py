@@ -13,12 +13,21 @@ from conftest import ROOT, load_script
 
 from common.checkpoint import read_metadata
 from common.config import load_config
+from common.manifest import BOX_COLUMNS, SPLIT_COLUMNS
 
 stage04 = load_script("04-train-cnn.py")
 
 
-def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, size=40):
-    """split.csv plus images: real faces are smooth blobs, fakes the same with a noisy square in the middle."""
+def blob_face(rng, label, size=40):
+    """A flat grey face; a fake gets a noisy square in the middle."""
+    image = np.full((size, size, 3), rng.integers(60, 200), np.uint8)
+    if label:
+        image[10:30, 10:30] = rng.integers(0, 255, (20, 20, 3))
+    return image
+
+
+def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, draw=blob_face):
+    """split.csv plus JPEG faces as stage 03 writes them: ``draw(rng, label)`` paints each face."""
     rng = np.random.default_rng(0)
     rows = []
     for split, count in zip(("train", "val", "test"), videos_per_class):
@@ -26,29 +35,21 @@ def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, size=40):
             for video in range(count):
                 video_id = f"{split}_{name}_{video}"
                 for frame in range(frames):
-                    image = np.full((size, size, 3), rng.integers(60, 200), np.uint8)
-                    if label:
-                        image[10:30, 10:30] = rng.integers(0, 255, (20, 20, 3))
                     path = f"{split}/{name}/{video_id}__f{frame:06d}_0.jpg"
                     (root / path).parent.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(root / path), image)
+                    cv2.imwrite(str(root / path), draw(rng, label), [cv2.IMWRITE_JPEG_QUALITY, 95])
                     rows.append(
                         {
+                            **dict.fromkeys(SPLIT_COLUMNS, ""),
+                            **dict.fromkeys(BOX_COLUMNS, 0),
                             "path": path,
                             "label": label,
                             "label_name": name,
                             "split": split,
                             "video_id": video_id,
                             "group": video_id,
-                            "source_video": "",
-                            "method": "",
                             "frame_index": frame,
                             "face_index": 0,
-                            "box_x": 0,
-                            "box_y": 0,
-                            "box_w": size,
-                            "box_h": size,
-                            "confidence": 0.99,
                         }
                     )
     pd.DataFrame(rows).to_csv(root / "split.csv", index=False)
