@@ -203,7 +203,11 @@ def report_predictions(predictions, frames, settings, output, data):
     if evaluated is None:
         return "no labelled video got a verdict: no metrics"
     metrics, frames, videos = evaluated
-    metrics = {"data": f"{data}, {settings['frames']} frames per video", **metrics}
+    metrics = {
+        "data": f"{data}, {settings['frames']} frames per video",
+        "frames_sampled": settings["frames"],
+        **metrics,
+    }
     prefix = Path(output).with_name(f"{Path(output).stem}_")
     paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
     return (

@@ -107,6 +107,11 @@ def render_report(run_dir):
             if split.get("protocol", "ratios") == "ratios"
             else " (the official test list whole; val carved from the rest by group)"
         )
+        + (
+            "; as in the official Celeb-DF v2 protocol, identities of the test list also appear in train"
+            if source.get("dataset") == "celebdf" and split.get("protocol") == "official"
+            else ""
+        )
         + f", seed {split.get('seed', config.get('seed'))}; the train split "
         + (
             "balanced by dropping whole majority-class videos."

@@ -438,7 +438,8 @@ def test_a_dataset_official_test_set_is_scored_from_its_raw_folder(
     assert metrics["data"].startswith("official test set of --dataset ffpp")
     assert metrics["by_method"]["Deepfakes"]["video_auc"] == 1.0
     assert metrics["by_method"]["Face2Face"]["video_auc"] == 0.5
-    assert metrics["video_level"]["n"] == 6 and metrics["frames_per_video"]["max"] == 2
+    assert metrics["video_level"]["n"] == 6 and metrics["frames_sampled"] == 2
+    assert metrics["frames_per_video"]["max"] == 2
 
 
 def test_the_readme_documents_the_prediction_columns_the_csv_has():
