@@ -2,10 +2,13 @@
 """Stage 05: score videos with a trained model into a predictions CSV; with labels, video-level metrics too."""
 
 import sys
+from pathlib import Path
 
 from common import evaluation, predict
 from common.cli import config_option, positive_int, run_stage, stage_parser
 from common.datasets import ADAPTERS
+from common.errors import UserError
+from common.report import add_cross_dataset
 
 
 def build_parser():
@@ -40,10 +43,18 @@ def build_parser():
         help="score the official test set of this dataset, --input being its raw download folder "
         "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test)",
     )
+    parser.add_argument(
+        "--add-to-report",
+        action="store_true",
+        help="add these metrics to the cross-dataset table of the model's run report (report.md); "
+        "--model must be a run directory",
+    )
     return parser
 
 
 def run(args, config):
+    if args.add_to_report and not Path(args.model).is_dir():
+        raise UserError("--add-to-report needs --model to be a run directory of 04-train-cnn.py")
     videos, labels, methods = predict.videos_and_labels(
         args.input, args.output, args.labels, args.dataset, config
     )
@@ -56,7 +67,13 @@ def run(args, config):
     if labels is not None:
         data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
         data += f" in {args.input}"
-        print(evaluation.report_predictions(predictions, frames, config["predict"], args.output, data))
+        text, metrics = evaluation.report_predictions(
+            predictions, frames, config["predict"], args.output, data
+        )
+        print(text)
+        if args.add_to_report and metrics is not None:
+            name = args.dataset or Path(args.input).name
+            print(f"cross-dataset table of {add_cross_dataset(args.model, name, metrics)} updated ({name})")
     return 1 if predict.all_unknown(predictions) else 0
 
 

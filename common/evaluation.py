@@ -198,10 +198,11 @@ def evaluate_predictions(predictions, frames, rule, threshold):
 
 def report_predictions(predictions, frames, settings, output, data):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
-    ``<output stem>_metrics.json`` and the plots next to ``output``, and return the printable report."""
+    ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
+    metrics (``None`` when no labelled video got a verdict)."""
     evaluated = evaluate_predictions(predictions, frames, settings["aggregate"], settings["threshold"])
     if evaluated is None:
-        return "no labelled video got a verdict: no metrics"
+        return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated
     metrics = {
         "data": f"{data}, {settings['frames']} frames per video",
@@ -210,7 +211,8 @@ def report_predictions(predictions, frames, settings, output, data):
     }
     prefix = Path(output).with_name(f"{Path(output).stem}_")
     paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
-    return (
+    text = (
         f"{metrics_report(metrics)}\n"
         f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc,pr}}_{{frames,videos}}.png"
     )
+    return text, metrics

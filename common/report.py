@@ -17,6 +17,7 @@ from common.checkpoint import HISTORY, RUN_CONFIG, RUN_METRICS
 from common.files import atomic_write_text
 
 REPORT = "report.md"
+CROSS_DIR = "cross_dataset"  # metrics of stage 05 --add-to-report on other datasets, one JSON per dataset
 PLOTS = (
     ("Training curves", "training_curves.png"),
     ("ROC, frames", "roc_frames.png"),
@@ -79,6 +80,29 @@ def split_table(counts):
             f"| {row.split} | {row.label} | {row.videos} | {row.faces} | {row.dropped_videos} | {row.dropped_faces} |"
         )
     return lines
+
+
+def cross_table(paths):
+    """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines."""
+    lines = [
+        "| data | videos | frame AUC | video AUC | video accuracy | frame EER |",
+        "|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        metrics = json.loads(path.read_text())
+        frame, video = metrics["frame_level"], metrics["video_level"]
+        lines.append(
+            f"| {path.stem}: {metrics.get('data', '')} | {video['n']} | {_value('{:.4f}', frame['auc'])} "
+            f"| {_value('{:.4f}', video['auc'])} | {video['accuracy']:.4f} | {_value('{:.4f}', frame['eer'])} |"
+        )
+    return lines
+
+
+def add_cross_dataset(run_dir, name, metrics):
+    """Keep stage 05's ``metrics`` on dataset ``name`` in the run and render its report again; return the
+    report's path."""
+    atomic_write_text(Path(run_dir) / CROSS_DIR / f"{name}.json", json.dumps(metrics, indent=2) + "\n")
+    return write_report(run_dir)
 
 
 def render_report(run_dir):
@@ -155,9 +179,11 @@ def render_report(run_dir):
         "No test data was used for training or model selection: the model was selected on the val split "
         "(lowest val_loss over every epoch of every phase) and the test split was scored once, after training.",
         "",
-        "## Plots",
-        "",
     ]
+    cross = sorted((run_dir / CROSS_DIR).glob("*.json")) if (run_dir / CROSS_DIR).is_dir() else []
+    if cross:
+        lines += ["## Cross-dataset", "", *cross_table(cross), ""]
+    lines += ["## Plots", ""]
     for title, name in PLOTS:
         if (run_dir / name).is_file():
             lines += [f"**{title}**", "", f"![{title}]({name})", ""]

@@ -446,3 +446,10 @@ def test_the_readme_documents_the_prediction_columns_the_csv_has():
     readme = (ROOT / "README.md").read_text()
     documented = re.search(r"`predictions.csv`: `([^`]+)`", readme).group(1)
     assert documented.split(", ") == predict.PREDICTION_COLUMNS
+
+
+def test_add_to_report_needs_a_run_directory(run_dir, tmp_path, capsys):
+    video = write_video(tmp_path / "v.mp4", frames=4)
+    argv = stage05_argv(run_dir / MODEL_FILE, video, tmp_path / "p.csv", "--add-to-report")
+    assert stage05.main(argv) == 2
+    assert "--add-to-report needs --model to be a run directory" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from conftest import ROOT, load_script
 from common.checkpoint import read_metadata
 from common.config import load_config
 from common.manifest import BOX_COLUMNS, SPLIT_COLUMNS
+from common.report import add_cross_dataset
 
 stage04 = load_script("04-train-cnn.py")
 
@@ -99,6 +100,10 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert "| samples | 12 | 4 |" in report and "Epochs run: 2" in report
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (run / image).is_file(), image
+    other = {**metrics, "data": "official test set of --dataset celebdf in /data/cdf, 32 frames per video"}
+    add_cross_dataset(run, "celebdf", other)  # what 05-predict-video.py --add-to-report does
+    report = (run / "report.md").read_text()
+    assert "## Cross-dataset" in report and "| celebdf: official test set of --dataset celebdf" in report
     metadata = read_metadata(run)
     assert (metadata["model"], metadata["image_size"]) == ("small_cnn", 32)
     assert metadata["preprocess"] == load_config()["preprocess"]  # no stage 02 record: this config's
