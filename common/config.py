@@ -30,6 +30,7 @@ DEFAULTS = {
     "preprocess": {  # face detection and cropping: stage 02 and stage 05
         "detector": "mtcnn",
         "min_confidence": 0.95,
+        "lone_face_min_confidence": 0.8,  # a frame's only detection is kept from this confidence
         "margin": 0.3,  # of the box width/height, on each side
         "min_face_size": 20,  # MTCNN finds nothing at 30 or more
         "jpeg_quality": 95,
@@ -189,6 +190,11 @@ def validate(config):
         ("video.jpeg_quality", 1 <= config["video"]["jpeg_quality"] <= 100, "must be in 1..100"),
         ("preprocess.jpeg_quality", 1 <= config["preprocess"]["jpeg_quality"] <= 100, "must be in 1..100"),
         ("preprocess.min_confidence", 0 <= config["preprocess"]["min_confidence"] <= 1, "must be in 0..1"),
+        (
+            "preprocess.lone_face_min_confidence",
+            0 <= config["preprocess"]["lone_face_min_confidence"] <= config["preprocess"]["min_confidence"],
+            "must be in 0..preprocess.min_confidence",
+        ),
         ("preprocess.margin", 0 <= config["preprocess"]["margin"] <= 2, "must be in 0..2"),
         (
             "preprocess.min_face_size",

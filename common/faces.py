@@ -23,6 +23,27 @@ log = logging.getLogger(__name__)
 class Face:
     box: tuple  # x, y, width, height in pixels of the frame
     confidence: float
+    admitted_by: str = ""  # the rule of ADMISSION that kept it; "" = not decided yet
+
+
+# Which detections become face crops (preprocess section):
+# - "confidence": confidence >= min_confidence (0.95), whatever else the frame holds;
+# - "lone_face": the frame's only detection, at confidence >= lone_face_min_confidence. MTCNN gives a plainly
+#   visible but dim or small face 0.80-0.97 (the DFDC clip abofeumbvv), while in frames with several
+#   detections the low ones are the doubtful ones, so the lower floor applies to a lone detection only.
+ADMISSION = ("confidence", "lone_face")
+
+
+def admit(faces, preprocess):
+    """The detections of one frame that become crops, each with the rule that admitted it."""
+    if len(faces) == 1 and faces[0].confidence >= preprocess["lone_face_min_confidence"]:
+        rule = "confidence" if faces[0].confidence >= preprocess["min_confidence"] else "lone_face"
+        return [dataclasses.replace(faces[0], admitted_by=rule)]
+    return [
+        dataclasses.replace(face, admitted_by="confidence")
+        for face in faces
+        if face.confidence >= preprocess["min_confidence"]
+    ]
 
 
 class FaceDetector(Protocol):
@@ -85,14 +106,12 @@ def crop_with_margin(box, frame_shape, margin):
 
 
 def faces_in_frames(frames_bgr, detector, preprocess):
-    """For each BGR frame, the confident faces and their crops: a list of ``[(Face, crop_bgr), ...]``."""
+    """For each BGR frame, the faces ``admit`` keeps and their crops: a list of ``[(Face, crop_bgr), ...]``."""
     detections = detector.detect([cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames_bgr])
     result = []
     for frame, faces in zip(frames_bgr, detections):
         kept = []
-        for face in faces:
-            if face.confidence < preprocess["min_confidence"]:
-                continue
+        for face in admit(faces, preprocess):
             x0, y0, x1, y1 = crop_with_margin(face.box, frame.shape, preprocess["margin"])
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
@@ -140,6 +159,7 @@ def _face_row(frame_row, face=None, face_index=-1, path="", error=""):
         "box_w": box[2],
         "box_h": box[3],
         "confidence": round(face.confidence, 5) if face else 0.0,
+        "admitted_by": face.admitted_by if face else "",
         "path": path,
         "error": error,
     }

@@ -58,13 +58,21 @@ FRAME_COLUMNS = [
     "height",
     "path",
 ]
-BOX_COLUMNS = ["box_x", "box_y", "box_w", "box_h", "confidence"]  # the detector's box in the frame
-FACE_COLUMNS = [*FRAME_COLUMNS[:-1], "frame_path", "face_index", *BOX_COLUMNS, "path"]
+# The detector's box in the frame, its confidence, and the rule that kept the face (common.faces.ADMISSION)
+DETECTION_COLUMNS = ["box_x", "box_y", "box_w", "box_h", "confidence", "admitted_by"]
+FACE_COLUMNS = [*FRAME_COLUMNS[:-1], "frame_path", "face_index", *DETECTION_COLUMNS, "path"]
 SPLIT_COLUMNS = [
     *["path", "label", "label_name", "split", "video_id", "group", "source_video", "method"],
-    *["frame_index", "face_index", *BOX_COLUMNS],
+    *["frame_index", "face_index", *DETECTION_COLUMNS],
 ]
-TEXT_COLUMNS = ("video_id", "source_video", "group", "official_split", "method")  # text, never numbers
+TEXT_COLUMNS = (
+    "video_id",
+    "source_video",
+    "group",
+    "official_split",
+    "method",
+    "admitted_by",
+)  # text, never numbers
 
 
 def read_table(path):

@@ -103,14 +103,25 @@ def load_scorer(model_path, config, config_file_given):
     return model, metadata, detector
 
 
+# Crop settings added after models were first saved, and the value that reproduces how those models'
+# training faces were cropped (before the lone-face rule, every face needed min_confidence).
+LATER_PREPROCESS_KEYS = {"lone_face_min_confidence": lambda preprocess: preprocess["min_confidence"]}
+
+
 def check_metadata(model, metadata):
-    """The model file must say how its training faces were cropped, at the size the network takes."""
+    """The model file must say how its training faces were cropped, at the size the network takes. Crop
+    settings added later get the value their training used (``LATER_PREPROCESS_KEYS``)."""
     missing = [key for key in ("model", "image_size", "preprocess") if key not in metadata]
     missing += [
-        f"preprocess.{key}" for key in DEFAULTS["preprocess"] if key not in metadata.get("preprocess", {})
+        f"preprocess.{key}"
+        for key in DEFAULTS["preprocess"]
+        if key not in metadata.get("preprocess", {}) and key not in LATER_PREPROCESS_KEYS
     ]
     if missing:
         raise UserError(f"the model's metadata lacks {', '.join(missing)}: re-save it with 04-train-cnn.py")
+    preprocess = metadata["preprocess"]
+    for key, earlier in LATER_PREPROCESS_KEYS.items():
+        preprocess.setdefault(key, earlier(preprocess))
     input_size = model.input_shape[1]
     if input_size is not None and input_size != metadata["image_size"]:
         raise UserError(

@@ -57,3 +57,45 @@ def test_mtcnn_finds_the_face_in_a_shipped_photo(mtcnn):
 def test_mtcnn_finds_nothing_in_a_blank_frame(mtcnn):
     (found,) = faces_in_frames([np.full((240, 320, 3), 127, np.uint8)], mtcnn, PREPROCESS)
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("confidences", "kept", "rules"),
+    [
+        ([0.85], [0.85], ["lone_face"]),  # a frame's only detection: the lower floor
+        ([0.97], [0.97], ["confidence"]),
+        ([0.7], [], []),  # below the floor even alone
+        ([0.99, 0.85], [0.99], ["confidence"]),  # beside another detection the 0.95 rule holds
+    ],
+)
+def test_a_lone_detection_is_kept_at_a_lower_floor_and_says_which_rule_kept_it(confidences, kept, rules):
+    faces = [Face((20 + 90 * i, 20, 50, 50), confidence) for i, confidence in enumerate(confidences)]
+    (found,) = faces_in_frames([np.zeros((200, 300, 3), np.uint8)], FixedDetector(faces), PREPROCESS)
+    assert [face.confidence for face, _ in found] == kept
+    assert [face.admitted_by for face, _ in found] == rules
+
+
+def test_no_crop_from_frames_without_a_face(mtcnn):
+    from skimage import data
+
+    scenes = [data.coffee(), data.rocket(), data.brick(), data.grass(), data.gravel(), data.chelsea()]
+    rng = np.random.default_rng(0)
+    frames = [
+        cv2.resize(scene if scene.ndim == 3 else np.stack([scene] * 3, -1), (512, 384)) for scene in scenes
+    ]
+    frames.append(rng.integers(0, 255, (384, 512, 3), dtype=np.uint8))
+    assert faces_in_frames(frames, mtcnn, PREPROCESS) == [[] for _ in frames]
+
+
+DFDC = Path(__file__).resolve().parents[2] / "shared" / "data" / "dfdc_samples" / "abofeumbvv.mp4"
+
+
+@pytest.mark.skipif(not DFDC.is_file(), reason="the DFDC sample clips are not on this machine")
+def test_the_dim_dfdc_clip_gets_a_face_in_most_sampled_frames(mtcnn):
+    from common.video import sample_frame_indices, scaled_frames
+
+    _, _, frames = scaled_frames(DFDC, lambda info: sample_frame_indices(info, 1.0, 0))
+    frames = [frame for _, frame in frames if frame is not None]
+    found = faces_in_frames(frames, mtcnn, PREPROCESS)
+    assert sum(bool(faces) for faces in found) >= 0.8 * len(frames)
+    assert all(len(faces) <= 1 for faces in found)  # one person in the room: one face, no junk

@@ -13,7 +13,7 @@ from conftest import ROOT, load_script
 
 from common.checkpoint import read_metadata
 from common.config import load_config
-from common.manifest import BOX_COLUMNS, SPLIT_COLUMNS
+from common.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
 from common.report import add_cross_dataset
 
 stage04 = load_script("04-train-cnn.py")
@@ -42,7 +42,7 @@ def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, draw=blob_face):
                     rows.append(
                         {
                             **dict.fromkeys(SPLIT_COLUMNS, ""),
-                            **dict.fromkeys(BOX_COLUMNS, 0),
+                            **dict.fromkeys(DETECTION_COLUMNS[:5], 0),
                             "path": path,
                             "label": label,
                             "label_name": name,
