@@ -14,9 +14,11 @@ from common.report import add_cross_dataset
 def build_parser():
     parser = stage_parser(
         "Score videos with a trained model (stage 05): sample frames, crop faces with the preprocess settings "
-        "stored in the model, score each face (P(fake)), keep the most fake face per frame and aggregate the "
-        "frames into a verdict; a video's fake_probability is its mean frame P(fake) under every rule. Frame "
-        "scores go to <output stem>_frames.csv. With labels, also frame- and video-level metrics and plots.",
+        "stored in the model, score each face (P(fake)), link faces across frames into tracks (one per "
+        "person), and give each track a verdict by the aggregation rule; a video is FAKE when any track is. "
+        "A video's fake_probability is its highest track P(fake), the mean frame P(fake) of a one-person "
+        "video, under every rule. Frame and track scores go to <output stem>_frames.csv and _tracks.csv. "
+        "With labels, also frame- and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
         output_help="predictions CSV (must not lie inside --input)",
     )
@@ -59,16 +61,16 @@ def run(args, config):
         args.input, args.output, args.labels, args.dataset, config
     )
     model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None)
-    predictions, frames = predict.predict_videos(
+    predictions, faces = predict.predict_videos(
         videos, model, detector, metadata, config["predict"], labels, methods
     )
-    predict.write_predictions(predictions, frames, args.output)
+    predict.write_predictions(predictions, faces, args.output, config["predict"])
     print(evaluation.summary_table(predictions, args.output))
     if labels is not None:
         data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
         data += f" in {args.input}"
         text, metrics = evaluation.report_predictions(
-            predictions, frames, config["predict"], args.output, data
+            predictions, faces, config["predict"], args.output, data
         )
         print(text)
         if args.add_to_report and metrics is not None:

@@ -66,20 +66,48 @@ def frame_scores(faces):
     )
 
 
-def video_scores(frames, rule="vote", threshold=0.5):
-    """One row per video from ``frame_scores``: ``video``, ``verdict``, ``fake_probability``,
-    ``fake_frame_share``, ``frames`` (with a face), and ``label`` and ``method`` when the frames have them."""
+def track_scores(faces, rule="vote", threshold=0.5):
+    """One row per face track from one row per face (``video``, ``frame_index``, ``p_fake``, optional
+    ``track_id``: without it a video is one track): ``video``, ``track_id``, ``verdict`` (``rule`` over the
+    track's face scores), ``fake_probability`` (their mean), ``fake_frame_share``, ``frames``."""
+    faces = faces if "track_id" in faces else faces.assign(track_id=0)
     rows = []
-    for video, part in frames.groupby("video", sort=False):
+    for (video, track), part in faces.groupby(["video", "track_id"], sort=True):
         verdict, p_fake, share = video_verdict(part["p_fake"], rule, threshold)
+        rows.append(
+            {
+                "video": video,
+                "track_id": int(track),
+                "verdict": verdict,
+                "fake_probability": p_fake,
+                "fake_frame_share": share,
+                "frames": int(part["frame_index"].nunique()),
+            }
+        )
+    columns = ["video", "track_id", "verdict", "fake_probability", "fake_frame_share", "frames"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def video_scores(faces, rule="vote", threshold=0.5):
+    """One row per video from one row per face (see ``track_scores``): ``verdict`` FAKE when any face track
+    is fake, ``fake_probability`` the highest track P(fake) (the mean frame P(fake) of a one-person video,
+    whatever the rule), ``fake_frame_share`` (frames whose most fake face is fake), ``frames`` (with a
+    face), ``tracks``, and ``label`` and ``method`` when the faces have them."""
+    tracks = track_scores(faces, rule, threshold).groupby("video", sort=False)
+    frames = frame_scores(faces).groupby("video", sort=False)
+    rows = []
+    for video, part in frames:
+        video_tracks = tracks.get_group(video)
+        fake = (video_tracks["verdict"] == FAKE_VERDICT).any()
         row = {
             "video": video,
-            "verdict": verdict,
-            "fake_probability": p_fake,
-            "fake_frame_share": share,
+            "verdict": FAKE_VERDICT if fake else REAL_VERDICT,
+            "fake_probability": float(video_tracks["fake_probability"].max()),
+            "fake_frame_share": float((part["p_fake"] >= threshold).mean()),
             "frames": len(part),
+            "tracks": len(video_tracks),
         }
         row.update({column: part[column].iloc[0] for column in CARRIED if column in part})
         rows.append(row)
-    columns = ["video", "verdict", "fake_probability", "fake_frame_share", "frames"]
-    return pd.DataFrame(rows, columns=columns + [column for column in CARRIED if column in frames])
+    columns = ["video", "verdict", "fake_probability", "fake_frame_share", "frames", "tracks"]
+    return pd.DataFrame(rows, columns=columns + [column for column in CARRIED if column in faces])

@@ -1,6 +1,6 @@
 """Evaluation and reports shared by stage 04 (test split) and stage 05 (labelled videos).
 
-Both stages hand labelled frame scores (``common.aggregate.frame_scores`` with a ``label`` column) to
+Both stages hand labelled face scores (one row per face, with its frame and face track) to
 ``evaluate`` with the config's ``predict`` settings, so a run's ``metrics.json`` and stage 05 on the same
 videos agree. Frame-level and video-level figures are reported apart, each with its counts.
 """
@@ -14,6 +14,7 @@ from common.aggregate import (
     REAL_VERDICT,
     RULES,
     UNKNOWN_VERDICT,
+    frame_scores,
     video_scores,
 )
 from common.checkpoint import RUN_METRICS
@@ -27,17 +28,20 @@ from common.metrics import (
 )
 
 
-def evaluate(frames, rule, threshold):
-    """Metrics of labelled frame scores; returns ``(metrics, videos)``.
+def evaluate(faces, rule, threshold):
+    """Metrics of labelled face scores (one row per face: ``video``, ``frame_index``, ``p_fake``, ``label``,
+    optional ``track_id`` and ``method``); returns ``(metrics, frames, videos)``.
 
-    Frame level: each frame's P(fake) (its most fake face) against ``threshold``. Video level: AUC, log loss
-    and the threshold-free figures from the mean frame P(fake), accuracy and the confusion matrix from the
-    verdicts of ``rule``, plus the accuracy every other rule would have given. ``frames_per_video``: how
+    Frame level: each frame's P(fake) (its most fake face) against ``threshold``. Video level
+    (``common.aggregate.video_scores``): AUC, log loss and the threshold-free figures from the video's
+    P(fake), accuracy and the confusion matrix from the verdicts of ``rule`` (fake when any face track is),
+    plus the accuracy every other rule would have given. ``frames_per_video``: how
     many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
     manipulation method: the real videos against the fakes of that method.
     """
-    videos = video_scores(frames, rule, threshold)
-    by_rule = {name: video_scores(frames, name, threshold) for name in RULES}
+    frames = frame_scores(faces)
+    videos = video_scores(faces, rule, threshold)
+    by_rule = {name: video_scores(faces, name, threshold) for name in RULES}
     per_video = videos["frames"]
     metrics = {
         "frames_per_video": {
@@ -59,7 +63,7 @@ def evaluate(frames, rule, threshold):
     }
     if "method" in frames and (frames["method"].fillna("") != "").any():
         metrics["by_method"] = auc_by_method(frames, videos)
-    return metrics, videos
+    return metrics, frames, videos
 
 
 def auc_by_method(frames, videos):
@@ -171,7 +175,7 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, frames, rule, threshold):
+def evaluate_predictions(predictions, faces, rule, threshold):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
     ``evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
@@ -184,23 +188,23 @@ def evaluate_predictions(predictions, frames, rule, threshold):
     if decided.empty:
         return None
     labels = decided.set_index("video")["label"].map(LABEL_OF_VERDICT)
-    scored = frames[frames["video"].isin(labels.index)]
+    scored = faces[faces["video"].isin(labels.index)]
     scored = scored.assign(label=scored["video"].map(labels))
     if "method" in decided:
         scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
-    metrics, videos = evaluate(scored, rule, threshold)
+    metrics, frames, videos = evaluate(scored, rule, threshold)
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
     )
-    return metrics, scored, videos
+    return metrics, frames, videos
 
 
-def report_predictions(predictions, frames, settings, output, data):
+def report_predictions(predictions, faces, settings, output, data):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
     metrics (``None`` when no labelled video got a verdict)."""
-    evaluated = evaluate_predictions(predictions, frames, settings["aggregate"], settings["threshold"])
+    evaluated = evaluate_predictions(predictions, faces, settings["aggregate"], settings["threshold"])
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated

@@ -15,6 +15,7 @@ import numpy as np
 from common.files import safe_name, write_jpeg
 from common.manifest import LABEL_NAMES
 from common.registry import Registry
+from common.tracks import link_tracks
 
 log = logging.getLogger(__name__)
 
@@ -123,37 +124,40 @@ def faces_in_frames(frames_bgr, detector, preprocess):
 def crop_video_faces(frame_rows, input_dir, output, detector, preprocess):
     """Detect and save the faces of one video's frames (manifest rows of stage 01); return the face rows.
 
-    A frame without a confident face, or whose image cannot be read, gives a row with an ``error``.
+    Faces are linked across the frames into tracks (``track_id``, ``common.tracks``). A frame without an
+    admitted face, or whose image cannot be read, gives a row with an ``error``.
     """
     input_dir, output = Path(input_dir), Path(output)
     frames, readable = [], []
     rows = []
-    for row in frame_rows:
+    for row in sorted(frame_rows, key=lambda row: int(row["frame_index"])):  # tracks follow time
         frame = cv2.imread(str(input_dir / row["path"]))
         if frame is None:
             rows.append(_face_row(row, error="unreadable frame image"))
         else:
             frames.append(frame)
             readable.append(row)
-    for row, faces in zip(readable, faces_in_frames(frames, detector, preprocess)):
+    detections = faces_in_frames(frames, detector, preprocess)
+    tracks = link_tracks([[face.box for face, _ in faces] for faces in detections])
+    for row, faces, track_ids in zip(readable, detections, tracks):
         if not faces:
             rows.append(_face_row(row, error="no face"))
         folder = output / "faces" / LABEL_NAMES[int(row["label"])] / safe_name(row["video_id"])
-        for face_index, (face, crop) in enumerate(faces):
+        for face_index, ((face, crop), track_id) in enumerate(zip(faces, track_ids)):
             path = folder / f"f{int(row['frame_index']):06d}_{face_index}.jpg"
             write_jpeg(path, crop, preprocess["jpeg_quality"])
-            rows.append(
-                _face_row(row, face=face, face_index=face_index, path=path.relative_to(output).as_posix())
-            )
+            relative = path.relative_to(output).as_posix()
+            rows.append(_face_row(row, face=face, face_index=face_index, track_id=track_id, path=relative))
     return rows
 
 
-def _face_row(frame_row, face=None, face_index=-1, path="", error=""):
+def _face_row(frame_row, face=None, face_index=-1, track_id=-1, path="", error=""):
     box = face.box if face else (0, 0, 0, 0)
     return {
         **frame_row,
         "frame_path": frame_row["path"],
         "face_index": face_index,
+        "track_id": track_id,
         "box_x": box[0],
         "box_y": box[1],
         "box_w": box[2],

@@ -12,18 +12,19 @@ with the real video it was made from, ``official_split`` is the split an officia
     demo_r000,0,real,,demo_r000,,,/data/videos/real/demo_r000.mp4,2,0.2,2.0,512,512,frames/real/demo_r000/f000002.jpg
 
 Stage 02 writes ``faces/manifest.csv``, one row per face crop (``FACE_COLUMNS``): the frame's columns, the
-frame it came from, the detector's box (pixels of the saved frame) and confidence::
+frame it came from, the face's track (one person across the video's frames), the detector's box (pixels of
+the saved frame), its confidence and the rule that admitted it::
 
-    ...,frame_path,face_index,box_x,box_y,box_w,box_h,confidence,path
-    ...,frames/fake/demo_f000/f000002.jpg,0,166,117,185,234,0.99199,faces/fake/demo_f000/f000002_0.jpg
-    ...,frames/real/demo_r000/f000002.jpg,0,168,111,183,233,0.99833,faces/real/demo_r000/f000002_0.jpg
+    ...,frame_path,face_index,track_id,box_x,box_y,box_w,box_h,confidence,admitted_by,path
+    ...,frames/fake/demo_f000/f000002.jpg,0,0,166,117,185,234,0.99199,confidence,faces/fake/demo_f000/f000002_0.jpg
+    ...,frames/real/demo_r000/f000002.jpg,0,0,168,111,183,233,0.99833,confidence,faces/real/demo_r000/f000002_0.jpg
 
 Stage 03 writes ``split.csv``, one row per face copied into the dataset (``SPLIT_COLUMNS``); the box and
 confidence trace each face back to its frame::
 
-    path,label,label_name,split,video_id,group,source_video,method,frame_index,face_index,box_x,box_y,box_w,box_h,confidence
-    test/real/demo_r001__f000002_0.jpg,0,real,test,demo_r001,demo_r001,,,2,0,178,137,190,232,0.9989
-    train/fake/demo_f000__f000002_0.jpg,1,fake,train,demo_f000,demo_r000,demo_r000,,2,0,166,117,185,234,0.99199
+    path,label,label_name,split,video_id,group,source_video,method,frame_index,face_index,track_id,box_x,box_y,box_w,box_h,confidence,admitted_by
+    test/real/demo_r001__f000002_0.jpg,0,real,test,demo_r001,demo_r001,,,2,0,0,178,137,190,232,0.9989,confidence
+    train/fake/demo_f000__f000002_0.jpg,1,fake,train,demo_f000,demo_r000,demo_r000,,2,0,0,166,117,185,234,0.99199,confidence
 """
 
 from pathlib import Path
@@ -60,10 +61,11 @@ FRAME_COLUMNS = [
 ]
 # The detector's box in the frame, its confidence, and the rule that kept the face (common.faces.ADMISSION)
 DETECTION_COLUMNS = ["box_x", "box_y", "box_w", "box_h", "confidence", "admitted_by"]
-FACE_COLUMNS = [*FRAME_COLUMNS[:-1], "frame_path", "face_index", *DETECTION_COLUMNS, "path"]
+# face_index: the detector's order in its frame; track_id: the same person across the video's frames
+FACE_COLUMNS = [*FRAME_COLUMNS[:-1], "frame_path", "face_index", "track_id", *DETECTION_COLUMNS, "path"]
 SPLIT_COLUMNS = [
     *["path", "label", "label_name", "split", "video_id", "group", "source_video", "method"],
-    *["frame_index", "face_index", *DETECTION_COLUMNS],
+    *["frame_index", "face_index", "track_id", *DETECTION_COLUMNS],
 ]
 TEXT_COLUMNS = (
     "video_id",

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, video_scores
+from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, track_scores, video_scores
 from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
 from common.faces import build_detector, faces_in_frames
 from common.files import atomic_write_csv, jpeg_round_trip
+from common.tracks import link_tracks
 from common.video import evenly_spaced, scaled_frames
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,12 @@ PREDICTION_COLUMNS = [
     "fake_frame_share",
     "frames_sampled",
     "faces_scored",
+    "tracks",
     "error",
 ]
+FACE_COLUMNS = ["video", "frame_index", "track_id", "p_fake"]  # what scoring gives, one row per face crop
 FRAME_COLUMNS = ["video", "frame_index", "p_fake", "faces"]  # <output stem>_frames.csv: each scored frame
+TRACK_COLUMNS = ["video", "track_id", "verdict", "fake_probability", "fake_frame_share", "frames"]  # _tracks
 LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
 
 
@@ -150,18 +154,21 @@ def read_video_frames(path, count, jpeg_quality=None, resize="width_rule"):
 def video_faces(path, detector, metadata, frames):
     """Sample ``frames`` frames of a video and crop its faces with the model's ``preprocess`` settings.
 
-    Returns ``(frames_sampled, frame_indices, crops)``: ``frame_indices[i]`` is the index in the video of
-    the frame that face crop ``crops[i]`` (BGR) comes from.
+    Returns ``(frames_sampled, frame_indices, track_ids, crops)``: ``frame_indices[i]`` is the index in the
+    video of the frame that face crop ``crops[i]`` (BGR) comes from, ``track_ids[i]`` its face track
+    (``common.tracks.link_tracks``).
     """
     video = metadata.get("video", {})  # stage 01's settings; models trained before video.resize: width rule
     sampled = read_video_frames(path, frames, video.get("jpeg_quality"), video.get("resize", "width_rule"))
     detections = faces_in_frames([frame for _, frame in sampled], detector, metadata["preprocess"])
-    frame_indices, crops = [], []
-    for (index, _), faces in zip(sampled, detections):
-        for _face, crop in faces:
+    tracks = link_tracks([[face.box for face, _ in faces] for faces in detections])
+    frame_indices, track_ids, crops = [], [], []
+    for (index, _), faces, ids in zip(sampled, detections, tracks):
+        for (_face, crop), track in zip(faces, ids):
             frame_indices.append(index)
+            track_ids.append(track)
             crops.append(crop)
-    return len(sampled), frame_indices, crops
+    return len(sampled), frame_indices, track_ids, crops
 
 
 def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
@@ -184,31 +191,34 @@ def unknown_row(name, error, frames_sampled=0):
         "fake_frame_share": 0.0,
         "frames_sampled": frames_sampled,
         "faces_scored": 0,
+        "tracks": 0,
         "error": error,
     }
 
 
 def score_video(path, model, detector, metadata, settings, name=None):
-    """Score one video; return its row (``PREDICTION_COLUMNS``) and its frame scores (``FRAME_COLUMNS``).
+    """Score one video; return its row (``PREDICTION_COLUMNS``) and its face scores (``FACE_COLUMNS``).
 
     ``settings`` is the config's ``predict`` section (frames, aggregate, threshold, batch_size). A video
     that cannot be read, or in which no face is found, gets verdict UNKNOWN, probability 0.5 and the reason
     in ``error``; a ``VideoError`` is turned into such a row, other exceptions propagate.
     """
     name = str(path) if name is None else name
-    no_frames = pd.DataFrame(columns=FRAME_COLUMNS)
+    no_faces = pd.DataFrame(columns=FACE_COLUMNS)
     try:
-        sampled, frame_indices, crops = video_faces(path, detector, metadata, settings["frames"])
+        sampled, frame_indices, track_ids, crops = video_faces(path, detector, metadata, settings["frames"])
     except VideoError as error:
-        return unknown_row(name, str(error)), no_frames
+        return unknown_row(name, str(error)), no_faces
     if not crops:
-        return unknown_row(name, f"no face found in {sampled} frames", sampled), no_frames
+        return unknown_row(name, f"no face found in {sampled} frames", sampled), no_faces
     preprocess = metadata["preprocess"]
     p_fake = score_crops(
         model, crops, metadata["image_size"], preprocess["jpeg_quality"], settings["batch_size"]
     )
-    frames = frame_scores(pd.DataFrame({"video": name, "frame_index": frame_indices, "p_fake": p_fake}))
-    (video,) = video_scores(frames, settings["aggregate"], settings["threshold"]).to_dict("records")
+    faces = pd.DataFrame(
+        {"video": name, "frame_index": frame_indices, "track_id": track_ids, "p_fake": p_fake}
+    )
+    (video,) = video_scores(faces, settings["aggregate"], settings["threshold"]).to_dict("records")
     row = {
         **unknown_row(name, ""),
         "verdict": video["verdict"],
@@ -216,22 +226,23 @@ def score_video(path, model, detector, metadata, settings, name=None):
         "fake_probability": round(video["fake_probability"], 6),
         "fake_frame_share": round(video["fake_frame_share"], 6),
         "faces_scored": len(crops),
+        "tracks": video["tracks"],
     }
-    return row, frames
+    return row, faces
 
 
 def predict_videos(videos, model, detector, metadata, settings, labels=None, methods=None):
     """Score ``[(name, path)]`` with one model and one detector; a video that fails gets an error row and
     the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds`` per video, and a
     ``label`` column when ``labels`` are given: see ``add_labels``, and a ``method`` column with
-    ``methods``) and the frame scores of every video (``FRAME_COLUMNS``)."""
-    rows, frames = [], []
+    ``methods``) and the face scores of every video (``FACE_COLUMNS``)."""
+    rows, faces = [], []
     with tqdm(videos, desc="scoring videos", unit="video") as bar:
         for name, path in bar:
             started = time.perf_counter()
             try:
-                row, video_frames = score_video(path, model, detector, metadata, settings, name=name)
-                frames.append(video_frames)
+                row, video_faces_scored = score_video(path, model, detector, metadata, settings, name=name)
+                faces.append(video_faces_scored)
             except Exception as error:  # one bad video must not end the batch
                 log.debug("%s failed", path, exc_info=True)
                 row = unknown_row(name, f"unexpected {type(error).__name__}: {error}")
@@ -240,29 +251,33 @@ def predict_videos(videos, model, detector, metadata, settings, labels=None, met
                 log.warning("%s: %s", name, row["error"])
             rows.append(row)
             bar.set_postfix_str(f"{name}: {row['verdict']}", refresh=False)
-    frames = [table for table in frames if len(table)]
+    faces = [table for table in faces if len(table)]
     predictions = pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"])
     if labels is not None:
         predictions = add_labels(predictions, labels)
     if methods:
         predictions = predictions.assign(method=predictions["video"].map(methods).fillna(""))
-    return predictions, (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FRAME_COLUMNS)
-    )
+    return predictions, (pd.concat(faces, ignore_index=True) if faces else pd.DataFrame(columns=FACE_COLUMNS))
 
 
-def frames_path(output):
-    """``<stem>_frames.csv`` next to the predictions CSV: the P(fake) of every scored frame."""
+def beside(output, kind):
+    """``<stem>_<kind>.csv`` next to the predictions CSV ``output``."""
     output = Path(output)
-    return output.with_name(f"{output.stem}_frames.csv")
+    return output.with_name(f"{output.stem}_{kind}.csv")
 
 
-def write_predictions(predictions, frames, path):
-    """Write the predictions CSV (``PREDICTION_COLUMNS``, then ``label`` when present) and the frame scores
-    next to it, atomically."""
+def write_predictions(predictions, faces, path, settings):
+    """Write the predictions CSV (``PREDICTION_COLUMNS``, then ``label`` and ``method`` when present) and,
+    next to it, the P(fake) of every scored frame (``_frames.csv``) and face track (``_tracks.csv``, with
+    the verdict of ``settings["aggregate"]``), atomically."""
     columns = PREDICTION_COLUMNS + [column for column in (LABEL_COLUMN, "method") if column in predictions]
     atomic_write_csv(path, predictions[columns])
-    atomic_write_csv(frames_path(path), frames[FRAME_COLUMNS])
+    frames = frame_scores(faces) if len(faces) else pd.DataFrame(columns=FRAME_COLUMNS)
+    atomic_write_csv(beside(path, "frames"), frames[FRAME_COLUMNS])
+    tracks = track_scores(faces, settings["aggregate"], settings["threshold"]) if len(faces) else None
+    atomic_write_csv(
+        beside(path, "tracks"), tracks if tracks is not None else pd.DataFrame(columns=TRACK_COLUMNS)
+    )
 
 
 def all_unknown(predictions):

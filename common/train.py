@@ -12,7 +12,6 @@ import numpy as np
 import tensorflow as tf
 
 from common import evaluation
-from common.aggregate import frame_scores
 from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model
 from common.config import save_config
 from common.data import find_unreadable_images, make_dataset
@@ -210,9 +209,8 @@ def score_split(model, rows, image_size, batch_size, predict_settings):
     faces = rows.drop(columns="file").assign(
         video=rows["video_id"], p_fake=model.predict(data, verbose=0).reshape(-1)
     )
-    frames = frame_scores(faces)
-    metrics, videos = evaluation.evaluate(
-        frames, predict_settings["aggregate"], predict_settings["threshold"]
+    metrics, frames, videos = evaluation.evaluate(
+        faces, predict_settings["aggregate"], predict_settings["threshold"]
     )
     return metrics, faces, frames, videos
 

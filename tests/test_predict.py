@@ -149,6 +149,7 @@ def test_a_faceless_video_is_unknown_with_the_reason(model, tmp_path):
         "fake_frame_share": 0.0,
         "frames_sampled": 20,
         "faces_scored": 0,
+        "tracks": 0,
         "error": "no face found in 20 frames",
     }
     assert frames.empty
@@ -324,8 +325,11 @@ def test_a_bad_label_names_its_line(run_dir, tmp_path, capsys):
 def test_crops_follow_the_margin_in_the_model_metadata(tmp_path):
     video = write_video(tmp_path / "v.mp4", frames=10)  # 160x120, doubled to 320x240 as stage 01 does
     for margin, side in ((0.0, 80), (0.3, 128)):  # 80 px box, plus 24 px on each side at 0.3
-        sampled, frame_ids, crops = predict.video_faces(video, BoxDetector(), metadata_with(margin=margin), 4)
+        sampled, frame_ids, track_ids, crops = predict.video_faces(
+            video, BoxDetector(), metadata_with(margin=margin), 4
+        )
         assert sampled == 4 and frame_ids == [1, 3, 6, 8]  # evenly spaced over 10 frames
+        assert track_ids == [0, 0, 0, 0]  # the same box in every frame: one person
         assert {crop.shape for crop in crops} == {(side, side, 3)}
 
 
@@ -453,3 +457,10 @@ def test_add_to_report_needs_a_run_directory(run_dir, tmp_path, capsys):
     argv = stage05_argv(run_dir / MODEL_FILE, video, tmp_path / "p.csv", "--add-to-report")
     assert stage05.main(argv) == 2
     assert "--add-to-report needs --model to be a run directory" in capsys.readouterr().err
+
+
+def test_a_model_saved_before_the_lone_face_rule_crops_as_its_training_did(model):
+    metadata = metadata_with()
+    del metadata["preprocess"]["lone_face_min_confidence"]
+    predict.check_metadata(model, metadata)  # accepted: its faces needed min_confidence, lone or not
+    assert metadata["preprocess"]["lone_face_min_confidence"] == metadata["preprocess"]["min_confidence"]

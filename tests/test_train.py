@@ -51,6 +51,7 @@ def write_dataset(root, videos_per_class=(6, 2, 2), frames=3, draw=blob_face):
                             "group": video_id,
                             "frame_index": frame,
                             "face_index": 0,
+                            "track_id": 0,
                         }
                     )
     pd.DataFrame(rows).to_csv(root / "split.csv", index=False)

@@ -1,0 +1,90 @@
+"""Face tracks: one person across a video's frames, and a video that is fake when any person in it is."""
+
+from pathlib import Path
+
+import cv2
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from skimage import data
+
+from common.aggregate import track_scores, video_scores
+from common.config import DEFAULTS
+from common.faces import MTCNNDetector, crop_video_faces
+from common.tracks import iou, link_tracks
+
+
+def test_overlap_of_boxes():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+
+
+def test_two_people_keep_their_track_ids_through_movement_a_miss_and_a_swap_of_detector_order():
+    left, right = (10, 10, 50, 60), (200, 12, 48, 58)
+    frames = [
+        [left, right],
+        [(216, 14, 48, 58), (14, 12, 50, 60)],  # the detector lists them the other way round
+        [(20, 14, 50, 60)],  # the right person is not found in this frame
+        [(224, 16, 48, 58), (24, 16, 50, 60)],
+    ]
+    assert link_tracks(frames) == [[0, 1], [1, 0], [0], [1, 0]]
+
+
+def test_a_face_that_appears_elsewhere_starts_a_new_track():
+    assert link_tracks([[(0, 0, 40, 40)], [(300, 0, 40, 40)], [(2, 0, 40, 40)]]) == [[0], [1], [0]]
+
+
+def test_a_video_is_fake_when_any_of_its_people_is():
+    # person 0 real in every frame, person 1 (another face in the same frames) fake in every frame
+    faces = pd.DataFrame(
+        {
+            "video": "v",
+            "frame_index": [0, 0, 1, 1, 2, 2, 3, 3],
+            "track_id": [0, 1] * 4,
+            "p_fake": [0.1, 0.8, 0.2, 0.9, 0.1, 0.7, 0.2, 0.8],
+        }
+    )
+    tracks = track_scores(faces, "vote", 0.5)
+    assert tracks["verdict"].tolist() == ["REAL", "FAKE"]
+    assert tracks["fake_probability"].tolist() == pytest.approx([0.15, 0.8])
+    (video,) = video_scores(faces, "vote", 0.5).to_dict("records")
+    assert video["verdict"] == "FAKE" and video["tracks"] == 2
+    assert video["fake_probability"] == pytest.approx(0.8)  # the fake person's P(fake)
+    # a real majority of faces does not hide the fake person: pooled faces would vote 4 of 8 fake
+    one_track = video_scores(faces.assign(track_id=0), "mean", 0.5).iloc[0]
+    assert one_track["fake_probability"] == pytest.approx(0.475) and one_track["verdict"] == "REAL"
+
+
+def two_person_frames(count=4):
+    """Frames of two different people side by side, drifting a few pixels per frame."""
+    hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[20:300, 120:360]
+    people = [cv2.resize(hopper[60:420, 90:450], (240, 240)), cv2.resize(astronaut, (240, 280))]
+    frames = []
+    for step in range(count):
+        canvas = np.full((360, 640, 3), 90, np.uint8)
+        canvas[40 + 2 * step : 280 + 2 * step, 30 + 3 * step : 270 + 3 * step] = people[0]
+        canvas[50 - step : 330 - step, 360 - 2 * step : 600 - 2 * step] = people[1]
+        frames.append(canvas)
+    return frames
+
+
+def test_stage_02_gives_each_of_two_people_one_track_on_a_generated_clip(tmp_path):
+    rows = []
+    for index, frame in enumerate(two_person_frames()):
+        path = f"frames/real/two/f{index:06d}.jpg"
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / path), frame)
+        rows.append({"video_id": "two", "label": 0, "frame_index": index, "path": path})
+    faces = pd.DataFrame(
+        crop_video_faces(
+            rows, tmp_path, tmp_path / "out", MTCNNDetector(DEFAULTS["preprocess"]), DEFAULTS["preprocess"]
+        )
+    )
+    faces = faces[faces["face_index"] >= 0]
+    assert len(faces) == 8 and sorted(faces["track_id"].unique()) == [0, 1]
+    for _, track in faces.groupby("track_id"):
+        assert track["frame_index"].tolist() == [0, 1, 2, 3]  # one face per frame: one person
+        assert track["box_x"].max() - track["box_x"].min() < 40  # and it stays on its side
