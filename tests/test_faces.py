@@ -99,3 +99,45 @@ def test_the_dim_dfdc_clip_gets_a_face_in_most_sampled_frames(mtcnn):
     found = faces_in_frames(frames, mtcnn, PREPROCESS)
     assert sum(bool(faces) for faces in found) >= 0.8 * len(frames)
     assert all(len(faces) <= 1 for faces in found)  # one person in the room: one face, no junk
+
+
+@pytest.fixture(scope="module")
+def blazeface():
+    from common.config import load_config
+    from common.faces import build_detector
+
+    preprocess = load_config(Path(__file__).resolve().parents[1] / "configs" / "blazeface.yaml")["preprocess"]
+    return build_detector(preprocess), preprocess
+
+
+def test_blazeface_finds_the_face_in_a_shipped_photo_where_mtcnn_does(blazeface, mtcnn):
+    detector, preprocess = blazeface
+    photo = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
+    ((face, _),), ((reference, _),) = (
+        faces_in_frames([photo], d, p)[0] for d, p in ((detector, preprocess), (mtcnn, PREPROCESS))
+    )
+    centre = np.array(face.box[:2]) + np.array(face.box[2:]) / 2
+    reference_centre = np.array(reference.box[:2]) + np.array(reference.box[2:]) / 2
+    assert np.abs(centre - reference_centre).max() < 0.2 * reference.box[2]  # the same face
+    assert 0.6 < face.box[2] / reference.box[2] < 1.6
+
+
+def test_blazeface_crops_nothing_from_frames_without_a_face(blazeface):
+    from skimage import data
+
+    detector, preprocess = blazeface
+    scenes = [data.coffee(), data.rocket(), data.brick(), data.grass(), data.gravel(), data.chelsea()]
+    frames = [
+        cv2.resize(scene if scene.ndim == 3 else np.stack([scene] * 3, -1), (512, 384)) for scene in scenes
+    ]
+    assert faces_in_frames(frames, detector, preprocess) == [[] for _ in frames]
+
+
+@pytest.mark.skipif(not DFDC.is_file(), reason="the DFDC sample clips are not on this machine")
+def test_blazeface_finds_the_face_of_the_dim_dfdc_clip_in_most_sampled_frames(blazeface):
+    from common.video import evenly_spaced, scaled_frames
+
+    detector, preprocess = blazeface
+    _, _, frames = scaled_frames(DFDC, lambda info: evenly_spaced(info.frame_count, 32))
+    found = faces_in_frames([frame for _, frame in frames if frame is not None], detector, preprocess)
+    assert sum(len(faces) == 1 for faces in found) >= 0.8 * len(found)  # 27 of 32 measured
