@@ -13,6 +13,7 @@ import pytest
 from conftest import load_script
 
 from common.errors import UserError
+from common.tracks import iou
 from tools import demo
 
 N_REAL = 3  # one clip per face photo
@@ -41,15 +42,6 @@ def make_tiny_set(out_dir, seed=0, prefix="demo"):
     return demo.make_demo_videos(
         out_dir, n_real=N_REAL, seed=seed, seconds=SECONDS, fps=FPS, size=SIZE, prefix=prefix
     )
-
-
-def box_iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    width = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    height = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = width * height
-    return inter / (aw * ah + bw * bh - inter)
 
 
 def confident_faces(detector, rgb):
@@ -104,7 +96,7 @@ def test_hard_coded_face_boxes_match_mtcnn(detector):
     for photo in demo.load_face_photos():
         faces = confident_faces(detector, photo.image)
         assert len(faces) == 1, photo.name
-        assert box_iou(faces[0]["box"], photo.box) > 0.8, photo.name
+        assert iou(faces[0]["box"], photo.box) > 0.8, photo.name
 
 
 ALL_CLIPS = [f"{kind}/demo_{kind[0]}{i:03d}.mp4" for i in range(N_REAL) for kind in ("real", "fake")]
