@@ -8,13 +8,12 @@ size in input pixels relative to the anchor, then six key points) and one score 
 """
 
 import importlib.util
-import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-log = logging.getLogger(__name__)
+from common.faces import Face
 
 INPUT_SIZE = 192
 GRID = 48  # anchors per side: INPUT_SIZE / 4
@@ -81,9 +80,6 @@ class BlazeFaceDetector:
     def __init__(self, preprocess):
         import tensorflow as tf
 
-        from common.faces import Face
-
-        self._face = Face
         self._interpreter = tf.lite.Interpreter(model_path=str(model_path()), num_threads=2)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]["index"]
@@ -117,5 +113,5 @@ class BlazeFaceDetector:
                 int(round(min(y1, height) - y0)),
             )
             if min(box[2], box[3]) >= self._min_face_size:
-                faces.append(self._face(box, float(scores[index])))
+                faces.append(Face(box, float(scores[index])))
         return faces

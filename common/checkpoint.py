@@ -19,7 +19,19 @@ HISTORY = "history.csv"  # one row per epoch, both phases
 RUN_METRICS = "metrics.json"  # test metrics, model selection, validation
 TEST_FACES = "test_faces.csv"  # one row per test face with its P(fake); test_frames.csv, test_videos.csv
 EXPLAIN_DIR = "explain"  # Grad-CAM and t-SNE figures of stage 04 --explain
+GRADCAM_PNG, TSNE_PNG = (
+    "gradcam.png",
+    "tsne.png",
+)  # what common.explain writes (there, or to stage 06's --output)
 LABEL_MEANING = "output is P(fake): label 1 = fake, 0 = real"
+
+
+def read_run_config(run_dir):
+    """The resolved config stage 04 saved in ``run_dir`` ({} when there is none)."""
+    import yaml
+
+    path = Path(run_dir) / RUN_CONFIG
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
 def save_model(model, path, metadata):

@@ -74,8 +74,9 @@ def stage_parser(description, input_help, output_help, config=True):
 def config_option(parser, flag, key, help, **kwargs):
     """Add ``flag`` overriding config ``key`` (dotted): unset, the config file or the built-in default
     rules. Its help names the key and the default, and its choices are the config's (the registries)."""
-    if key in choices():
-        kwargs.setdefault("choices", choices()[key])
+    allowed = choices().get(key)
+    if allowed:
+        kwargs.setdefault("choices", allowed)
     built_in = default(key)
     if isinstance(built_in, bool):
         built_in = str(built_in).lower()

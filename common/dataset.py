@@ -23,13 +23,13 @@ from common.manifest import (
     REAL,
     SPLIT,
     SPLIT_COLUMNS,
+    SPLITS,
     read_manifest,
     record_pipeline,
 )
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 COUNTS = "split_counts.csv"  # faces and videos per split and label, and what balancing dropped
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from common.config import DEFAULTS
-from common.dataset import SPLITS
 from common.errors import UserError
-from common.manifest import FAKE, LABEL_NAMES, REAL
+from common.manifest import FAKE, LABEL_NAMES, REAL, SPLITS
 from common.registry import Registry
 
 log = logging.getLogger(__name__)

@@ -40,8 +40,8 @@ def evaluate(faces, rule, threshold):
     manipulation method: the real videos against the fakes of that method.
     """
     frames = frame_scores(faces)
-    videos = video_scores(faces, rule, threshold)
     by_rule = {name: video_scores(faces, name, threshold) for name in RULES}
+    videos = by_rule[rule]
     per_video = videos["frames"]
     metrics = {
         "frames_per_video": {

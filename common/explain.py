@@ -23,11 +23,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-import yaml
 from matplotlib.lines import Line2D
 from sklearn.manifold import TSNE
 
-from common.checkpoint import MODEL_FILE, RUN_CONFIG, TEST_FACES, load_model
+from common.checkpoint import GRADCAM_PNG, MODEL_FILE, TEST_FACES, TSNE_PNG, load_model, read_run_config
 from common.data import decode_image, make_dataset
 from common.errors import UserError
 from common.manifest import FAKE, LABEL_NAMES, REAL, read_table
@@ -36,8 +35,6 @@ from common.models import BACKBONE_LAYER_NAME, OUTPUT_LAYER_NAME, build_model
 
 log = logging.getLogger(__name__)
 
-GRADCAM_PNG = "gradcam.png"
-TSNE_PNG = "tsne.png"
 
 GROUPS = (("correct", REAL), ("correct", FAKE), ("wrong", REAL), ("wrong", FAKE))
 LABEL_COLOURS = {REAL: "tab:blue", FAKE: "tab:red"}
@@ -300,12 +297,6 @@ def check_run_dir(run_dir):
     for name in (MODEL_FILE, TEST_FACES):
         if not (run_dir / name).is_file():
             raise UserError(f"no {name} in {run_dir}: pass a run directory written by 04-train-cnn.py")
-
-
-def read_run_config(run_dir):
-    """The resolved config stage 04 saved in the run directory ({} when there is none)."""
-    path = Path(run_dir) / RUN_CONFIG
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
 def find_dataset_dir(run_config, metadata, dataset_dir=None):

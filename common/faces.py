@@ -129,6 +129,14 @@ def faces_in_frames(frames_bgr, detector, preprocess):
     return result
 
 
+def faces_with_tracks(frames_bgr, detector, preprocess):
+    """``faces_in_frames`` for one video's frames in time order, and each face's track id
+    (``common.tracks.link_tracks``): ``(faces per frame, track ids per frame)``. Stages 02 and 05 both
+    call it, so a track is the same thing in training and scoring."""
+    detections = faces_in_frames(frames_bgr, detector, preprocess)
+    return detections, link_tracks([[face.box for face, _ in faces] for faces in detections])
+
+
 def crop_video_faces(frame_rows, input_dir, output, detector, preprocess):
     """Detect and save the faces of one video's frames (manifest rows of stage 01); return the face rows.
 
@@ -145,8 +153,7 @@ def crop_video_faces(frame_rows, input_dir, output, detector, preprocess):
         else:
             frames.append(frame)
             readable.append(row)
-    detections = faces_in_frames(frames, detector, preprocess)
-    tracks = link_tracks([[face.box for face, _ in faces] for faces in detections])
+    detections, tracks = faces_with_tracks(frames, detector, preprocess)
     for row, faces, track_ids in zip(readable, detections, tracks):
         if not faces:
             rows.append(_face_row(row, error="no face"))

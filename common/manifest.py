@@ -42,6 +42,7 @@ MANIFEST = "manifest.csv"  # written by stages 01 and 02 into their output folde
 FAILED = "failed.csv"  # videos a stage could not process
 SKIPPED_FRAMES = "skipped_frames.csv"  # frames that gave no output (unreadable, no face)
 SPLIT = "split.csv"  # written by stage 03
+SPLITS = ("train", "val", "test")  # the split names of split.csv and of official protocols
 
 FRAME_COLUMNS = [
     "video_id",

@@ -20,9 +20,8 @@ from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, tr
 from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
-from common.faces import build_detector, faces_in_frames
+from common.faces import build_detector, faces_with_tracks
 from common.files import atomic_write_csv, jpeg_round_trip
-from common.tracks import link_tracks
 from common.video import evenly_spaced, scaled_frames
 
 log = logging.getLogger(__name__)
@@ -160,8 +159,7 @@ def video_faces(path, detector, metadata, frames):
     """
     video = metadata.get("video", {})  # stage 01's settings; models trained before video.resize: width rule
     sampled = read_video_frames(path, frames, video.get("jpeg_quality"), video.get("resize", "width_rule"))
-    detections = faces_in_frames([frame for _, frame in sampled], detector, metadata["preprocess"])
-    tracks = link_tracks([[face.box for face, _ in faces] for faces in detections])
+    detections, tracks = faces_with_tracks([frame for _, frame in sampled], detector, metadata["preprocess"])
     frame_indices, track_ids, crops = [], [], []
     for (index, _), faces, ids in zip(sampled, detections, tracks):
         for (_face, crop), track in zip(faces, ids):

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from common.checkpoint import HISTORY, RUN_CONFIG, RUN_METRICS
+from common.checkpoint import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
 from common.files import atomic_write_text
+from common.manifest import read_pipeline
 
 REPORT = "report.md"
 CROSS_DIR = "cross_dataset"  # metrics of stage 05 --add-to-report on other datasets, one JSON per dataset
@@ -26,8 +26,8 @@ PLOTS = (
     ("Precision-recall, videos", "pr_videos.png"),
     ("Confusion matrix, frames", "confusion_frames.png"),
     ("Confusion matrix, videos", "confusion_videos.png"),
-    ("Grad-CAM of P(fake) on test faces", "explain/gradcam.png"),
-    ("t-SNE of test-face embeddings, before and after training", "explain/tsne.png"),
+    ("Grad-CAM of P(fake) on test faces", f"{EXPLAIN_DIR}/{GRADCAM_PNG}"),
+    ("t-SNE of test-face embeddings, before and after training", f"{EXPLAIN_DIR}/{TSNE_PNG}"),
 )
 FIGURES = (
     ("n", "samples", "{:d}"),
@@ -38,10 +38,6 @@ FIGURES = (
     ("average_precision", "average precision (fake = positive)", "{:.4f}"),
     ("log_loss", "log loss", "{:.4g}"),
 )
-
-
-def _read_yaml(path):
-    return yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else {}
 
 
 def _value(template, value):
@@ -108,10 +104,10 @@ def add_cross_dataset(run_dir, name, metrics):
 def render_report(run_dir):
     """The Markdown text of the report of ``run_dir``."""
     run_dir = Path(run_dir)
-    config = _read_yaml(run_dir / RUN_CONFIG)
+    config = read_run_config(run_dir)
     metrics = json.loads((run_dir / RUN_METRICS).read_text())
     dataset_dir = Path(config.get("dataset_dir", ""))
-    pipeline = _read_yaml(dataset_dir / "pipeline.yaml")
+    pipeline = read_pipeline(dataset_dir)
     source, video, split = pipeline.get("source", {}), pipeline.get("video", {}), pipeline.get("dataset", {})
     train, predict = config["train"], config["predict"]
     history = pd.read_csv(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else pd.DataFrame()
