@@ -12,8 +12,11 @@ from common.runner import run_per_video
 
 def build_parser():
     parser = stage_parser(
-        "Detect faces with MTCNN in stage 01's frames and save each confident face with a margin (stage 02). "
-        "Settings come from the config's preprocess section, which stage 05 reuses. Re-running skips videos done.",
+        "Detect faces with MTCNN in stage 01's frames and save each face with a margin (stage 02). A face is "
+        "kept at confidence >= --min-confidence; a frame's only detection from "
+        "preprocess.lone_face_min_confidence; a weaker one that continues the track of a kept face from "
+        "preprocess.track_min_confidence (the manifest's admitted_by says which). Settings come from the "
+        "config's preprocess section, which stage 05 reuses. Re-running skips videos done.",
         input_help="output folder of 01-convert-video-to-image.py",
         output_help="folder for faces/ and manifest.csv (created; must not lie inside --input)",
     )
@@ -30,6 +33,14 @@ def build_parser():
         "preprocess.margin",
         "margin added on each side, as a fraction of the box width/height",
         type=float,
+    )
+    config_option(
+        parser,
+        "--detect-max-width",
+        "preprocess.detect_max_width",
+        "frames wider than this are shrunk for detection only; crops come from the frame as saved by "
+        "stage 01; 0 = detect at that size",
+        type=int,
     )
     config_option(
         parser, "--jpeg-quality", "preprocess.jpeg_quality", "JPEG quality 1-100 of saved crops", type=int

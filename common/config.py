@@ -31,6 +31,8 @@ DEFAULTS = {
         "detector": "mtcnn",
         "min_confidence": 0.95,
         "lone_face_min_confidence": 0.8,  # a frame's only detection is kept from this confidence
+        "track_min_confidence": 0.6,  # a detection continuing the track of a face kept above
+        "detect_max_width": 1000,  # wider frames are shrunk for detection (crops keep the detail); 0 = never
         "margin": 0.3,  # of the box width/height, on each side
         "min_face_size": 20,  # MTCNN finds nothing at 30 or more
         "jpeg_quality": 95,
@@ -194,6 +196,18 @@ def validate(config):
             "preprocess.lone_face_min_confidence",
             0 <= config["preprocess"]["lone_face_min_confidence"] <= config["preprocess"]["min_confidence"],
             "must be in 0..preprocess.min_confidence",
+        ),
+        (
+            "preprocess.track_min_confidence",
+            0
+            <= config["preprocess"]["track_min_confidence"]
+            <= config["preprocess"]["lone_face_min_confidence"],
+            "must be in 0..preprocess.lone_face_min_confidence",
+        ),
+        (
+            "preprocess.detect_max_width",
+            config["preprocess"]["detect_max_width"] == 0 or config["preprocess"]["detect_max_width"] >= 64,
+            "must be 0 (detect at the frame's size) or >= 64",
         ),
         ("preprocess.margin", 0 <= config["preprocess"]["margin"] <= 2, "must be in 0..2"),
         (

@@ -1,6 +1,6 @@
 """Face detection behind a small interface, and cropping with a margin.
 
-Stage 02 (training crops) and stage 05 (inference crops) both call ``faces_in_frames`` with the same
+Stage 02 (training crops) and stage 05 (inference crops) both call ``faces_with_tracks`` with the same
 ``preprocess`` config section, so a model sees at inference exactly the crops it was trained on.
 """
 
@@ -16,6 +16,7 @@ from common.files import safe_name, write_jpeg
 from common.manifest import LABEL_NAMES
 from common.registry import Registry
 from common.tracks import link_tracks
+from common.video import resize_frame
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +28,72 @@ class Face:
     admitted_by: str = ""  # the rule of ADMISSION that kept it; "" = not decided yet
 
 
-# Which detections become face crops (preprocess section):
+# Which detections become face crops (preprocess section), in this order:
 # - "confidence": confidence >= min_confidence (0.95), whatever else the frame holds;
-# - "lone_face": the frame's only detection, at confidence >= lone_face_min_confidence. MTCNN gives a plainly
-#   visible but dim or small face 0.80-0.97 (the DFDC clip abofeumbvv), while in frames with several
-#   detections the low ones are the doubtful ones, so the lower floor applies to a lone detection only.
-ADMISSION = ("confidence", "lone_face")
+# - "lone_face": the only detection of its frame at confidence >= lone_face_min_confidence. MTCNN gives a
+#   plainly visible but dim or small face 0.80-0.97 (the DFDC clip abofeumbvv), while in frames with several
+#   such detections the low ones are the doubtful ones, so the lower floor applies to a lone detection only;
+# - "track": a detection at confidence >= track_min_confidence that continues a face track (common.tracks)
+#   holding a face admitted by the two rules above: the same face, seen at the same place in neighbouring
+#   frames. In the dim clip a third of the frames score the face 0.69-0.80 only, always where the confident
+#   frames put it. A track of weak detections alone admits nothing, so a faceless clip stays faceless.
+ADMISSION = ("confidence", "lone_face", "track")
+
+
+def lowest_floor(preprocess):
+    """The lowest confidence any ``ADMISSION`` rule admits: detectors report down to it."""
+    return min(
+        preprocess[key] for key in ("min_confidence", "lone_face_min_confidence", "track_min_confidence")
+    )
 
 
 def admit(faces, preprocess):
-    """The detections of one frame that become crops, each with the rule that admitted it."""
-    if len(faces) == 1 and faces[0].confidence >= preprocess["lone_face_min_confidence"]:
-        rule = "confidence" if faces[0].confidence >= preprocess["min_confidence"] else "lone_face"
-        return [dataclasses.replace(faces[0], admitted_by=rule)]
-    return [
-        dataclasses.replace(face, admitted_by="confidence")
-        for face in faces
-        if face.confidence >= preprocess["min_confidence"]
-    ]
+    """The detections of one frame at ``lowest_floor`` or more, each with the frame rule of ``ADMISSION``
+    that admits it, or ``admitted_by=""`` when only a track can (``admit_video``)."""
+    candidates = [face for face in faces if face.confidence >= lowest_floor(preprocess)]
+    lone = [face for face in candidates if face.confidence >= preprocess["lone_face_min_confidence"]]
+    admitted = []
+    for face in candidates:
+        rule = ""
+        if face.confidence >= preprocess["min_confidence"]:
+            rule = "confidence"
+        elif len(lone) == 1 and face is lone[0]:
+            rule = "lone_face"
+        admitted.append(dataclasses.replace(face, admitted_by=rule))
+    return admitted
+
+
+def admit_video(detections, preprocess):
+    """The faces of one video's frames (in time order) that become crops, and their track ids.
+
+    ``detections`` holds each frame's ``Face``s; returns ``(faces per frame, track ids per frame)``, every
+    face with the ``ADMISSION`` rule that admitted it. Tracks are linked over every candidate, so a weak
+    detection can continue a confident face's track; ids count from 0 over the admitted faces.
+    """
+    candidates = [admit(faces, preprocess) for faces in detections]
+    track_ids = link_tracks([[face.box for face in faces] for faces in candidates])
+    confirmed = {
+        track
+        for faces, ids in zip(candidates, track_ids)
+        for face, track in zip(faces, ids)
+        if face.admitted_by
+    }
+    renumber = {}
+    kept_faces, kept_ids = [], []
+    for faces, ids in zip(candidates, track_ids):
+        kept_faces.append([])
+        kept_ids.append([])
+        for face, track in zip(faces, ids):
+            if (
+                not face.admitted_by
+                and track in confirmed
+                and face.confidence >= preprocess["track_min_confidence"]
+            ):
+                face = dataclasses.replace(face, admitted_by="track")
+            if face.admitted_by:
+                kept_faces[-1].append(face)
+                kept_ids[-1].append(renumber.setdefault(track, len(renumber)))
+    return kept_faces, kept_ids
 
 
 class FaceDetector(Protocol):
@@ -66,7 +115,11 @@ class MTCNNDetector:
 
         device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
         self._mtcnn = MTCNN(device=device)
-        self._min_face_size = preprocess["min_face_size"]
+        # the package drops detections under 0.8 at its last stage; the admission rules need the weaker ones
+        self._options = {
+            "min_face_size": preprocess["min_face_size"],
+            "threshold_onet": lowest_floor(preprocess),
+        }
         self._batch_size = batch_size
 
     def detect(self, frames_rgb):
@@ -75,11 +128,9 @@ class MTCNNDetector:
             batch = list(frames_rgb[start : start + self._batch_size])
             # Frames of different sizes would be padded into one tensor; detect those one by one.
             if len({frame.shape for frame in batch}) > 1:
-                results = [
-                    self._mtcnn.detect_faces(frame, min_face_size=self._min_face_size) for frame in batch
-                ]
+                results = [self._mtcnn.detect_faces(frame, **self._options) for frame in batch]
             else:
-                results = self._mtcnn.detect_faces(batch, min_face_size=self._min_face_size)
+                results = self._mtcnn.detect_faces(batch, **self._options)
             if len(results) != len(batch):  # the package returns [] when no frame of the batch has a face
                 results = [[] for _ in batch]
             for faces in results:
@@ -114,27 +165,50 @@ def crop_with_margin(box, frame_shape, margin):
     return x0, y0, x1, y1
 
 
-def faces_in_frames(frames_bgr, detector, preprocess):
-    """For each BGR frame, the faces ``admit`` keeps and their crops: a list of ``[(Face, crop_bgr), ...]``."""
-    detections = detector.detect([cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) for frame in frames_bgr])
-    result = []
-    for frame, faces in zip(frames_bgr, detections):
-        kept = []
-        for face in admit(faces, preprocess):
-            x0, y0, x1, y1 = crop_with_margin(face.box, frame.shape, preprocess["margin"])
-            if x1 - x0 < 2 or y1 - y0 < 2:
-                continue
-            kept.append((face, np.ascontiguousarray(frame[y0:y1, x0:x1])))
-        result.append(kept)
-    return result
+def detection_scale(frame_shape, max_width):
+    """The factor a frame is shrunk by for detection: frames wider than ``max_width`` (config
+    ``preprocess.detect_max_width``) are detected at that width; 0 = at the size given."""
+    width = frame_shape[1]
+    return max_width / width if max_width and width > max_width else 1.0
+
+
+def detect(frames_bgr, detector, preprocess):
+    """Each BGR frame's detections, boxes in pixels of the frame given. Detection runs on a copy shrunk to
+    ``preprocess.detect_max_width`` (speed); crops are cut from the frame given (detail)."""
+    scales = [detection_scale(frame.shape, preprocess["detect_max_width"]) for frame in frames_bgr]
+    found = detector.detect(
+        [
+            cv2.cvtColor(resize_frame(frame, scale), cv2.COLOR_BGR2RGB)
+            for frame, scale in zip(frames_bgr, scales)
+        ]
+    )
+    return [
+        [
+            dataclasses.replace(face, box=tuple(int(round(value / scale)) for value in face.box))
+            for face in faces
+        ]
+        if scale != 1.0
+        else faces
+        for faces, scale in zip(found, scales)
+    ]
 
 
 def faces_with_tracks(frames_bgr, detector, preprocess):
-    """``faces_in_frames`` for one video's frames in time order, and each face's track id
-    (``common.tracks.link_tracks``): ``(faces per frame, track ids per frame)``. Stages 02 and 05 both
-    call it, so a track is the same thing in training and scoring."""
-    detections = faces_in_frames(frames_bgr, detector, preprocess)
-    return detections, link_tracks([[face.box for face, _ in faces] for faces in detections])
+    """The faces of one video's frames (in time order) that ``admit_video`` keeps, with their crops, and
+    their track ids: ``([[(Face, crop_bgr), ...] per frame], [[track_id, ...] per frame])``. Stages 02 and
+    05 both call it, so a crop and a track are the same thing in training and scoring."""
+    detections, track_ids = admit_video(detect(frames_bgr, detector, preprocess), preprocess)
+    crops, tracks = [], []
+    for frame, faces, ids in zip(frames_bgr, detections, track_ids):
+        crops.append([])
+        tracks.append([])
+        for face, track in zip(faces, ids):
+            x0, y0, x1, y1 = crop_with_margin(face.box, frame.shape, preprocess["margin"])
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            crops[-1].append((face, np.ascontiguousarray(frame[y0:y1, x0:x1])))
+            tracks[-1].append(track)
+    return crops, tracks
 
 
 def crop_video_faces(frame_rows, input_dir, output, detector, preprocess):

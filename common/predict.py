@@ -107,8 +107,13 @@ def load_scorer(model_path, config, config_file_given):
 
 
 # Crop settings added after models were first saved, and the value that reproduces how those models'
-# training faces were cropped (before the lone-face rule, every face needed min_confidence).
-LATER_PREPROCESS_KEYS = {"lone_face_min_confidence": lambda preprocess: preprocess["min_confidence"]}
+# training faces were cropped: before the lone-face and track rules every face needed min_confidence (the
+# track rule at min_confidence admits nothing more), and detection ran on the frame as saved.
+LATER_PREPROCESS_KEYS = {
+    "lone_face_min_confidence": lambda preprocess: preprocess["min_confidence"],
+    "track_min_confidence": lambda preprocess: preprocess["min_confidence"],
+    "detect_max_width": lambda preprocess: 0,
+}
 
 
 def check_metadata(model, metadata):

@@ -4,11 +4,17 @@ import cv2
 import matplotlib
 import numpy as np
 import pytest
+from conftest import SequenceDetector
 
 from common.config import DEFAULTS
-from common.faces import Face, MTCNNDetector, crop_with_margin, faces_in_frames
+from common.faces import Face, MTCNNDetector, crop_with_margin, faces_with_tracks
 
 PREPROCESS = DEFAULTS["preprocess"]
+
+
+def faces_in_frames(frames, detector, preprocess):
+    """The kept faces and crops of each frame of one video."""
+    return faces_with_tracks(frames, detector, preprocess)[0]
 
 
 def test_margin_is_thirty_percent_of_box_on_each_side():
@@ -64,8 +70,9 @@ def test_mtcnn_finds_nothing_in_a_blank_frame(mtcnn):
     [
         ([0.85], [0.85], ["lone_face"]),  # a frame's only detection: the lower floor
         ([0.97], [0.97], ["confidence"]),
-        ([0.7], [], []),  # below the floor even alone
+        ([0.7], [], []),  # below the floor even alone, and no track to continue
         ([0.99, 0.85], [0.99], ["confidence"]),  # beside another detection the 0.95 rule holds
+        ([0.85, 0.65], [0.85], ["lone_face"]),  # the only detection above the lone floor
     ],
 )
 def test_a_lone_detection_is_kept_at_a_lower_floor_and_says_which_rule_kept_it(confidences, kept, rules):
@@ -73,6 +80,44 @@ def test_a_lone_detection_is_kept_at_a_lower_floor_and_says_which_rule_kept_it(c
     (found,) = faces_in_frames([np.zeros((200, 300, 3), np.uint8)], FixedDetector(faces), PREPROCESS)
     assert [face.confidence for face, _ in found] == kept
     assert [face.admitted_by for face, _ in found] == rules
+
+
+def test_weak_detections_that_continue_a_kept_face_track_are_kept_and_a_weak_track_alone_is_not():
+    face = (100, 40, 50, 60)
+    confidences = [0.9, 0.7, 0.62, 0.5, 0.97]  # the face dims, then shows again
+    per_frame = [
+        [Face((face[0] + 2 * i, face[1], 50, 60), c), Face((10, 120, 40, 40), 0.7)]
+        for i, c in enumerate(confidences)
+    ]
+    frames = [np.zeros((200, 300, 3), np.uint8) for _ in per_frame]
+    faces, tracks = faces_with_tracks(frames, SequenceDetector(per_frame), PREPROCESS)
+    kept = [[(f.confidence, f.admitted_by) for f, _ in frame] for frame in faces]
+    assert kept == [
+        [(0.9, "lone_face")],
+        [(0.7, "track")],
+        [(0.62, "track")],
+        [],  # under track_min_confidence (0.6)
+        [(0.97, "confidence")],
+    ]
+    assert tracks == [[0], [0], [0], [], [0]]  # the weak box at (10, 120) never reached a floor alone
+
+
+def test_frames_are_shrunk_for_detection_and_cropped_at_full_size():
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    frame[400:600, 800:960] = 255  # the "face", in full-frame pixels
+    detector = SequenceDetector([[Face((400, 200, 80, 100), 0.99)]])  # found at half size
+    preprocess = {**PREPROCESS, "detect_max_width": 960}
+    ((face, crop),) = faces_in_frames([frame], detector, preprocess)[0]
+    assert detector.sizes == [(540, 960, 3)]
+    assert face.box == (800, 400, 160, 200)
+    assert crop.shape == (320, 256, 3)  # 200 + 2 * 60 rows, 160 + 2 * 48 columns of the full frame
+    assert crop[60:260, 48:208].min() == 255
+
+
+def test_frames_no_wider_than_the_detection_width_are_detected_as_they_are():
+    detector = SequenceDetector([[]])
+    faces_in_frames([np.zeros((360, 640, 3), np.uint8)], detector, {**PREPROCESS, "detect_max_width": 1000})
+    assert detector.sizes == [(360, 640, 3)]
 
 
 def test_no_crop_from_frames_without_a_face(mtcnn):
@@ -91,14 +136,15 @@ DFDC = Path(__file__).resolve().parents[2] / "shared" / "data" / "dfdc_samples" 
 
 
 @pytest.mark.skipif(not DFDC.is_file(), reason="the DFDC sample clips are not on this machine")
-def test_the_dim_dfdc_clip_gets_a_face_in_most_sampled_frames(mtcnn):
-    from common.video import sample_frame_indices, scaled_frames
+@pytest.mark.parametrize("count", [10, 32])  # stage 01 at 1 frame/s; stage 05's default
+def test_the_dim_dfdc_clip_gets_a_face_in_most_sampled_frames(mtcnn, count):
+    from common.video import evenly_spaced, scaled_frames
 
-    _, _, frames = scaled_frames(DFDC, lambda info: sample_frame_indices(info, 1.0, 0))
+    _, _, frames = scaled_frames(DFDC, lambda info: evenly_spaced(info.frame_count, count))
     frames = [frame for _, frame in frames if frame is not None]
-    found = faces_in_frames(frames, mtcnn, PREPROCESS)
-    assert sum(bool(faces) for faces in found) >= 0.8 * len(frames)
-    assert all(len(faces) <= 1 for faces in found)  # one person in the room: one face, no junk
+    faces, tracks = faces_with_tracks(frames, mtcnn, PREPROCESS)
+    assert sum(bool(found) for found in faces) >= 0.8 * len(frames)  # 31 of 32 measured, 21 before tracks
+    assert all(ids in ([], [0]) for ids in tracks)  # one person in the room: one face, one track, no junk
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script, write_video
+from conftest import ROOT, SequenceDetector, load_script, write_video
 from sklearn.metrics import roc_auc_score
 
 from common import evaluation, predict
@@ -20,7 +20,7 @@ from common.checkpoint import MODEL_FILE, save_model
 from common.config import DEFAULTS
 from common.datasets import parse_label
 from common.errors import UserError
-from common.faces import Face, MTCNNDetector
+from common.faces import Face, MTCNNDetector, faces_with_tracks
 from common.models import build_model
 
 stage05 = load_script("05-predict-video.py")
@@ -459,8 +459,15 @@ def test_add_to_report_needs_a_run_directory(run_dir, tmp_path, capsys):
     assert "--add-to-report needs --model to be a run directory" in capsys.readouterr().err
 
 
-def test_a_model_saved_before_the_lone_face_rule_crops_as_its_training_did(model):
+def test_a_model_saved_before_the_lone_face_and_track_rules_crops_as_its_training_did(model):
     metadata = metadata_with()
-    del metadata["preprocess"]["lone_face_min_confidence"]
+    for key in ("lone_face_min_confidence", "track_min_confidence", "detect_max_width"):
+        del metadata["preprocess"][key]
     predict.check_metadata(model, metadata)  # accepted: its faces needed min_confidence, lone or not
-    assert metadata["preprocess"]["lone_face_min_confidence"] == metadata["preprocess"]["min_confidence"]
+    preprocess = metadata["preprocess"]
+    assert preprocess["lone_face_min_confidence"] == preprocess["track_min_confidence"] == 0.95
+    assert preprocess["detect_max_width"] == 0  # detected on the frame as saved
+    weak_after_strong = [[Face((10, 10, 40, 40), 0.99)], [Face((11, 10, 40, 40), 0.9)]]
+    frames = [np.zeros((100, 100, 3), np.uint8)] * 2
+    faces, _ = faces_with_tracks(frames, SequenceDetector(weak_after_strong), preprocess)
+    assert [len(found) for found in faces] == [1, 0]  # no track rule for it

@@ -4,11 +4,16 @@ import hashlib
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT, load_script, write_video
 
+from common.faces import Face
+
 stage01 = load_script("01-convert-video-to-image.py")
+stage02 = load_script("02-crop-faces-with-mtcnn.py")
 
 
 def tree_digest(folder):
@@ -180,3 +185,55 @@ def test_a_groups_csv_names_videos_by_id_or_file_name_and_must_cover_every_video
         list_videos(celebrity_videos, groups=groups)
     with pytest.raises(UserError, match="gives no group for 8 of 8 videos"):
         list_videos(celebrity_videos, group_pattern="^(person)")
+
+
+class BrightSquareDetector:
+    """A stand-in detector: the bright square of each frame is its face; remembers the frame widths."""
+
+    def __init__(self):
+        self.widths = []
+
+    def detect(self, frames_rgb):
+        self.widths += [frame.shape[1] for frame in frames_rgb]
+        found = []
+        for frame in frames_rgb:
+            ys, xs = np.nonzero(frame[..., 0] > 200)
+            box = (int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+            found.append([Face(box, 0.99)])
+        return found
+
+
+def write_square_video(path, size=(1280, 720), square=(600, 300, 120, 160), frames=10):
+    """An mp4v video: a bright square (the face) on a dark frame."""
+    x, y, w, h = square
+    frame = np.full((size[1], size[0], 3), 40, np.uint8)
+    frame[y : y + h, x : x + w] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    for _ in range(frames):
+        writer.write(frame)
+    writer.release()
+
+
+@pytest.mark.parametrize(("resize", "crop_width"), [("width_rule", 96), ("none", 192)])
+def test_with_native_frames_faces_are_cropped_at_full_detail_and_detected_at_the_set_width(
+    tmp_path, monkeypatch, resize, crop_width
+):
+    write_square_video(tmp_path / "videos" / "real" / "clip.mp4")  # 1280 px: the width rule halves it
+    frames, faces = tmp_path / "frames", tmp_path / "faces"
+    assert (
+        stage01.main(
+            ["--input", str(tmp_path / "videos"), "--output", str(frames), "--resize", resize, "--fps", "10"]
+        )
+        == 0
+    )
+    detector = BrightSquareDetector()
+    monkeypatch.setattr(stage02, "build_detector", lambda preprocess: detector)
+    assert stage02.main(["--input", str(frames), "--output", str(faces), "--detect-max-width", "640"]) == 0
+    assert set(detector.widths) == {640}  # detection at the same size either way
+    manifest = pd.read_csv(faces / "manifest.csv")
+    assert len(manifest) == 10
+    scale = 1.0 if resize == "none" else 0.5
+    assert (manifest["box_w"] - 120 * scale).abs().max() <= 2  # boxes in pixels of the saved frame
+    crop = cv2.imread(str(faces / manifest["path"].iloc[0]))
+    assert abs(crop.shape[1] - crop_width) <= 3  # the box and 30 % on each side
