@@ -4,8 +4,8 @@
 import functools
 import sys
 
-from common.cli import config_option, run_stage, stage_parser
-from common.faces import build_detector, crop_video_faces
+from common.cli import available_cores, config_option, positive_int, run_stage, stage_parser
+from common.faces import WorkerDetector, build_detector, crop_video_faces
 from common.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest, record_pipeline
 from common.runner import run_per_video
 
@@ -45,13 +45,23 @@ def build_parser():
     config_option(
         parser, "--jpeg-quality", "preprocess.jpeg_quality", "JPEG quality 1-100 of saved crops", type=int
     )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="videos processed in parallel processes, each with its own detector; the CPU cores are "
+        "shared out among them",
+    )
     return parser
 
 
 def crop(args, config):
     frames = read_manifest(args.input, "frames", FRAME_COLUMNS)
     record_pipeline(args.input, args.output, {"preprocess": config["preprocess"]})
-    detector = build_detector(config["preprocess"])
+    if args.workers > 1:
+        detector = WorkerDetector(config["preprocess"], threads=max(1, available_cores() // args.workers))
+    else:
+        detector = build_detector(config["preprocess"])
     jobs = [
         (video_id, rows["video_path"].iloc[0], rows.to_dict("records"))
         for video_id, rows in frames.groupby("video_id", sort=True)
@@ -63,7 +73,7 @@ def crop(args, config):
         detector=detector,
         preprocess=config["preprocess"],
     )
-    summary = run_per_video(jobs, process, args.output, FACE_COLUMNS, "frames -> faces")
+    summary = run_per_video(jobs, process, args.output, FACE_COLUMNS, "frames -> faces", workers=args.workers)
     return summary.report("faces", "frames without a face or unreadable", args.output)
 
 

@@ -105,6 +105,11 @@ positive_int = _bounded(int, 0, inclusive=False)
 non_negative_int = _bounded(int, 0, inclusive=True)
 
 
+def available_cores():
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def run_stage(parser, argv, body, extra_overrides=None):
     """Parse ``argv``, resolve the config, set up logging and the seed, then run ``body(args, config)``.
 

@@ -5,6 +5,8 @@ Stage 02 (training crops) and stage 05 (inference crops) both call ``faces_with_
 """
 
 import dataclasses
+import functools
+import itertools
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -153,6 +155,28 @@ def build_detector(preprocess):
     return DETECTORS.get(preprocess["detector"])(preprocess)
 
 
+class WorkerDetector:
+    """The detector for worker processes (stage 02 ``--workers``): each process builds its own detector on
+    first use, and only once, with TensorFlow held to ``threads`` threads so the workers share the cores.
+    It pickles as its settings alone."""
+
+    def __init__(self, preprocess, threads):
+        self.settings = tuple(sorted(preprocess.items()))
+        self.threads = threads
+
+    def detect(self, frames_rgb):
+        return _process_detector(self.settings, self.threads).detect(frames_rgb)
+
+
+@functools.cache
+def _process_detector(settings, threads):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return build_detector(dict(settings))
+
+
 def crop_with_margin(box, frame_shape, margin):
     """Crop rectangle ``(x0, y0, x1, y1)``: the box grown by ``margin`` of its width/height on each side,
     clipped to the frame."""
@@ -170,6 +194,9 @@ def detection_scale(frame_shape, max_width):
     ``preprocess.detect_max_width``) are detected at that width; 0 = at the size given."""
     width = frame_shape[1]
     return max_width / width if max_width and width > max_width else 1.0
+
+
+DETECT_CHUNK = 16  # frames handed to the detector at a time (MTCNN's batch): detection starts early
 
 
 def detect(frames_bgr, detector, preprocess):
@@ -196,10 +223,18 @@ def detect(frames_bgr, detector, preprocess):
 def faces_with_tracks(frames_bgr, detector, preprocess):
     """The faces of one video's frames (in time order) that ``admit_video`` keeps, with their crops, and
     their track ids: ``([[(Face, crop_bgr), ...] per frame], [[track_id, ...] per frame])``. Stages 02 and
-    05 both call it, so a crop and a track are the same thing in training and scoring."""
-    detections, track_ids = admit_video(detect(frames_bgr, detector, preprocess), preprocess)
+    05 both call it, so a crop and a track are the same thing in training and scoring.
+
+    ``frames_bgr`` may be any iterable, such as frames still being decoded: they are detected
+    ``DETECT_CHUNK`` at a time as they come."""
+    frames, detections = [], []
+    frames_bgr = iter(frames_bgr)
+    while chunk := list(itertools.islice(frames_bgr, DETECT_CHUNK)):
+        frames += chunk
+        detections += detect(chunk, detector, preprocess)
+    kept, track_ids = admit_video(detections, preprocess)
     crops, tracks = [], []
-    for frame, faces, ids in zip(frames_bgr, detections, track_ids):
+    for frame, faces, ids in zip(frames, kept, track_ids):
         crops.append([])
         tracks.append([])
         for face, track in zip(faces, ids):

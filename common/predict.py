@@ -8,6 +8,7 @@ stage 04 evaluates its test split by. Scores are P(fake).
 TensorFlow is imported only when the first face is scored, so bad arguments fail fast.
 """
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -20,9 +21,9 @@ from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, tr
 from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
-from common.faces import build_detector, faces_with_tracks
+from common.faces import DETECT_CHUNK, build_detector, faces_with_tracks
 from common.files import atomic_write_csv, jpeg_round_trip
-from common.video import evenly_spaced, scaled_frames
+from common.video import evenly_spaced, prefetched, scaled_frames
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ def load_scorer(model_path, config, config_file_given):
             metadata["preprocess"],
         )
     detector = build_detector(metadata["preprocess"])
+    # trace the network now, so that loading time holds it and the first video's time does not
+    inference_function(model)(np.zeros((1, *model.input_shape[1:]), np.float32))
     log.info(
         "loaded %s (%s, %d px) and the %s detector in %.1f s",
         model_path,
@@ -138,40 +141,64 @@ def check_metadata(model, metadata):
         )
 
 
-def read_video_frames(path, count, jpeg_quality=None, resize="width_rule"):
-    """``count`` evenly spaced frames of a video as stage 01 makes them, as ``[(frame_index, frame_bgr)]``:
-    resized by ``resize`` (stage 01's ``video.resize``), and passed through JPEG at ``jpeg_quality`` (stage
-    01's saved frames) when given. Undecodable frames are left out; ``VideoError`` if the file is no video
-    or no frame decodes."""
+def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
+    """``count`` evenly spaced frames of a video as stage 01 makes them: an iterator of ``(frame_index,
+    frame_bgr)`` that decodes as it goes, frames resized by ``resize`` (stage 01's ``video.resize``) and
+    passed through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given. Undecodable frames are
+    left out. ``VideoError`` at once if the file is no video."""
     _, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count), resize)
-    frames = []
-    for index, frame in sampled:
-        if frame is None:
-            log.debug("%s: frame %d cannot be decoded", path, index)
-            continue
-        frames.append((index, frame if jpeg_quality is None else jpeg_round_trip(frame, jpeg_quality)))
-    if not frames:
-        raise VideoError("no frame could be decoded")
-    return frames
+
+    def decoded():
+        for index, frame in sampled:
+            if frame is None:
+                log.debug("%s: frame %d cannot be decoded", path, index)
+                continue
+            yield index, frame if jpeg_quality is None else jpeg_round_trip(frame, jpeg_quality)
+
+    return decoded()
 
 
 def video_faces(path, detector, metadata, frames):
     """Sample ``frames`` frames of a video and crop its faces with the model's ``preprocess`` settings.
+    Frames are decoded in a background thread while faces are detected in those already decoded.
 
     Returns ``(frames_sampled, frame_indices, track_ids, crops)``: ``frame_indices[i]`` is the index in the
     video of the frame that face crop ``crops[i]`` (BGR) comes from, ``track_ids[i]`` its face track
-    (``common.tracks.link_tracks``).
+    (``common.tracks.link_tracks``). ``VideoError`` if the file is no video or no frame decodes.
     """
     video = metadata.get("video", {})  # stage 01's settings; models trained before video.resize: width rule
-    sampled = read_video_frames(path, frames, video.get("jpeg_quality"), video.get("resize", "width_rule"))
-    detections, tracks = faces_with_tracks([frame for _, frame in sampled], detector, metadata["preprocess"])
+    sampled = video_frames(path, frames, video.get("jpeg_quality"), video.get("resize", "width_rule"))
+    indices = []
+
+    def frames_in_order():
+        for index, frame in prefetched(sampled, DETECT_CHUNK):
+            indices.append(index)
+            yield frame
+
+    detections, tracks = faces_with_tracks(frames_in_order(), detector, metadata["preprocess"])
+    if not indices:
+        raise VideoError("no frame could be decoded")
     frame_indices, track_ids, crops = [], [], []
-    for (index, _), faces, ids in zip(sampled, detections, tracks):
+    for index, faces, ids in zip(indices, detections, tracks):
         for (_face, crop), track in zip(faces, ids):
             frame_indices.append(index)
             track_ids.append(track)
             crops.append(crop)
-    return len(sampled), frame_indices, track_ids, crops
+    return len(indices), frame_indices, track_ids, crops
+
+
+@functools.lru_cache(maxsize=4)
+def inference_function(model):
+    """``model`` in inference mode as one TensorFlow function for every batch size. Keras'
+    ``predict_on_batch`` traces again for each new batch size (the number of faces in a video), 1.5 s a
+    time for EfficientNet-B0 on 2 cores."""
+    import tensorflow as tf
+
+    size = model.input_shape[1:]
+    return tf.function(
+        lambda batch: model(batch, training=False),
+        input_signature=[tf.TensorSpec((None, *size), tf.float32)],
+    )
 
 
 def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
@@ -181,7 +208,7 @@ def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
     scores = []
     for start in range(0, len(crops_bgr), batch_size):
         batch = prepare_crops(crops_bgr[start : start + batch_size], image_size, jpeg_quality)
-        scores.append(np.asarray(model.predict_on_batch(batch), dtype=float).reshape(-1))
+        scores.append(np.asarray(inference_function(model)(batch), dtype=float).reshape(-1))
     return np.concatenate(scores) if scores else np.zeros(0)
 
 

@@ -10,6 +10,7 @@ folder.
 import concurrent.futures
 import dataclasses
 import logging
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def run_per_video(jobs, process, output, columns, description, workers=1):
                 finish(video_id, video_path, _call(process, payload))
                 bar.update()
         else:
-            with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+            # spawn, not fork: a forked child of a process that already runs TensorFlow can hang
+            spawn = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
                 futures = {
                     pool.submit(_call, process, payload): (video_id, video_path)
                     for video_id, video_path, payload in todo

@@ -3,6 +3,8 @@
 import dataclasses
 import logging
 import math
+import queue
+import threading
 from pathlib import Path
 
 import cv2
@@ -108,6 +110,49 @@ def read_frames(path, indices):
             yield index, frame
     finally:
         capture.release()
+
+
+def prefetched(items, depth):
+    """Iterate over ``items`` while a background thread produces up to ``depth`` of them ahead: a video
+    decodes (OpenCV, without the GIL) while the caller detects faces in the frames already decoded. An
+    exception of ``items`` is raised here; leaving the loop early stops the thread and closes ``items``."""
+    ahead = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry):
+        while not stop.is_set():
+            try:
+                ahead.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+            put((end, None))
+        except Exception as error:
+            put((end, error))
+        finally:
+            getattr(items, "close", lambda: None)()
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = ahead.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def scaled_frames(path, pick_indices, resize="width_rule"):

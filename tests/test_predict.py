@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, SequenceDetector, load_script, write_video
 from sklearn.metrics import roc_auc_score
 
-from common import evaluation, predict
+from common import data, evaluation, predict
 from common.checkpoint import MODEL_FILE, save_model
 from common.config import DEFAULTS
 from common.datasets import parse_label
@@ -471,3 +471,13 @@ def test_a_model_saved_before_the_lone_face_and_track_rules_crops_as_its_trainin
     frames = [np.zeros((100, 100, 3), np.uint8)] * 2
     faces, _ = faces_with_tracks(frames, SequenceDetector(weak_after_strong), preprocess)
     assert [len(found) for found in faces] == [1, 0]  # no track rule for it
+
+
+def test_the_network_is_traced_once_for_every_number_of_faces(model):
+    crops = [np.full((40, 30, 3), value, np.uint8) for value in range(0, 250, 25)]
+    for count in (3, 7, 10, 1):
+        scores = predict.score_crops(model, crops[:count], 32, 95, 64)
+        assert scores.shape == (count,)
+    assert predict.inference_function(model).experimental_get_tracing_count() == 1
+    expected = model.predict_on_batch(data.prepare_crops(crops, 32, 95)).reshape(-1)
+    assert np.allclose(predict.score_crops(model, crops, 32, 95, 4), expected, atol=1e-6)

@@ -237,3 +237,23 @@ def test_with_native_frames_faces_are_cropped_at_full_detail_and_detected_at_the
     assert (manifest["box_w"] - 120 * scale).abs().max() <= 2  # boxes in pixels of the saved frame
     crop = cv2.imread(str(faces / manifest["path"].iloc[0]))
     assert abs(crop.shape[1] - crop_width) <= 3  # the box and 30 % on each side
+
+
+def test_stage_02_with_worker_processes_crops_the_same_faces_as_one_process(tmp_path):
+    from tools.demo import make_demo_videos
+
+    make_demo_videos(tmp_path / "videos", n_real=2, seconds=1.0, fps=4.0, seed=3)
+    frames = tmp_path / "frames"
+    assert (
+        stage01.main(["--input", str(tmp_path / "videos"), "--output", str(frames), "--dataset", "dfdc"]) == 0
+    )
+    manifests = []
+    for workers in ("1", "2"):
+        faces = tmp_path / f"faces{workers}"
+        assert stage02.main(["--input", str(frames), "--output", str(faces), "--workers", workers]) == 0
+        manifests.append(pd.read_csv(faces / "manifest.csv").sort_values(["video_id", "frame_index"]))
+    one, two = manifests
+    assert len(one) >= 4 and one["video_id"].nunique() == 4  # 2 real, 2 fake videos, faces in each
+    pd.testing.assert_frame_equal(one.reset_index(drop=True), two.reset_index(drop=True))
+    for path in one["path"]:
+        assert (tmp_path / "faces1" / path).read_bytes() == (tmp_path / "faces2" / path).read_bytes()

@@ -1,8 +1,18 @@
+import threading
+
 import numpy as np
 import pytest
 from conftest import write_video
 
-from common.video import VideoInfo, probe_video, read_frames, sample_frame_indices, scale_for_width
+from common.errors import VideoError
+from common.video import (
+    VideoInfo,
+    prefetched,
+    probe_video,
+    read_frames,
+    sample_frame_indices,
+    scale_for_width,
+)
 
 
 @pytest.mark.parametrize(
@@ -44,11 +54,42 @@ def test_frames_past_a_short_end_come_back_empty(tmp_path):
 def test_stage_01_and_stage_05_read_frames_at_the_configured_resolution(tmp_path, resize, width):
     from common.datasets import VideoRecord
     from common.manifest import REAL
-    from common.predict import read_video_frames
+    from common.predict import video_frames
     from common.video import extract_video
 
     video = write_video(tmp_path / "wide.mp4", frames=4, size=(1280, 720))
     rows = extract_video(VideoRecord("wide", video, REAL), tmp_path / "out", 10.0, 0, 95, resize)
     assert {row["width"] for row in rows} == {width} and {row["scale"] for row in rows} == {width / 1280}
-    ((_, frame),) = read_video_frames(video, 1, 95, resize)
+    ((_, frame),) = video_frames(video, 1, 95, resize)
     assert frame.shape[1] == width
+
+
+def test_prefetched_gives_every_item_in_order_and_raises_the_producers_error_in_the_caller():
+    assert list(prefetched(iter(range(50)), depth=4)) == list(range(50))
+
+    def breaks_after_two():
+        yield 1
+        yield 2
+        raise VideoError("truncated")
+
+    got = []
+    with pytest.raises(VideoError, match="truncated"):
+        got.extend(prefetched(breaks_after_two(), depth=1))
+    assert got == [1, 2]
+
+
+def test_leaving_a_prefetched_loop_early_stops_the_reader_and_closes_it():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield np.zeros(3)
+        finally:
+            closed.set()
+
+    for count, _ in enumerate(prefetched(endless(), depth=2)):
+        if count == 5:
+            break
+    assert closed.wait(5)
+    assert not any(thread.name == "prefetch" for thread in threading.enumerate())
