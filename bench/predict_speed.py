@@ -47,7 +47,9 @@ def main():
     batch = [(f"{path.name}#{copy}", path) for copy in range(args.copies) for path in videos]
     predictions, _ = predict.predict_videos(batch, model, detector, metadata, settings)
     seconds = predictions["seconds"].tolist()
-    print(f"model loading (TensorFlow, {args.model}, MTCNN, first trace): {loading:.1f} s")
+    print(
+        f"model loading ({args.model} file, MTCNN build, first trace; TensorFlow already imported): {loading:.1f} s"
+    )
     print(
         predictions[["video", "verdict", "frames_sampled", "faces_scored", "seconds"]].to_string(index=False)
     )

