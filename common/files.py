@@ -62,5 +62,7 @@ def jpeg_round_trip(image_bgr, quality):
 
 
 def safe_name(video_id):
-    """A file-system name for a video id that may contain '/' (ids are relative paths for some datasets)."""
-    return video_id.replace("/", "__").replace("\\", "__")
+    """A file-system name for a video id, which may contain '/' (ids are relative paths for some datasets).
+    Distinct ids give distinct names ('real/x__y' and 'real/x/y' once shared one): '%', '/' and '\\' are
+    percent-encoded."""
+    return video_id.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")

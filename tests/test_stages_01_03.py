@@ -257,3 +257,16 @@ def test_stage_02_with_worker_processes_crops_the_same_faces_as_one_process(tmp_
     pd.testing.assert_frame_equal(one.reset_index(drop=True), two.reset_index(drop=True))
     for path in one["path"]:
         assert (tmp_path / "faces1" / path).read_bytes() == (tmp_path / "faces2" / path).read_bytes()
+
+
+def test_video_ids_that_differ_only_by_a_path_separator_keep_their_own_frames(tmp_path):
+    videos = tmp_path / "videos"
+    write_video(videos / "real" / "x__y.mp4", frames=20, size=(160, 120))
+    write_video(videos / "real" / "x" / "y.mp4", frames=30, size=(200, 120))
+    assert stage01.main(["--input", str(videos), "--output", str(tmp_path / "frames")]) == 0
+    manifest = pd.read_csv(tmp_path / "frames" / "manifest.csv")
+    assert manifest.groupby("video_id").size().to_dict() == {"real/x/y": 3, "real/x__y": 2}  # 3 s, 2 s
+    assert manifest["path"].is_unique
+    for row in manifest.itertuples():  # each frame file holds a frame of its own video
+        assert cv2.imread(str(tmp_path / "frames" / row.path)).shape[:2] == (row.height, row.width)
+    assert set(manifest["width"]) == {320, 400}
