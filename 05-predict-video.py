@@ -61,8 +61,9 @@ def run(args, config):
         args.input, args.output, args.labels, args.dataset, config
     )
     model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None)
+    scored = predict.ScoredVideos(args.output, predict.scoring_identity(args.model, metadata, config))
     predictions, faces = predict.predict_videos(
-        videos, model, detector, metadata, config["predict"], labels, methods
+        videos, model, detector, metadata, config["predict"], labels, methods, scored
     )
     predict.write_predictions(predictions, faces, args.output, config["predict"])
     print(evaluation.summary_table(predictions, args.output))
@@ -76,6 +77,7 @@ def run(args, config):
         if args.add_to_report and metrics is not None:
             name = args.dataset or Path(args.input).name
             print(f"cross-dataset table of {add_cross_dataset(args.model, name, metrics)} updated ({name})")
+    scored.remove()  # every output is written
     return 1 if predict.all_unknown(predictions) else 0
 
 

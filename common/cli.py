@@ -134,7 +134,8 @@ def run_stage(parser, argv, body, extra_overrides=None):
         return 2
     except KeyboardInterrupt:
         print(
-            f"{parser.prog}: interrupted; no half-written file is left, and stages 01-03 resume where they stopped",
+            f"{parser.prog}: interrupted; no half-written file is left, and stages 01-03 and 05 resume "
+            "where they stopped",
             file=sys.stderr,
         )
         return 130

@@ -9,7 +9,10 @@ TensorFlow is imported only when the first face is scored, so bad arguments fail
 """
 
 import functools
+import hashlib
+import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
 from common.faces import DETECT_CHUNK, build_detector, faces_with_tracks
-from common.files import atomic_write_csv, jpeg_round_trip
+from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip
 from common.video import evenly_spaced, prefetched, scaled_frames
 
 log = logging.getLogger(__name__)
@@ -145,15 +148,27 @@ def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
     """``count`` evenly spaced frames of a video as stage 01 makes them: an iterator of ``(frame_index,
     frame_bgr)`` that decodes as it goes, frames resized by ``resize`` (stage 01's ``video.resize``) and
     passed through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given. Undecodable frames are
-    left out. ``VideoError`` at once if the file is no video."""
-    _, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count), resize)
+    left out, with one warning naming the file (a truncated file reports more frames than it holds).
+    ``VideoError`` at once if the file is no video."""
+    info, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count), resize)
 
     def decoded():
+        missing = []
         for index, frame in sampled:
             if frame is None:
-                log.debug("%s: frame %d cannot be decoded", path, index)
+                missing.append(index)
                 continue
             yield index, frame if jpeg_quality is None else jpeg_round_trip(frame, jpeg_quality)
+        if missing:
+            log.warning(
+                "%s: %d of the %d sampled frames could not be decoded, the first at frame %d, though the file "
+                "reports %d frames (truncated?); scoring the others",
+                path,
+                len(missing),
+                min(count, info.frame_count),
+                missing[0],
+                info.frame_count,
+            )
 
     return decoded()
 
@@ -261,15 +276,83 @@ def score_video(path, model, detector, metadata, settings, name=None):
     return row, faces
 
 
-def predict_videos(videos, model, detector, metadata, settings, labels=None, methods=None):
+def scoring_identity(model_path, metadata, config):
+    """What a kept video result depends on: the model file (path, size, modification time), its crop
+    settings and the ``predict`` section."""
+    from common.checkpoint import resolve_model_path
+
+    model_file = resolve_model_path(model_path).resolve()
+    status = model_file.stat()
+    return {
+        "model": str(model_file),
+        "model_bytes": status.st_size,
+        "model_modified_ns": status.st_mtime_ns,
+        "preprocess": metadata["preprocess"],
+        "video": metadata.get("video", {}),
+        "predict": config["predict"],
+    }
+
+
+class ScoredVideos:
+    """Stage 05's results kept as each video is scored, one JSON file per video in ``<output stem>_parts/``,
+    so that a run killed after N videos resumes at video N+1. The folder records the model file and the
+    settings its results came from (``identity``); results made otherwise are dropped, never mixed in. It is
+    removed once the predictions are written."""
+
+    def __init__(self, output, identity):
+        output = Path(output)
+        self.folder = output.with_name(f"{output.stem}_parts")
+        self.identity = json.loads(json.dumps(identity))
+        stamp = self.folder / "settings.json"
+        if self.folder.is_dir():
+            recorded = json.loads(stamp.read_text()) if stamp.is_file() else None
+            if recorded != self.identity:
+                log.warning("%s holds results of another model or other settings: scoring again", self.folder)
+                shutil.rmtree(self.folder)
+            else:
+                log.info("resuming: %d videos already scored in %s", len(self._files()), self.folder)
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True)
+            atomic_write_text(stamp, json.dumps(self.identity, indent=2))
+
+    def _files(self):
+        return [path for path in self.folder.glob("*.json") if path.name != "settings.json"]
+
+    def _path(self, name):
+        return self.folder / f"{hashlib.sha1(name.encode()).hexdigest()}.json"
+
+    def get(self, name):
+        """The ``(row, faces)`` kept for video ``name``, or None."""
+        path = self._path(name)
+        if not path.is_file():
+            return None
+        kept = json.loads(path.read_text())
+        return kept["row"], pd.DataFrame(kept["faces"], columns=FACE_COLUMNS)
+
+    def keep(self, name, row, faces):
+        kept = {"row": row, "faces": faces[FACE_COLUMNS].to_dict("list")}
+        atomic_write_text(self._path(name), json.dumps(kept, default=lambda value: value.item()))
+
+    def remove(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def predict_videos(videos, model, detector, metadata, settings, labels=None, methods=None, scored=None):
     """Score ``[(name, path)]`` with one model and one detector; a video that fails gets an error row and
     the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds`` per video, and a
     ``label`` column when ``labels`` are given: see ``add_labels``, and a ``method`` column with
-    ``methods``) and the face scores of every video (``FACE_COLUMNS``)."""
+    ``methods``) and the face scores of every video (``FACE_COLUMNS``). With ``scored`` (``ScoredVideos``)
+    each result is kept as it comes, and videos kept by an earlier run are not scored again."""
     rows, faces = [], []
     with tqdm(videos, desc="scoring videos", unit="video") as bar:
         for name, path in bar:
+            kept = scored.get(name) if scored else None
+            if kept:
+                rows.append(kept[0])
+                faces.append(kept[1])
+                continue
             started = time.perf_counter()
+            video_faces_scored = None  # stays None after an unexpected failure: a re-run tries it again
             try:
                 row, video_faces_scored = score_video(path, model, detector, metadata, settings, name=name)
                 faces.append(video_faces_scored)
@@ -279,6 +362,8 @@ def predict_videos(videos, model, detector, metadata, settings, labels=None, met
             row["seconds"] = round(time.perf_counter() - started, 3)
             if row["error"]:
                 log.warning("%s: %s", name, row["error"])
+            if scored and video_faces_scored is not None:
+                scored.keep(name, row, video_faces_scored)
             rows.append(row)
             bar.set_postfix_str(f"{name}: {row['verdict']}", refresh=False)
     faces = [table for table in faces if len(table)]

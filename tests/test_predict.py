@@ -481,3 +481,107 @@ def test_the_network_is_traced_once_for_every_number_of_faces(model):
     assert predict.inference_function(model).experimental_get_tracing_count() == 1
     expected = model.predict_on_batch(data.prepare_crops(crops, 32, 95)).reshape(-1)
     assert np.allclose(predict.score_crops(model, crops, 32, 95, 4), expected, atol=1e-6)
+
+
+def brightness_videos(folder, count=5):
+    """Videos whose one face (the stand-in detector's box) differs in brightness, so scores differ."""
+    for number in range(count):
+        write_flat_video(folder / f"v{number}.mp4", 40 + 40 * number)
+    return folder
+
+
+def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_again(
+    run_dir, tmp_path, stand_in_detector, monkeypatch
+):
+    videos = brightness_videos(tmp_path / "videos")
+    whole = tmp_path / "whole.csv"
+    assert stage05.main(stage05_argv(run_dir, videos, whole, "--frames", "4")) == 0
+    assert not (tmp_path / "whole_parts").exists()  # removed once every output is written
+
+    score_video = predict.score_video
+    scored = []
+
+    def interrupted_on_third(path, *args, **kwargs):
+        if len(scored) == 2:
+            raise KeyboardInterrupt
+        scored.append(Path(path).name)
+        return score_video(path, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "score_video", interrupted_on_third)
+    resumed = tmp_path / "resumed.csv"
+    assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4")) == 130
+    assert (
+        not resumed.exists() and len(list((tmp_path / "resumed_parts").glob("*.json"))) == 3
+    )  # 2 + settings
+    scored.clear()
+
+    def recording(path, *args, **kwargs):
+        scored.append(Path(path).name)
+        return score_video(path, *args, **kwargs)
+
+    monkeypatch.setattr(predict, "score_video", recording)
+    assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4")) == 0
+    assert scored == ["v2.mp4", "v3.mp4", "v4.mp4"]
+    for kind in ("", "_frames", "_tracks"):
+        assert (tmp_path / f"resumed{kind}.csv").read_text() == (tmp_path / f"whole{kind}.csv").read_text()
+
+
+def test_results_kept_for_other_settings_are_scored_again(run_dir, tmp_path, stand_in_detector, monkeypatch):
+    videos = brightness_videos(tmp_path / "videos", count=2)
+    output = tmp_path / "p.csv"
+    monkeypatch.setattr(predict.ScoredVideos, "remove", lambda self: None)  # as if killed at the very end
+    assert stage05.main(stage05_argv(run_dir, videos, output, "--frames", "4")) == 0
+    first = read_predictions(output)
+    assert stage05.main(stage05_argv(run_dir, videos, output, "--frames", "2")) == 0
+    assert (read_predictions(output)["frames_sampled"] == 2).all() and (first["frames_sampled"] == 4).all()
+
+
+def test_stage_05_killed_mid_run_leaves_whole_files_and_the_rerun_scores_only_what_is_left(run_dir, tmp_path):
+    """SIGKILL, not an exception: nothing gets to clean up. Real MTCNN in a separate process."""
+    import signal
+    import time
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for number in range(12):
+        write_face_video(videos / f"v{number:02d}.mp4", frames=20)
+    output = tmp_path / "p.csv"
+    command = [sys.executable, str(ROOT / "05-predict-video.py")]
+    command += stage05_argv(run_dir, videos, output, "--frames", "8")
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = tmp_path / "p_parts"
+    deadline = time.monotonic() + 240
+    while len(list(parts.glob("*.json"))) < 4 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "stage 05 ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = [path for path in parts.glob("*.json") if path.name != "settings.json"]
+    assert 3 <= len(kept) < 12 and not output.exists()
+    for path in parts.iterdir():
+        json.loads(path.read_text())  # every file whole: written under a temporary name, then renamed
+
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert f"resuming: {len(kept)} videos already scored" in finished.stderr
+    predictions = read_predictions(output)
+    assert len(predictions) == 12 and (predictions["faces_scored"] == 8).all() and not parts.exists()
+
+
+def test_a_truncated_video_is_scored_on_what_decodes_with_a_warning_naming_it(
+    run_dir, tmp_path, stand_in_detector, capsys
+):
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
+    for index in range(60):
+        writer.write(np.full((120, 160, 3), 4 * index, np.uint8))
+    writer.release()
+    truncated = tmp_path / "videos" / "truncated.avi"
+    truncated.parent.mkdir()
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 5])  # reports 60, holds ~15
+    output = tmp_path / "p.csv"
+    assert stage05.main(stage05_argv(run_dir, truncated.parent, output, "--frames", "12")) == 0
+    (row,) = read_predictions(output).to_dict("records")
+    assert row["verdict"] in ("FAKE", "REAL") and 1 <= row["frames_sampled"] < 12
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "could not be decoded" in line]
+    assert "truncated.avi" in warning and "reports 60 frames" in warning
