@@ -7,7 +7,7 @@ and each face is cut with a 30 % margin and saved as PNG. Stage 02 runs as users
 fresh Python process and is timed from its start, so TensorFlow's start-up counts for both. Run by hand:
 
     python bench/faces_vs_original.py --input ../shared/data/dfdc_samples --dataset dfdc --fps 5
-    python bench/faces_vs_original.py ... --stage02 --workers 2          # other flags go to stage 02
+    python bench/faces_vs_original.py ... --workers 2    # flags it does not know go to stage 02
 """
 
 import argparse

@@ -33,7 +33,7 @@ def main():
     from common.config import DEFAULTS
     from common.models import build_model
 
-    videos = sorted(path for path in Path(args.input).iterdir() if path.suffix.lower() in {".mp4", ".avi"})
+    videos = predict.find_videos(args.input)  # the files stage 05 would score
     with tempfile.TemporaryDirectory() as work:
         model_file = Path(work) / "model.keras"
         image_size = DEFAULTS["train"]["image_size"]
@@ -44,7 +44,7 @@ def main():
         model, metadata, detector = predict.load_scorer(model_file, DEFAULTS, False)
         loading = time.perf_counter() - started
     settings = {**DEFAULTS["predict"], "frames": args.frames}
-    batch = [(f"{path.name}#{copy}", path) for copy in range(args.copies) for path in videos]
+    batch = [(f"{name}#{copy}", path) for copy in range(args.copies) for name, path in videos]
     predictions, _ = predict.predict_videos(batch, model, detector, metadata, settings)
     seconds = predictions["seconds"].tolist()
     print(
