@@ -1,12 +1,16 @@
 """Reading videos and sampling frames. No TensorFlow here: stage 01 must start fast."""
 
+import bisect
 import dataclasses
+import functools
+import itertools
 import logging
 import math
 import queue
 import threading
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -88,13 +92,100 @@ def sample_frame_indices(info, fps, max_frames=0):
     return evenly_spaced(info.frame_count, count)
 
 
-def read_frames(path, indices):
-    """Yield ``(index, frame_bgr or None)`` for the wanted indices, decoding sequentially.
+# Seek only when it skips at least this many frames: a seek restarts the decoder's threads.
+SEEK_MIN_SKIP = 48
 
-    Sequential ``grab`` is exact for every codec, where seeking in H.264 can land on the wrong frame. A frame
-    that cannot be decoded (or lies past a truncated end) is yielded as ``None``.
+
+def read_frames(path, indices):
+    """Yield ``(index, frame_bgr or None)`` for the wanted indices (frame ``i`` = the i-th frame in display
+    order), in increasing order. A frame that cannot be decoded (or lies past a truncated end) is ``None``.
+
+    Decoded by FFmpeg through PyAV with frame threading. Frames are identified by their timestamps, taken from
+    the container's packets (no decoding), so reading can jump to the keyframe before a far-away frame instead
+    of decoding every frame in between (a one-hour video), and still lands on exactly the frame asked for.
+    Files PyAV cannot open are read by OpenCV, frame by frame.
     """
     wanted = sorted(set(indices))
+    try:
+        timeline = Timeline.of(path)
+    except av.error.FFmpegError:
+        yield from _read_frames_opencv(path, wanted)
+        return
+    yield from timeline.read(wanted)
+
+
+@dataclasses.dataclass
+class Timeline:
+    """A video stream's frames in display order: their timestamps and which are keyframes."""
+
+    path: Path
+    timestamps: list  # frame index -> pts; empty when the container gives no usable timestamps
+    keyframes: list  # indices of keyframes, increasing
+    decoded: int = 0  # frames decoded so far (a benchmark and test probe)
+
+    @classmethod
+    def of(cls, path):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = [(packet.pts, packet.is_keyframe) for packet in container.demux(stream) if packet.size]
+        timestamps = sorted(pts for pts, _ in packets if pts is not None)
+        if len(timestamps) < len(packets) or len(set(timestamps)) < len(timestamps):
+            return cls(Path(path), [], [])  # no timestamps to trust: decode in order and count
+        index_of = {pts: index for index, pts in enumerate(timestamps)}
+        keyframes = sorted(index_of[pts] for pts, key in packets if key)
+        return cls(Path(path), timestamps, keyframes)
+
+    @functools.cached_property
+    def index_of(self):
+        return {pts: index for index, pts in enumerate(self.timestamps)}
+
+    def keyframe_before(self, index):
+        position = bisect.bisect_right(self.keyframes, index)
+        return self.keyframes[position - 1] if position else 0
+
+    def read(self, wanted):
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames, position = None, 0  # position: index of the next frame ``frames`` gives
+            held = None  # a frame read past a missing target: it may be the next target
+            for target in wanted:
+                keyframe = self.keyframe_before(target) if self.timestamps else 0
+                if keyframe - position >= SEEK_MIN_SKIP:
+                    container.seek(self.timestamps[keyframe], stream=stream)
+                    frames, position, held = None, keyframe, None
+                if frames is None:
+                    frames = self._decode(container, stream)
+                image = None
+                for index, frame in itertools.chain([held] if held else [], self._indexed(frames, position)):
+                    held = None
+                    position = index + 1
+                    if index == target:
+                        image = frame.to_ndarray(format="bgr24")
+                    if index >= target:
+                        held = (index, frame) if index > target else None
+                        break
+                yield target, image
+
+    def _indexed(self, frames, position):
+        """``(index, frame)`` pairs: indices from the timestamps, or counted from ``position``."""
+        for frame in frames:
+            index = self.index_of.get(frame.pts) if self.timestamps else position
+            if index is not None:
+                position = index + 1
+                yield index, frame
+
+    def _decode(self, container, stream):
+        try:
+            for frame in container.decode(stream):
+                self.decoded += 1
+                yield frame
+        except av.error.FFmpegError as error:  # a damaged stream: the frames after it count as unreadable
+            log.debug("%s: decoding stopped: %s", self.path, error)
+
+
+def _read_frames_opencv(path, wanted):
+    """Sequential ``grab``: exact for every codec OpenCV reads."""
     capture = cv2.VideoCapture(str(path))
     try:
         position = 0

@@ -1,5 +1,6 @@
 import threading
 
+import cv2
 import numpy as np
 import pytest
 from conftest import write_video
@@ -93,3 +94,48 @@ def test_leaving_a_prefetched_loop_early_stops_the_reader_and_closes_it():
             break
     assert closed.wait(5)
     assert not any(thread.name == "prefetch" for thread in threading.enumerate())
+
+
+def write_numbered_video(path, frames, size=(96, 64)):
+    """An mp4v video whose frame i shows i in binary: 12 stripes, white for a 1 bit."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, size)
+    try:
+        for index in range(frames):
+            image = np.zeros((size[1], size[0], 3), np.uint8)
+            for bit in range(12):
+                if index >> bit & 1:
+                    image[:, bit * 8 : bit * 8 + 8] = 255
+            writer.write(image)
+    finally:
+        writer.release()
+    return path
+
+
+def number_shown(frame):
+    stripes = frame[:, :96].reshape(frame.shape[0], 12, 8, 3).mean(axis=(0, 2, 3))
+    return int(sum(1 << bit for bit in range(12) if stripes[bit] > 128))
+
+
+def test_far_apart_frames_are_reached_by_seeking_and_are_exactly_the_frames_asked_for(tmp_path):
+    from common.video import Timeline, _read_frames_opencv
+
+    path = write_numbered_video(tmp_path / "long.mp4", frames=1200)
+    wanted = [5, 250, 251, 700, 1100, 1199]
+    timeline = Timeline.of(path)
+    assert len(timeline.timestamps) == 1200 and len(timeline.keyframes) > 10  # mp4v: a keyframe every 12
+    frames = dict(timeline.read(wanted))
+    assert [number_shown(frames[index]) for index in wanted] == wanted
+    assert timeline.decoded < 200  # out of 1200: it jumped, it did not read through
+    sequential = dict(_read_frames_opencv(path, wanted))
+    assert all(np.array_equal(frames[index], sequential[index]) for index in wanted)
+
+
+def test_a_video_without_timestamps_is_read_in_order(tmp_path):
+    from common.video import Timeline
+
+    path = write_numbered_video(tmp_path / "plain.mp4", frames=120)
+    timeline = Timeline(path, timestamps=[], keyframes=[])  # as for a container without usable timestamps
+    wanted = [3, 60, 119, 500]
+    frames = dict(timeline.read(wanted))
+    assert [number_shown(frames[index]) for index in wanted[:3]] == wanted[:3] and frames[500] is None
+    assert timeline.decoded == 120
