@@ -5,10 +5,19 @@ import functools
 import sys
 from pathlib import Path
 
-from common.cli import config_option, non_negative_int, positive_float, positive_int, run_stage, stage_parser
+from common.cli import (
+    available_cores,
+    config_option,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_stage,
+    stage_parser,
+)
 from common.datasets import ADAPTERS, list_videos
 from common.manifest import FRAME_COLUMNS, record_pipeline
 from common.runner import run_per_video
+from common.shard import shard_option
 from common.video import extract_video
 
 
@@ -45,8 +54,12 @@ def build_parser():
         "which detects on a copy no wider than preprocess.detect_max_width)",
     )
     parser.add_argument(
-        "--workers", type=positive_int, default=1, help="videos decoded in parallel processes"
+        "--workers",
+        type=positive_int,
+        default=available_cores(),
+        help="videos decoded in parallel processes (default: the cores this process may use, here %(default)s)",
     )
+    shard_option(parser)
     grouping = parser.add_mutually_exclusive_group()
     grouping.add_argument(
         "--groups",
@@ -78,7 +91,7 @@ def convert(args, config):
     )
     jobs = [(record.video_id, record.path, record) for record in records]
     summary = run_per_video(
-        jobs, extract, args.output, FRAME_COLUMNS, "videos -> frames", workers=args.workers
+        jobs, extract, args.output, FRAME_COLUMNS, "videos -> frames", workers=args.workers, shard=args.shard
     )
     return summary.report("frames", "unreadable", args.output)
 

@@ -8,6 +8,7 @@ from common.cli import available_cores, config_option, positive_int, run_stage, 
 from common.faces import WorkerDetector, build_detector, crop_video_faces
 from common.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest, record_pipeline
 from common.runner import run_per_video
+from common.shard import shard_option
 
 
 def build_parser():
@@ -52,6 +53,7 @@ def build_parser():
         help="videos processed in parallel processes, each with its own detector; the CPU cores are "
         "shared out among them",
     )
+    shard_option(parser)
     return parser
 
 
@@ -73,7 +75,9 @@ def crop(args, config):
         detector=detector,
         preprocess=config["preprocess"],
     )
-    summary = run_per_video(jobs, process, args.output, FACE_COLUMNS, "frames -> faces", workers=args.workers)
+    summary = run_per_video(
+        jobs, process, args.output, FACE_COLUMNS, "frames -> faces", workers=args.workers, shard=args.shard
+    )
     return summary.report("faces", "frames without a face or unreadable", args.output)
 
 

@@ -40,6 +40,7 @@ LABELS_BY_NAME = {name: label for label, name in LABEL_NAMES.items()}
 
 MANIFEST = "manifest.csv"  # written by stages 01 and 02 into their output folder
 FAILED = "failed.csv"  # videos a stage could not process
+PARTS = "parts"  # per-video results, joined into the manifest when every video is done (common/runner.py)
 SKIPPED_FRAMES = "skipped_frames.csv"  # frames that gave no output (unreadable, no face)
 SPLIT = "split.csv"  # written by stage 03
 SPLITS = ("train", "val", "test")  # the split names of split.csv and of official protocols
@@ -96,6 +97,11 @@ def read_manifest(folder, kind, columns, file_name=MANIFEST):
     path = folder / file_name
     if not folder.is_dir():
         raise UserError(f"input folder not found: {folder}")
+    if not path.is_file() and (folder / PARTS).is_dir():
+        raise UserError(
+            f"no {file_name} in {folder}: {PRODUCERS[kind]} has not finished there (if it ran with --shard, "
+            "run the remaining shards, or run it again without --shard to join them)"
+        )
     if not path.is_file():
         raise UserError(f"no {file_name} in {folder}: is it the output of {PRODUCERS[kind]}?")
     frame = read_table(path)

@@ -18,11 +18,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.files import atomic_write_csv, safe_name
-from common.manifest import FAILED, MANIFEST, SKIPPED_FRAMES, read_table
+from common.manifest import FAILED, MANIFEST, PARTS, SKIPPED_FRAMES, read_table
+from common.shard import WHOLE
 
 log = logging.getLogger(__name__)
 
-PARTS = "parts"
+FAILED_PARTS = "failed"  # parts/failed/<video>.csv: why a video failed (it is tried again on a re-run)
+FAILED_COLUMNS = ["video_id", "video_path", "error"]
 
 
 @dataclasses.dataclass
@@ -50,36 +52,44 @@ class RunSummary:
         return 1 if self.failed == self.videos else 0
 
 
-def run_per_video(jobs, process, output, columns, description, workers=1):
+def run_per_video(jobs, process, output, columns, description, workers=1, shard=WHOLE):
     """Run ``process(payload) -> list[dict]`` for each ``(video_id, video_path, payload)`` in ``jobs``.
 
     A row with a non-empty ``error`` is an input that gave no output (an unreadable frame, a frame without a
     face): it goes to ``skipped_frames.csv``. An exception fails the whole video: one log line, a row in
-    ``failed.csv``, and the run goes on. Returns a ``RunSummary``; writes ``manifest.csv`` with ``columns``.
+    ``failed.csv``, and the run goes on (a re-run tries it again). Returns a ``RunSummary`` of this run's
+    videos. With ``shard`` only that shard's videos are processed; ``manifest.csv`` (with ``columns``) is
+    written by whichever run finds every video of ``jobs`` done or failed.
     """
     started = time.perf_counter()
     output = Path(output)
     parts = output / PARTS
     parts.mkdir(parents=True, exist_ok=True)
-    summary = RunSummary(videos=len(jobs))
-    failures = []
+    mine = shard.select(jobs)
+    summary = RunSummary(videos=len(mine))
     todo = []
-    for video_id, video_path, payload in jobs:
+    for video_id, video_path, payload in mine:
         if (parts / f"{safe_name(video_id)}.csv").is_file():
             summary.done_before += 1
         else:
             todo.append((video_id, video_path, payload))
     if summary.done_before:
-        log.info("%d of %d videos already done in %s: skipping them", summary.done_before, len(jobs), output)
+        log.info("%d of %d videos already done in %s: skipping them", summary.done_before, len(mine), output)
 
     def finish(video_id, video_path, result):
+        name = safe_name(video_id)
         if isinstance(result, Exception):
             log.warning("failed: %s: %s", video_path, result)
-            failures.append({"video_id": video_id, "video_path": str(video_path), "error": str(result)})
+            summary.failed += 1
+            failure = pd.DataFrame(
+                [{"video_id": video_id, "video_path": str(video_path), "error": str(result)}]
+            )
+            atomic_write_csv(parts / FAILED_PARTS / f"{name}.csv", failure)
             return
         frame = pd.DataFrame(result, columns=columns + ["error"]).fillna({"error": ""})
         summary.new_rows += int((frame["error"] == "").sum())
-        atomic_write_csv(parts / f"{safe_name(video_id)}.csv", frame)
+        atomic_write_csv(parts / f"{name}.csv", frame)
+        (parts / FAILED_PARTS / f"{name}.csv").unlink(missing_ok=True)
 
     with tqdm(total=len(todo), desc=description, unit="video") as bar:
         if workers <= 1:
@@ -89,7 +99,8 @@ def run_per_video(jobs, process, output, columns, description, workers=1):
         else:
             # spawn, not fork: a forked child of a process that already runs TensorFlow can hang
             spawn = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+            pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+            try:
                 futures = {
                     pool.submit(_call, process, payload): (video_id, video_path)
                     for video_id, video_path, payload in todo
@@ -97,17 +108,44 @@ def run_per_video(jobs, process, output, columns, description, workers=1):
                 for future in concurrent.futures.as_completed(futures):
                     finish(*futures[future], future.result())
                     bar.update()
+            finally:  # on Ctrl-C the videos not started yet are dropped, not worked through unseen
+                pool.shutdown(wait=True, cancel_futures=True)
 
+    rows = _join_parts(parts, [video_id for video_id, _, _ in mine], columns)
+    ok = rows["error"] == ""
+    summary.rows = int(ok.sum())
+    summary.skipped_frames = int((~ok).sum())
+    _write_manifest_when_complete(parts, output, jobs, columns, shard)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_manifest_when_complete(parts, output, jobs, columns, shard):
+    """Join every video's part into ``manifest.csv`` (and the problem lists) once no video is left to do."""
+    names = [safe_name(video_id) for video_id, _, _ in jobs]
+    waiting = [
+        name
+        for name in names
+        if not (parts / f"{name}.csv").is_file() and not (parts / FAILED_PARTS / f"{name}.csv").is_file()
+    ]
+    if waiting:
+        log.info(
+            "shard %s done; %d of %d videos wait for other shards: the last shard to finish writes %s, or run "
+            "again without --shard",
+            shard,
+            len(waiting),
+            len(names),
+            output / MANIFEST,
+        )
+        return
     rows = _join_parts(parts, [video_id for video_id, _, _ in jobs], columns)
     ok = rows["error"] == ""
     atomic_write_csv(output / MANIFEST, rows.loc[ok, columns])
     _write_or_remove(output / SKIPPED_FRAMES, rows.loc[~ok])
-    _write_or_remove(output / FAILED, pd.DataFrame(failures, columns=["video_id", "video_path", "error"]))
-    summary.failed = len(failures)
-    summary.rows = int(ok.sum())
-    summary.skipped_frames = int((~ok).sum())
-    summary.seconds = time.perf_counter() - started
-    return summary
+    failures = [parts / FAILED_PARTS / f"{name}.csv" for name in names]
+    failures = [read_table(path) for path in failures if path.is_file()]
+    failed = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame(columns=FAILED_COLUMNS)
+    _write_or_remove(output / FAILED, failed[FAILED_COLUMNS])
 
 
 def _call(process, payload):

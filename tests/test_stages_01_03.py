@@ -70,7 +70,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(labelled_video
 
     resumed = tmp_path / "resumed"
     monkeypatch.setattr(stage01, "extract_video", interrupted_on_third_video)
-    assert stage01.main(["--input", str(labelled_videos), "--output", str(resumed)]) == 130
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(resumed), "--workers", "1"]) == 130
     assert not (resumed / "manifest.csv").exists()  # no manifest claims a complete run
     monkeypatch.setattr(stage01, "extract_video", original)
     assert stage01.main(["--input", str(labelled_videos), "--output", str(resumed)]) == 0
@@ -270,3 +270,82 @@ def test_video_ids_that_differ_only_by_a_path_separator_keep_their_own_frames(tm
     for row in manifest.itertuples():  # each frame file holds a frame of its own video
         assert cv2.imread(str(tmp_path / "frames" / row.path)).shape[:2] == (row.height, row.width)
     assert set(manifest["width"]) == {320, 400}
+
+
+def test_shards_run_one_after_the_other_equal_the_unsharded_run_file_for_file(tmp_path, monkeypatch, capsys):
+    from common.shard import Shard
+
+    videos = tmp_path / "videos"
+    ids = []
+    for number in range(6):
+        label = ("real", "fake")[number % 2]
+        square = (100 + 40 * number, 80, 60 + 10 * number, 80)
+        write_square_video(videos / label / f"v{number}.mp4", size=(480, 270), square=square, frames=12)
+        ids.append(f"{label}/v{number}")
+    assert all(any(Shard(k, 2).holds(video_id) for video_id in ids) for k in (0, 1))  # neither is empty
+    monkeypatch.setattr(stage02, "build_detector", lambda preprocess: BrightSquareDetector())
+
+    def run_stages(root, shards):
+        frames, faces = root / "frames", root / "faces"
+        for shard in shards:
+            assert stage01.main(["--input", str(videos), "--output", str(frames), "--fps", "5", *shard]) == 0
+        for shard in shards:
+            assert stage02.main(["--input", str(frames), "--output", str(faces), *shard]) == 0
+        return frames, faces
+
+    whole = run_stages(tmp_path / "whole", [[]])
+    frames = tmp_path / "sharded" / "frames"
+    assert (
+        stage01.main(["--input", str(videos), "--output", str(frames), "--fps", "5", "--shard", "0/2"]) == 0
+    )
+    assert not (frames / "manifest.csv").exists()  # shard 1 has not run: no manifest claims every video
+    capsys.readouterr()
+    assert stage02.main(["--input", str(frames), "--output", str(tmp_path / "early")]) == 2
+    assert "has not finished" in capsys.readouterr().err  # not "is it the output of stage 01?"
+    sharded = run_stages(tmp_path / "sharded", [["--shard", "1/2"], ["--shard", "0/2"]])
+    for whole_folder, sharded_folder in zip(whole, sharded):
+        assert tree_digest(sharded_folder) == tree_digest(whole_folder)
+    assert len(pd.read_csv(sharded[1] / "manifest.csv")) == 6 * 12 // 2  # 5 of 10 fps: every face kept
+
+
+def test_ctrl_c_with_worker_processes_stops_soon_and_the_rerun_completes_the_same_tree(tmp_path):
+    """SIGINT to the whole process group, as Ctrl-C in a terminal sends it: the videos not yet started are
+    dropped at once (they were worked through before the run exited, unrecorded), and nothing is half-written."""
+    import os
+    import signal
+    import time
+
+    clip = write_video(tmp_path / "clip.mp4", frames=300, size=(640, 360), fps=30.0)
+    videos = tmp_path / "videos" / "real"
+    videos.mkdir(parents=True)
+    for number in range(12):
+        (videos / f"v{number}.mp4").symlink_to(clip)
+    output = tmp_path / "frames"
+    command = [sys.executable, str(ROOT / "01-convert-video-to-image.py"), "--input", str(videos.parent)]
+    command += ["--output", str(output), "--fps", "30", "--workers", "2"]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not inherited as ignored
+    )
+    deadline = time.monotonic() + 120
+    while (
+        not list((output / "parts").glob("*.csv")) and process.poll() is None and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert process.poll() is None, "stage 01 ended before it could be interrupted"
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=120) == 130 and "interrupted" in process.stderr.read().decode()
+    done = len(list((output / "parts").glob("[!.]*.csv")))
+    started = len(list((output / "frames" / "real").iterdir()))
+    # besides those recorded: at most 2 finishing, 2 in flight and 1 queued ahead, not all 12
+    assert 1 <= done < 12 and started <= done + 5
+    assert not list(output.rglob(".*tmp*")) and not (output / "manifest.csv").exists()
+
+    assert stage01.main(["--input", str(videos.parent), "--output", str(output), "--fps", "30"]) == 0
+    whole = tmp_path / "whole"
+    assert stage01.main(["--input", str(videos.parent), "--output", str(whole), "--fps", "30"]) == 0
+    assert tree_digest(output) == tree_digest(whole)
