@@ -1,11 +1,12 @@
 # `make demo`: set up a virtual environment and run the whole pipeline on generated demo videos.
 # `make test`: set up the same environment, check the house style (ruff) and run the tests.
+# `make bench`: every stage against a naive baseline, one table (bench/results.md), 5-6 minutes on 2 cores.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo_work
 
-.PHONY: setup test demo clean-demo
+.PHONY: setup test demo clean-demo bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ demo: setup
 	$(BIN)/python 04-train-cnn.py --config configs/demo.yaml --input $(DEMO)/dataset --output $(DEMO)/runs
 	$(BIN)/python 00-make-demo-videos.py --output $(DEMO)/heldout --n-real 6 --seed 1 --prefix heldout
 	$(BIN)/python 05-predict-video.py --config configs/demo.yaml --model $(DEMO)/runs/latest --input $(DEMO)/heldout --output $(DEMO)/predictions.csv
+
+bench: setup
+	$(BIN)/python bench/run.py
 
 clean-demo:
 	rm -rf $(DEMO)
