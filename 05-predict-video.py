@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 from common import evaluation, predict
-from common.cli import config_option, positive_int, run_stage, stage_parser
+from common.cli import available_cores, config_option, positive_int, run_stage, stage_parser
 from common.datasets import ADAPTERS
 from common.errors import UserError
 from common.report import add_cross_dataset
+from common.shard import WHOLE, shard_option
 
 
 def build_parser():
@@ -46,6 +47,14 @@ def build_parser():
         "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test)",
     )
     parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=available_cores(),
+        help="videos decoded and searched for faces at once (threads, each with its own detector) while the "
+        "model scores the one before; results are the same for any number (default: the CPU cores available)",
+    )
+    shard_option(parser)
+    parser.add_argument(
         "--add-to-report",
         action="store_true",
         help="add these metrics to the cross-dataset table of the model's run report (report.md); "
@@ -60,11 +69,17 @@ def run(args, config):
     videos, labels, methods = predict.videos_and_labels(
         args.input, args.output, args.labels, args.dataset, config
     )
-    model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None)
+    model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None, args.workers)
     scored = predict.ScoredVideos(args.output, predict.scoring_identity(args.model, metadata, config))
+    mine = args.shard.select(videos)
     predictions, faces = predict.predict_videos(
-        videos, model, detector, metadata, config["predict"], labels, methods, scored
+        mine, model, detector, metadata, config["predict"], labels, methods, scored, workers=args.workers
     )
+    if args.shard != WHOLE:
+        joined = predict.join_shards(videos, scored, args.shard, labels, methods)
+        if joined is None:  # the last shard to finish writes the outputs
+            return 1 if len(mine) and predict.all_unknown(predictions) else 0
+        predictions, faces = joined
     predict.write_predictions(predictions, faces, args.output, config["predict"])
     print(evaluation.summary_table(predictions, args.output))
     if labels is not None:

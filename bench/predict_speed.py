@@ -1,21 +1,78 @@
 #!/usr/bin/env python3
-"""Stage 05's seconds per video with EfficientNet-B0 (128 px, 32 frames, MTCNN), model loading apart.
+"""Stage 05's videos per minute and peak memory for each ``--workers`` value, measured in the same run.
 Run by hand:
 
-    python bench/predict_speed.py --input ../shared/data/dfdc_samples --copies 3
+    python bench/predict_speed.py --input ../shared/data/dfdc_samples --clips 50 --workers 1 2
+    python bench/predict_speed.py --input ../shared/data/dfdc_samples --detector blazeface
 
-The network gets random weights (``--weights none``): speed does not depend on what it learned. Each clip
-is scored ``--copies`` times, so the first video (which warms MTCNN up) and the steady state show apart.
+The folder's videos are repeated (symbolic links) until there are ``--clips`` of them. Each ``--workers``
+value runs ``05-predict-video.py`` as users run it, in a fresh process started through ``bench/peak_rss.py``
+(its peak RSS is its own), on an EfficientNet-B0 file with random weights (speed does not depend on what it
+learned). ``scoring`` is the stage's own time from the first video to the last (its summary line), ``wall``
+adds start-up (TensorFlow import, model load, detectors). ``--repeat`` alternates the runs that many times,
+so that the load of a shared machine falls on each value alike. Each run's CSVs must equal the first's.
 """
 
 import argparse
-import statistics
+import re
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.peak_rss import PEAK  # noqa: E402
+
+OUTPUTS = ("predictions.csv", "predictions_frames.csv", "predictions_tracks.csv")
+
+
+def repeated_clips(videos, count, folder):
+    """``count`` symbolic links in ``folder`` to ``videos`` in turn (``clip007_<name>``)."""
+    folder.mkdir(parents=True)
+    for number in range(count):
+        _, path = videos[number % len(videos)]
+        (folder / f"clip{number:03d}_{path.name}").symlink_to(path.resolve())
+    return folder
+
+
+def save_random_model(path, model_name, detector):
+    """A model file with random weights whose crop settings name ``detector`` (configs/blazeface.yaml for
+    BlazeFace), since stage 05 detects with the model's settings."""
+    from common.checkpoint import save_model
+    from common.config import DEFAULTS, load_config
+    from common.models import build_model
+
+    config = load_config(ROOT / "configs" / "blazeface.yaml" if detector == "blazeface" else None)
+    image_size = config["train"]["image_size"]
+    metadata = {"model": model_name, "image_size": image_size}
+    metadata |= {"preprocess": config["preprocess"], "video": DEFAULTS["video"]}
+    save_model(build_model(model_name, image_size, "none"), path, metadata)
+    return path
+
+
+def run_stage(model_file, clips, output, workers, frames):
+    """Run stage 05 once; return wall seconds, its scoring seconds, peak RSS (MiB) and its CSVs."""
+    command = [sys.executable, str(ROOT / "bench" / "peak_rss.py"), sys.executable]
+    command += [str(ROOT / "05-predict-video.py"), "--model", str(model_file), "--input", str(clips)]
+    command += [
+        "--output",
+        str(output / "predictions.csv"),
+        "--workers",
+        str(workers),
+        "--frames",
+        str(frames),
+    ]
+    started = time.perf_counter()
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if finished.returncode != 0:
+        sys.exit(f"stage 05 with --workers {workers} failed:\n{finished.stderr[-3000:]}")
+    scoring = float(re.search(r"\d+ videos in ([\d.]+) s", finished.stdout).group(1))
+    peak = int(finished.stdout.rsplit(PEAK, 1)[1]) / 1024
+    return wall, scoring, peak, {name: (output / name).read_bytes() for name in OUTPUTS}
 
 
 def main():
@@ -23,41 +80,40 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--input", required=True, help="folder of videos")
-    parser.add_argument("--copies", type=int, default=3, help="times each video is scored")
+    parser.add_argument("--clips", type=int, default=50, help="videos scored per run")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="values compared")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each value, alternated")
     parser.add_argument("--model", default="efficientnet_b0")
+    parser.add_argument("--detector", choices=("mtcnn", "blazeface"), default="mtcnn")
     parser.add_argument("--frames", type=int, default=32)
     args = parser.parse_args()
 
-    from common import predict
-    from common.checkpoint import save_model
-    from common.config import DEFAULTS
-    from common.models import build_model
+    from common.predict import find_videos
 
-    videos = predict.find_videos(args.input)  # the files stage 05 would score
     with tempfile.TemporaryDirectory() as work:
-        model_file = Path(work) / "model.keras"
-        image_size = DEFAULTS["train"]["image_size"]
-        metadata = {"model": args.model, "image_size": image_size}
-        metadata |= {"preprocess": DEFAULTS["preprocess"], "video": DEFAULTS["video"]}
-        save_model(build_model(args.model, image_size, "none"), model_file, metadata)
-        started = time.perf_counter()
-        model, metadata, detector = predict.load_scorer(model_file, DEFAULTS, False)
-        loading = time.perf_counter() - started
-    settings = {**DEFAULTS["predict"], "frames": args.frames}
-    batch = [(f"{name}#{copy}", path) for copy in range(args.copies) for name, path in videos]
-    predictions, _ = predict.predict_videos(batch, model, detector, metadata, settings)
-    seconds = predictions["seconds"].tolist()
+        work = Path(work)
+        videos = find_videos(args.input)
+        clips = repeated_clips(videos, args.clips, work / "clips")
+        model_file = save_random_model(work / "model.keras", args.model, args.detector)
+        results, reference = [], None
+        for repeat in range(args.repeat):
+            for workers in args.workers:
+                output = work / f"out{repeat}_{workers}"
+                wall, scoring, peak, csvs = run_stage(model_file, clips, output, workers, args.frames)
+                reference = reference or csvs
+                results.append((workers, wall, scoring, peak, csvs == reference))
+                print(f"--workers {workers}: {scoring:.1f} s scoring, {wall:.1f} s wall", flush=True)
     print(
-        f"model loading ({args.model} file, MTCNN build, first trace; TensorFlow already imported): {loading:.1f} s"
+        f"\n{args.clips} clips (of {', '.join(name for name, _ in videos)}), "
+        f"{args.frames} frames each, {args.model}, {args.detector}\n"
+        f"{'workers':>7} {'scoring s':>9} {'videos/min':>10} {'wall s':>7} {'videos/min':>10} "
+        f"{'peak RSS MiB':>12}  same CSVs as the first run"
     )
-    print(
-        predictions[["video", "verdict", "frames_sampled", "faces_scored", "seconds"]].to_string(index=False)
-    )
-    print(
-        f"{len(seconds)} videos, {args.frames} frames each: {statistics.mean(seconds):.2f} s per video "
-        f"(first {seconds[0]:.2f} s, then mean {statistics.mean(seconds[1:] or seconds):.2f} s, "
-        f"max {max(seconds[1:] or seconds):.2f} s)"
-    )
+    for workers, wall, scoring, peak, same in results:
+        print(
+            f"{workers:>7} {scoring:>9.1f} {60 * args.clips / scoring:>10.1f} {wall:>7.1f} "
+            f"{60 * args.clips / wall:>10.1f} {peak:>12.0f}  {'yes' if same else 'NO'}"
+        )
 
 
 if __name__ == "__main__":

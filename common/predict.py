@@ -5,15 +5,25 @@ stored in the model file (so the model sees crops made exactly as its training c
 and hand the face scores to ``common.aggregate`` (most fake face per frame, frames to a verdict), the path
 stage 04 evaluates its test split by. Scores are P(fake).
 
-TensorFlow is imported only when the first face is scored, so bad arguments fail fast.
+With ``workers`` > 1, that many threads decode upcoming videos and detect their faces, each with its own
+detector, while the model scores the current video in the calling thread; results come in the videos'
+order, the same as one video at a time. TensorFlow is imported only when the first face is scored, so bad
+arguments fail fast.
 """
 
+import collections
+import concurrent.futures
+import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
+import os
+import queue
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +95,9 @@ def videos_and_labels(input_path, output, labels_csv=None, dataset=None, config=
     )
 
 
-def load_scorer(model_path, config, config_file_given):
-    """The model, its metadata and the face detector built with the model's crop settings."""
+def load_scorer(model_path, config, config_file_given, workers=1):
+    """The model, its metadata and the face detector built with the model's crop settings: for ``workers``
+    > 1 a ``DetectorPool`` of that many, one for each thread of ``predict_videos``."""
     from common.checkpoint import load_model
 
     started = time.perf_counter()
@@ -98,15 +109,20 @@ def load_scorer(model_path, config, config_file_given):
             "faces were (%s)",
             metadata["preprocess"],
         )
-    detector = build_detector(metadata["preprocess"])
+    if workers > 1:
+        detector = DetectorPool([build_detector(metadata["preprocess"]) for _ in range(workers)])
+    else:
+        detector = build_detector(metadata["preprocess"])
     # trace the network now, so that loading time holds it and the first video's time does not
     inference_function(model)(np.zeros((1, *model.input_shape[1:]), np.float32))
     log.info(
-        "loaded %s (%s, %d px) and the %s detector in %.1f s",
+        "loaded %s (%s, %d px) and %d %s detector%s in %.1f s",
         model_path,
         metadata["model"],
         metadata["image_size"],
+        workers,
         metadata["preprocess"]["detector"],
+        "s" if workers > 1 else "",
         time.perf_counter() - started,
     )
     return model, metadata, detector
@@ -249,11 +265,28 @@ def score_video(path, model, detector, metadata, settings, name=None):
     in ``error``; a ``VideoError`` is turned into such a row, other exceptions propagate.
     """
     name = str(path) if name is None else name
-    no_faces = pd.DataFrame(columns=FACE_COLUMNS)
+    return score_faces(
+        name, faces_or_error(path, detector, metadata, settings["frames"]), model, metadata, settings
+    )
+
+
+def faces_or_error(path, detector, metadata, frames):
+    """What ``video_faces`` returns, or the exception it raised: a detection thread hands either back."""
     try:
-        sampled, frame_indices, track_ids, crops = video_faces(path, detector, metadata, settings["frames"])
-    except VideoError as error:
-        return unknown_row(name, str(error)), no_faces
+        return video_faces(path, detector, metadata, frames)
+    except Exception as error:
+        return error
+
+
+def score_faces(name, found, model, metadata, settings):
+    """``score_video`` from the faces found (``faces_or_error``): a ``VideoError`` or no face gives an
+    UNKNOWN row, another exception is raised."""
+    no_faces = pd.DataFrame(columns=FACE_COLUMNS)
+    if isinstance(found, VideoError):
+        return unknown_row(name, str(found)), no_faces
+    if isinstance(found, Exception):
+        raise found
+    sampled, frame_indices, track_ids, crops = found
     if not crops:
         return unknown_row(name, f"no face found in {sampled} frames", sampled), no_faces
     preprocess = metadata["preprocess"]
@@ -276,6 +309,77 @@ def score_video(path, model, detector, metadata, settings, name=None):
     return row, faces
 
 
+class DetectorPool:
+    """Several detectors behind the ``FaceDetector`` interface for threads that detect at once: each call
+    borrows one that no other thread is using (a LiteRT interpreter, BlazeFace's, must not run in two
+    threads at once; MTCNN's Keras networks are not promised to either)."""
+
+    def __init__(self, detectors):
+        self._free = queue.SimpleQueue()
+        for detector in detectors:
+            self._free.put(detector)
+
+    def detect(self, frames_rgb):
+        detector = self._free.get()
+        try:
+            return detector.detect(frames_rgb)
+        finally:
+            self._free.put(detector)
+
+
+def faces_in_order(videos, detector, metadata, frames, workers=1):
+    """``(name, faces_or_error)`` for each ``(name, path)`` of ``videos``, in their order.
+
+    With ``workers`` > 1, that many threads decode and detect the next videos while the caller uses the
+    current one (OpenCV, PyAV, TensorFlow and LiteRT run without the GIL); at most ``workers`` videos are
+    under way or waiting, so memory does not grow with the number of videos. ``detector`` is called from
+    that many threads at once (``DetectorPool``). Closing the iterator cancels the videos not started and
+    waits for those under way."""
+    if workers <= 1:
+        for name, path in videos:
+            yield name, faces_or_error(path, detector, metadata, frames)
+        return
+    videos = iter(videos)
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="faces") as pool:
+        ahead = collections.deque()
+        try:
+            while True:
+                for name, path in itertools.islice(videos, workers - len(ahead)):
+                    ahead.append((name, pool.submit(faces_or_error, path, detector, metadata, frames)))
+                if not ahead:
+                    return
+                name, future = ahead.popleft()
+                yield name, future.result()
+        finally:
+            for _, future in ahead:
+                future.cancel()
+
+
+class FaceScores:
+    """The face scores (``FACE_COLUMNS``) of many videos, held as one small array per column and video
+    until ``table()``: a DataFrame per video would cost about 7 KB (100,000 videos: 0.7 GB)."""
+
+    def __init__(self):
+        self.names, self.counts = [], []
+        self.columns = {column: [] for column in FACE_COLUMNS[1:]}
+
+    def add(self, name, faces):
+        if not len(faces):
+            return
+        self.names.append(name)
+        self.counts.append(len(faces))
+        for column, arrays in self.columns.items():
+            arrays.append(faces[column].to_numpy())
+
+    def table(self):
+        if not self.names:
+            return pd.DataFrame(columns=FACE_COLUMNS)
+        videos = np.repeat(np.array(self.names, dtype=object), self.counts)
+        return pd.DataFrame(
+            {"video": videos, **{column: np.concatenate(arrays) for column, arrays in self.columns.items()}}
+        )
+
+
 def scoring_identity(model_path, metadata, config):
     """What a kept video result depends on: the model file (path, size, modification time), its crop
     settings and the ``predict`` section."""
@@ -295,16 +399,20 @@ def scoring_identity(model_path, metadata, config):
 
 class ScoredVideos:
     """Stage 05's results kept as each video is scored, one JSON file per video in ``<output stem>_parts/``,
-    so that a run killed after N videos resumes at video N+1. The folder records the model file and the
-    settings its results came from (``identity``); results made otherwise are dropped, never mixed in. It is
-    removed once the predictions are written."""
+    so that a run killed after N videos resumes at video N+1, and shards (``--shard``) running at once
+    share their results. The folder records the model file and the settings its results came from
+    (``identity``); results made otherwise are dropped, never mixed in. It is removed once the predictions
+    are written."""
+
+    SETTINGS = "settings.json"
+    JOINING = "joining"  # made by the one shard that writes the outputs (``claim_join``)
 
     def __init__(self, output, identity):
         output = Path(output)
         self.folder = output.with_name(f"{output.stem}_parts")
         self.identity = json.loads(json.dumps(identity))
-        stamp = self.folder / "settings.json"
         if self.folder.is_dir():
+            stamp = self.folder / self.SETTINGS
             recorded = json.loads(stamp.read_text()) if stamp.is_file() else None
             if recorded != self.identity:
                 log.warning("%s holds results of another model or other settings: scoring again", self.folder)
@@ -312,11 +420,24 @@ class ScoredVideos:
             else:
                 log.info("resuming: %d videos already scored in %s", len(self._files()), self.folder)
         if not self.folder.is_dir():
-            self.folder.mkdir(parents=True)
-            atomic_write_text(stamp, json.dumps(self.identity, indent=2))
+            self._create()
+
+    def _create(self):
+        """Make the folder with its settings in one rename, so a shard starting at the same moment never
+        sees it without them (and drops it as another run's); when two race, the first rename wins."""
+        building = self.folder.with_name(f".{self.folder.name}.{uuid.uuid4().hex}")
+        building.mkdir(parents=True)
+        try:
+            (building / self.SETTINGS).write_text(json.dumps(self.identity, indent=2))
+            os.rename(building, self.folder)
+        except OSError:
+            if not (self.folder / self.SETTINGS).is_file():
+                raise
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
 
     def _files(self):
-        return [path for path in self.folder.glob("*.json") if path.name != "settings.json"]
+        return [path for path in self.folder.glob("*.json") if path.name != self.SETTINGS]
 
     def _path(self, name):
         return self.folder / f"{hashlib.sha1(name.encode()).hexdigest()}.json"
@@ -333,46 +454,107 @@ class ScoredVideos:
         kept = {"row": row, "faces": faces[FACE_COLUMNS].to_dict("list")}
         atomic_write_text(self._path(name), json.dumps(kept, default=lambda value: value.item()))
 
+    def missing(self, names):
+        """The names among ``names`` with no kept result."""
+        return [name for name in names if not self._path(name).is_file()]
+
+    def claim_join(self):
+        """True for the first caller only: of shards that finish at once, one writes the outputs."""
+        try:
+            os.close(os.open(self.folder / self.JOINING, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
     def remove(self):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def predict_videos(videos, model, detector, metadata, settings, labels=None, methods=None, scored=None):
+def predict_videos(
+    videos, model, detector, metadata, settings, labels=None, methods=None, scored=None, workers=1
+):
     """Score ``[(name, path)]`` with one model and one detector; a video that fails gets an error row and
-    the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds`` per video, and a
-    ``label`` column when ``labels`` are given: see ``add_labels``, and a ``method`` column with
-    ``methods``) and the face scores of every video (``FACE_COLUMNS``). With ``scored`` (``ScoredVideos``)
-    each result is kept as it comes, and videos kept by an earlier run are not scored again."""
-    rows, faces = [], []
-    with tqdm(videos, desc="scoring videos", unit="video") as bar:
-        for name, path in bar:
-            kept = scored.get(name) if scored else None
-            if kept:
-                rows.append(kept[0])
-                faces.append(kept[1])
-                continue
-            started = time.perf_counter()
-            video_faces_scored = None  # stays None after an unexpected failure: a re-run tries it again
-            try:
-                row, video_faces_scored = score_video(path, model, detector, metadata, settings, name=name)
-                faces.append(video_faces_scored)
-            except Exception as error:  # one bad video must not end the batch
-                log.debug("%s failed", path, exc_info=True)
-                row = unknown_row(name, f"unexpected {type(error).__name__}: {error}")
-            row["seconds"] = round(time.perf_counter() - started, 3)
-            if row["error"]:
-                log.warning("%s: %s", name, row["error"])
-            if scored and video_faces_scored is not None:
-                scored.keep(name, row, video_faces_scored)
+    the batch goes on. Returns the predictions (``PREDICTION_COLUMNS`` plus ``seconds``, the time from the
+    previous video's result to this one's, and a ``label`` column when ``labels`` are given: see
+    ``add_labels``, and a ``method`` column with ``methods``) and the face scores of every video
+    (``FACE_COLUMNS``), in the order of ``videos`` whatever ``workers`` (``faces_in_order``) is. With
+    ``scored`` (``ScoredVideos``) each result is kept as it comes, and videos kept by an earlier run are not
+    scored again."""
+    missing = set(scored.missing(name for name, _ in videos)) if scored else None
+    fresh = [missing is None or name in missing for name, _ in videos]
+    found = faces_in_order(
+        [video for video, new in zip(videos, fresh) if new], detector, metadata, settings["frames"], workers
+    )
+    rows, faces = [], FaceScores()
+    with contextlib.closing(found), tqdm(total=len(videos), desc="scoring videos", unit="video") as bar:
+        started = time.perf_counter()
+        for (name, _), new in zip(videos, fresh):
+            if not new:
+                row, video_faces_scored = scored.get(name)
+            else:
+                row, video_faces_scored = score_next(found, model, metadata, settings)
+                row["seconds"] = round(time.perf_counter() - started, 3)
+                if row["error"]:
+                    log.warning("%s: %s", name, row["error"])
+                if scored and video_faces_scored is not None:
+                    scored.keep(name, row, video_faces_scored)
+                started = time.perf_counter()
             rows.append(row)
+            if video_faces_scored is not None:
+                faces.add(name, video_faces_scored)
+            bar.update()
             bar.set_postfix_str(f"{name}: {row['verdict']}", refresh=False)
-    faces = [table for table in faces if len(table)]
+    return predictions_table(rows, labels, methods), faces.table()
+
+
+def score_next(found, model, metadata, settings):
+    """``score_faces`` for the next video of ``faces_in_order``. An unexpected failure gives an error row
+    and no face scores, so the video is not kept and a re-run tries it again."""
+    name, faces_found = next(found)
+    try:
+        return score_faces(name, faces_found, model, metadata, settings)
+    except Exception as error:  # one bad video must not end the batch
+        log.debug("%s failed", name, exc_info=error)
+        return unknown_row(name, f"unexpected {type(error).__name__}: {error}"), None
+
+
+def predictions_table(rows, labels=None, methods=None):
+    """The predictions DataFrame of ``predict_videos`` from its rows."""
     predictions = pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"])
     if labels is not None:
         predictions = add_labels(predictions, labels)
     if methods:
         predictions = predictions.assign(method=predictions["video"].map(methods).fillna(""))
-    return predictions, (pd.concat(faces, ignore_index=True) if faces else pd.DataFrame(columns=FACE_COLUMNS))
+    return predictions
+
+
+def join_shards(videos, scored, shard, labels=None, methods=None):
+    """After ``shard`` has scored its videos: the predictions and face scores of every video of ``videos``
+    when all are kept in ``scored`` and no other shard is writing them (``ScoredVideos.claim_join``), in the
+    order and form an unsharded run gives; else None, and a log line says who writes the outputs."""
+    missing = scored.missing(name for name, _ in videos)
+    if missing:
+        log.info(
+            "shard %s is done; %d of the %d videos are not scored yet (other shards'): the last shard to "
+            "finish, or a run without --shard, writes the outputs",
+            shard,
+            len(missing),
+            len(videos),
+        )
+        return None
+    if not scored.claim_join():
+        log.info(
+            "every video is scored and another shard is writing the outputs (if it was stopped, run again "
+            "without --shard)"
+        )
+        return None
+    log.info("every one of the %d videos is scored: shard %s writes the outputs", len(videos), shard)
+    rows, faces = [], FaceScores()
+    for name, _ in videos:
+        row, video_faces_scored = scored.get(name)
+        rows.append(row)
+        faces.add(name, video_faces_scored)
+    return predictions_table(rows, labels, methods), faces.table()
 
 
 def beside(output, kind):

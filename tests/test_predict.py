@@ -102,7 +102,7 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
     write_video(videos / "good.mp4", frames=20)
     write_bad_files(videos)
     output = tmp_path / "out" / "predictions.csv"
-    assert stage05.main(["--model", str(run_dir), "--input", str(videos), "--output", str(output)]) == 0
+    assert stage05.main(stage05_argv(run_dir, videos, output, "--workers", "2")) == 0
 
     table = read_predictions(output)
     assert list(table.columns) == COLUMNS
@@ -123,7 +123,7 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
     assert rows.loc["notes.txt", "error"] and rows.loc["corrupt.mp4", "error"]
     summary = capsys.readouterr().out
     assert "UNKNOWN        3" in summary and str(output) in summary and "s per video" in summary
-    assert stand_in_detector == [DEFAULTS["preprocess"]]  # built once for the whole batch
+    assert stand_in_detector == [DEFAULTS["preprocess"]] * 2  # one per worker for the whole batch
 
 
 def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_detector):
@@ -498,18 +498,18 @@ def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_agai
     assert stage05.main(stage05_argv(run_dir, videos, whole, "--frames", "4")) == 0
     assert not (tmp_path / "whole_parts").exists()  # removed once every output is written
 
-    score_video = predict.score_video
+    video_faces = predict.video_faces  # runs in the worker threads
     scored = []
 
     def interrupted_on_third(path, *args, **kwargs):
         if len(scored) == 2:
             raise KeyboardInterrupt
         scored.append(Path(path).name)
-        return score_video(path, *args, **kwargs)
+        return video_faces(path, *args, **kwargs)
 
-    monkeypatch.setattr(predict, "score_video", interrupted_on_third)
+    monkeypatch.setattr(predict, "video_faces", interrupted_on_third)
     resumed = tmp_path / "resumed.csv"
-    assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4")) == 130
+    assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4", "--workers", "2")) == 130
     assert (
         not resumed.exists() and len(list((tmp_path / "resumed_parts").glob("*.json"))) == 3
     )  # 2 + settings
@@ -517,11 +517,11 @@ def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_agai
 
     def recording(path, *args, **kwargs):
         scored.append(Path(path).name)
-        return score_video(path, *args, **kwargs)
+        return video_faces(path, *args, **kwargs)
 
-    monkeypatch.setattr(predict, "score_video", recording)
-    assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4")) == 0
-    assert scored == ["v2.mp4", "v3.mp4", "v4.mp4"]
+    monkeypatch.setattr(predict, "video_faces", recording)
+    assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4", "--workers", "2")) == 0
+    assert sorted(scored) == ["v2.mp4", "v3.mp4", "v4.mp4"]
     for kind in ("", "_frames", "_tracks"):
         assert (tmp_path / f"resumed{kind}.csv").read_text() == (tmp_path / f"whole{kind}.csv").read_text()
 
