@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import socket
 from pathlib import Path
 
 import cv2
@@ -13,12 +14,13 @@ def atomic_path(target):
     """Yield a temporary path next to ``target``; rename it onto ``target`` if the block succeeds.
 
     The temporary name keeps every suffix (writers choose the format from them: ``.jpg``, ``.weights.h5``)
-    and starts with a dot, so listings that skip hidden files never see it.
+    and starts with a dot, so listings that skip hidden files never see it. It names the host and the process,
+    so shards on machines sharing one folder never write to the same temporary file.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     base, dot, suffixes = target.name.partition(".")
-    temporary = target.with_name(f".{base}.{os.getpid()}.tmp{dot}{suffixes}")
+    temporary = target.with_name(f".{base}.{socket.gethostname()}.{os.getpid()}.tmp{dot}{suffixes}")
     try:
         yield temporary
         os.replace(temporary, target)

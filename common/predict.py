@@ -381,16 +381,17 @@ class FaceScores:
 
 
 def scoring_identity(model_path, metadata, config):
-    """What a kept video result depends on: the model file (path, size, modification time), its crop
-    settings and the ``predict`` section."""
+    """What a kept video result depends on: the model file's content (its SHA-256, so shards on machines that
+    keep copies of one model at other paths share their results), its crop settings and the ``predict``
+    section."""
     from common.checkpoint import resolve_model_path
 
-    model_file = resolve_model_path(model_path).resolve()
-    status = model_file.stat()
+    digest = hashlib.sha256()
+    with open(resolve_model_path(model_path), "rb") as model_file:
+        for block in iter(lambda: model_file.read(1 << 20), b""):
+            digest.update(block)
     return {
-        "model": str(model_file),
-        "model_bytes": status.st_size,
-        "model_modified_ns": status.st_mtime_ns,
+        "model_sha256": digest.hexdigest(),
         "preprocess": metadata["preprocess"],
         "video": metadata.get("video", {}),
         "predict": config["predict"],

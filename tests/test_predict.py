@@ -585,3 +585,17 @@ def test_a_truncated_video_is_scored_on_what_decodes_with_a_warning_naming_it(
     assert row["verdict"] in ("FAKE", "REAL") and 1 <= row["frames_sampled"] < 12
     (warning,) = [line for line in capsys.readouterr().err.splitlines() if "could not be decoded" in line]
     assert "truncated.avi" in warning and "reports 60 frames" in warning
+
+
+def test_kept_results_follow_the_model_file_content_not_its_path(run_dir, tmp_path):
+    """Shards on two machines see one model at two paths: their kept results must count as one model's."""
+    import shutil
+
+    metadata, config = metadata_with(), DEFAULTS
+    here = predict.scoring_identity(run_dir, metadata, config)
+    copy = tmp_path / "elsewhere" / MODEL_FILE
+    copy.parent.mkdir()
+    shutil.copy(run_dir / MODEL_FILE, copy)
+    assert predict.scoring_identity(copy.parent, metadata, config) == here
+    copy.write_bytes(copy.read_bytes() + b"\0")  # another model file
+    assert predict.scoring_identity(copy.parent, metadata, config) != here
