@@ -27,6 +27,7 @@ class VideoInfo:
     fps: float
     width: int
     height: int
+    timeline: "Timeline | None" = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def duration(self):
@@ -54,7 +55,12 @@ def resize_frame(frame, scale):
 
 
 def probe_video(path):
-    """Open ``path`` and read its frame count, frame rate and size; ``VideoError`` if it is no video."""
+    """Open ``path`` and read its frame count, frame rate and size; ``VideoError`` if it is no video.
+
+    The frame count is the number of frames the stream holds (its packets, counted without decoding) when the
+    container's own figure is missing or larger (a truncated file), so that frames are sampled over the frames
+    that are really there.
+    """
     path = Path(path)
     if not path.is_file():
         raise VideoError("file not found")
@@ -64,18 +70,30 @@ def probe_video(path):
     try:
         if not capture.isOpened():
             raise VideoError("cannot open as a video")
-        frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        reported = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         fps = capture.get(cv2.CAP_PROP_FPS)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     finally:
         capture.release()
+    try:
+        timeline = Timeline.of(path)
+    except (av.error.FFmpegError, IndexError):  # IndexError: no video stream
+        timeline = None
+    frame_count = reported
+    counted = len(timeline.timestamps) if timeline else 0
+    if counted and (reported <= 0 or counted < reported):
+        if reported > 0:
+            log.warning(
+                "%s reports %d frames but holds %d (truncated?): sampling over those", path, reported, counted
+            )
+        frame_count = counted
     if frame_count <= 0 or width <= 0 or height <= 0:
         raise VideoError("no decodable frames")
     if not fps or not math.isfinite(fps) or fps <= 0:
         log.warning("%s reports no frame rate; assuming 30 fps", path)
         fps = 30.0
-    return VideoInfo(frame_count=frame_count, fps=fps, width=width, height=height)
+    return VideoInfo(frame_count=frame_count, fps=fps, width=width, height=height, timeline=timeline)
 
 
 def evenly_spaced(frame_count, count):
@@ -96,19 +114,19 @@ def sample_frame_indices(info, fps, max_frames=0):
 SEEK_MIN_SKIP = 48
 
 
-def read_frames(path, indices):
+def read_frames(path, indices, timeline=None):
     """Yield ``(index, frame_bgr or None)`` for the wanted indices (frame ``i`` = the i-th frame in display
     order), in increasing order. A frame that cannot be decoded (or lies past a truncated end) is ``None``.
 
     Decoded by FFmpeg through PyAV with frame threading. Frames are identified by their timestamps, taken from
     the container's packets (no decoding), so reading can jump to the keyframe before a far-away frame instead
     of decoding every frame in between (a one-hour video), and still lands on exactly the frame asked for.
-    Files PyAV cannot open are read by OpenCV, frame by frame.
+    Files PyAV cannot open are read by OpenCV, frame by frame. ``timeline``: ``probe_video``'s, if at hand.
     """
     wanted = sorted(set(indices))
     try:
-        timeline = Timeline.of(path)
-    except av.error.FFmpegError:
+        timeline = timeline or Timeline.of(path)
+    except (av.error.FFmpegError, IndexError):
         yield from _read_frames_opencv(path, wanted)
         return
     yield from timeline.read(wanted)
@@ -256,7 +274,7 @@ def scaled_frames(path, pick_indices, resize="width_rule"):
     scale = scale_for_width(info.width) if resize == "width_rule" else 1.0
     frames = (
         (index, None if frame is None else resize_frame(frame, scale))
-        for index, frame in read_frames(path, pick_indices(info))
+        for index, frame in read_frames(path, pick_indices(info), info.timeline)
     )
     return info, scale, frames
 
