@@ -55,7 +55,7 @@ DEFAULTS = {
         "finetune_learning_rate": 1.0e-5,  # used when a head phase ran first
         "patience": 5,
         "augment": True,
-        "cache": True,
+        "cache": "auto",  # auto (memory when the decoded images fit, else disk) | memory | disk | none
         "mixed_precision": "auto",  # auto (only on GPU) | on | off
         "batchnorm": "auto",  # auto (frozen with pretrained weights, trained from scratch) | frozen | train
         "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
@@ -71,6 +71,8 @@ DEFAULTS = {
 
 BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.freezes_batchnorm
 MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
+CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.choose_cache
+OLD_VALUES = {"train.cache": {True: "auto", False: "none"}}  # booleans that older configs hold
 RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
 FFPP_COMPRESSIONS = ("c0", "c23", "c40")
@@ -90,6 +92,7 @@ def choices():
         "preprocess.detector": DETECTORS.names(),
         "train.model": BACKBONES.names(),
         "train.mixed_precision": MIXED_PRECISION_MODES,
+        "train.cache": CACHE_MODES,
         "train.batchnorm": BATCHNORM_MODES,
         "predict.aggregate": RULES.names(),
     }
@@ -155,6 +158,8 @@ def _merge(base, update, prefix):
                 raise ConfigError(f"config key '{name}' must be a section (mapping), got {value!r}")
             _merge(default, value, prefix=f"{name}.")
         else:
+            if isinstance(value, bool) and name in OLD_VALUES:
+                value = OLD_VALUES[name][value]
             base[key] = _coerce(name, default, value)
 
 

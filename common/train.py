@@ -4,17 +4,21 @@ import datetime
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from common import evaluation
 from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model
 from common.config import save_config
-from common.data import find_unreadable_images, make_dataset
+from common.data import ReadLog, choose_cache, make_dataset
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
@@ -31,16 +35,58 @@ from common.report import write_report
 log = logging.getLogger(__name__)
 
 
+def worker_role():
+    """``(index, count)`` of this process among the machines that TF_CONFIG names for training: index 0 is
+    the chief (TF_CONFIG's ``chief`` task, or else worker 0), which writes the run directory. ``(0, 1)``
+    without TF_CONFIG."""
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    jobs = resolver.cluster_spec().as_dict()
+    chiefs = len(jobs.get("chief", ()))
+    count = chiefs + len(jobs.get("worker", ()))
+    if count < 2:
+        return 0, 1
+    return resolver.task_id + (0 if resolver.task_type == "chief" else chiefs), count
+
+
+class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy with the reductions that Keras 3 asks of it (keras-team/keras#20585):
+    ``fit`` hands ``reduce`` a whole (images, labels) batch, and each step's scalar metrics with ``axis=0``,
+    where the parent takes one tensor and a scalar has no axis 0. Each tensor is reduced on its own, and a
+    scalar across the replicas."""
+
+    def reduce(self, reduce_op, value, axis):
+        reduce_one = super().reduce
+
+        def one(tensor):
+            scalar = self.experimental_local_results(tensor)[0].shape.rank == 0
+            return reduce_one(reduce_op, tensor, None if scalar else axis)
+
+        return tf.nest.map_structure(one, value)
+
+
 def setup_devices(mixed_precision):
-    """Pick the distribution strategy and precision policy: mixed_float16 and MirroredStrategy only with
-    GPUs (mixed precision is many times slower on a CPU). Returns ``(strategy, description)``."""
+    """Pick the distribution strategy and precision policy: mixed_float16 only with GPUs (mixed precision
+    is many times slower on a CPU); MultiWorkerMirroredStrategy when TF_CONFIG names several machines (it
+    must be made before TensorFlow runs its first op), MirroredStrategy with several GPUs on one.
+    Returns ``(strategy, description)``."""
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)
     use_mixed = mixed_precision == "on" or (mixed_precision == "auto" and bool(gpus))
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    worker, workers = worker_role()
+    if workers > 1:
+        implementation = tf.distribute.experimental.CommunicationImplementation
+        strategy = MultiWorkerStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                implementation=implementation.NCCL if gpus else implementation.RING
+            )
+        )
+    else:
+        strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     description = f"{len(gpus)} GPU(s)" if gpus else "CPU"
+    if workers > 1:
+        description += f" on worker {worker} of {workers}"
     return (
         strategy,
         f"{description}, {'mixed_float16' if use_mixed else 'float32'}, {strategy.num_replicas_in_sync} replica(s)",
@@ -68,23 +114,84 @@ def point_latest(runs_dir, run_dir):
     os.replace(temporary, link)
 
 
+NAME_BYTES = 255  # the longest file name most file systems allow
+
+
+def from_chief(strategy, text):
+    """``text`` as the chief has it, on every worker: its UTF-8 bytes summed over the replicas, the chief's
+    first replica giving them and every other one zeros. ``text`` itself on one machine."""
+    if worker_role()[1] == 1:
+        return text
+    encoded = np.zeros(NAME_BYTES, np.int32)
+    encoded[: len(text.encode("utf-8"))] = np.frombuffer(text.encode("utf-8"), np.uint8)
+    values = strategy.experimental_distribute_values_from_function(
+        lambda context: tf.constant(encoded if context.replica_id_in_sync_group == 0 else 0 * encoded)
+    )
+    total = strategy.reduce("SUM", values, axis=None).numpy()
+    return bytes(total.astype(np.uint8)).rstrip(b"\0").decode("utf-8")
+
+
+def open_run_dir(strategy, runs_dir, model_name, image_size):
+    """``(run_name, output_dir, scratch)``: the run directory's name, the same on every worker, and where
+    this worker writes. The chief creates the run directory and writes there (``scratch`` is None); every
+    other worker runs the same steps (their collective ops need it) but writes to ``scratch``, a temporary
+    folder removed by ``scratch.cleanup()`` (or when it is garbage collected), as the Keras multi-worker
+    guide has non-chief workers save: RUNS_DIR only ever holds the chief's run directory."""
+    worker, workers = worker_role()
+    if worker == 0:
+        run_dir = new_run_dir(runs_dir, model_name, image_size)
+        return from_chief(strategy, run_dir.name), run_dir, None
+    run_name = from_chief(strategy, "")
+    scratch = tempfile.TemporaryDirectory(prefix=f"deepfake-worker{worker}-")
+    log.info("worker %d of %d writes its copies to %s (removed at the end)", worker, workers, scratch.name)
+    return run_name, Path(scratch.name), scratch
+
+
+UNREADABLE = "unreadable_images.csv"  # in the run directory: the rows of split.csv whose image is unreadable
+CACHE_DIR = "image-cache"  # in the run directory while training, when the decoded images are cached on disk
+
+
 def load_split(dataset_dir):
-    """The rows of ``split.csv`` whose image is readable; unreadable ones are logged and returned apart."""
+    """The rows of ``split.csv``, with ``file``: the image's path. Unreadable images are not looked for here
+    (that would decode the whole dataset once more): the input pipeline skips them as it reads them."""
     dataset_dir = Path(dataset_dir)
     split = read_manifest(dataset_dir, "split", SPLIT_COLUMNS, file_name=SPLIT)
     split["file"] = [dataset_dir / path for path in split["path"]]
-    bad = set(find_unreadable_images(list(split["file"])))
-    for path in sorted(bad):
-        log.warning("unreadable image left out: %s", path)
-    unreadable = split[split["file"].isin(bad)]
-    split = split[~split["file"].isin(bad)]
     for name in ("train", "val", "test"):
         part = split[split["split"] == name]
         if part.empty:
             raise UserError(f"the {name} split of {dataset_dir} is empty: re-run stage 03 with more videos")
     if split.loc[split["split"] == "train", "label"].nunique() < 2:
         raise UserError(f"the train split of {dataset_dir} has only one class; it needs real and fake faces")
-    return split, unreadable
+    return split
+
+
+def record_unreadable(run_dir, rows, left_out_of):
+    """Add ``rows`` (of ``load_split``) whose image could not be read to the run's unreadable_images.csv
+    (the columns of split.csv); one warning counts those not listed before."""
+    path = Path(run_dir) / UNREADABLE
+    known = pd.read_csv(path, keep_default_na=False) if path.is_file() else None
+    if known is not None:
+        rows = rows[~rows["path"].isin(known["path"])]
+    if rows.empty:
+        return
+    atomic_write_csv(path, pd.concat([known, rows.drop(columns="file")]))
+    shown = ", ".join(rows["path"].head(3)) + (", ..." if len(rows) > 3 else "")
+    log.warning(
+        "%d unreadable image(s) left out of %s (%s): listed in %s", len(rows), left_out_of, shown, path
+    )
+
+
+def note_unreadable(run_dir, parts, left_out_of):
+    """After a full pass over each of ``parts`` ({split name: (rows, ReadLog)}): ``record_unreadable``; a
+    split of which no image could be read (a moved or half-copied dataset folder) is a ``UserError``."""
+    record_unreadable(run_dir, pd.concat([rows[read.unread()] for rows, read in parts.values()]), left_out_of)
+    for name, (rows, read) in parts.items():
+        if read.unread().all():
+            raise UserError(
+                f"none of the {len(rows)} images of the {name} split could be read (missing or corrupt "
+                f"files, listed in {Path(run_dir) / UNREADABLE})"
+            )
 
 
 def class_weights(labels):
@@ -96,11 +203,16 @@ def class_weights(labels):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Adds ``seconds`` and ``images_per_second`` (training) to each epoch's logs and so to history.csv."""
+    """Adds ``seconds`` and ``images_per_second`` (training) to each epoch's logs and so to history.csv;
+    counts the training ``steps`` (which every worker of a multi-worker run takes alike)."""
 
     def __init__(self, images):
         super().__init__()
         self.images = images
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -110,6 +222,41 @@ class EpochTimer(keras.callbacks.Callback):
         if logs is not None:
             logs["seconds"] = seconds
             logs["images_per_second"] = self.images / seconds
+
+
+class AverageMovingStatistics(keras.callbacks.Callback):
+    """Before each validation, sets every replica's BatchNormalization moving means and variances to their
+    mean over all replicas (one collective op). Keras 3 makes them without aggregation, so each replica
+    updates them from its own slice of the batch: without this the workers' models drift apart, and
+    validation, the kept weights and the test scores would come from different models than the chief's
+    model.keras. With one replica: nothing to do."""
+
+    def __init__(self):
+        super().__init__()
+        self.average = None
+
+    def on_test_begin(self, logs=None):
+        strategy = self.model.distribute_strategy
+        if strategy.num_replicas_in_sync == 1:
+            return
+        if self.average is None:
+            statistics = [
+                variable
+                for variable in self.model.non_trainable_variables
+                if variable.path.endswith(("moving_mean", "moving_variance"))
+            ]
+
+            def average_in_replica():
+                means = tf.distribute.get_replica_context().all_reduce(
+                    "MEAN", [tf.identity(variable.value) for variable in statistics]
+                )
+                for variable, mean in zip(statistics, means):
+                    variable.assign(mean)
+
+            self.average = (
+                tf.function(lambda: strategy.run(average_in_replica)) if statistics else lambda: None
+            )
+        self.average()
 
 
 class BestOfRun(keras.callbacks.Callback):
@@ -140,6 +287,19 @@ class BestOfRun(keras.callbacks.Callback):
         return dict(self.best)
 
 
+def shard_by_data(dataset):
+    """``dataset`` as the workers of a multi-worker run share it: DATA auto-sharding, every worker reads
+    the whole dataset and keeps its replicas' slices of each global batch. FILE sharding has nothing to
+    split here (the source is a list of paths, not files of records) and would give the workers unequal
+    numbers of images, so unequal numbers of steps: a worker short of a batch leaves the others waiting in
+    a collective op, and early stopping could stop one worker and not another. With DATA every worker
+    takes the same steps over the same seeded order and augmentation, and skips an unreadable image as the
+    others do; the cost is that each worker decodes every image. One machine: no effect."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     """The head phase (frozen backbone) if asked, then fine-tuning of every layer; history.csv gets both.
 
@@ -152,7 +312,8 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     if settings["epochs"]:
         learning_rate = settings["finetune_learning_rate"] if phases else settings["learning_rate"]
         phases.append(("finetune", True, settings["epochs"], learning_rate))
-    best = BestOfRun(run_dir / "best.weights.h5")
+    best, average = BestOfRun(run_dir / "best.weights.h5"), AverageMovingStatistics()
+    train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
     epoch = 0
     for name, trainable, epochs, learning_rate in phases:
         log.info(
@@ -166,13 +327,16 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
         set_backbone_trainable(
             model, trainable, freezes_batchnorm(settings["batchnorm"], settings["weights"])
         )
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="binary_crossentropy",
-            metrics=["accuracy", keras.metrics.AUC(name="auc")],
-        )
+        with model.distribute_strategy.scope():  # the optimizer's and metrics' variables are the strategy's
+            model.compile(
+                optimizer=keras.optimizers.Adam(learning_rate),
+                loss="binary_crossentropy",
+                metrics=["accuracy", keras.metrics.AUC(name="auc")],
+            )
+        timer = EpochTimer(images)
         callbacks = [
-            EpochTimer(images),
+            timer,
+            average,
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=settings["patience"], restore_best_weights=True
             ),
@@ -191,6 +355,7 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
             verbose=2,
         )
         epoch += len(history.epoch)
+        log.info("phase %s: %d epoch(s), %d training step(s)", name, len(history.epoch), timer.steps)
     selected = best.restore()
     log.info(
         "best epoch %d (%s phase): val_loss %.4f", selected["epoch"], selected["phase"], selected["value"]
@@ -202,17 +367,27 @@ LEARNED_NOTHING_AUC = 0.55  # validation frame AUC at or below which a model is 
 CONSTANT_SPREAD = 1e-3  # validation P(fake) within this range of each other: one constant output
 
 
-def score_split(model, rows, image_size, batch_size, predict_settings):
+def score_split(model, rows, image_size, batch_size, predict_settings, run_dir):
     """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings:
-    aggregation rule and threshold). Returns ``(metrics, faces, frames, videos)``."""
-    data = make_dataset(rows["file"], rows["label"], image_size, batch_size, training=False, cache=False)
-    faces = rows.drop(columns="file").assign(
-        video=rows["video_id"], p_fake=model.predict(data, verbose=0).reshape(-1)
+    aggregation rule and threshold); faces whose image cannot be read are left out (``note_unreadable``).
+    Returns ``(metrics, faces, frames, videos, unreadable rows)``."""
+    read_log = ReadLog(len(rows))
+    data = make_dataset(
+        rows["file"], rows["label"], image_size, batch_size, training=False, cache="none", read_log=read_log
     )
+    try:
+        p_fake = model.predict(shard_by_data(data), verbose=0).reshape(-1)
+    except (ValueError, UnboundLocalError):  # Keras 3 on a dataset that yields nothing: say why instead
+        if not read_log.unread().all():
+            raise
+    name = rows["split"].iloc[0]
+    note_unreadable(run_dir, {name: (rows, read_log)}, f"the {name} split's evaluation")  # raises then
+    unreadable, rows = rows[read_log.unread()], rows[~read_log.unread()]
+    faces = rows.drop(columns="file").assign(video=rows["video_id"], p_fake=p_fake)
     metrics, frames, videos = evaluation.evaluate(
         faces, predict_settings["aggregate"], predict_settings["threshold"]
     )
-    return metrics, faces, frames, videos
+    return metrics, faces, frames, videos, unreadable
 
 
 def learned_nothing(faces, frame_metrics):
@@ -229,7 +404,7 @@ def evaluate_run(model, split, image_size, batch_size, predict_settings, selecte
     """Score the validation split (to check that the model learned something) and the test split; write
     metrics.json, the test split's per-face, per-frame and per-video scores, and the plots."""
     validation, val_faces, *_ = score_split(
-        model, split[split["split"] == "val"], image_size, batch_size, predict_settings
+        model, split[split["split"] == "val"], image_size, batch_size, predict_settings, run_dir
     )
     reason = learned_nothing(val_faces, validation["frame_level"])
     if reason:
@@ -238,11 +413,14 @@ def evaluate_run(model, split, image_size, batch_size, predict_settings, selecte
             "learning rate, or more data?)",
             reason,
         )
-    metrics, faces, frames, videos = score_split(
-        model, split[split["split"] == "test"], image_size, batch_size, predict_settings
+    metrics, faces, frames, videos, unreadable = score_split(
+        model, split[split["split"] == "test"], image_size, batch_size, predict_settings, run_dir
+    )
+    left_out = (
+        f"; {len(unreadable)} unreadable image(s) left out, see {UNREADABLE}" if len(unreadable) else ""
     )
     metrics = {
-        "data": "test split of split.csv (never used for training or model selection)",
+        "data": f"test split of split.csv (never used for training or model selection){left_out}",
         **metrics,
         "learned_nothing": reason,
         "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
@@ -256,17 +434,18 @@ def evaluate_run(model, split, image_size, batch_size, predict_settings, selecte
 
 def train(dataset_dir, runs_dir, config):
     """Train, keep the best model (by val_loss) in a new run directory, evaluate it on the test split.
-    Returns ``(run_dir, metrics)``."""
+    Returns ``(run_dir, metrics)``; every worker of a multi-worker run returns the chief's run_dir."""
     settings = config["train"]
     try:  # a wrong model name, size or weights path fails before any work
         check_image_size(settings["model"], settings["image_size"])
         resolve_weights(settings["weights"])
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
-    split, unreadable = load_split(dataset_dir)
+    split = load_split(dataset_dir)
     strategy, devices = setup_devices(settings["mixed_precision"])
-    run_dir = new_run_dir(runs_dir, settings["model"], settings["image_size"])
-    log.info("run directory %s (%s)", run_dir, devices)
+    # run_dir: where this worker writes (the run directory on the chief, a temporary folder on the others)
+    run_name, run_dir, scratch = open_run_dir(strategy, runs_dir, settings["model"], settings["image_size"])
+    log.info("run directory %s (%s)", Path(runs_dir) / run_name, devices)
     pipeline = read_pipeline(dataset_dir)
     if "preprocess" not in pipeline:
         log.warning(
@@ -278,20 +457,26 @@ def train(dataset_dir, runs_dir, config):
         "video": pipeline.get("video", config["video"]),
     }
     save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / RUN_CONFIG)
-    if len(unreadable):
-        atomic_write_csv(run_dir / "unreadable_images.csv", unreadable.drop(columns="file"))
 
     train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
     batch_size = settings["batch_size"] * strategy.num_replicas_in_sync
-    make = lambda rows, training: make_dataset(
-        rows["file"],
-        rows["label"],
+    cache = choose_cache(
+        settings["cache"], len(train_rows) + len(val_rows), settings["image_size"], run_dir / CACHE_DIR
+    )
+    parts = {name: (rows, ReadLog(len(rows))) for name, rows in (("train", train_rows), ("val", val_rows))}
+    # the pipeline skips unreadable files, so the number of batches is known only after a first pass, whose
+    # end Keras reports as "Your input ran out of data; interrupting training" though nothing is wrong
+    warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
+    make = lambda name: make_dataset(
+        parts[name][0]["file"],
+        parts[name][0]["label"],
         settings["image_size"],
         batch_size,
-        training,
+        name == "train",
         settings["augment"],
-        settings["cache"],
+        run_dir / CACHE_DIR / name if cache == "disk" else cache,
         config["seed"],
+        parts[name][1],
     )
     with strategy.scope():
         model = build_model(
@@ -301,15 +486,22 @@ def train(dataset_dir, runs_dir, config):
             batchnorm=settings["batchnorm"],
             scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
         )
-    selected = fit_phases(
-        model,
-        make(train_rows, True),
-        make(val_rows, False),
-        settings,
-        run_dir,
-        class_weights(train_rows["label"]),
-        len(train_rows),
-    )
+    try:
+        selected = fit_phases(
+            model,
+            make("train"),
+            make("val"),
+            settings,
+            run_dir,
+            class_weights(train_rows["label"]),
+            len(train_rows),
+        )
+    except UserError:  # no finite val_loss, which a val split without one readable image gives too
+        note_unreadable(run_dir, parts, "training and validation")
+        raise
+    finally:
+        shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
+    note_unreadable(run_dir, parts, "training and validation")
 
     metadata = {
         "model": settings["model"],
@@ -326,10 +518,14 @@ def train(dataset_dir, runs_dir, config):
     metrics = evaluate_run(
         model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir
     )
-    if settings["explain"]:
-        from common.explain import explain_run
+    if scratch is None:  # the chief
+        if settings["explain"]:
+            from common.explain import explain_run
 
-        explain_run(run_dir, run_dir / EXPLAIN_DIR, seed=config["seed"])
-    write_report(run_dir)
-    point_latest(runs_dir, run_dir)
-    return run_dir, metrics
+            explain_run(run_dir, run_dir / EXPLAIN_DIR, seed=config["seed"])
+        write_report(run_dir)
+        point_latest(runs_dir, run_dir)
+    else:
+        scratch.cleanup()
+    from_chief(strategy, "")  # the workers end together: none leaves while another one still works
+    return Path(runs_dir) / run_name, metrics

@@ -64,6 +64,8 @@ SMALL = ["--model", "small_cnn", "--image-size", "32", "--weights", "none", "--b
 def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     dataset = write_dataset(tmp_path / "dataset")
     (dataset / "train" / "fake" / "train_fake_0__f000000_0.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    test_face = dataset / "test" / "real" / "test_real_1__f000002_0.jpg"
+    test_face.write_bytes(test_face.read_bytes()[:100])  # cut short
     assert (
         stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "2"])
         == 0
@@ -91,14 +93,17 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
         assert (run / name).is_file(), name
     assert len(pd.read_csv(run / "history.csv")) == 2
     assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == [
-        "train/fake/train_fake_0__f000000_0.jpg"
+        "train/fake/train_fake_0__f000000_0.jpg",
+        "test/real/test_real_1__f000002_0.jpg",
     ]
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["frame_level"]["n"] == 12 and metrics["video_level"]["n"] == 4  # the test split only
+    assert metrics["frame_level"]["n"] == 11 and metrics["video_level"]["n"] == 4  # the test split only
+    assert "1 unreadable image(s) left out" in metrics["data"]
     report = (run / "report.md").read_text()
     assert "No test data was used for training or model selection" in report
     assert f"| AUC | {metrics['frame_level']['auc']:.4f} | {metrics['video_level']['auc']:.4f} |" in report
-    assert "| samples | 12 | 4 |" in report and "Epochs run: 2" in report
+    assert "| samples | 11 | 4 |" in report and "Epochs run: 2" in report
+    assert "1 unreadable image(s) left out, see unreadable_images.csv" in report
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (run / image).is_file(), image
     other = {**metrics, "data": "official test set of --dataset celebdf in /data/cdf, 32 frames per video"}
@@ -181,7 +186,7 @@ def test_training_data_is_shuffled_even_without_augmentation(tmp_path):
     for index in range(16):
         paths.append(tmp_path / f"{index}.jpg")
         cv2.imwrite(str(paths[-1]), np.full((8, 8, 3), 10 * index, np.uint8))
-    data = make_dataset(paths, [0] * 16, 8, 16, training=True, augment_images=False, cache=True, seed=3)
+    data = make_dataset(paths, [0] * 16, 8, 16, training=True, augment_images=False, cache="memory", seed=3)
     epochs = [np.round(next(iter(data))[0].numpy().mean(axis=(1, 2, 3))).tolist() for _ in range(2)]
     assert sorted(epochs[0]) == [10.0 * i for i in range(16)]  # not augmented: every image as it was
     assert epochs[0] != [10.0 * i for i in range(16)] and epochs[0] != epochs[1]  # shuffled, anew each epoch
