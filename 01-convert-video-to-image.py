@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 from common.cli import (
-    available_cores,
     config_option,
     non_negative_int,
     positive_float,
-    positive_int,
     run_stage,
     stage_parser,
+    workers_option,
 )
 from common.datasets import ADAPTERS, list_videos
 from common.manifest import FRAME_COLUMNS, record_pipeline
@@ -53,12 +52,7 @@ def build_parser():
         "width_rule = the width rule above; none = frames at native size (sharper face crops in stage 02, "
         "which detects on a copy no wider than preprocess.detect_max_width)",
     )
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
-        default=available_cores(),
-        help="videos decoded in parallel processes (default: the cores this process may use, here %(default)s)",
-    )
+    workers_option(parser, "videos decoded in parallel processes")
     shard_option(parser)
     grouping = parser.add_mutually_exclusive_group()
     grouping.add_argument(

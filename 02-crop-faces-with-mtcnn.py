@@ -4,7 +4,7 @@
 import functools
 import sys
 
-from common.cli import available_cores, config_option, positive_int, run_stage, stage_parser
+from common.cli import available_cores, config_option, run_stage, stage_parser, workers_option
 from common.faces import WorkerDetector, build_detector, crop_video_faces
 from common.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest, record_pipeline
 from common.runner import run_per_video
@@ -46,12 +46,11 @@ def build_parser():
     config_option(
         parser, "--jpeg-quality", "preprocess.jpeg_quality", "JPEG quality 1-100 of saved crops", type=int
     )
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
+    workers_option(
+        parser,
+        "videos processed in parallel processes, each with its own detector; the CPU cores are shared out "
+        "among them",
         default=1,
-        help="videos processed in parallel processes, each with its own detector; the CPU cores are "
-        "shared out among them",
     )
     shard_option(parser)
     return parser

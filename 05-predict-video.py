@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from common import evaluation, predict
-from common.cli import available_cores, config_option, positive_int, run_stage, stage_parser
+from common.cli import config_option, positive_int, run_stage, stage_parser, workers_option
 from common.datasets import ADAPTERS
 from common.errors import UserError
 from common.report import add_cross_dataset
@@ -46,12 +46,10 @@ def build_parser():
         help="score the official test set of this dataset, --input being its raw download folder "
         "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test)",
     )
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
-        default=available_cores(),
-        help="videos decoded and searched for faces at once (threads, each with its own detector) while the "
-        "model scores the one before; results are the same for any number (default: the CPU cores available)",
+    workers_option(
+        parser,
+        "videos decoded and searched for faces at once (threads, each with its own detector) while the model "
+        "scores the one before; results are the same for any number",
     )
     shard_option(parser)
     parser.add_argument(

@@ -110,6 +110,16 @@ def available_cores():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def workers_option(parser, help, default=None):
+    """``--workers N``; by default the cores this process may use."""
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=default or available_cores(),
+        help=f"{help} (default: {'the cores available, here ' if default is None else ''}%(default)s)",
+    )
+
+
 def run_stage(parser, argv, body, extra_overrides=None):
     """Parse ``argv``, resolve the config, set up logging and the seed, then run ``body(args, config)``.
 
