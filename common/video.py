@@ -134,24 +134,32 @@ def read_frames(path, indices, timeline=None):
 
 @dataclasses.dataclass
 class Timeline:
-    """A video stream's frames in display order: their timestamps and which are keyframes."""
+    """A video stream's frames in display order: their timestamps, which are keyframes, and which no other
+    frame refers to (so need not be decoded unless wanted)."""
 
     path: Path
     timestamps: list  # frame index -> pts; empty when the container gives no usable timestamps
     keyframes: list  # indices of keyframes, increasing
+    disposable: frozenset = frozenset()  # pts of frames no other frame refers to (H.264 in MP4/MOV/MKV)
     decoded: int = 0  # frames decoded so far (a benchmark and test probe)
 
     @classmethod
     def of(cls, path):
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            packets = [(packet.pts, packet.is_keyframe) for packet in container.demux(stream) if packet.size]
-        timestamps = sorted(pts for pts, _ in packets if pts is not None)
+            length_size = _h264_length_size(stream.codec_context)
+            packets = [
+                (packet.pts, packet.is_keyframe, bool(length_size) and _unreferenced(packet, length_size))
+                for packet in container.demux(stream)
+                if packet.size
+            ]
+        timestamps = sorted(pts for pts, _, _ in packets if pts is not None)
         if len(timestamps) < len(packets) or len(set(timestamps)) < len(timestamps):
             return cls(Path(path), [], [])  # no timestamps to trust: decode in order and count
         index_of = {pts: index for index, pts in enumerate(timestamps)}
-        keyframes = sorted(index_of[pts] for pts, key in packets if key)
-        return cls(Path(path), timestamps, keyframes)
+        keyframes = sorted(index_of[pts] for pts, key, _ in packets if key)
+        disposable = frozenset(pts for pts, _, unreferenced in packets if unreferenced)
+        return cls(Path(path), timestamps, keyframes, disposable)
 
     @functools.cached_property
     def index_of(self):
@@ -173,7 +181,9 @@ class Timeline:
                     container.seek(self.timestamps[keyframe], stream=stream)
                     frames, position, held = None, keyframe, None
                 if frames is None:
-                    frames = self._decode(container, stream)
+                    frames = self._decode(
+                        container, stream, {self.timestamps[i] for i in wanted if i < len(self)}
+                    )
                 image = None
                 for index, frame in itertools.chain([held] if held else [], self._indexed(frames, position)):
                     held = None
@@ -193,13 +203,45 @@ class Timeline:
                 position = index + 1
                 yield index, frame
 
-    def _decode(self, container, stream):
+    def __len__(self):
+        return len(self.timestamps)
+
+    def _decode(self, container, stream, wanted):
+        """Frames from the container's position on. A frame no other frame refers to is not decoded unless it
+        is ``wanted`` (pts): skipping it changes no other frame (H.264: half the frames of a DFDC clip)."""
+        skip = self.disposable - wanted
         try:
-            for frame in container.decode(stream):
-                self.decoded += 1
-                yield frame
+            for packet in container.demux(stream):
+                if packet.pts in skip:
+                    continue
+                for frame in packet.decode():  # the last, empty packet flushes the decoder
+                    self.decoded += 1
+                    yield frame
         except av.error.FFmpegError as error:  # a damaged stream: the frames after it count as unreadable
             log.debug("%s: decoding stopped: %s", self.path, error)
+
+
+def _h264_length_size(codec):
+    """Bytes of the length before each NAL unit of an H.264 stream stored as in MP4 (its extradata an avcC
+    record); 0 for any other stream (other codecs, or H.264 with start codes, where frames are not skipped)."""
+    extradata = codec.extradata or b""
+    if codec.name != "h264" or len(extradata) < 7 or extradata[0] != 1:
+        return 0
+    return (extradata[4] & 3) + 1
+
+
+def _unreferenced(packet, length_size):
+    """Whether an H.264 packet holds a picture that no other refers to: each of its slices has nal_ref_idc 0."""
+    data, offset, slices = memoryview(packet), 0, 0
+    while offset + length_size < len(data):
+        size = int.from_bytes(data[offset : offset + length_size], "big")
+        header = data[offset + length_size]
+        if 1 <= header & 0x1F <= 5:  # a slice of a picture
+            if header >> 5 & 3:
+                return False
+            slices += 1
+        offset += length_size + size
+    return slices > 0
 
 
 def _read_frames_opencv(path, wanted):

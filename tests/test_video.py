@@ -139,3 +139,36 @@ def test_a_video_without_timestamps_is_read_in_order(tmp_path):
     frames = dict(timeline.read(wanted))
     assert [number_shown(frames[index]) for index in wanted[:3]] == wanted[:3] and frames[500] is None
     assert timeline.decoded == 120
+
+
+def write_numbered_h264(path, frames, size=(96, 64)):
+    """As ``write_numbered_video``, in H.264 with B-frames (x264's default GOP structure), via PyAV."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"preset": "fast", "bf": "3"})
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for index in range(frames):
+            image = np.zeros((size[1], size[0], 3), np.uint8)
+            for bit in range(12):
+                if index >> bit & 1:
+                    image[:, bit * 8 : bit * 8 + 8] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_h264_frames_that_nothing_refers_to_are_skipped_unless_sampled_and_the_rest_are_exact(tmp_path):
+    from common.video import Timeline, _read_frames_opencv
+
+    path = write_numbered_h264(tmp_path / "b_frames.mp4", frames=90)
+    timeline = Timeline.of(path)
+    assert 20 <= len(timeline.disposable) < 90  # the B-frames no other frame refers to
+    wanted = [1, 2, 3, 40, 41, 88, 89]  # some of them among the wanted
+    frames = dict(timeline.read(wanted))
+    assert [number_shown(frames[index]) for index in wanted] == wanted
+    assert timeline.decoded <= 90 - len(timeline.disposable) + len(wanted)
+    sequential = dict(_read_frames_opencv(path, wanted))
+    assert all(np.array_equal(frames[index], sequential[index]) for index in wanted)
