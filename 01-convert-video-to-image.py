@@ -13,7 +13,7 @@ from common.cli import (
     stage_parser,
     workers_option,
 )
-from common.datasets import ADAPTERS, list_videos
+from common.datasets import list_videos, source_options
 from common.manifest import FRAME_COLUMNS, record_pipeline
 from common.runner import run_per_video
 from common.shard import shard_option
@@ -27,13 +27,7 @@ def build_parser():
         input_help="folder of videos (layout given by --dataset)",
         output_help="folder for frames/ and manifest.csv (created; must not lie inside --input)",
     )
-    parser.add_argument(
-        "--dataset",
-        default="folder",
-        choices=ADAPTERS.names(),
-        help="dataset layout, which gives labels and groups: folder = real/ and fake/ subfolders; "
-        "dfdc = metadata.json files",
-    )
+    source_options(parser)
     config_option(parser, "--fps", "video.fps", "frames sampled per second of video", type=positive_float)
     config_option(
         parser,
@@ -54,19 +48,6 @@ def build_parser():
     )
     workers_option(parser, "videos decoded in parallel processes")
     shard_option(parser)
-    grouping = parser.add_mutually_exclusive_group()
-    grouping.add_argument(
-        "--groups",
-        metavar="CSV",
-        help="CSV with columns video (video id such as fake/x, or file name) and group: videos "
-        "of a group (a person, a source clip and its fakes) stay in one split",
-    )
-    grouping.add_argument(
-        "--group-pattern",
-        metavar="REGEX",
-        help="regular expression naming each video's group in its file name (its group "
-        "'group', else its first group, else the match), e.g. '^(id[0-9]+)_'",
-    )
     return parser
 
 

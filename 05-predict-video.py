@@ -6,10 +6,10 @@ from pathlib import Path
 
 from common import evaluation, predict
 from common.cli import config_option, positive_int, run_stage, stage_parser, workers_option
-from common.datasets import ADAPTERS
+from common.datasets import label_options
 from common.errors import UserError
 from common.report import add_cross_dataset
-from common.shard import WHOLE, shard_option
+from common.shard import shard_option
 
 
 def build_parser():
@@ -34,18 +34,7 @@ def build_parser():
     )
     config_option(parser, "--threshold", "predict.threshold", "frame/video score counted as fake", type=float)
     config_option(parser, "--batch-size", "predict.batch_size", "faces per forward pass", type=positive_int)
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--labels",
-        help="CSV with columns video (path or file name) and label (fake/real or 1/0); "
-        "without it, real/ and fake/ subfolders of --input give the labels",
-    )
-    source.add_argument(
-        "--dataset",
-        choices=ADAPTERS.names(),
-        help="score the official test set of this dataset, --input being its raw download folder "
-        "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test)",
-    )
+    label_options(parser)
     workers_option(
         parser,
         "videos decoded and searched for faces at once (threads, each with its own detector) while the model "
@@ -69,23 +58,18 @@ def run(args, config):
     )
     model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None, args.workers)
     scored = predict.ScoredVideos(args.output, predict.scoring_identity(args.model, metadata, config))
-    mine = args.shard.select(videos)
-    predictions, faces = predict.predict_videos(
-        mine, model, detector, metadata, config["predict"], labels, methods, scored, workers=args.workers
+    settings = config["predict"]
+    predictions, faces, complete = predict.score_shard(
+        videos, args.shard, model, detector, metadata, settings, labels, methods, scored, args.workers
     )
-    if args.shard != WHOLE:
-        joined = predict.join_shards(videos, scored, args.shard, labels, methods)
-        if joined is None:  # the last shard to finish writes the outputs
-            return 1 if len(mine) and predict.all_unknown(predictions) else 0
-        predictions, faces = joined
-    predict.write_predictions(predictions, faces, args.output, config["predict"])
+    if not complete:  # the last shard to finish writes the outputs
+        return 1 if len(predictions) and predict.all_unknown(predictions) else 0
+    predict.write_predictions(predictions, faces, args.output, settings)
     print(evaluation.summary_table(predictions, args.output))
     if labels is not None:
         data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
         data += f" in {args.input}"
-        text, metrics = evaluation.report_predictions(
-            predictions, faces, config["predict"], args.output, data
-        )
+        text, metrics = evaluation.report_predictions(predictions, faces, settings, args.output, data)
         print(text)
         if args.add_to_report and metrics is not None:
             name = args.dataset or Path(args.input).name

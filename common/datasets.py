@@ -507,3 +507,45 @@ def _warn_about_ffpp_coverage(records, pair_splits, method_folders, splits_folde
             ", ".join(missing[:3]),
             ", ..." if len(missing) > 3 else "",
         )
+
+
+def source_options(parser):
+    """Stage 01's flags for where labels and groups come from: ``--dataset`` (the adapter) and
+    ``--groups`` / ``--group-pattern`` (``list_videos``)."""
+    parser.add_argument(
+        "--dataset",
+        default="folder",
+        choices=ADAPTERS.names(),
+        help="dataset layout, which gives labels and groups: folder = real/ and fake/ subfolders; "
+        "dfdc = metadata.json files",
+    )
+    grouping = parser.add_mutually_exclusive_group()
+    grouping.add_argument(
+        "--groups",
+        metavar="CSV",
+        help="CSV with columns video (video id such as fake/x, or file name) and group: videos "
+        "of a group (a person, a source clip and its fakes) stay in one split",
+    )
+    grouping.add_argument(
+        "--group-pattern",
+        metavar="REGEX",
+        help="regular expression naming each video's group in its file name (its group "
+        "'group', else its first group, else the match), e.g. '^(id[0-9]+)_'",
+    )
+
+
+def label_options(parser):
+    """Stage 05's flags for where the labels of the videos it scores come from (``--labels`` CSV or an official
+    test set by ``--dataset``; neither: real/ and fake/ subfolders, or none)."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--labels",
+        help="CSV with columns video (path or file name) and label (fake/real or 1/0); "
+        "without it, real/ and fake/ subfolders of --input give the labels",
+    )
+    source.add_argument(
+        "--dataset",
+        choices=ADAPTERS.names(),
+        help="score the official test set of this dataset, --input being its raw download folder "
+        "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test)",
+    )

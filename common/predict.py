@@ -36,6 +36,7 @@ from common.datasets import candidate_files, folder_labels, list_videos, read_la
 from common.errors import UserError, VideoError
 from common.faces import DETECT_CHUNK, build_detector, faces_with_tracks
 from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip
+from common.shard import WHOLE
 from common.video import evenly_spaced, prefetched, scaled_frames
 
 log = logging.getLogger(__name__)
@@ -556,6 +557,20 @@ def join_shards(videos, scored, shard, labels=None, methods=None):
         rows.append(row)
         faces.add(name, video_faces_scored)
     return predictions_table(rows, labels, methods), faces.table()
+
+
+def score_shard(videos, shard, model, detector, metadata, settings, labels, methods, scored, workers):
+    """``predict_videos`` over ``shard``'s videos of ``videos``. Returns ``(predictions, faces, complete)``:
+    with ``complete`` those of every video, ready to write (one machine, or the last shard to finish); else
+    only this shard's, the outputs being left to another shard (``join_shards``)."""
+    mine = shard.select(videos)
+    predictions, faces = predict_videos(
+        mine, model, detector, metadata, settings, labels, methods, scored, workers=workers
+    )
+    if shard == WHOLE:
+        return predictions, faces, True
+    joined = join_shards(videos, scored, shard, labels, methods)
+    return (*joined, True) if joined else (predictions, faces, False)
 
 
 def beside(output, kind):
