@@ -15,7 +15,9 @@ def build_parser():
         input_help="dataset folder written by 03-prepare-fake-real-dataset.py (with split.csv)",
         output_help="folder that receives one run directory per training run (RUNS_DIR)",
     )
-    config_option(parser, "--model", "train.model", "backbone")
+    config_option(
+        parser, "--model", "train.model", "backbone, or video model (*_lstm) over face-track windows"
+    )
     config_option(
         parser, "--image-size", "train.image_size", "square input size in pixels", type=positive_int
     )
@@ -45,6 +47,11 @@ def build_parser():
     config_option(
         parser, "--mixed-precision", "train.mixed_precision", "mixed_float16: auto uses it only with a GPU"
     )
+    config_option(
+        parser, "--window", "train.window", "video models: crops of one face track per window", type=int
+    )
+    config_option(parser, "--metric-learning", "train.metric_learning", "a metric loss on the embedding too")
+    config_option(parser, "--pseudo-fakes", "train.pseudo_fakes", "sbi: self-blended fakes from real faces")
     config_option(
         parser,
         "--explain",

@@ -20,6 +20,8 @@ class Backbone:
     input_scale: float | None = None
     input_offset: float = 0.0
     imagenet: bool = False  # keras.applications has ImageNet weights for it
+    # The Dense-ReLU units of the classifier head on its features; None = the head of the paper's backbones.
+    head_units: tuple | None = None
 
     def __post_init__(self):
         if not 0 < self.min_size <= self.default_size:
@@ -67,6 +69,32 @@ def build_small_cnn(input_shape, weights):
     return keras.Model(inputs, features, name="small_cnn")
 
 
+MESONET4_BLOCKS = ((8, 3, 2), (8, 5, 2), (16, 5, 2), (16, 5, 4))  # (filters, kernel, pooling) per block
+
+
+def build_mesonet4(input_shape, weights):
+    """MesoNet-4 (Afchar et al. 2018) up to its last hidden layer: four Conv-ReLU-BatchNorm-MaxPool blocks,
+    flatten, dropout 0.5, dense 16 with LeakyReLU(0.1). Its head (dropout 0.5, sigmoid) is ``_add_head``'s
+    with no Dense layer, so the 16 features are the embedding that Grad-CAM, t-SNE and metric learning use."""
+    import keras
+
+    if weights is not None:
+        raise ValueError(f"mesonet4 has no pretrained weights (got weights={weights!r})")
+    inputs = keras.Input(shape=input_shape)
+    x = inputs
+    for block, (filters, kernel, pooling) in enumerate(MESONET4_BLOCKS, start=1):
+        x = keras.layers.Conv2D(filters, kernel, padding="same", activation="relu", name=f"meso{block}_conv")(
+            x
+        )
+        x = keras.layers.BatchNormalization(name=f"meso{block}_bn")(x)
+        x = keras.layers.MaxPooling2D(pooling, padding="same", name=f"meso{block}_pool")(x)
+    x = keras.layers.Flatten(name="meso_flatten")(x)
+    x = keras.layers.Dropout(0.5, name="meso_dropout")(x)
+    x = keras.layers.Dense(16, name="meso_dense")(x)
+    features = keras.layers.LeakyReLU(negative_slope=0.1, name="meso_leaky_relu")(x)
+    return keras.Model(inputs, features, name="mesonet4")
+
+
 # EfficientNetB0 rescales raw 0..255 RGB itself; Xception and InceptionResNetV2 expect pixels in [-1, 1].
 BACKBONES.register("efficientnet_b0", Backbone(32, 128, keras_application("EfficientNetB0"), imagenet=True))
 BACKBONES.register(
@@ -77,3 +105,4 @@ BACKBONES.register(
     Backbone(75, 299, keras_application("InceptionResNetV2"), 1 / 127.5, -1.0, imagenet=True),
 )
 BACKBONES.register("small_cnn", Backbone(32, 64, build_small_cnn, 1 / 255.0, 0.0))
+BACKBONES.register("mesonet4", Backbone(32, 256, build_mesonet4, 1 / 255.0, 0.0, head_units=()))

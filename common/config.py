@@ -60,6 +60,11 @@ DEFAULTS = {
         "batchnorm": "auto",  # auto (frozen with pretrained weights, trained from scratch) | frozen | train
         "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
         "explain": False,  # after training: Grad-CAM and t-SNE of test faces into <run>/explain/
+        "window": 8,  # video models (*_lstm): consecutive sampled crops of one face track per window
+        "metric_learning": "none",  # none | triplet | supcon: a loss on the embedding besides P(fake)'s
+        "metric_weight": 1.0,  # weight of the metric loss (the classification loss has weight 1)
+        "metric_margin": 0.5,  # triplet margin; supcon: temperature
+        "pseudo_fakes": "none",  # none | sbi: self-blended fakes made from the training split's real faces
     },
     "predict": {
         "frames": 32,
@@ -72,6 +77,8 @@ DEFAULTS = {
 BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.freezes_batchnorm
 MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.choose_cache
+METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.metric_learning
+PSEUDO_FAKES = ("none", "sbi")  # see common.sbi
 OLD_VALUES = {"train.cache": {True: "auto", False: "none"}}  # booleans that older configs hold
 RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
@@ -94,6 +101,8 @@ def choices():
         "train.mixed_precision": MIXED_PRECISION_MODES,
         "train.cache": CACHE_MODES,
         "train.batchnorm": BATCHNORM_MODES,
+        "train.metric_learning": METRIC_LOSSES,
+        "train.pseudo_fakes": PSEUDO_FAKES,
         "predict.aggregate": RULES.names(),
     }
 
@@ -231,6 +240,9 @@ def validate(config):
         ("train.batch_size", config["train"]["batch_size"] >= 1, "must be >= 1"),
         ("train.learning_rate", config["train"]["learning_rate"] > 0, "must be > 0"),
         ("train.patience", config["train"]["patience"] >= 1, "must be >= 1"),
+        ("train.window", config["train"]["window"] >= 2, "must be >= 2"),
+        ("train.metric_weight", config["train"]["metric_weight"] > 0, "must be > 0"),
+        ("train.metric_margin", config["train"]["metric_margin"] > 0, "must be > 0"),
         (
             "train.scratch_batchnorm_momentum",
             0 <= config["train"]["scratch_batchnorm_momentum"] < 1,

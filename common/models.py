@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 BACKBONE_LAYER_NAME = "backbone"
 PREPROCESS_LAYER_NAME = "preprocess"
 OUTPUT_LAYER_NAME = "p_fake"
+DENSE_UNITS = (512, 128)  # the head of the paper's backbones: two Dense-ReLU layers before the sigmoid
 
 
 def _is_no_weights(weights):
@@ -47,6 +48,16 @@ def resolve_weights(weights):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     return None, path
+
+
+def check_weights(name, weights):
+    """Raise ``ValueError`` when ``weights`` asks for ImageNet weights that backbone ``name`` does not have
+    (it trains from scratch), or names a file that does not exist."""
+    if _is_imagenet(weights) and not BACKBONES.get(name).imagenet:
+        raise ValueError(
+            f"model '{name}' has no ImageNet weights: it trains from scratch, with --weights none"
+        )
+    resolve_weights(weights)
 
 
 def check_image_size(name, image_size):
@@ -154,14 +165,15 @@ def build_model(
     image_size=128,
     weights="imagenet",
     dropout=0.5,
-    dense_units=(512, 128),
+    dense_units=None,
     batchnorm="auto",
     scratch_batchnorm_momentum=DEFAULTS["train"]["scratch_batchnorm_momentum"],
 ):
     """Build an uncompiled P(fake) classifier taking raw 0..255 RGB images.
 
     ``weights``: ``None``/``"none"`` (random), ``"imagenet"`` (downloaded by
-    keras.applications) or a path to a backbone weights file.
+    keras.applications) or a path to a backbone weights file. ``dense_units``: the head's Dense-ReLU
+    layers; ``None`` = the backbone's own head (``Backbone.head_units``), else (512, 128).
 
     BatchNorm: with pretrained weights the backbone's BatchNorm layers are
     frozen (``batchnorm="auto"`` or ``"frozen"``): they run in inference mode
@@ -180,6 +192,8 @@ def build_model(
     set_batchnorm_frozen(feature_extractor, freezes_batchnorm(batchnorm, weights))
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     features = feature_extractor(_add_preprocessing(backbone, inputs))
+    if dense_units is None:
+        dense_units = DENSE_UNITS if backbone.head_units is None else backbone.head_units
     outputs = _add_head(features, dropout, tuple(dense_units))
     model = keras.Model(inputs, outputs, name=f"deepfake_{name}")
     log.info(

@@ -26,8 +26,8 @@ from common.metrics import plot_history
 from common.models import (
     build_model,
     check_image_size,
+    check_weights,
     freezes_batchnorm,
-    resolve_weights,
     set_backbone_trainable,
 )
 from common.report import write_report
@@ -438,7 +438,7 @@ def train(dataset_dir, runs_dir, config):
     settings = config["train"]
     try:  # a wrong model name, size or weights path fails before any work
         check_image_size(settings["model"], settings["image_size"])
-        resolve_weights(settings["weights"])
+        check_weights(settings["model"], settings["weights"])
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
     split = load_split(dataset_dir)

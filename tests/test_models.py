@@ -35,8 +35,23 @@ def count_trainable_weights(model):
 # ---------------------------------------------------------------- registry
 
 
-def test_registry_holds_the_three_paper_backbones_and_the_small_one():
-    assert set(BACKBONES) == {"efficientnet_b0", "xception", "inception_resnet_v2", "small_cnn"}
+def test_registry_holds_the_three_paper_backbones_mesonet4_and_the_small_one():
+    assert {"efficientnet_b0", "xception", "inception_resnet_v2", "mesonet4", "small_cnn"} <= set(BACKBONES)
+
+
+def test_mesonet4_is_the_papers_network_at_256():
+    """Afchar et al. 2018 give Meso-4 27,977 trainable parameters at 256x256: four conv blocks (8, 8, 16,
+    16 filters), dense 16, sigmoid."""
+    model = models.build_model("mesonet4", image_size=256, weights=None)
+    assert sum(int(np.prod(weight.shape)) for weight in model.trainable_weights) == 27977
+    assert models.get_backbone_layer(model).output.shape == (None, 16)
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [1]
+
+
+def test_a_backbone_without_imagenet_weights_says_so_before_building():
+    with pytest.raises(ValueError, match="'mesonet4' has no ImageNet weights"):
+        models.check_weights("mesonet4", "imagenet")
+    models.check_weights("mesonet4", "none")
 
 
 def test_build_model_with_an_unknown_name_lists_the_known_ones():

@@ -141,6 +141,7 @@ def test_head_then_finetune_phases_continue_one_history(tmp_path):
         (["--model", "resnet9"], "invalid choice"),
         (["--model", "xception", "--image-size", "64", "--weights", "none"], "too small"),
         (["--model", "small_cnn", "--image-size", "32", "--weights", "/nowhere/w.h5"], "not found"),
+        (["--model", "mesonet4", "--image-size", "32"], "'mesonet4' has no ImageNet weights"),
     ],
 )
 def test_bad_model_settings_fail_in_one_line_before_training(tmp_path, flags, message):
