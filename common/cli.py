@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from common.config import choices, default, load_config
 from common.errors import UserError
+from common.quiet import filter_stderr
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +127,14 @@ def run_stage(parser, argv, body, extra_overrides=None):
     The config flags (``config_option``) override their keys; ``extra_overrides(args)`` may add dotted
     keys for flags that set several (stage 03's ``--split``).
 
-    A ``UserError`` (bad input folder, bad config) ends the run with one line on stderr and exit code 2.
-    Returns ``body``'s return value (an exit code) or 0.
+    Run from a shell (``argv`` None) without ``--verbose``, TensorFlow's start-up lines are filtered out of
+    standard error (``common.quiet``). A ``UserError`` (bad input folder, bad config) ends the run with one
+    line on stderr and exit code 2. Returns ``body``'s return value (an exit code) or 0.
     """
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    if argv is None and not args.verbose:  # run from a shell (tests call main() with their arguments)
+        filter_stderr()
     try:
         if getattr(args, "input", None) is not None:
             check_input_output(args.input, args.output)
