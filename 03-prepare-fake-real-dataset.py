@@ -2,10 +2,11 @@
 """Stage 03: split 80:10:10 by video group, balance the train split, into OUTPUT/{train,val,test}/{real,fake}/."""
 
 import sys
+from pathlib import Path
 
 from common.cli import config_option, run_stage, stage_parser
 from common.config import default
-from common.dataset import SPLITS, prepare_dataset
+from common.dataset import MISSING, SPLITS, prepare_dataset
 from common.errors import UserError
 
 
@@ -77,6 +78,7 @@ def prepare(args, config):
         f"{len(plan)} faces of {plan['video_id'].nunique()} videos split {how} by video group "
         f"(seed {config['seed']}) -> {args.output}/split.csv"
     )
+    return 1 if (Path(args.output) / MISSING).is_file() else 0  # some faces were missing
 
 
 def main(argv=None):

@@ -71,7 +71,9 @@ def load_model(path, float32=None):
 
     A model trained under ``mixed_float16`` keeps that policy in its file. With ``float32`` (by default: when
     no GPU is present) its layers are rebuilt in float32 and get the same weights, which mixed precision
-    keeps in float32 anyway: float16 arithmetic is slow on a CPU and shifts the scores.
+    keeps in float32 anyway: float16 arithmetic is slow on a CPU and shifts the scores. Loading runs in
+    Keras safe mode (nothing in the file is unpickled or run as code); a file Keras cannot load is a
+    ``UserError`` naming it.
     """
     import keras
     import tensorflow as tf
@@ -80,12 +82,21 @@ def load_model(path, float32=None):
     path = resolve_model_path(path)
     if float32 is None:
         float32 = not tf.config.list_physical_devices("GPU")
-    with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
-    if not float32 or not _uses_mixed_precision(config):
-        return keras.models.load_model(path, compile=False), metadata
-    model = keras.saving.deserialize_keras_object(_in_float32(config))
-    model.load_weights(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        if not float32 or not _uses_mixed_precision(config):
+            return keras.models.load_model(path, compile=False, safe_mode=True), metadata
+        model = keras.saving.deserialize_keras_object(_in_float32(config), safe_mode=True)
+        model.load_weights(path)
+    except Exception as error:  # Keras raises many kinds: each is "this file is not a model we can load"
+        if "safe_mode" in str(error):
+            raise UserError(
+                f"{path} holds a layer that would run Python code when loaded; Keras safe mode refuses it "
+                "(models of 04-train-cnn.py have none)"
+            ) from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{path} cannot be loaded as a Keras model: {reason}") from None
     return model, metadata
 
 

@@ -173,13 +173,38 @@ def count_table(plan, dropped):
     return counts(plan).join(counts(dropped).add_prefix("dropped_"))
 
 
+MISSING = "missing_faces.csv"  # in the dataset folder: rows of stage 02's manifest whose crop is not there
+
+
+def leave_out_missing(faces, input_dir, output):
+    """``faces`` without the rows whose crop file is not in ``input_dir`` (deleted or moved since stage 02):
+    those are listed in ``output/MISSING`` with one warning (and the file removed when none is missing)."""
+    present = np.array([(Path(input_dir) / path).is_file() for path in faces["path"]], bool)
+    missing = faces[~present]
+    if missing.empty:
+        (Path(output) / MISSING).unlink(missing_ok=True)
+        return faces
+    Path(output).mkdir(parents=True, exist_ok=True)
+    atomic_write_csv(Path(output) / MISSING, missing)
+    shown = ", ".join(missing["path"].head(3)) + (", ..." if len(missing) > 3 else "")
+    log.warning(
+        "%d face crop(s) listed in %s/manifest.csv are missing (%s): left out of the split, listed in %s",
+        len(missing),
+        input_dir,
+        shown,
+        Path(output) / MISSING,
+    )
+    return faces[present]
+
+
 def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False, protocol="auto"):
-    """Read stage 02's manifest, split it (``split_by_video``) and balance its train split, copy the crops
-    into ``output/<split>/<label>/`` and write ``output/split.csv`` and ``output/split_counts.csv``. Returns
-    the plan, the count table and the protocol used (``split_protocol``). Files already in place are not
-    copied again."""
+    """Read stage 02's manifest (faces whose crop is missing are left out: ``leave_out_missing``), split it
+    (``split_by_video``) and balance its train split, copy the crops into ``output/<split>/<label>/``, write
+    ``output/split.csv`` and ``output/split_counts.csv``. Returns the plan, the count table and the protocol
+    used (``split_protocol``). Files already in place are not copied again."""
     input_dir, output = Path(input_dir), Path(output)
     faces = read_manifest(input_dir, "faces", FACE_COLUMNS)
+    faces = leave_out_missing(faces, input_dir, output)
     if faces.empty:
         raise UserError(f"{input_dir}/manifest.csv lists no face: nothing to split")
     protocol = split_protocol(faces.drop_duplicates("video_id"), protocol)

@@ -99,11 +99,14 @@ def videos_and_labels(input_path, output, labels_csv=None, dataset=None, config=
 def load_scorer(model_path, config, config_file_given, workers=1):
     """The model, its metadata and the face detector built with the model's crop settings: for ``workers``
     > 1 a ``DetectorPool`` of that many, one for each thread of ``predict_videos``."""
-    from common.checkpoint import load_model
+    from common.checkpoint import load_model, resolve_model_path
 
     started = time.perf_counter()
     model, metadata = load_model(model_path)
-    check_metadata(model, metadata)
+    try:
+        check_metadata(model, metadata)
+    except UserError as error:
+        raise UserError(f"{resolve_model_path(model_path)}: {error}") from None
     if config_file_given and config["preprocess"] != metadata["preprocess"]:
         log.warning(
             "the config's preprocess section is ignored: faces are cropped as the model's training "
@@ -140,8 +143,8 @@ LATER_PREPROCESS_KEYS = {
 
 
 def check_metadata(model, metadata):
-    """The model file must say how its training faces were cropped, at the size the network takes. Crop
-    settings added later get the value their training used (``LATER_PREPROCESS_KEYS``)."""
+    """The model file must say how its training faces were cropped, and which network it holds (backbone and
+    input size). Crop settings added later get the value their training used (``LATER_PREPROCESS_KEYS``)."""
     missing = [key for key in ("model", "image_size", "preprocess") if key not in metadata]
     missing += [
         f"preprocess.{key}"
@@ -153,7 +156,12 @@ def check_metadata(model, metadata):
     preprocess = metadata["preprocess"]
     for key, earlier in LATER_PREPROCESS_KEYS.items():
         preprocess.setdefault(key, earlier(preprocess))
-    input_size = model.input_shape[1]
+    if model.name != f"deepfake_{metadata['model']}":  # common.models.build_model's name for it
+        raise UserError(
+            f"the model's metadata names {metadata['model']} but its network is "
+            f"{model.name.removeprefix('deepfake_')}"
+        )
+    input_size = model.input_shape[-3]  # (batch, [window,] size, size, 3)
     if input_size is not None and input_size != metadata["image_size"]:
         raise UserError(
             f"the model's metadata says image_size {metadata['image_size']} "
