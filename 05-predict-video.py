@@ -8,6 +8,7 @@ from common import evaluation, predict
 from common.cli import config_option, positive_int, run_stage, stage_parser, workers_option
 from common.datasets import label_options
 from common.errors import UserError
+from common.files import output_lock
 from common.report import add_cross_dataset
 from common.shard import shard_option
 
@@ -51,6 +52,11 @@ def build_parser():
 
 
 def run(args, config):
+    with output_lock(Path(args.output).parent, Path(args.output).name, args.shard):  # one run per output
+        return score(args, config)
+
+
+def score(args, config):
     if args.add_to_report and not Path(args.model).is_dir():
         raise UserError("--add-to-report needs --model to be a run directory of 04-train-cnn.py")
     videos, labels, methods = predict.videos_and_labels(

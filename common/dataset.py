@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.files import atomic_path, atomic_write_csv, safe_name
+from common.files import atomic_path, atomic_write_csv, output_lock, safe_name
 from common.manifest import (
     FACE_COLUMNS,
     FAKE,
@@ -202,7 +202,11 @@ def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False
     (``split_by_video``) and balance its train split, copy the crops into ``output/<split>/<label>/``, write
     ``output/split.csv`` and ``output/split_counts.csv``. Returns the plan, the count table and the protocol
     used (``split_protocol``). Files already in place are not copied again."""
-    input_dir, output = Path(input_dir), Path(output)
+    with output_lock(output, SPLIT):  # a second run into the same folder at the same time is refused
+        return _prepare_dataset(Path(input_dir), Path(output), ratios, do_balance, seed, overwrite, protocol)
+
+
+def _prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite, protocol):
     faces = read_manifest(input_dir, "faces", FACE_COLUMNS)
     faces = leave_out_missing(faces, input_dir, output)
     if faces.empty:

@@ -1,12 +1,15 @@
 """Atomic writes: a file appears under its final name complete, or not at all."""
 
 import contextlib
+import fcntl
 import os
 import socket
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from common.errors import UserError
 
 
 @contextlib.contextmanager
@@ -68,3 +71,61 @@ def safe_name(video_id):
     Distinct ids give distinct names ('real/x__y' and 'real/x/y' once shared one): '%', '/' and '\\' are
     percent-encoded."""
     return video_id.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")
+
+
+def _hold(path, kind):
+    """An open file ``path`` holding a ``kind`` flock (``fcntl.LOCK_EX`` or ``LOCK_SH``) that names this
+    process; ``None`` when another process holds a lock that excludes it."""
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 (held open for the run: the lock lives with it)
+        try:
+            fcntl.flock(handle, kind | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()  # its holder removed it as we opened it: take the new one
+    if kind == fcntl.LOCK_EX:
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+    return handle
+
+
+@contextlib.contextmanager
+def output_lock(folder, name, shard=None):
+    """While the block runs, this process alone writes ``name`` in ``folder`` (``name``: the output, e.g.
+    "manifest"): a second run writing the same output gets a ``UserError`` at once instead of interleaving
+    with the first. With a ``shard`` (not the whole input), runs of other shards of the same output may run
+    alongside (they write other files), a run of the same shard or an unsharded run may not. Locks are
+    ``flock``s on hidden files, freed by the system when a process dies (even by SIGKILL), removed at the end.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    whole = folder / f".{name}.lock"
+    sharded = shard is not None and shard.count > 1
+    handles = [_hold(whole, fcntl.LOCK_SH if sharded else fcntl.LOCK_EX)]
+    if sharded and handles[0] is not None:
+        handles.append(_hold(folder / f".{name}.shard-{shard.index}-of-{shard.count}.lock", fcntl.LOCK_EX))
+    if None in handles:
+        for handle in handles:
+            if handle is not None:
+                handle.close()
+        raise UserError(
+            f"another run is writing {name} in {folder}{' (this shard, or unsharded)' if sharded else ''}; "
+            "wait for it to end, or write elsewhere"
+        )
+    try:
+        yield
+    finally:
+        for handle in reversed(handles):
+            try:  # the last holder removes the file: no other run holds it when ours becomes exclusive
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                Path(handle.name).unlink(missing_ok=True)
+            except BlockingIOError:
+                pass
+            handle.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from common.files import atomic_write_csv, safe_name
+from common.files import atomic_write_csv, output_lock, safe_name
 from common.manifest import FAILED, MANIFEST, PARTS, SKIPPED_FRAMES, read_table
 from common.shard import WHOLE
 
@@ -59,8 +59,14 @@ def run_per_video(jobs, process, output, columns, description, workers=1, shard=
     face): it goes to ``skipped_frames.csv``. An exception fails the whole video: one log line, a row in
     ``failed.csv``, and the run goes on (a re-run tries it again). Returns a ``RunSummary`` of this run's
     videos. With ``shard`` only that shard's videos are processed; ``manifest.csv`` (with ``columns``) is
-    written by whichever run finds every video of ``jobs`` done or failed.
+    written by whichever run finds every video of ``jobs`` done or failed. A second run of the same
+    ``output`` (and shard) at the same time is refused (``output_lock``).
     """
+    with output_lock(output, MANIFEST, shard):
+        return _run_per_video(jobs, process, output, columns, description, workers, shard)
+
+
+def _run_per_video(jobs, process, output, columns, description, workers, shard):
     started = time.perf_counter()
     output = Path(output)
     parts = output / PARTS

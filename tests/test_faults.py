@@ -1,12 +1,15 @@
 """Fault injection (issue 12): files a user may hand the pipeline by mistake, each refused in one line that
 names the file and the reason, with exit code 2 and no traceback."""
 
+import signal
+import subprocess
+import sys
 import zipfile
 
 import keras
 import pandas as pd
 import pytest
-from conftest import load_script, write_video
+from conftest import ROOT, load_script, write_video
 
 from common.checkpoint import METADATA_ENTRY, MODEL_FILE, save_model
 from common.config import DEFAULTS
@@ -104,3 +107,65 @@ def test_stage_03_leaves_out_a_face_whose_crop_is_missing_lists_it_and_exits_1(t
     assert all((output / path).is_file() for path in split["path"])
     assert pd.read_csv(output / "missing_faces.csv")["path"].tolist() == [gone]
     assert "1 face crop(s) listed" in capsys.readouterr().err
+
+
+def test_two_runs_writing_one_output_the_second_is_refused_shards_of_it_are_not(tmp_path):
+    from common.errors import UserError
+    from common.files import output_lock
+    from common.shard import Shard
+
+    folder = tmp_path / "frames"
+    with output_lock(folder, "manifest.csv"):
+        with (
+            pytest.raises(UserError, match=f"another run is writing manifest.csv in {folder}"),
+            output_lock(folder, "manifest.csv"),
+        ):
+            pass
+        with output_lock(folder, "split.csv"):  # another output in the same folder
+            pass
+    with output_lock(folder, "manifest.csv", Shard(0, 2)), output_lock(folder, "manifest.csv", Shard(1, 2)):
+        for shard in (Shard(0, 2), None):
+            with (
+                pytest.raises(UserError, match="another run is writing"),
+                output_lock(folder, "manifest.csv", shard),
+            ):
+                pass
+    with output_lock(folder, "manifest.csv"):  # free again once the runs ended
+        pass
+    assert list(folder.iterdir()) == []  # no lock file left behind
+
+
+def test_the_lock_of_a_killed_run_is_free_at_once(tmp_path):
+    from common.files import output_lock
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from common.files import output_lock; "
+            f"lock = output_lock({str(tmp_path)!r}, 'manifest.csv'); lock.__enter__(); print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    with output_lock(tmp_path, "manifest.csv"):
+        pass
+
+
+def test_stage_03_refuses_an_output_folder_another_run_is_writing(tmp_path, capsys):
+    from test_dataset import faces_manifest, write_faces_folder
+
+    from common.files import output_lock
+
+    write_faces_folder(tmp_path / "faces", faces_manifest(groups=6, fakes_per_real=1, frames=2))
+    stage03 = load_script("03-prepare-fake-real-dataset.py")
+    output = tmp_path / "dataset"
+    with output_lock(output, "split.csv"):
+        code = stage03.main(["--input", str(tmp_path / "faces"), "--output", str(output)])
+    assert code == 2 and "another run is writing split.csv" in capsys.readouterr().err
+    assert not (output / "split.csv").exists()
