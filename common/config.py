@@ -91,13 +91,14 @@ def choices():
     from common.aggregate import RULES
     from common.backbones import BACKBONES
     from common.faces import DETECTORS
+    from common.sequence import video_model_names
 
     return {
         "video.resize": RESIZE_RULES,
         "dataset.protocol": SPLIT_PROTOCOLS,
         "datasets.ffpp.compression": FFPP_COMPRESSIONS,
         "preprocess.detector": DETECTORS.names(),
-        "train.model": BACKBONES.names(),
+        "train.model": (*BACKBONES.names(), *video_model_names()),
         "train.mixed_precision": MIXED_PRECISION_MODES,
         "train.cache": CACHE_MODES,
         "train.batchnorm": BATCHNORM_MODES,

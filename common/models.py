@@ -208,7 +208,8 @@ def build_model(
 
 def get_backbone_layer(model):
     """Return the backbone sub-model of a model made by ``build_model``."""
-    return model.get_layer(BACKBONE_LAYER_NAME)
+    layer = model.get_layer(BACKBONE_LAYER_NAME)
+    return getattr(layer, "layer", layer)  # a video model's (common.sequence) is inside TimeDistributed
 
 
 def set_batchnorm_frozen(backbone, frozen):

@@ -299,9 +299,23 @@ def score_faces(name, found, model, metadata, settings):
     if not crops:
         return unknown_row(name, f"no face found in {sampled} frames", sampled), no_faces
     preprocess = metadata["preprocess"]
-    p_fake = score_crops(
-        model, crops, metadata["image_size"], preprocess["jpeg_quality"], settings["batch_size"]
-    )
+    if metadata.get("window"):  # a video model: a face gets the mean P(fake) of its track's windows
+        from common.sequence import score_track_windows
+
+        p_fake = score_track_windows(
+            inference_function(model),
+            crops,
+            track_ids,
+            frame_indices,
+            metadata["window"],
+            metadata["image_size"],
+            preprocess["jpeg_quality"],
+            settings["batch_size"],
+        )
+    else:
+        p_fake = score_crops(
+            model, crops, metadata["image_size"], preprocess["jpeg_quality"], settings["batch_size"]
+        )
     faces = pd.DataFrame(
         {"video": name, "frame_index": frame_indices, "track_id": track_ids, "p_fake": p_fake}
     )
