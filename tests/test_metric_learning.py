@@ -1,0 +1,168 @@
+"""Metric learning: the triplet and supervised-contrastive losses, and stage 04 training with one of them."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from conftest import ROOT, load_script
+from test_train import SMALL, write_dataset
+
+from common.checkpoint import read_metadata
+from common.metric_learning import ClassifierLogs, supcon_loss, triplet_loss, with_two_targets
+
+stage04 = load_script("04-train-cnn.py")
+LOSSES = {"triplet": triplet_loss, "supcon": supcon_loss}
+
+
+def clusters(rng, fakes_among_reals=0, spread=0.05):
+    """Four reals around one unit vector and four fakes around an orthogonal one (distance 1.41), the first
+    ``fakes_among_reals`` fakes moved to the reals' cluster."""
+    centres = np.eye(8)[[0] * 4 + [1] * 4]
+    centres[4 : 4 + fakes_among_reals] = np.eye(8)[0]
+    labels = np.array([0] * 4 + [1] * 4, np.float32)
+    return labels, (centres + spread * rng.normal(size=centres.shape)).astype(np.float32)
+
+
+def mean_loss(loss, labels, embeddings, margin):
+    return float(np.mean(keras.ops.convert_to_numpy(loss(labels, embeddings, margin))))
+
+
+def test_triplet_loss_is_zero_beyond_the_margin_and_positive_for_a_fake_among_the_reals():
+    rng = np.random.default_rng(0)
+    assert mean_loss(triplet_loss, *clusters(rng), margin=0.5) == 0.0
+    assert mean_loss(triplet_loss, *clusters(rng, fakes_among_reals=1), margin=0.5) > 0.5
+    assert mean_loss(triplet_loss, *clusters(rng), margin=1.5) > 0.0  # classes closer than that margin
+
+
+def test_supcon_loss_is_lower_for_separated_classes():
+    rng = np.random.default_rng(0)
+    separated = mean_loss(supcon_loss, *clusters(rng), margin=0.1)
+    assert separated == pytest.approx(np.log(3), abs=0.01)  # its floor: log(3 positives per anchor)
+    assert mean_loss(supcon_loss, *clusters(rng, fakes_among_reals=1), margin=0.1) > separated + 1.0
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_a_batch_of_one_class_gives_a_zero_loss_not_nan(name):
+    embeddings = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    for labels in (np.zeros(6, np.float32), np.ones(6, np.float32)):
+        values = keras.ops.convert_to_numpy(LOSSES[name](labels, embeddings, 0.5))
+        assert np.all(values == 0.0)
+    variable = tf.Variable(embeddings)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(LOSSES[name](np.zeros(6, np.float32), variable, 0.5))
+    assert np.all(np.isfinite(tape.gradient(loss, variable).numpy()))
+
+
+def same_to_different_distance(labels, embeddings):
+    """Mean same-class distance over mean different-class distance, of L2-normalised embeddings."""
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    distances = np.linalg.norm(unit[:, None] - unit[None], axis=2)
+    same = labels[:, None] == labels[None]
+    np.fill_diagonal(same, False)
+    return distances[same].mean() / distances[labels[:, None] != labels[None]].mean()
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_gradient_steps_pull_each_class_together(name):
+    rng = np.random.default_rng(1)
+    labels = np.array([0, 1] * 8, np.float32)
+    embeddings = tf.Variable(rng.normal(size=(16, 8)).astype(np.float32))
+    before = same_to_different_distance(labels, embeddings.numpy())
+    optimizer = keras.optimizers.SGD(1.0)
+    for _ in range(50):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(LOSSES[name](labels, embeddings, 0.5))
+        optimizer.apply([tape.gradient(loss, embeddings)], [embeddings])
+    assert same_to_different_distance(labels, embeddings.numpy()) < 0.7 * before
+
+
+def test_class_weights_reach_both_outputs_as_sample_weights():
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2, 2, 3), np.float32), [0.0, 1.0, 1.0, 1.0]))
+    _, targets, weights = next(iter(with_two_targets(data.batch(4), {0: 2.0, 1: 0.5})))
+    assert targets.keys() == weights.keys() == {"p_fake", "embedding"}
+    assert weights["p_fake"].numpy().tolist() == [2.0, 0.5, 0.5, 0.5]
+    assert targets["embedding"].numpy().tolist() == [0.0, 1.0, 1.0, 1.0]
+
+
+def test_epoch_logs_keep_the_names_of_a_plain_run():
+    logs = {
+        "loss": 1.2,
+        "p_fake_loss": 0.7,
+        "embedding_loss": 0.5,
+        "p_fake_accuracy": 0.6,
+        "p_fake_auc": 0.65,
+        "val_loss": 0.9,
+        "val_p_fake_loss": 0.8,
+        "val_embedding_loss": 0.1,
+        "val_p_fake_accuracy": 0.5,
+        "val_p_fake_auc": 0.55,
+        "learning_rate": 1e-3,
+    }
+    ClassifierLogs().on_epoch_end(0, logs)
+    assert logs == {
+        "loss": 0.7,
+        "accuracy": 0.6,
+        "auc": 0.65,
+        "val_loss": 0.8,
+        "val_accuracy": 0.5,
+        "val_auc": 0.55,
+        "metric_loss": 0.5,
+        "learning_rate": 1e-3,
+    }
+
+
+def test_a_video_model_with_a_metric_loss_is_refused_in_one_line(tmp_path):
+    dataset = write_dataset(tmp_path / "dataset", videos_per_class=(2, 1, 1), frames=2)
+    arguments = ["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "04-train-cnn.py"), *arguments, "--model", "small_cnn_lstm"]
+        + ["--metric-learning", "triplet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert (
+        "needs an image model, not the video model small_cnn_lstm" in result.stderr.strip().splitlines()[-1]
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+LOAD_CLASSIFIER = """
+import sys
+from common.checkpoint import load_model
+model, metadata = load_model(sys.argv[1])
+print(len(model.outputs), tuple(model.outputs[0].shape), metadata["metric_learning"])
+"""
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_stage04_trains_with_a_metric_loss_and_saves_the_plain_classifier(tmp_path, name):
+    dataset = write_dataset(tmp_path / "dataset", videos_per_class=(4, 1, 1), frames=2)
+    runs = tmp_path / "runs"
+    arguments = ["--input", str(dataset), "--output", str(runs), *SMALL, "--epochs", "1"]
+    assert stage04.main([*arguments, "--metric-learning", name]) == 0
+    run = (runs / "latest").resolve()
+    history = pd.read_csv(run / "history.csv")
+    assert {"loss", "val_loss", "accuracy", "auc", "val_auc", "metric_loss"} <= set(history.columns)
+    assert np.isfinite(history[["loss", "val_loss", "metric_loss"]].to_numpy()).all()
+    metadata = read_metadata(run)
+    assert (metadata["metric_learning"], metadata["metric_margin"], metadata["metric_weight"]) == (
+        name,
+        0.5,
+        1.0,
+    )
+    assert json.loads((run / "metrics.json").read_text())["frame_level"]["n"] == 4
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_CLASSIFIER, str(run / "model.keras")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.split()[-4:] == ["1", "(None,", "1)", name]
