@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from common import evaluation
+from common import evaluation, sequence
 from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model
 from common.config import save_config
 from common.data import ReadLog, choose_cache, make_dataset
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
+from common.metric_learning import check_settings as check_metric_learning
+from common.metric_learning import metadata as metric_metadata
+from common.metric_learning import prepare_fit
 from common.metrics import plot_history
 from common.models import (
     build_model,
@@ -314,6 +317,7 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
         phases.append(("finetune", True, settings["epochs"], learning_rate))
     best, average = BestOfRun(run_dir / "best.weights.h5"), AverageMovingStatistics()
     train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
+    fit = prepare_fit(model, train_data, val_data, weights, settings)  # the model, or it with a metric loss
     epoch = 0
     for name, trainable, epochs, learning_rate in phases:
         log.info(
@@ -328,13 +332,10 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
             model, trainable, freezes_batchnorm(settings["batchnorm"], settings["weights"])
         )
         with model.distribute_strategy.scope():  # the optimizer's and metrics' variables are the strategy's
-            model.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
-                loss="binary_crossentropy",
-                metrics=["accuracy", keras.metrics.AUC(name="auc")],
-            )
+            fit.model.compile(optimizer=keras.optimizers.Adam(learning_rate), **fit.compile_args())
         timer = EpochTimer(images)
         callbacks = [
+            *fit.callbacks,
             timer,
             average,
             keras.callbacks.EarlyStopping(
@@ -344,12 +345,12 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
             keras.callbacks.CSVLogger(run_dir / HISTORY, append=True),
             keras.callbacks.TensorBoard(run_dir / "tensorboard", write_graph=False),
         ]
-        history = model.fit(
-            train_data,
-            validation_data=val_data,
+        history = fit.model.fit(
+            fit.train_data,
+            validation_data=fit.val_data,
             initial_epoch=epoch,
             epochs=epoch + epochs,
-            class_weight=weights,
+            class_weight=fit.class_weight,
             callbacks=callbacks,
             shuffle=False,
             verbose=2,
@@ -371,15 +372,24 @@ def score_split(model, rows, image_size, batch_size, predict_settings, run_dir):
     """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings:
     aggregation rule and threshold); faces whose image cannot be read are left out (``note_unreadable``).
     Returns ``(metrics, faces, frames, videos, unreadable rows)``."""
-    read_log = ReadLog(len(rows))
-    data = make_dataset(
-        rows["file"], rows["label"], image_size, batch_size, training=False, cache="none", read_log=read_log
-    )
-    try:
-        p_fake = model.predict(shard_by_data(data), verbose=0).reshape(-1)
-    except (ValueError, UnboundLocalError):  # Keras 3 on a dataset that yields nothing: say why instead
-        if not read_log.unread().all():
-            raise
+    if sequence.model_window(model):  # a video model: a face gets the mean P(fake) of its windows
+        read_log, p_fake = sequence.score_rows(model, rows, image_size, batch_size)
+    else:
+        read_log = ReadLog(len(rows))
+        data = make_dataset(
+            rows["file"],
+            rows["label"],
+            image_size,
+            batch_size,
+            training=False,
+            cache="none",
+            read_log=read_log,
+        )
+        try:
+            p_fake = model.predict(shard_by_data(data), verbose=0).reshape(-1)
+        except (ValueError, UnboundLocalError):  # Keras 3 on a dataset that yields nothing: say why instead
+            if not read_log.unread().all():
+                raise
     name = rows["split"].iloc[0]
     note_unreadable(run_dir, {name: (rows, read_log)}, f"the {name} split's evaluation")  # raises then
     unreadable, rows = rows[read_log.unread()], rows[~read_log.unread()]
@@ -437,8 +447,9 @@ def train(dataset_dir, runs_dir, config):
     Returns ``(run_dir, metrics)``; every worker of a multi-worker run returns the chief's run_dir."""
     settings = config["train"]
     try:  # a wrong model name, size or weights path fails before any work
-        check_image_size(settings["model"], settings["image_size"])
-        check_weights(settings["model"], settings["weights"])
+        check_image_size(sequence.frame_model(settings["model"]), settings["image_size"])
+        check_weights(sequence.frame_model(settings["model"]), settings["weights"])
+        check_metric_learning(settings)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
     split = load_split(dataset_dir)
@@ -459,6 +470,11 @@ def train(dataset_dir, runs_dir, config):
     save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / RUN_CONFIG)
 
     train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
+    if settings["pseudo_fakes"] == "sbi":  # train fakes made from train reals; val and test keep theirs
+        from common.sbi import replace_fakes
+
+        quality = resolved["preprocess"]["jpeg_quality"]
+        train_rows = replace_fakes(train_rows, run_dir, config["seed"], quality)
     batch_size = settings["batch_size"] * strategy.num_replicas_in_sync
     cache = choose_cache(
         settings["cache"], len(train_rows) + len(val_rows), settings["image_size"], run_dir / CACHE_DIR
@@ -478,8 +494,19 @@ def train(dataset_dir, runs_dir, config):
         config["seed"],
         parts[name][1],
     )
+    train_labels, images, build = train_rows["label"], len(train_rows), build_model
+    if sequence.is_video_model(settings["model"]):  # windows of consecutive crops of one face track
+        parts, make, train_labels, images = sequence.training_inputs(
+            {"train": train_rows, "val": val_rows},
+            settings,
+            batch_size,
+            cache,
+            run_dir / CACHE_DIR,
+            config["seed"],
+        )
+        build = sequence.video_model(settings["window"])
     with strategy.scope():
-        model = build_model(
+        model = build(
             settings["model"],
             settings["image_size"],
             settings["weights"],
@@ -493,8 +520,8 @@ def train(dataset_dir, runs_dir, config):
             make("val"),
             settings,
             run_dir,
-            class_weights(train_rows["label"]),
-            len(train_rows),
+            class_weights(train_labels),
+            images,
         )
     except UserError:  # no finite val_loss, which a val split without one readable image gives too
         note_unreadable(run_dir, parts, "training and validation")
@@ -511,6 +538,9 @@ def train(dataset_dir, runs_dir, config):
         "seed": config["seed"],
         "trained_on": str(Path(dataset_dir).resolve()),
         "selected": selected,
+        "pseudo_fakes": settings["pseudo_fakes"],
+        **sequence.metadata(settings),
+        **metric_metadata(settings),
         "created": datetime.datetime.now().isoformat(),
     }
     save_model(model, run_dir / MODEL_FILE, metadata)
