@@ -33,7 +33,8 @@ def test_corrupt_empty_and_non_video_files_are_recorded_and_the_run_goes_on(
     )
     (labelled_videos / "fake" / "empty.mp4").write_bytes(b"")
     (labelled_videos / "real" / "notes.txt").write_text("not a video")
-    assert stage01.main(["--input", str(labelled_videos), "--output", str(tmp_path / "frames")]) == 0
+    # exit code 1: something failed (the rest is done)
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(tmp_path / "frames")]) == 1
     failed = pd.read_csv(tmp_path / "frames" / "failed.csv")
     assert sorted(failed["video_id"]) == ["fake/corrupt", "fake/empty", "real/notes"]
     assert failed.set_index("video_id").loc["fake/empty", "error"] == "empty file"
