@@ -2,7 +2,9 @@
 
 import contextlib
 import fcntl
+import logging
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import cv2
 import numpy as np
 
 from common.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -30,6 +34,34 @@ def atomic_path(target):
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_temporaries(folder, recursive=True):
+    """Remove the temporary files of ``atomic_path`` under ``folder`` that processes of this host left when
+    they were killed (SIGKILL, a power cut: nothing got to clean up). Those of live processes, and those of
+    other hosts (shards sharing the folder), are left alone. Returns how many were removed."""
+    pattern = re.compile(rf"^\..*\.{re.escape(socket.gethostname())}\.(\d+)\.tmp")
+    folder = Path(folder)
+    found = folder.rglob(".*") if recursive else folder.glob(".*")
+    removed = 0
+    for path in found:
+        match = pattern.match(path.name)
+        if match and path.is_file() and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("removed %d temporary file(s) of an interrupted run in %s", removed, folder)
+    return removed
 
 
 def atomic_write_bytes(target, data):

@@ -35,7 +35,7 @@ from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
 from common.faces import DETECT_CHUNK, build_detector, faces_with_tracks
-from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip
+from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip, sweep_temporaries
 from common.shard import WHOLE
 from common.video import evenly_spaced, prefetched, scaled_frames
 
@@ -442,6 +442,7 @@ class ScoredVideos:
                 log.warning("%s holds results of another model or other settings: scoring again", self.folder)
                 shutil.rmtree(self.folder)
             else:
+                sweep_temporaries(self.folder)
                 log.info("resuming: %d videos already scored in %s", len(self._files()), self.folder)
         if not self.folder.is_dir():
             self._create()

@@ -1,6 +1,7 @@
 """Fault injection (issue 12): files a user may hand the pipeline by mistake, each refused in one line that
 names the file and the reason, with exit code 2 and no traceback."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -169,3 +170,71 @@ def test_stage_03_refuses_an_output_folder_another_run_is_writing(tmp_path, caps
         code = stage03.main(["--input", str(tmp_path / "faces"), "--output", str(output)])
     assert code == 2 and "another run is writing split.csv" in capsys.readouterr().err
     assert not (output / "split.csv").exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_stage_01_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for_file(tmp_path, workers):
+    """SIGKILL: nothing gets to clean up; the temporary files of the killed run are swept by the next."""
+    import time
+
+    from test_stages_01_03 import tree_digest
+
+    clip = write_video(tmp_path / "clip.mp4", frames=150, size=(640, 360), fps=30.0)
+    videos = tmp_path / "videos" / "real"
+    videos.mkdir(parents=True)
+    for number in range(8):
+        (videos / f"v{number}.mp4").symlink_to(clip)
+    output = tmp_path / "frames"
+    command = [sys.executable, str(ROOT / "01-convert-video-to-image.py"), "--input", str(videos.parent)]
+    command += ["--output", str(output), "--fps", "30", "--workers", workers]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list((output / "parts").glob("[!.]*.csv"))) < 2 and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert process.poll() is None, "stage 01 ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (output / "manifest.csv").exists()
+
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    whole = tmp_path / "whole"
+    assert subprocess.run([*command[:-4], "--output", str(whole), "--fps", "30"], cwd=ROOT).returncode == 0
+    assert tree_digest(output) == tree_digest(whole)
+
+
+def test_temporary_files_of_a_killed_run_are_swept_those_of_live_runs_and_other_hosts_kept(tmp_path):
+    import socket
+
+    from common.files import sweep_temporaries
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    host = socket.gethostname()
+    folder = tmp_path / "frames" / "real" / "v1"
+    folder.mkdir(parents=True)
+    left = folder / f".f000001_0.{host}.{dead.stdout.strip()}.tmp.jpg"  # what SIGKILL mid-write leaves
+    live = folder / f".f000002_0.{host}.{os.getpid()}.tmp.jpg"
+    other = folder / f".f000003_0.other-host.{dead.stdout.strip()}.tmp.jpg"
+    for path in (left, live, other):
+        path.write_bytes(b"half a jpeg")
+    assert sweep_temporaries(tmp_path / "frames") == 1
+    assert not left.exists() and live.exists() and other.exists()
+
+
+def test_stage_01_sweeps_the_temporary_files_a_killed_run_left(labelled_videos, tmp_path):
+    import socket
+
+    stage01 = load_script("01-convert-video-to-image.py")
+    output = tmp_path / "frames"
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    left = output / "frames" / "real" / f".f000001.{socket.gethostname()}.{dead.stdout.strip()}.tmp.jpg"
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_bytes(b"half a jpeg")
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
+    assert not left.exists()
