@@ -3,7 +3,7 @@
 
 import sys
 
-from common.cli import config_option, positive_float, positive_int, run_stage, stage_parser
+from common.cli import config_option, positive_float, positive_int, resume_option, run_stage, stage_parser
 
 
 def build_parser():
@@ -14,7 +14,9 @@ def build_parser():
         "The model outputs P(fake).",
         input_help="dataset folder written by 03-prepare-fake-real-dataset.py (with split.csv)",
         output_help="folder that receives one run directory per training run (RUNS_DIR)",
+        required=False,
     )
+    resume_option(parser)
     config_option(
         parser, "--model", "train.model", "backbone, or video model (*_lstm) over face-track windows"
     )
@@ -65,7 +67,7 @@ def build_parser():
 def train_model(args, config):
     from common.train import train  # TensorFlow loads here, after the arguments are known to be good
 
-    run_dir, metrics = train(args.input, args.output, config)
+    run_dir, metrics = train(args.input, args.output, config, args.resume)
     frame, video = metrics["frame_level"], metrics["video_level"]
     auc = lambda value: "n/a" if value is None else f"{value:.3f}"
     print(

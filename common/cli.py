@@ -53,15 +53,16 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{help_text} (default: %(default)s)"
 
 
-def stage_parser(description, input_help, output_help, config=True):
+def stage_parser(description, input_help, output_help, config=True, required=True):
     """An argument parser with the flags every stage has; add config flags with ``config_option``.
     Without ``input_help`` there is no ``--input`` (stage 00 makes data); without ``config``, no ``--config``
-    and ``--seed`` (the built-in defaults hold)."""
+    and ``--seed`` (the built-in defaults hold); ``required=False``: the stage checks ``--input`` and
+    ``--output`` itself (stage 04, which needs neither with ``--resume``)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
     parser.config_keys = {}  # argument dest -> dotted config key it overrides
     if input_help is not None:
-        parser.add_argument("--input", required=True, help=input_help)
-    parser.add_argument("--output", required=True, help=output_help)
+        parser.add_argument("--input", required=required, help=input_help)
+    parser.add_argument("--output", required=required, help=output_help)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     if not config:
         return parser
@@ -121,6 +122,36 @@ def workers_option(parser, help, default=None):
     )
 
 
+def settings_given(parser, args):
+    """The flags of ``args`` that set a setting: ``--config`` and every ``config_option`` given."""
+    given = [f"--{dest.replace('_', '-')}" for dest in parser.config_keys if getattr(args, dest) is not None]
+    return (["--config"] if getattr(args, "config", None) else []) + given
+
+
+def resume_option(parser):
+    """``--resume RUN_DIR``; with it the stage takes no ``--input``, ``--output`` or settings: the run's own
+    hold (``check_resume``)."""
+    parser.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="go on with an interrupted run from its last finished epoch (weights, optimizer state), with the "
+        "settings it started with; then no --input, --output or settings flags",
+    )
+
+
+def check_resume(parser, args):
+    """``UserError`` unless either ``--resume`` is given alone or ``--input`` and ``--output`` are."""
+    if args.resume is None:
+        missing = [flag for flag in ("--input", "--output") if getattr(args, flag[2:]) is None]
+        if missing:
+            raise UserError(f"{' and '.join(missing)} required (or --resume RUN_DIR)")
+        return
+    extra = [flag for flag in ("--input", "--output") if getattr(args, flag[2:]) is not None]
+    extra += settings_given(parser, args)
+    if extra:
+        raise UserError(f"--resume uses the run's own dataset, folder and settings: drop {', '.join(extra)}")
+
+
 def run_stage(parser, argv, body, extra_overrides=None):
     """Parse ``argv``, resolve the config, set up logging and the seed, then run ``body(args, config)``.
 
@@ -136,6 +167,8 @@ def run_stage(parser, argv, body, extra_overrides=None):
     if argv is None and not args.verbose:  # run from a shell (tests call main() with their arguments)
         filter_stderr()
     try:
+        if getattr(args, "resume", False) is not False:
+            check_resume(parser, args)
         if getattr(args, "input", None) is not None:
             check_input_output(args.input, args.output)
         overrides = {key: getattr(args, dest) for dest, key in parser.config_keys.items()}

@@ -145,6 +145,15 @@ def load_config(path=None, overrides=None):
     return config
 
 
+def config_from(mapping):
+    """A resolved config from a saved one (a run's config.yaml): the built-in defaults, then ``mapping``, with
+    the checks of ``load_config``; keys added since it was saved get their defaults."""
+    config = copy.deepcopy(DEFAULTS)
+    _merge(config, mapping, prefix="")
+    validate(config)
+    return config
+
+
 def set_key(config, dotted_key, value):
     """Set one dotted key, with the same checks as a YAML file."""
     *sections, leaf = dotted_key.split(".")

@@ -1,6 +1,7 @@
 """Stage 04: train a backbone on stage 03's split, keep the best model, evaluate it on the test split."""
 
 import datetime
+import json
 import logging
 import math
 import os
@@ -16,11 +17,11 @@ import pandas as pd
 import tensorflow as tf
 
 from common import evaluation, sequence
-from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model
-from common.config import save_config
+from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, read_run_config, save_model
+from common.config import config_from, save_config
 from common.data import ReadLog, choose_cache, make_dataset
 from common.errors import UserError
-from common.files import atomic_path, atomic_write_csv
+from common.files import atomic_path, atomic_write_csv, atomic_write_text
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
 from common.metric_learning import check_settings as check_metric_learning
 from common.metric_learning import metadata as metric_metadata
@@ -132,6 +133,22 @@ def from_chief(strategy, text):
     )
     total = strategy.reduce("SUM", values, axis=None).numpy()
     return bytes(total.astype(np.uint8)).rstrip(b"\0").decode("utf-8")
+
+
+def resumed_run(run_dir):
+    """``(dataset_dir, runs_dir, config)`` of the interrupted run in ``run_dir``, from its own config.yaml:
+    ``--resume`` trains with the settings the run started with. ``UserError`` for a folder that is no run
+    of this stage, or a run that finished."""
+    run_dir = Path(run_dir)
+    saved = read_run_config(run_dir)
+    if "dataset_dir" not in saved:
+        raise UserError(f"{run_dir} is not a run directory of 04-train-cnn.py (no {RUN_CONFIG} in it)")
+    if (run_dir / MODEL_FILE).is_file():
+        raise UserError(f"{run_dir} finished training (it holds {MODEL_FILE}): nothing to resume")
+    if worker_role()[1] > 1:
+        raise UserError("--resume runs on one machine; unset TF_CONFIG")
+    dataset_dir = saved.pop("dataset_dir")
+    return dataset_dir, run_dir.parent, config_from(saved)
 
 
 def open_run_dir(strategy, runs_dir, model_name, image_size):
@@ -262,6 +279,46 @@ class AverageMovingStatistics(keras.callbacks.Callback):
         self.average()
 
 
+RESUME_DIR = "resume"  # in the run directory while training: what --resume continues from
+BEST_EPOCH = "best_epoch.json"  # beside best.weights.h5 while training: the epoch it holds
+
+
+class ResumeState:
+    """The phases of a run that have ended (``done``) and the epoch count after them, in ``folder/state.json``
+    with the weights each phase ended with; within a phase, Keras' ``BackupAndRestore`` keeps the weights,
+    optimizer state and epoch after every epoch (``folder/<phase>/``)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        path = self.folder / "state.json"
+        state = json.loads(path.read_text()) if path.is_file() else {"done": [], "epoch": 0}
+        self.done, self.epoch = state["done"], state["epoch"]
+
+    def restore(self, model):
+        """The weights the last ended phase left in ``model``; returns the epoch count to go on from."""
+        if self.done:
+            model.load_weights(self.folder / f"after-{self.done[-1]}.weights.h5")
+            log.info("resuming after the %s phase (%d epochs)", self.done[-1], self.epoch)
+        return self.epoch
+
+    def finish(self, phase, epoch, model):
+        with atomic_path(self.folder / f"after-{phase}.weights.h5") as temporary:
+            model.save_weights(temporary)
+        self.done, self.epoch = [*self.done, phase], epoch
+        atomic_write_text(self.folder / "state.json", json.dumps({"done": self.done, "epoch": epoch}))
+
+
+class ResumeLog(keras.callbacks.Callback):
+    """After ``BackupAndRestore`` (placed before it) restored a phase: one line with the epoch and the
+    optimizer step it goes on from."""
+
+    def on_train_begin(self, logs=None):
+        epoch = getattr(self.model, "_initial_epoch", None)  # set by BackupAndRestore (Keras 3.15)
+        if epoch:
+            step = int(self.model.optimizer.iterations.numpy())
+            log.info("resumed at epoch %d with the optimizer state of step %d", epoch, step)
+
+
 class BestOfRun(keras.callbacks.Callback):
     """Keeps the weights of the epoch with the lowest ``val_loss`` over the whole run, every phase included
     (Keras' own ModelCheckpoint and EarlyStopping start afresh in each ``fit``), in memory and on disk."""
@@ -269,9 +326,12 @@ class BestOfRun(keras.callbacks.Callback):
     def __init__(self, path):
         super().__init__()
         self.path = Path(path)
+        self.record = self.path.with_name(BEST_EPOCH)  # which epoch the weights file holds (for --resume)
         self.phase = None
         self.weights = None
         self.best = {"monitor": "val_loss", "value": math.inf, "epoch": None, "phase": None}
+        if self.path.is_file() and self.record.is_file():  # a resumed run: the best epoch before it stopped
+            self.best = json.loads(self.record.read_text())
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get("val_loss")
@@ -280,13 +340,18 @@ class BestOfRun(keras.callbacks.Callback):
             self.weights = self.model.get_weights()
             with atomic_path(self.path) as temporary:
                 self.model.save_weights(temporary)
+            atomic_write_text(self.record, json.dumps(self.best))
 
     def restore(self):
         """Set the best weights in the model; ``UserError`` when no epoch had a finite val_loss."""
-        if self.weights is None:
+        if self.weights is None and self.best["epoch"] is not None:  # found before a resume
+            self.model.load_weights(self.path)
+        elif self.weights is None:
             raise UserError("no epoch had a finite val_loss: training diverged (try a lower learning rate)")
-        self.model.set_weights(self.weights)
+        else:
+            self.model.set_weights(self.weights)
         self.path.unlink()
+        self.record.unlink(missing_ok=True)
         return dict(self.best)
 
 
@@ -318,8 +383,12 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     best, average = BestOfRun(run_dir / "best.weights.h5"), AverageMovingStatistics()
     train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
     fit = prepare_fit(model, train_data, val_data, weights, settings)  # the model, or it with a metric loss
-    epoch = 0
+    best.set_model(fit.model)
+    progress = ResumeState(run_dir / RESUME_DIR)
+    epoch = progress.restore(fit.model)
     for name, trainable, epochs, learning_rate in phases:
+        if name in progress.done:
+            continue
         log.info(
             "phase %s: %d epochs at learning rate %g, backbone %s",
             name,
@@ -336,6 +405,9 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
         timer = EpochTimer(images)
         callbacks = [
             *fit.callbacks,
+            # the weights, optimizer state and epoch after each epoch: --resume continues from there
+            keras.callbacks.BackupAndRestore(run_dir / RESUME_DIR / name),
+            ResumeLog(),
             timer,
             average,
             keras.callbacks.EarlyStopping(
@@ -355,9 +427,11 @@ def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
             shuffle=False,
             verbose=2,
         )
-        epoch += len(history.epoch)
+        epoch = history.epoch[-1] + 1 if history.epoch else epoch
+        progress.finish(name, epoch, fit.model)
         log.info("phase %s: %d epoch(s), %d training step(s)", name, len(history.epoch), timer.steps)
     selected = best.restore()
+    shutil.rmtree(run_dir / RESUME_DIR, ignore_errors=True)
     log.info(
         "best epoch %d (%s phase): val_loss %.4f", selected["epoch"], selected["phase"], selected["value"]
     )
@@ -442,9 +516,13 @@ def evaluate_run(model, split, image_size, batch_size, predict_settings, selecte
     return metrics
 
 
-def train(dataset_dir, runs_dir, config):
+def train(dataset_dir, runs_dir, config, resume=None):
     """Train, keep the best model (by val_loss) in a new run directory, evaluate it on the test split.
-    Returns ``(run_dir, metrics)``; every worker of a multi-worker run returns the chief's run_dir."""
+    Returns ``(run_dir, metrics)``; every worker of a multi-worker run returns the chief's run_dir.
+    ``resume``: the run directory of an interrupted run, which goes on from its last finished epoch with the
+    settings it started with (``resumed_run``; the arguments before it are then ignored)."""
+    if resume is not None:
+        dataset_dir, runs_dir, config = resumed_run(resume)
     settings = config["train"]
     try:  # a wrong model name, size or weights path fails before any work
         check_image_size(sequence.frame_model(settings["model"]), settings["image_size"])
@@ -455,7 +533,12 @@ def train(dataset_dir, runs_dir, config):
     split = load_split(dataset_dir)
     strategy, devices = setup_devices(settings["mixed_precision"])
     # run_dir: where this worker writes (the run directory on the chief, a temporary folder on the others)
-    run_name, run_dir, scratch = open_run_dir(strategy, runs_dir, settings["model"], settings["image_size"])
+    if resume is None:
+        run_name, run_dir, scratch = open_run_dir(
+            strategy, runs_dir, settings["model"], settings["image_size"]
+        )
+    else:
+        run_name, run_dir, scratch = Path(resume).name, Path(resume), None
     log.info("run directory %s (%s)", Path(runs_dir) / run_name, devices)
     pipeline = read_pipeline(dataset_dir)
     if "preprocess" not in pipeline:
@@ -525,6 +608,13 @@ def train(dataset_dir, runs_dir, config):
         )
     except UserError:  # no finite val_loss, which a val split without one readable image gives too
         note_unreadable(run_dir, parts, "training and validation")
+        raise
+    except KeyboardInterrupt:
+        log.warning(
+            "interrupted; %s keeps the epochs that finished: go on with 04-train-cnn.py --resume %s",
+            Path(runs_dir) / run_name,
+            Path(runs_dir) / run_name,
+        )
         raise
     finally:
         shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)

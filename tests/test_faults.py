@@ -2,6 +2,7 @@
 names the file and the reason, with exit code 2 and no traceback."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -238,3 +239,60 @@ def test_stage_01_sweeps_the_temporary_files_a_killed_run_left(labelled_videos, 
     left.write_bytes(b"half a jpeg")
     assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
     assert not left.exists()
+
+
+def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optimizer_state(tmp_path):
+    """Ctrl-C (SIGINT to the process group) after two epochs: the run directory keeps history.csv and the
+    best weights, stderr says how to resume; --resume runs only the epochs left, from the optimizer step
+    where it stopped, and ends as a finished run does."""
+    import math
+    import time
+
+    from test_train import write_dataset
+
+    dataset = write_dataset(tmp_path / "dataset", videos_per_class=(6, 2, 2), frames=8)
+    runs = tmp_path / "runs"
+    command = [sys.executable, str(ROOT / "04-train-cnn.py"), "--input", str(dataset), "--output", str(runs)]
+    command += ["--model", "small_cnn", "--image-size", "32", "--weights", "none", "--batch-size", "8"]
+    command += ["--epochs", "12", "--patience", "12"]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 240
+    history = None
+    while process.poll() is None and time.monotonic() < deadline:
+        found = list(runs.glob("*/history.csv"))
+        if found and len(found[0].read_text().splitlines()) >= 3:  # a header and two epochs
+            history = found[0]
+            break
+        time.sleep(0.05)
+    assert history is not None and process.poll() is None, "stage 04 ended before it could be interrupted"
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    run = history.parent
+    assert f"--resume {run}" in process.stderr.read()
+    finished = len(pd.read_csv(history))
+    assert 2 <= finished < 12 and not (run / "model.keras").exists()
+    assert (run / "best.weights.h5").is_file() and not list(run.rglob(".*tmp*"))
+
+    resumed = subprocess.run(
+        [sys.executable, str(ROOT / "04-train-cnn.py"), "--resume", str(run), "-v"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    steps = math.ceil(6 * 2 * 8 / 8)  # train faces / batch
+    step = re.search(rf"resumed at epoch {finished} with the optimizer state of step (\d+)", resumed.stderr)
+    assert step and int(step.group(1)) >= finished * steps  # Adam's state went on, not from step 0
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(12))
+    assert (run / "model.keras").is_file() and (run / "metrics.json").is_file()
+    assert not (run / "resume").exists() and not (run / "best.weights.h5").exists()
+    assert (runs / "latest").resolve() == run.resolve()
