@@ -160,7 +160,8 @@ def run_stage(parser, argv, body, extra_overrides=None):
 
     Run from a shell (``argv`` None) without ``--verbose``, TensorFlow's start-up lines are filtered out of
     standard error (``common.quiet``). A ``UserError`` (bad input folder, bad config) ends the run with one
-    line on stderr and exit code 2. Returns ``body``'s return value (an exit code) or 0.
+    line on stderr and exit code 2, as does an ``OSError`` naming a file (a read-only output folder; with
+    ``--verbose`` its traceback). Returns ``body``'s return value (an exit code) or 0.
     """
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
@@ -178,6 +179,14 @@ def run_stage(parser, argv, body, extra_overrides=None):
         return body(args, config) or 0
     except UserError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a read-only or full output disk, a path through a file: the file and why
+        if args.verbose or error.filename is None:
+            raise
+        print(
+            f"{parser.prog}: error: {error.filename}: {error.strerror} (--verbose shows where)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zipfile
 
+import cv2
 import keras
 import pandas as pd
 import pytest
@@ -296,3 +297,52 @@ def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optim
     assert (run / "model.keras").is_file() and (run / "metrics.json").is_file()
     assert not (run / "resume").exists() and not (run / "best.weights.h5").exists()
     assert (runs / "latest").resolve() == run.resolve()
+
+
+def test_stage_01_odd_sizes_and_lengths_a_one_frame_a_64x48_and_a_4k_video(tmp_path):
+    """A one-frame video gives its one frame; 64x48 is doubled (under 300 px wide); a 3840x2160 video is
+    shrunk to a third (the width rule), every frame whole."""
+    stage01 = load_script("01-convert-video-to-image.py")
+    videos = tmp_path / "videos" / "real"
+    write_video(videos / "one.mp4", frames=1)
+    write_video(videos / "tiny.mp4", frames=10, size=(64, 48))
+    write_video(videos / "uhd.mp4", frames=3, size=(3840, 2160), fps=2.0)
+    output = tmp_path / "frames"
+    assert stage01.main(["--input", str(videos.parent), "--output", str(output), "--fps", "2"]) == 0
+    manifest = pd.read_csv(output / "manifest.csv").set_index("video_id")
+    assert manifest.loc[["real/one"], "frame_index"].tolist() == [0]
+    assert set(manifest.loc["real/tiny", "width"]) == {128} and set(manifest.loc["real/tiny", "height"]) == {
+        96
+    }
+    assert set(manifest.loc["real/uhd", "width"]) == {1267} and len(manifest.loc["real/uhd"]) == 3
+    for path in manifest["path"]:
+        image = cv2.imread(str(output / path))
+        assert image is not None and image.shape[2] == 3
+
+
+def test_an_output_that_cannot_be_written_is_one_line_naming_it(labelled_videos, tmp_path, capsys):
+    """A path through a regular file (an OSError, as a read-only folder gives a user who is not root)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    stage01 = load_script("01-convert-video-to-image.py")
+    code = stage01.main(["--input", str(labelled_videos), "--output", str(blocker / "out")])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert str(blocker) in errors[0] and "Not a directory" in errors[0]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder_is_one_line_naming_it(labelled_videos, tmp_path, capsys):
+    output = tmp_path / "frames"
+    output.mkdir()
+    output.chmod(0o500)
+    try:
+        code = load_script("01-convert-video-to-image.py").main(
+            ["--input", str(labelled_videos), "--output", str(output)]
+        )
+    finally:
+        output.chmod(0o700)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert code == 2 and len(errors) == 1 and "Permission denied" in errors[0] and "Traceback" not in err, err
