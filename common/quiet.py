@@ -1,12 +1,12 @@
-"""Quiet start-up: TensorFlow's C++ start-up lines kept off the terminal.
+"""Quiet start-up: TensorFlow's C++ start-up lines, and FFmpeg's own lines, kept off the terminal.
 
 TensorFlow 2.21 writes its start-up lines ("oneDNN custom operations are on", "Could not find cuda drivers",
 "failed call to cuInit" on a machine without a GPU) from C++ straight to file descriptor 2 before its
 logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` does not silence them, and "E0000 ... failed call to cuInit"
-reads as a failure to a new user. ``filter_stderr`` puts a pipe in front of file descriptor 2 for the
-process and its children; a thread forwards every line except those (``STARTUP_NOISE``). Other C++ warnings
-and errors, Python's messages, tracebacks and progress bars pass through unchanged. ``--verbose`` keeps
-everything.
+reads as a failure to a new user; FFmpeg logs its own line for each bad video besides the stage's warning.
+``filter_stderr`` puts a pipe in front of file descriptor 2 for the process and its children; a thread
+forwards every line except those (``STARTUP_NOISE``, ``FFMPEG_LINE``). Other C++ warnings and errors,
+Python's messages, tracebacks and progress bars pass through unchanged. ``--verbose`` keeps everything.
 """
 
 import atexit
@@ -28,6 +28,9 @@ STARTUP_NOISE = re.compile(
     rb"|[WE]\d{4} [\d:. ]+\d+ [\w.]+:\d+\] (failed call to cuInit|Unable to register cu\w+ factory"
     rb"|computation placer already registered|TF-TRT Warning)"
 )
+# FFmpeg's own log lines ("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0] moov atom not found"), which may follow a
+# progress bar on its line: a bad file is named once, in the stage's own warning
+FFMPEG_LINE = re.compile(rb"\[[\w,]+ @ 0x[0-9a-f]+\] [^\n]*\n")
 FLUSH_AFTER = 0.2  # seconds: a line without its end (a progress bar) is shown after this long
 
 
@@ -52,7 +55,7 @@ def forward(source, target, is_noise):
             done, rest = pieces(rest + chunk)
         else:
             done, rest = ([rest], b"") if rest and not is_noise(rest) else ([], rest)
-        kept = b"".join(piece for piece in done if not is_noise(piece))
+        kept = FFMPEG_LINE.sub(b"", b"".join(piece for piece in done if not is_noise(piece)))
         if kept:
             os.write(target, kept)
     if rest and not is_noise(rest):

@@ -55,3 +55,10 @@ def test_a_progress_bar_shows_without_waiting_for_the_end_of_its_line():
     seen, everything = forwarded(bars, pause=1.0)
     assert seen == [b"\rscoring videos:  8%|8 | 1/12", b"\rscoring videos: 17%|1 | 2/12"]
     assert everything == b"".join(bars)
+
+
+def test_ffmpegs_own_line_after_a_progress_bar_is_left_out_and_the_bar_kept():
+    bar = b"\rvideos -> frames:   0%|          | 0/2 [00:00<?, ?video/s]"
+    ffmpeg = b"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x5638ec18ee80] moov atom not found\n"
+    warning = b"WARNING failed: /videos/real/text.mp4: cannot open as a video\n"
+    assert forwarded([bar + ffmpeg + warning])[1] == bar + warning
