@@ -39,7 +39,6 @@ MODELS = {
     "small_cnn+triplet": ["--model", "small_cnn", "--image-size", "64", "--metric-learning", "triplet"],
     "small_cnn+supcon": ["--model", "small_cnn", "--image-size", "64", "--metric-learning", "supcon"],
     "small_cnn+sbi": ["--model", "small_cnn", "--image-size", "64", "--pseudo-fakes", "sbi"],
-    "efficientnet_b0+sbi": ["--model", "efficientnet_b0", "--image-size", "128", "--pseudo-fakes", "sbi"],
 }
 CONFIG = ROOT / "configs" / "demo.yaml"
 
@@ -116,7 +115,7 @@ def measure(name, flags, work, epochs):
         "test video AUC": test["video_level"]["auc"],
         "held-out video AUC": heldout["video_level"]["auc"],
         "held-out video accuracy": heldout["video_level"]["accuracy"],
-        "train images/s": median_images_per_second(run_dir / "history.csv"),
+        "train images/s": median_images_per_second(run_dir / "history.csv"),  # video models: crops/s
         "parameters": parameters(run_dir / "model.keras"),
         "train seconds": seconds,
         "epochs run": len(pd.read_csv(run_dir / "history.csv")),
@@ -131,7 +130,7 @@ def markdown(rows):
 
     def cell(value):
         if isinstance(value, float):
-            return f"{value:.3f}" if value < 10 else f"{value:,.0f}"
+            return f"{value:.3f}" if value <= 1 else f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
         return f"{value:,}" if isinstance(value, int) else str(value)
 
     return header + "".join(
