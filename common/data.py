@@ -52,6 +52,12 @@ def augment(image, seed):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
+def augment_window(frames, seed):
+    """One random transform (``augment`` with one seed) applied to every crop of a window, so the crops
+    still differ only as the video does."""
+    return tf.map_fn(lambda frame: augment(frame, seed), frames, fn_output_signature=tf.float32)
+
+
 SHUFFLE_BUFFER = 10_000  # images held by the per-epoch shuffle (after the full, class-interleaved order)
 
 
@@ -121,6 +127,8 @@ def make_dataset(
 ):
     """A batched ``tf.data.Dataset`` of (float32 RGB 0..255 images, float32 labels).
 
+    ``paths``: one image file per row, or (rows, window) files: a window of crops per row (video models,
+    ``common.sequence``), which becomes one (window, size, size, 3) item transformed alike by augmentation.
     ``training``: the rows enter in ``training_order`` (both classes in every stretch), are reshuffled
     locally every epoch, and are augmented unless ``augment_images`` is False. Evaluation keeps the order
     given. Decoded images are cached (uint8, at model size; ``cache_dataset``) before shuffling and
@@ -128,14 +136,16 @@ def make_dataset(
     ``ReadLog`` (of ``len(paths)`` rows) unreadable files are skipped and the log says which; without one,
     a corrupt file raises.
     """
-    paths, labels = [str(path) for path in paths], np.asarray(labels, np.float32)
+    paths, labels = np.asarray(paths, dtype=object).astype(str), np.asarray(labels, np.float32)
     positions = training_order(labels, seed) if training else np.arange(len(paths))
-    dataset = tf.data.Dataset.from_tensor_slices(
-        ([paths[index] for index in positions], labels[positions], positions)
-    )
+    dataset = tf.data.Dataset.from_tensor_slices((paths[positions], labels[positions], positions))
+    window = paths.shape[1] if paths.ndim == 2 else None
 
     def decode(path, label, position):
-        image = decode_image(path, image_size)
+        if window is None:
+            image = decode_image(path, image_size)
+        else:
+            image = tf.stack([decode_image(path[index], image_size) for index in range(window)])
         return (image if read_log is None else read_log.mark(image, position)), label
 
     dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE)
@@ -145,9 +155,10 @@ def make_dataset(
     if training:
         dataset = dataset.shuffle(min(len(paths), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     if training and augment_images:
+        transform = augment if window is None else augment_window
         counter = tf.data.Dataset.counter().map(lambda count: tf.stack([tf.cast(seed, tf.int64), count]))
         dataset = tf.data.Dataset.zip((dataset, counter)).map(
-            lambda pair, image_seed: (augment(pair[0], image_seed), pair[1]), num_parallel_calls=AUTOTUNE
+            lambda pair, image_seed: (transform(pair[0], image_seed), pair[1]), num_parallel_calls=AUTOTUNE
         )
     else:
         dataset = dataset.map(

@@ -134,16 +134,6 @@ class WindowReadLog:
         return ~read
 
 
-def augment_window(frames, seed):
-    """One random transform (``common.data.augment`` with one seed) applied to every crop of a window, so
-    the crops still differ only as the video does."""
-    import tensorflow as tf
-
-    from common.data import augment
-
-    return tf.map_fn(lambda frame: augment(frame, seed), frames, fn_output_signature=tf.float32)
-
-
 def make_window_dataset(
     files,
     windows,
@@ -156,41 +146,17 @@ def make_window_dataset(
     seed=0,
     read_log=None,
 ):
-    """``common.data.make_dataset`` for windows: batches of (float32 (window, size, size, 3) crops 0..255,
+    """``common.data.make_dataset`` over windows: batches of (float32 (window, size, size, 3) crops 0..255,
     float32 labels). ``files``: the image path of each row that ``windows`` refers to. Training: windows in
     ``training_order``, reshuffled every epoch, augmented alike within a window; evaluation keeps the
     order. With a ``WindowReadLog`` a window with an unreadable crop is skipped."""
-    import tensorflow as tf
+    from common.data import make_dataset
 
-    from common.data import AUTOTUNE, SHUFFLE_BUFFER, cache_dataset, decode_image, training_order
-
-    positions = window_positions(windows, window)
+    paths = np.asarray([str(path) for path in files], dtype=object)[window_positions(windows, window)]
     labels = windows["label"].to_numpy(np.float32)
-    order = training_order(labels, seed) if training else np.arange(len(windows))
-    paths = np.asarray([str(path) for path in files], dtype=object)[positions]
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (paths[order].astype(str).reshape(len(order), window), labels[order], order)
+    return make_dataset(
+        paths, labels, image_size, batch_size, training, augment_images, cache, seed, read_log
     )
-
-    def decode(window_paths, label, position):
-        frames = tf.stack([decode_image(window_paths[index], image_size) for index in range(window)])
-        return (frames if read_log is None else read_log.mark(frames, position)), label
-
-    dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE)
-    if read_log is not None:
-        dataset = dataset.ignore_errors()
-    dataset = cache_dataset(dataset, cache)
-    if training:
-        dataset = dataset.shuffle(min(len(order), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
-    if training and augment_images:
-        counter = tf.data.Dataset.counter().map(lambda count: tf.stack([tf.cast(seed, tf.int64), count]))
-        dataset = tf.data.Dataset.zip((dataset, counter)).map(
-            lambda pair, window_seed: (augment_window(pair[0], window_seed), pair[1]),
-            num_parallel_calls=AUTOTUNE,
-        )
-    else:
-        dataset = dataset.map(lambda frames, label: (tf.cast(frames, tf.float32), label))
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def training_inputs(parts, settings, batch_size, cache, cache_dir, seed):
