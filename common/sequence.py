@@ -134,29 +134,11 @@ class WindowReadLog:
         return ~read
 
 
-def make_window_dataset(
-    files,
-    windows,
-    window,
-    image_size,
-    batch_size,
-    training,
-    augment_images=True,
-    cache="memory",
-    seed=0,
-    read_log=None,
-):
-    """``common.data.make_dataset`` over windows: batches of (float32 (window, size, size, 3) crops 0..255,
-    float32 labels). ``files``: the image path of each row that ``windows`` refers to. Training: windows in
-    ``training_order``, reshuffled every epoch, augmented alike within a window; evaluation keeps the
-    order. With a ``WindowReadLog`` a window with an unreadable crop is skipped."""
-    from common.data import make_dataset
-
-    paths = np.asarray([str(path) for path in files], dtype=object)[window_positions(windows, window)]
-    labels = windows["label"].to_numpy(np.float32)
-    return make_dataset(
-        paths, labels, image_size, batch_size, training, augment_images, cache, seed, read_log
-    )
+def window_files(files, windows, window):
+    """The (windows, window) image paths of ``windows``, for ``common.data.make_dataset`` (which makes a
+    window of crops one item, transformed alike by augmentation); ``files``: the image path of each row
+    that ``windows`` refers to."""
+    return np.asarray([str(path) for path in files], dtype=object)[window_positions(windows, window)]
 
 
 def training_inputs(parts, settings, batch_size, cache, cache_dir, seed):
@@ -179,11 +161,12 @@ def training_inputs(parts, settings, batch_size, cache, cache_dir, seed):
         )
 
     def make(name):
+        from common.data import make_dataset
+
         rows, windows, read_log = built[name]
-        return make_window_dataset(
-            rows["file"],
-            windows,
-            window,
+        return make_dataset(
+            window_files(rows["file"], windows, window),
+            windows["label"],
             settings["image_size"],
             batch_size,
             name == "train",
@@ -258,14 +241,15 @@ def score_rows(model, rows, image_size, batch_size):
     ``rows``."""
     import tensorflow as tf
 
+    from common.data import make_dataset
+
     window = model_window(model)
     windows = window_table(rows, window)
     positions = window_positions(windows, window)
     read_log = WindowReadLog(len(rows), positions)
-    data = make_window_dataset(
-        rows["file"],
-        windows,
-        window,
+    data = make_dataset(
+        window_files(rows["file"], windows, window),
+        windows["label"],
         image_size,
         batch_size,
         False,

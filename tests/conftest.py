@@ -26,6 +26,22 @@ def write_video(path, frames=20, size=(160, 120), fps=10.0):
     return path
 
 
+def start_interruptible(command, **kwargs):
+    """Start ``command`` (in the project root) in a process group of its own with SIGINT at its default, so
+    that ``os.killpg(process.pid, signal.SIGINT)`` is Ctrl-C in a terminal (a shell running in the background
+    starts its children with SIGINT ignored)."""
+    import signal
+    import subprocess
+
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **kwargs,
+    )
+
+
 @pytest.fixture
 def labelled_videos(tmp_path):
     """real/ and fake/ folders with two short videos each (folder dataset layout)."""

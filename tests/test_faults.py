@@ -12,7 +12,7 @@ import cv2
 import keras
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script, write_video
+from conftest import ROOT, load_script, start_interruptible, write_video
 
 from common.checkpoint import METADATA_ENTRY, MODEL_FILE, save_model
 from common.config import DEFAULTS
@@ -179,16 +179,9 @@ def test_stage_01_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for
     """SIGKILL: nothing gets to clean up; the temporary files of the killed run are swept by the next."""
     import time
 
-    from test_stages_01_03 import tree_digest
+    from test_stages_01_03 import stage01_on_copies, tree_digest
 
-    clip = write_video(tmp_path / "clip.mp4", frames=150, size=(640, 360), fps=30.0)
-    videos = tmp_path / "videos" / "real"
-    videos.mkdir(parents=True)
-    for number in range(8):
-        (videos / f"v{number}.mp4").symlink_to(clip)
-    output = tmp_path / "frames"
-    command = [sys.executable, str(ROOT / "01-convert-video-to-image.py"), "--input", str(videos.parent)]
-    command += ["--output", str(output), "--fps", "30", "--workers", workers]
+    _, output, command = stage01_on_copies(tmp_path, count=8, frames=150, workers=workers)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while len(list((output / "parts").glob("[!.]*.csv"))) < 2 and process.poll() is None:
@@ -202,7 +195,7 @@ def test_stage_01_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     whole = tmp_path / "whole"
-    assert subprocess.run([*command[:-4], "--output", str(whole), "--fps", "30"], cwd=ROOT).returncode == 0
+    assert subprocess.run([*command[:4], "--output", str(whole), "--fps", "30"], cwd=ROOT).returncode == 0
     assert tree_digest(output) == tree_digest(whole)
 
 
@@ -256,15 +249,7 @@ def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optim
     command = [sys.executable, str(ROOT / "04-train-cnn.py"), "--input", str(dataset), "--output", str(runs)]
     command += ["--model", "small_cnn", "--image-size", "32", "--weights", "none", "--batch-size", "8"]
     command += ["--epochs", "12", "--patience", "12"]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    process = start_interruptible(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     history = None
     while process.poll() is None and time.monotonic() < deadline:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script, write_video
+from conftest import ROOT, load_script, start_interruptible, write_video
 
 from common.faces import Face
 
@@ -309,6 +309,19 @@ def test_shards_run_one_after_the_other_equal_the_unsharded_run_file_for_file(tm
     assert len(pd.read_csv(sharded[1] / "manifest.csv")) == 6 * 12 // 2  # 5 of 10 fps: every face kept
 
 
+def stage01_on_copies(tmp_path, count, frames, workers):
+    """``count`` links to one 640x360 clip of ``frames`` frames in a folder dataset (``videos``: its real/
+    folder), and the command line of stage 01 sampling all 30 frames/s of them into ``output``."""
+    clip = write_video(tmp_path / "clip.mp4", frames=frames, size=(640, 360), fps=30.0)
+    videos = tmp_path / "videos" / "real"
+    videos.mkdir(parents=True)
+    for number in range(count):
+        (videos / f"v{number}.mp4").symlink_to(clip)
+    output = tmp_path / "frames"
+    command = [sys.executable, str(ROOT / "01-convert-video-to-image.py"), "--input", str(videos.parent)]
+    return videos, output, [*command, "--output", str(output), "--fps", "30", "--workers", str(workers)]
+
+
 def test_ctrl_c_with_worker_processes_stops_soon_and_the_rerun_completes_the_same_tree(tmp_path):
     """SIGINT to the whole process group, as Ctrl-C in a terminal sends it: the videos not yet started are
     dropped at once (they were worked through before the run exited, unrecorded), and nothing is half-written."""
@@ -316,22 +329,8 @@ def test_ctrl_c_with_worker_processes_stops_soon_and_the_rerun_completes_the_sam
     import signal
     import time
 
-    clip = write_video(tmp_path / "clip.mp4", frames=300, size=(640, 360), fps=30.0)
-    videos = tmp_path / "videos" / "real"
-    videos.mkdir(parents=True)
-    for number in range(12):
-        (videos / f"v{number}.mp4").symlink_to(clip)
-    output = tmp_path / "frames"
-    command = [sys.executable, str(ROOT / "01-convert-video-to-image.py"), "--input", str(videos.parent)]
-    command += ["--output", str(output), "--fps", "30", "--workers", "2"]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not inherited as ignored
-    )
+    videos, output, command = stage01_on_copies(tmp_path, count=12, frames=300, workers=2)
+    process = start_interruptible(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while (
         not list((output / "parts").glob("*.csv")) and process.poll() is None and time.monotonic() < deadline
