@@ -31,10 +31,10 @@ def test_help_states_each_default_once_and_as_the_config_has_it(script):
         assert parser.get_default(dest) is None, f"--{dest} must not hide the config file's {key}"
 
 
-def test_stage_04_offers_exactly_the_registered_backbones():
+def test_stage_04_offers_exactly_the_registered_backbones_and_their_video_models():
     parser = load_script("04-train-cnn.py").build_parser()
     model = next(action for action in parser._actions if action.dest == "model")
-    assert tuple(model.choices) == BACKBONES.names()
+    assert tuple(model.choices) == (*BACKBONES.names(), *(f"{name}_lstm" for name in BACKBONES.names()))
 
 
 def test_a_config_value_outside_a_registry_names_the_known_ones():
