@@ -189,7 +189,7 @@ class Timeline:
                     held = None
                     position = index + 1
                     if index == target:
-                        image = frame.to_ndarray(format="bgr24")
+                        image = upright(frame)
                     if index >= target:
                         held = (index, frame) if index > target else None
                         break
@@ -219,6 +219,14 @@ class Timeline:
                     yield frame
         except av.error.FFmpegError as error:  # a damaged stream: the frames after it count as unreadable
             log.debug("%s: decoding stopped: %s", self.path, error)
+
+
+def upright(frame):
+    """A decoded PyAV frame as BGR pixels the way it is meant to be seen: its display rotation (a phone
+    video's metadata, counter-clockwise degrees) applied, as OpenCV applies it (and reports the size)."""
+    image = frame.to_ndarray(format="bgr24")
+    turns = round(frame.rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def _h264_length_size(codec):

@@ -141,13 +141,16 @@ def test_a_video_without_timestamps_is_read_in_order(tmp_path):
     assert timeline.decoded == 120
 
 
-def write_numbered_h264(path, frames, size=(96, 64)):
-    """As ``write_numbered_video``, in H.264 with B-frames (x264's default GOP structure), via PyAV."""
+def write_numbered_h264(path, frames, size=(96, 64), rotation=0):
+    """As ``write_numbered_video``, in H.264 with B-frames (x264's default GOP structure), via PyAV; with
+    ``rotation`` (degrees, counter-clockwise) as display rotation metadata, as phones write it."""
     import av
 
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=30, options={"preset": "fast", "bf": "3"})
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
         for index in range(frames):
             image = np.zeros((size[1], size[0], 3), np.uint8)
             for bit in range(12):
@@ -172,3 +175,17 @@ def test_h264_frames_that_nothing_refers_to_are_skipped_unless_sampled_and_the_r
     assert timeline.decoded <= 90 - len(timeline.disposable) + len(wanted)
     sequential = dict(_read_frames_opencv(path, wanted))
     assert all(np.array_equal(frames[index], sequential[index]) for index in wanted)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_a_phone_video_with_rotation_metadata_is_read_the_right_way_up_as_opencv_shows_it(tmp_path, rotation):
+    from common.video import _read_frames_opencv
+
+    path = write_numbered_h264(tmp_path / "phone.mp4", frames=12, size=(96, 64), rotation=rotation)
+    info = probe_video(path)
+    frames = dict(read_frames(path, [0, 5, 11], info.timeline))
+    upright = dict(_read_frames_opencv(path, [0, 5, 11]))  # OpenCV applies the rotation itself
+    for index in (0, 5, 11):
+        assert frames[index].shape[:2] == (info.height, info.width) == upright[index].shape[:2]
+        assert np.array_equal(frames[index], upright[index])
+    assert (info.width, info.height) == ((64, 96) if rotation % 180 else (96, 64))
