@@ -70,7 +70,7 @@ def score(args, config):
         videos, args.shard, model, detector, metadata, settings, labels, methods, scored, args.workers
     )
     if not complete:  # the last shard to finish writes the outputs
-        return 1 if len(predictions) and predict.all_unknown(predictions) else 0
+        return predict.exit_code(predictions)
     predict.write_predictions(predictions, faces, args.output, settings)
     print(evaluation.summary_table(predictions, args.output))
     if labels is not None:
@@ -82,7 +82,7 @@ def score(args, config):
             name = args.dataset or Path(args.input).name
             print(f"cross-dataset table of {add_cross_dataset(args.model, name, metrics)} updated ({name})")
     scored.remove()  # every output is written
-    return 1 if predict.all_unknown(predictions) else 0
+    return predict.exit_code(predictions)
 
 
 def main(argv=None):

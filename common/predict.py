@@ -616,8 +616,13 @@ def write_predictions(predictions, faces, path, settings):
     )
 
 
-def all_unknown(predictions):
-    return bool((predictions["verdict"] == UNKNOWN_VERDICT).all())
+def exit_code(predictions):
+    """Stage 05's exit code: 1 when a video could not be read at all (an error and not one frame sampled:
+    an empty, corrupt or non-video file) or when no video got a verdict, else 0. A readable video in which
+    no face was found is UNKNOWN, not a failure."""
+    unreadable = (predictions["error"] != "") & (predictions["frames_sampled"] == 0)
+    every_unknown = (predictions["verdict"] == UNKNOWN_VERDICT).all()
+    return 1 if len(predictions) and (unreadable.any() or every_unknown) else 0
 
 
 def add_labels(predictions, labels):

@@ -16,6 +16,7 @@ from common.checkpoint import MODEL_FILE, save_model
 from common.config import DEFAULTS
 from common.faces import Face
 from common.models import build_model
+from common.shard import parse_shard
 
 stage05 = load_script("05-predict-video.py")
 
@@ -108,6 +109,12 @@ def score(run_dir, videos, output, *flags):
     return stage05.main([*argv, *flags])
 
 
+def scores_notes(shard):
+    """Stage 05's exit code for a shard that does not finish the run: 1 when it holds notes.txt, the file
+    that is no video (a video that cannot be read is a failure), else 0."""
+    return int(parse_shard(shard).holds("real/notes.txt"))
+
+
 def outputs(folder):
     return {name: (folder / name).read_bytes() for name in OUTPUTS}
 
@@ -118,7 +125,7 @@ def one_at_a_time(run_dir, videos, tmp_path_factory):
     folder = tmp_path_factory.mktemp("reference")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(predict, "build_detector", lambda preprocess: BrightnessDetector())
-        assert score(run_dir, videos, folder / "p.csv", "--workers", "1") == 0
+        assert score(run_dir, videos, folder / "p.csv", "--workers", "1") == 1  # notes.txt is unreadable
     table = pd.read_csv(folder / "p.csv")
     assert set(table["verdict"]) == {"FAKE", "REAL", "UNKNOWN"} and set(table["tracks"]) == {0, 1, 2}
     return outputs(folder)
@@ -127,7 +134,7 @@ def one_at_a_time(run_dir, videos, tmp_path_factory):
 def test_workers_give_the_same_outputs_in_the_same_order_as_one_at_a_time(
     run_dir, videos, tmp_path, one_at_a_time, brightness_detector
 ):
-    assert score(run_dir, videos, tmp_path / "p.csv", "--workers", "3") == 0
+    assert score(run_dir, videos, tmp_path / "p.csv", "--workers", "3") == 1
     assert outputs(tmp_path) == one_at_a_time
     assert not (tmp_path / "p_parts").exists()
     in_order = [Path(video).name for video in pd.read_csv(tmp_path / "p.csv")["video"]]
@@ -157,13 +164,13 @@ def test_shards_run_one_after_the_other_write_what_an_unsharded_run_writes(
     run_dir, videos, tmp_path, one_at_a_time, brightness_detector, capsys
 ):
     output = tmp_path / "p.csv"
-    assert score(run_dir, videos, output, "--shard", "0/2") == 0
+    assert score(run_dir, videos, output, "--shard", "0/2") == scores_notes("0/2")
     first = list(brightness_detector)
     assert 0 < len(first) < 12 and not output.exists()  # not every video scored yet: nothing final
     assert "the last shard to finish, or a run without --shard, writes the outputs" in capsys.readouterr().err
     assert (tmp_path / "p_parts").is_dir()
 
-    assert score(run_dir, videos, output, "--shard", "1/2") == 0
+    assert score(run_dir, videos, output, "--shard", "1/2") == 1  # the last shard: the whole table
     assert sorted(brightness_detector) == sorted(path.name for path in videos.rglob("*.*"))  # each once
     assert outputs(tmp_path) == one_at_a_time
     assert not (tmp_path / "p_parts").exists()
@@ -173,10 +180,10 @@ def test_a_run_without_shard_scores_what_the_shards_left_and_writes_the_outputs(
     run_dir, videos, tmp_path, one_at_a_time, brightness_detector
 ):
     output = tmp_path / "p.csv"
-    assert score(run_dir, videos, output, "--shard", "1/3") == 0
+    assert score(run_dir, videos, output, "--shard", "1/3") == scores_notes("1/3")
     first = set(brightness_detector)
     brightness_detector.clear()
-    assert score(run_dir, videos, output) == 0
+    assert score(run_dir, videos, output) == 1
     assert first.isdisjoint(brightness_detector) and len(first) + len(brightness_detector) == 12
     assert outputs(tmp_path) == one_at_a_time
 
