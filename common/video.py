@@ -59,7 +59,8 @@ def probe_video(path):
 
     The frame count is the number of frames the stream holds (its packets, counted without decoding) when the
     container's own figure is missing or larger (a truncated file), so that frames are sampled over the frames
-    that are really there.
+    that are really there. Likewise the frame rate comes from the frames' timestamps when the container
+    reports none (0, NaN) or one more than twice off them (a variable-rate phone video claiming 1000).
     """
     path = Path(path)
     if not path.is_file():
@@ -90,8 +91,13 @@ def probe_video(path):
         frame_count = counted
     if frame_count <= 0 or width <= 0 or height <= 0:
         raise VideoError("no decodable frames")
-    if not fps or not math.isfinite(fps) or fps <= 0:
-        log.warning("%s reports no frame rate; assuming 30 fps", path)
+    measured = timeline.frame_rate() if timeline else None
+    reported_ok = bool(fps) and math.isfinite(fps) and fps > 0
+    if measured and (not reported_ok or not 0.5 <= fps / measured <= 2):
+        log.warning("%s reports %s frames/s but its timestamps say %.3g: using those", path, fps, measured)
+        fps = measured
+    elif not reported_ok:
+        log.warning("%s reports no frame rate and no timestamps; assuming 30 fps", path)
         fps = 30.0
     return VideoInfo(frame_count=frame_count, fps=fps, width=width, height=height, timeline=timeline)
 
@@ -142,11 +148,13 @@ class Timeline:
     keyframes: list  # indices of keyframes, increasing
     disposable: frozenset = frozenset()  # pts of frames no other frame refers to (H.264 in MP4/MOV/MKV)
     decoded: int = 0  # frames decoded so far (a benchmark and test probe)
+    time_base: float = 0.0  # seconds per timestamp unit; 0 when unknown
 
     @classmethod
     def of(cls, path):
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            time_base = float(stream.time_base) if stream.time_base else 0.0
             length_size = _h264_length_size(stream.codec_context)
             packets = [
                 (packet.pts, packet.is_keyframe, bool(length_size) and _unreferenced(packet, length_size))
@@ -159,7 +167,14 @@ class Timeline:
         index_of = {pts: index for index, pts in enumerate(timestamps)}
         keyframes = sorted(index_of[pts] for pts, key, _ in packets if key)
         disposable = frozenset(pts for pts, _, unreferenced in packets if unreferenced)
-        return cls(Path(path), timestamps, keyframes, disposable)
+        return cls(Path(path), timestamps, keyframes, disposable, time_base=time_base)
+
+    def frame_rate(self):
+        """Frames per second as the timestamps space them (a mean over the stream); None when unknown."""
+        if len(self.timestamps) < 2 or not self.time_base:
+            return None
+        span = (self.timestamps[-1] - self.timestamps[0]) * self.time_base
+        return (len(self.timestamps) - 1) / span if span > 0 else None
 
     @functools.cached_property
     def index_of(self):

@@ -350,3 +350,34 @@ def test_stage_02_with_corrupt_and_truncated_frame_jpegs_records_them_and_goes_o
     assert skipped[manifest["path"].iloc[0]] == "unreadable frame image"
     assert skipped[manifest["path"].iloc[1]] == "no face"  # read, and (flat grey) faceless like the others
     assert (faces / "manifest.csv").is_file()
+
+
+@pytest.mark.parametrize("reported", [0.0, float("nan"), 1000.0])
+def test_a_container_reporting_a_wrong_frame_rate_is_sampled_by_its_timestamps(
+    labelled_videos, tmp_path, monkeypatch, capsys, reported
+):
+    """The videos are 10 frames/s (2 and 2.5 s long); their container is made to report 0, NaN or 1000
+    frames/s. Stage 01 at 2 frames/s samples 4 and 5 frames, as from honest files (before: 30 frames/s was
+    assumed for 0 and NaN, and 1000 believed, giving one frame each), with a warning naming the file."""
+    import common.video
+
+    honest = cv2.VideoCapture
+
+    class Misreporting:
+        def __init__(self, *args):
+            self.capture = honest(*args)
+
+        def get(self, prop):
+            return reported if prop == cv2.CAP_PROP_FPS else self.capture.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self.capture, name)
+
+    monkeypatch.setattr(common.video.cv2, "VideoCapture", Misreporting)
+    stage01 = load_script("01-convert-video-to-image.py")
+    output = tmp_path / "frames"
+    argv = ["--input", str(labelled_videos), "--output", str(output), "--fps", "2", "--workers", "1"]
+    assert stage01.main(argv) == 0
+    per_video = pd.read_csv(output / "manifest.csv").groupby("video_id").size()
+    assert per_video["real/real0"] == 4 and per_video["real/real1"] == 5
+    assert "real0.mp4 reports" in capsys.readouterr().err
