@@ -333,22 +333,27 @@ def test_a_read_only_output_folder_is_one_line_naming_it(labelled_videos, tmp_pa
     assert code == 2 and len(errors) == 1 and "Permission denied" in errors[0] and "Traceback" not in err, err
 
 
-def test_stage_02_with_corrupt_and_truncated_frame_jpegs_records_them_and_goes_on(labelled_videos, tmp_path):
+def test_stage_02_with_corrupt_truncated_and_grey_frame_jpegs_records_them_and_goes_on(
+    labelled_videos, tmp_path
+):
     """A frame file that is not a JPEG is a skipped frame ("unreadable frame image") and the run goes on; a
-    truncated JPEG decodes (libjpeg fills the missing rows) and is searched for faces like any frame."""
+    truncated JPEG decodes (libjpeg fills the missing rows) and a one-channel JPEG is read as three, each
+    searched for faces like any frame."""
     stage01 = load_script("01-convert-video-to-image.py")
     stage02 = load_script("02-crop-faces-with-mtcnn.py")
     frames = tmp_path / "frames"
     assert stage01.main(["--input", str(labelled_videos), "--output", str(frames), "--fps", "2"]) == 0
     manifest = pd.read_csv(frames / "manifest.csv")
-    garbage, cut = frames / manifest["path"].iloc[0], frames / manifest["path"].iloc[1]
+    garbage, cut, grey = (frames / path for path in manifest["path"].iloc[:3])
     garbage.write_bytes(b"not a jpeg at all")
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    cv2.imwrite(str(grey), cv2.cvtColor(cv2.imread(str(grey)), cv2.COLOR_BGR2GRAY))  # one channel
     faces = tmp_path / "faces"
     assert stage02.main(["--input", str(frames), "--output", str(faces), "--workers", "1"]) == 0
     skipped = pd.read_csv(faces / "skipped_frames.csv").set_index("frame_path")["error"]
     assert skipped[manifest["path"].iloc[0]] == "unreadable frame image"
-    assert skipped[manifest["path"].iloc[1]] == "no face"  # read, and (flat grey) faceless like the others
+    for readable in manifest["path"].iloc[1:3]:  # read (as 3 channels), and faceless like the others
+        assert skipped[readable] == "no face"
     assert (faces / "manifest.csv").is_file()
 
 
