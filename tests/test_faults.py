@@ -386,3 +386,28 @@ def test_a_container_reporting_a_wrong_frame_rate_is_sampled_by_its_timestamps(
     per_video = pd.read_csv(output / "manifest.csv").groupby("video_id").size()
     assert per_video["real/real0"] == 4 and per_video["real/real1"] == 5
     assert "real0.mp4 reports" in capsys.readouterr().err
+
+
+def test_stage_02_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for_file(tmp_path):
+    import time
+
+    from test_stages_01_03 import stage01_on_copies, tree_digest
+
+    _, frames, command = stage01_on_copies(tmp_path, count=6, frames=60, workers=1)
+    assert subprocess.run([*command[:4], "--output", str(frames), "--fps", "10"], cwd=ROOT).returncode == 0
+    faces = tmp_path / "faces"
+    stage02 = [sys.executable, str(ROOT / "02-crop-faces-with-mtcnn.py"), "--input", str(frames)]
+    process = subprocess.Popen([*stage02, "--output", str(faces), "--workers", "1"], cwd=ROOT)
+    deadline = time.monotonic() + 180
+    while len(list((faces / "parts").glob("[!.]*.csv"))) < 2 and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert process.poll() is None, "stage 02 ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (faces / "manifest.csv").exists()
+
+    assert subprocess.run([*stage02, "--output", str(faces), "--workers", "1"], cwd=ROOT).returncode == 0
+    whole = tmp_path / "whole"
+    assert subprocess.run([*stage02, "--output", str(whole), "--workers", "1"], cwd=ROOT).returncode == 0
+    assert tree_digest(faces) == tree_digest(whole)
