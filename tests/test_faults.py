@@ -235,10 +235,18 @@ def test_stage_01_sweeps_the_temporary_files_a_killed_run_left(labelled_videos, 
     assert not left.exists()
 
 
-def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optimizer_state(tmp_path):
-    """Ctrl-C (SIGINT to the process group) after two epochs: the run directory keeps history.csv and the
-    best weights, stderr says how to resume; --resume runs only the epochs left, from the optimizer step
-    where it stopped, and ends as a finished run does."""
+@pytest.mark.parametrize(
+    "phases, stop_after",
+    [(["--epochs", "12"], 2), (["--head-epochs", "3", "--epochs", "9"], 5)],
+    ids=["one-phase", "in-the-fine-tuning-phase-after-the-head-phase"],
+)
+def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optimizer_state(
+    tmp_path, phases, stop_after
+):
+    """Ctrl-C (SIGINT to the process group) after ``stop_after`` epochs: the run directory keeps history.csv
+    and the best weights, stderr says how to resume; --resume runs only the epochs left (after an ended
+    head phase: from the weights it ended with), from the optimizer step where it stopped, and ends as a
+    finished run does."""
     import math
     import time
 
@@ -248,13 +256,13 @@ def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optim
     runs = tmp_path / "runs"
     command = [sys.executable, str(ROOT / "04-train-cnn.py"), "--input", str(dataset), "--output", str(runs)]
     command += ["--model", "small_cnn", "--image-size", "32", "--weights", "none", "--batch-size", "8"]
-    command += ["--epochs", "12", "--patience", "12"]
+    command += [*phases, "--patience", "12"]
     process = start_interruptible(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     history = None
     while process.poll() is None and time.monotonic() < deadline:
         found = list(runs.glob("*/history.csv"))
-        if found and len(found[0].read_text().splitlines()) >= 3:  # a header and two epochs
+        if found and len(found[0].read_text().splitlines()) >= 1 + stop_after:  # a header and the epochs
             history = found[0]
             break
         time.sleep(0.05)
@@ -264,7 +272,7 @@ def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optim
     run = history.parent
     assert f"--resume {run}" in process.stderr.read()
     finished = len(pd.read_csv(history))
-    assert 2 <= finished < 12 and not (run / "model.keras").exists()
+    assert stop_after <= finished < 12 and not (run / "model.keras").exists()
     assert (run / "best.weights.h5").is_file() and not list(run.rglob(".*tmp*"))
 
     resumed = subprocess.run(
@@ -277,7 +285,11 @@ def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optim
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     steps = math.ceil(6 * 2 * 8 / 8)  # train faces / batch
     step = re.search(rf"resumed at epoch {finished} with the optimizer state of step (\d+)", resumed.stderr)
-    assert step and int(step.group(1)) >= finished * steps  # Adam's state went on, not from step 0
+    if finished > 3 and "--head-epochs" in phases:  # the fine-tuning phase's own optimizer, on from its start
+        assert "resuming after the head phase (3 epochs)" in resumed.stderr
+        assert step and int(step.group(1)) >= (finished - 3) * steps
+    else:
+        assert step and int(step.group(1)) >= finished * steps  # Adam's state went on, not from step 0
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == list(range(12))
     assert (run / "model.keras").is_file() and (run / "metrics.json").is_file()
     assert not (run / "resume").exists() and not (run / "best.weights.h5").exists()
