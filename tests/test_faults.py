@@ -423,3 +423,48 @@ def test_stage_02_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for
     whole = tmp_path / "whole"
     assert subprocess.run([*stage02, "--output", str(whole), "--workers", "1"], cwd=ROOT).returncode == 0
     assert tree_digest(faces) == tree_digest(whole)
+
+
+def test_stage_03_killed_mid_copy_then_rerun_equals_an_uninterrupted_run_file_for_file(tmp_path):
+    import time
+
+    from test_dataset import faces_manifest, write_faces_folder
+    from test_stages_01_03 import tree_digest
+
+    write_faces_folder(tmp_path / "faces", faces_manifest(groups=40, fakes_per_real=3, frames=25))  # 4,000
+    stage03 = [
+        sys.executable,
+        str(ROOT / "03-prepare-fake-real-dataset.py"),
+        "--input",
+        str(tmp_path / "faces"),
+    ]
+    dataset = tmp_path / "dataset"
+    process = subprocess.Popen([*stage03, "--output", str(dataset)], cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while sum(1 for _ in dataset.glob("*/*/*.jpg")) < 100 and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert process.poll() is None, "stage 03 ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (dataset / "split.csv").exists()
+
+    assert (
+        subprocess.run([*stage03, "--output", str(dataset)], cwd=ROOT, stdout=subprocess.DEVNULL).returncode
+        == 0
+    )
+    whole = tmp_path / "whole"
+    assert (
+        subprocess.run([*stage03, "--output", str(whole)], cwd=ROOT, stdout=subprocess.DEVNULL).returncode
+        == 0
+    )
+    assert tree_digest(dataset) == tree_digest(whole)
+
+
+def test_a_directory_symlink_loop_under_the_input_is_listed_once_and_the_run_ends(labelled_videos, tmp_path):
+    (labelled_videos / "real" / "again").symlink_to(labelled_videos, target_is_directory=True)
+    stage01 = load_script("01-convert-video-to-image.py")
+    output = tmp_path / "frames"
+    assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
+    videos = pd.read_csv(output / "manifest.csv")["video_id"].unique()
+    assert sorted(videos) == ["fake/fake0", "fake/fake1", "real/real0", "real/real1"]

@@ -189,3 +189,27 @@ def test_a_phone_video_with_rotation_metadata_is_read_the_right_way_up_as_opencv
         assert frames[index].shape[:2] == (info.height, info.width) == upright[index].shape[:2]
         assert np.array_equal(frames[index], upright[index])
     assert (info.width, info.height) == ((64, 96) if rotation % 180 else (96, 64))
+
+
+@pytest.mark.parametrize("pixels, codec, suffix", [("rgba", "png", "mov"), ("gray", "ffv1", "mkv")])
+def test_four_channel_and_grey_videos_give_three_channel_frames_as_opencv_reads_them(
+    tmp_path, pixels, codec, suffix
+):
+    import av
+
+    from common.video import _read_frames_opencv
+
+    path = tmp_path / f"{pixels}.{suffix}"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pixels
+        for index in range(6):
+            image = np.full((48, 64, 4) if pixels == "rgba" else (48, 64), 20 * index, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format=pixels)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = dict(read_frames(path, [0, 3, 5], probe_video(path).timeline))
+    expected = dict(_read_frames_opencv(path, [0, 3, 5]))
+    for index in (0, 3, 5):
+        assert frames[index].shape == (48, 64, 3) and np.array_equal(frames[index], expected[index])
