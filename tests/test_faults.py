@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import cv2
 import keras
@@ -468,3 +469,46 @@ def test_a_directory_symlink_loop_under_the_input_is_listed_once_and_the_run_end
     assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
     videos = pd.read_csv(output / "manifest.csv")["video_id"].unique()
     assert sorted(videos) == ["fake/fake0", "fake/fake1", "real/real0", "real/real1"]
+
+
+def test_odd_names_a_text_and_an_image_named_mp4_through_stages_01_and_05_and_the_input_untouched(
+    tmp_path, monkeypatch
+):
+    """A name with spaces, unicode and shell characters is processed like any; a text file named .mp4 fails
+    in one line ("cannot open as a video") and the run goes on; an image named .mp4 is read as a one-frame
+    video (FFmpeg opens it). Nothing under --input is written by either stage."""
+    import matplotlib
+    from test_predict import BoxDetector
+    from test_stages_01_03 import tree_digest
+
+    from common import predict
+
+    videos = tmp_path / "videos" / "real"
+    write_video(videos / "clip 'één' $(rm -rf x) & ;.mp4", frames=20)  # 2 s
+    (videos / "text.mp4").write_text("not a video\n")
+    photo = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    (videos / "photo.mp4").write_bytes(photo.read_bytes())
+    before = tree_digest(videos.parent)
+
+    output = tmp_path / "frames"
+    assert (
+        load_script("01-convert-video-to-image.py").main(
+            ["--input", str(videos.parent), "--output", str(output)]
+        )
+        == 1
+    )
+    counts = pd.read_csv(output / "manifest.csv").groupby("video_id").size().to_dict()
+    assert counts == {"real/clip 'één' $(rm -rf x) & ;": 2, "real/photo": 1}
+    assert pd.read_csv(output / "failed.csv")["error"].tolist() == ["cannot open as a video"]
+
+    run = tmp_path / "run"
+    save_model(build_model("small_cnn", 32, None), run / MODEL_FILE, METADATA)
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: BoxDetector())
+    scores = tmp_path / "scores.csv"
+    argv = ["--model", str(run), "--input", str(videos.parent), "--output", str(scores), "--frames", "4"]
+    assert load_script("05-predict-video.py").main(argv) == 1  # text.mp4 could not be read
+    rows = pd.read_csv(scores, keep_default_na=False).set_index("video")
+    assert rows.loc["real/clip 'één' $(rm -rf x) & ;.mp4", "frames_sampled"] == 4
+    assert rows.loc["real/photo.mp4", "frames_sampled"] == 1
+    assert rows.loc["real/text.mp4", "verdict"] == "UNKNOWN" and rows.loc["real/text.mp4", "error"]
+    assert tree_digest(videos.parent) == before
