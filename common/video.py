@@ -82,7 +82,7 @@ def probe_video(path):
     except (av.error.FFmpegError, IndexError):  # IndexError: no video stream
         timeline = None
     frame_count = reported
-    counted = len(timeline.timestamps) if timeline else 0
+    counted = timeline.packets if timeline is not None else 0
     if counted and (reported <= 0 or counted < reported):
         if reported > 0:
             log.warning(
@@ -91,7 +91,7 @@ def probe_video(path):
         frame_count = counted
     if frame_count <= 0 or width <= 0 or height <= 0:
         raise VideoError("no decodable frames")
-    measured = timeline.frame_rate() if timeline else None
+    measured = timeline.frame_rate() if timeline is not None else None
     reported_ok = bool(fps) and math.isfinite(fps) and fps > 0
     if measured and (not reported_ok or not 0.5 <= fps / measured <= 2):
         log.warning("%s reports %s frames/s but its timestamps say %.3g: using those", path, fps, measured)
@@ -131,7 +131,7 @@ def read_frames(path, indices, timeline=None):
     """
     wanted = sorted(set(indices))
     try:
-        timeline = timeline or Timeline.of(path)
+        timeline = timeline if timeline is not None else Timeline.of(path)
     except (av.error.FFmpegError, IndexError):
         yield from _read_frames_opencv(path, wanted)
         return
@@ -149,6 +149,7 @@ class Timeline:
     disposable: frozenset = frozenset()  # pts of frames no other frame refers to (H.264 in MP4/MOV/MKV)
     decoded: int = 0  # frames decoded so far (a benchmark and test probe)
     time_base: float = 0.0  # seconds per timestamp unit; 0 when unknown
+    packets: int = 0  # the stream's packets, one a frame: its frame count even without timestamps
 
     @classmethod
     def of(cls, path):
@@ -163,11 +164,11 @@ class Timeline:
             ]
         timestamps = sorted(pts for pts, _, _ in packets if pts is not None)
         if len(timestamps) < len(packets) or len(set(timestamps)) < len(timestamps):
-            return cls(Path(path), [], [])  # no timestamps to trust: decode in order and count
+            return cls(Path(path), [], [], packets=len(packets))  # no timestamps to trust: decode in order
         index_of = {pts: index for index, pts in enumerate(timestamps)}
         keyframes = sorted(index_of[pts] for pts, key, _ in packets if key)
         disposable = frozenset(pts for pts, _, unreferenced in packets if unreferenced)
-        return cls(Path(path), timestamps, keyframes, disposable, time_base=time_base)
+        return cls(Path(path), timestamps, keyframes, disposable, time_base=time_base, packets=len(packets))
 
     def frame_rate(self):
         """Frames per second as the timestamps space them (a mean over the stream); None when unknown."""

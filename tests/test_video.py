@@ -213,3 +213,31 @@ def test_four_channel_and_grey_videos_give_three_channel_frames_as_opencv_reads_
     expected = dict(_read_frames_opencv(path, [0, 3, 5]))
     for index in (0, 3, 5):
         assert frames[index].shape == (48, 64, 3) and np.array_equal(frames[index], expected[index])
+
+
+def test_a_raw_h264_stream_without_a_frame_count_or_timestamps_is_counted_and_read(tmp_path):
+    """An elementary .h264 stream: OpenCV reports a meaningless frame count and the packets carry no
+    timestamps; its frames are counted from its packets (before: 'no decodable frames') and read in order."""
+    import av
+
+    from common.video import _read_frames_opencv
+
+    path = tmp_path / "camera.h264"
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for index in range(30):
+            image = np.zeros((64, 96, 3), np.uint8)
+            for bit in range(12):
+                if index >> bit & 1:
+                    image[:, bit * 8 : bit * 8 + 8] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info = probe_video(path)
+    assert info.frame_count == 30 and not info.timeline.timestamps
+    frames = dict(read_frames(path, [0, 14, 29], info.timeline))
+    assert [number_shown(frames[index]) for index in (0, 14, 29)] == [0, 14, 29]
+    expected = dict(_read_frames_opencv(path, [0, 14, 29]))
+    assert all(np.array_equal(frames[index], expected[index]) for index in (0, 14, 29))
