@@ -512,3 +512,24 @@ def test_odd_names_a_text_and_an_image_named_mp4_through_stages_01_and_05_and_th
     assert rows.loc["real/photo.mp4", "frames_sampled"] == 1
     assert rows.loc["real/text.mp4", "verdict"] == "UNKNOWN" and rows.loc["real/text.mp4", "error"]
     assert tree_digest(videos.parent) == before
+
+
+@pytest.mark.parametrize("stage", ["03", "04"])
+def test_a_manifest_missing_a_column_is_one_line_naming_the_file_and_the_column(tmp_path, capsys, stage):
+    from test_dataset import faces_manifest, write_faces_folder
+    from test_train import write_dataset
+
+    if stage == "03":
+        folder, manifest, script = tmp_path / "faces", "manifest.csv", "03-prepare-fake-real-dataset.py"
+        write_faces_folder(folder, faces_manifest(groups=6, fakes_per_real=1, frames=2))
+    else:
+        folder, manifest, script = tmp_path / "dataset", "split.csv", "04-train-cnn.py"
+        write_dataset(folder, videos_per_class=(1, 1, 1), frames=1)
+    table = pd.read_csv(folder / manifest)
+    table.drop(columns="label").to_csv(folder / manifest, index=False)
+    capsys.readouterr()
+    flags = ["--weights", "none"] if stage == "04" else []
+    code = load_script(script).main(["--input", str(folder), "--output", str(tmp_path / "out"), *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"{folder / manifest} lacks columns ['label']" in err
