@@ -175,22 +175,34 @@ def test_stage_03_refuses_an_output_folder_another_run_is_writing(tmp_path, caps
     assert not (output / "split.csv").exists()
 
 
+def kill_when(process, done, name, seconds=180):
+    """SIGKILL ``process`` (a stage) as soon as ``done()`` is true, while it still runs; the stage ``name``
+    must not have ended first."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not done() and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    assert process.poll() is None, f"{name} ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def finished_parts(output, count):
+    """``done`` for ``kill_when``: ``count`` videos of a per-video stage have their part file."""
+    return lambda: len(list((output / "parts").glob("[!.]*.csv"))) >= count
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_stage_01_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for_file(tmp_path, workers):
     """SIGKILL: nothing gets to clean up; the temporary files of the killed run are swept by the next."""
-    import time
 
     from test_stages_01_03 import stage01_on_copies, tree_digest
 
     _, output, command = stage01_on_copies(tmp_path, count=8, frames=150, workers=workers)
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(list((output / "parts").glob("[!.]*.csv"))) < 2 and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert process.poll() is None, "stage 01 ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, finished_parts(output, 2), "stage 01")
     assert not (output / "manifest.csv").exists()
 
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -402,7 +414,6 @@ def test_a_container_reporting_a_wrong_frame_rate_is_sampled_by_its_timestamps(
 
 
 def test_stage_02_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for_file(tmp_path):
-    import time
 
     from test_stages_01_03 import stage01_on_copies, tree_digest
 
@@ -411,13 +422,7 @@ def test_stage_02_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for
     faces = tmp_path / "faces"
     stage02 = [sys.executable, str(ROOT / "02-crop-faces-with-mtcnn.py"), "--input", str(frames)]
     process = subprocess.Popen([*stage02, "--output", str(faces), "--workers", "1"], cwd=ROOT)
-    deadline = time.monotonic() + 180
-    while len(list((faces / "parts").glob("[!.]*.csv"))) < 2 and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    assert process.poll() is None, "stage 02 ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, finished_parts(faces, 2), "stage 02")
     assert not (faces / "manifest.csv").exists()
 
     assert subprocess.run([*stage02, "--output", str(faces), "--workers", "1"], cwd=ROOT).returncode == 0
@@ -427,7 +432,6 @@ def test_stage_02_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for
 
 
 def test_stage_03_killed_mid_copy_then_rerun_equals_an_uninterrupted_run_file_for_file(tmp_path):
-    import time
 
     from test_dataset import faces_manifest, write_faces_folder
     from test_stages_01_03 import tree_digest
@@ -441,13 +445,7 @@ def test_stage_03_killed_mid_copy_then_rerun_equals_an_uninterrupted_run_file_fo
     ]
     dataset = tmp_path / "dataset"
     process = subprocess.Popen([*stage03, "--output", str(dataset)], cwd=ROOT, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while sum(1 for _ in dataset.glob("*/*/*.jpg")) < 100 and process.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    assert process.poll() is None, "stage 03 ended before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(process, lambda: sum(1 for _ in dataset.glob("*/*/*.jpg")) >= 100, "stage 03")
     assert not (dataset / "split.csv").exists()
 
     assert (

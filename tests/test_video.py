@@ -141,12 +141,13 @@ def test_a_video_without_timestamps_is_read_in_order(tmp_path):
     assert timeline.decoded == 120
 
 
-def write_numbered_h264(path, frames, size=(96, 64), rotation=0):
+def write_numbered_h264(path, frames, size=(96, 64), rotation=0, container_format=None):
     """As ``write_numbered_video``, in H.264 with B-frames (x264's default GOP structure), via PyAV; with
-    ``rotation`` (degrees, counter-clockwise) as display rotation metadata, as phones write it."""
+    ``rotation`` (degrees, counter-clockwise) as display rotation metadata, as phones write it;
+    ``container_format`` "h264": a raw elementary stream, no container."""
     import av
 
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=container_format) as container:
         stream = container.add_stream("libx264", rate=30, options={"preset": "fast", "bf": "3"})
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         if rotation:
@@ -218,23 +219,9 @@ def test_four_channel_and_grey_videos_give_three_channel_frames_as_opencv_reads_
 def test_a_raw_h264_stream_without_a_frame_count_or_timestamps_is_counted_and_read(tmp_path):
     """An elementary .h264 stream: OpenCV reports a meaningless frame count and the packets carry no
     timestamps; its frames are counted from its packets (before: 'no decodable frames') and read in order."""
-    import av
-
     from common.video import _read_frames_opencv
 
-    path = tmp_path / "camera.h264"
-    with av.open(str(path), "w", format="h264") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        for index in range(30):
-            image = np.zeros((64, 96, 3), np.uint8)
-            for bit in range(12):
-                if index >> bit & 1:
-                    image[:, bit * 8 : bit * 8 + 8] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    path = write_numbered_h264(tmp_path / "camera.h264", frames=30, container_format="h264")
     info = probe_video(path)
     assert info.frame_count == 30 and not info.timeline.timestamps
     frames = dict(read_frames(path, [0, 14, 29], info.timeline))
