@@ -462,7 +462,7 @@ class ScoredVideos:
             shutil.rmtree(building, ignore_errors=True)
 
     def _files(self):
-        return [path for path in self.folder.glob("*.json") if path.name != self.SETTINGS]
+        return [path for path in self.folder.glob("[!.]*.json") if path.name != self.SETTINGS]  # no temporary
 
     def _path(self, name):
         return self.folder / f"{hashlib.sha1(name.encode()).hexdigest()}.json"

@@ -512,7 +512,7 @@ def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_agai
     resumed = tmp_path / "resumed.csv"
     assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4", "--workers", "2")) == 130
     assert (
-        not resumed.exists() and len(list((tmp_path / "resumed_parts").glob("*.json"))) == 3
+        not resumed.exists() and len(list((tmp_path / "resumed_parts").glob("[!.]*.json"))) == 3
     )  # 2 + settings
     scored.clear()
 
@@ -552,14 +552,14 @@ def test_stage_05_killed_mid_run_leaves_whole_files_and_the_rerun_scores_only_wh
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parts = tmp_path / "p_parts"
     deadline = time.monotonic() + 240
-    while len(list(parts.glob("*.json"))) < 4 and process.poll() is None and time.monotonic() < deadline:
+    while len(list(parts.glob("[!.]*.json"))) < 4 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert process.poll() is None, "stage 05 ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    kept = [path for path in parts.glob("*.json") if path.name != "settings.json"]
+    kept = [path for path in parts.glob("[!.]*.json") if path.name != "settings.json"]
     assert 3 <= len(kept) < 12 and not output.exists()
-    for path in parts.iterdir():
+    for path in parts.glob("[!.]*"):  # a hidden temporary file may be left: the next run sweeps it
         json.loads(path.read_text())  # every file whole: written under a temporary name, then renamed
 
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -333,7 +333,9 @@ def test_ctrl_c_with_worker_processes_stops_soon_and_the_rerun_completes_the_sam
     process = start_interruptible(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while (
-        not list((output / "parts").glob("*.csv")) and process.poll() is None and time.monotonic() < deadline
+        not list((output / "parts").glob("[!.]*.csv"))
+        and process.poll() is None
+        and time.monotonic() < deadline
     ):
         time.sleep(0.02)
     assert process.poll() is None, "stage 01 ended before it could be interrupted"
