@@ -176,7 +176,9 @@ def render_report(run_dir):
         "(lowest val_loss over every epoch of every phase) and the test split was scored once, after training.",
         "",
     ]
-    cross = sorted((run_dir / CROSS_DIR).glob("*.json")) if (run_dir / CROSS_DIR).is_dir() else []
+    cross = (
+        sorted((run_dir / CROSS_DIR).glob("[!.]*.json")) if (run_dir / CROSS_DIR).is_dir() else []
+    )  # not temporaries
     if cross:
         lines += ["## Cross-dataset", "", *cross_table(cross), ""]
     lines += ["## Plots", ""]
