@@ -8,7 +8,7 @@ from common import evaluation, predict
 from common.cli import config_option, positive_int, run_stage, stage_parser, workers_option
 from common.datasets import label_options
 from common.errors import UserError
-from common.files import output_lock, sweep_temporaries
+from common.files import output_lock
 from common.report import add_cross_dataset
 from common.shard import shard_option
 
@@ -52,8 +52,7 @@ def build_parser():
 
 
 def run(args, config):
-    with output_lock(Path(args.output).parent, Path(args.output).name, args.shard):  # one run per output
-        sweep_temporaries(Path(args.output).parent, recursive=False)
+    with output_lock(Path(args.output).parent, Path(args.output).name, args.shard, tree=False):  # one run
         return score(args, config)
 
 

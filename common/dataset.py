@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from common.errors import UserError
-from common.files import atomic_path, atomic_write_csv, output_lock, safe_name, sweep_temporaries
+from common.files import atomic_path, atomic_write_csv, output_lock, safe_name
 from common.manifest import (
     FACE_COLUMNS,
     FAKE,
@@ -203,7 +203,6 @@ def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False
     ``output/split.csv`` and ``output/split_counts.csv``. Returns the plan, the count table and the protocol
     used (``split_protocol``). Files already in place are not copied again."""
     with output_lock(output, SPLIT):  # a second run into the same folder at the same time is refused
-        sweep_temporaries(output)
         return _prepare_dataset(Path(input_dir), Path(output), ratios, do_balance, seed, overwrite, protocol)
 
 

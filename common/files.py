@@ -129,20 +129,26 @@ def _hold(path, kind):
 
 
 @contextlib.contextmanager
-def output_lock(folder, name, shard=None):
+def output_lock(folder, name, shard=None, tree=True):
     """While the block runs, this process alone writes ``name`` in ``folder`` (``name``: the output, e.g.
     "manifest"): a second run writing the same output gets a ``UserError`` at once instead of interleaving
     with the first. With a ``shard`` (not the whole input), runs of other shards of the same output may run
     alongside (they write other files), a run of the same shard or an unsharded run may not. Locks are
     ``flock``s on hidden files, freed by the system when a process dies (even by SIGKILL), removed at the end.
+
+    A lock file found in place is one a killed run left: its temporary files are swept first
+    (``sweep_temporaries``, below ``folder``, or in it alone without ``tree``), so a run after a clean one
+    walks no folder.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    whole = folder / f".{name}.lock"
     sharded = shard is not None and shard.count > 1
+    whole = folder / f".{name}.lock"
+    own = folder / f".{name}.shard-{shard.index}-of-{shard.count}.lock" if sharded else whole
+    left_by_a_killed_run = own.exists()  # holders remove their file; when it is there, ours is free or theirs
     handles = [_hold(whole, fcntl.LOCK_SH if sharded else fcntl.LOCK_EX)]
     if sharded and handles[0] is not None:
-        handles.append(_hold(folder / f".{name}.shard-{shard.index}-of-{shard.count}.lock", fcntl.LOCK_EX))
+        handles.append(_hold(own, fcntl.LOCK_EX))
     if None in handles:
         for handle in handles:
             if handle is not None:
@@ -151,6 +157,8 @@ def output_lock(folder, name, shard=None):
             f"another run is writing {name} in {folder}{' (this shard, or unsharded)' if sharded else ''}; "
             "wait for it to end, or write elsewhere"
         )
+    if left_by_a_killed_run:
+        sweep_temporaries(folder, recursive=tree)
     try:
         yield
     finally:

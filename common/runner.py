@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from common.files import atomic_write_csv, output_lock, safe_name, sweep_temporaries
+from common.files import atomic_write_csv, output_lock, safe_name
 from common.manifest import FAILED, MANIFEST, PARTS, SKIPPED_FRAMES, read_table
 from common.shard import WHOLE
 
@@ -64,7 +64,6 @@ def run_per_video(jobs, process, output, columns, description, workers=1, shard=
     ``output`` (and shard) at the same time is refused (``output_lock``).
     """
     with output_lock(output, MANIFEST, shard):
-        sweep_temporaries(output)
         return _run_per_video(jobs, process, output, columns, description, workers, shard)
 
 

@@ -198,7 +198,7 @@ class Timeline:
                     frames, position, held = None, keyframe, None
                 if frames is None:
                     frames = self._decode(
-                        container, stream, {self.timestamps[i] for i in wanted if i < len(self)}
+                        container, stream, {self.timestamps[i] for i in wanted if i < len(self.timestamps)}
                     )
                 image = None
                 for index, frame in itertools.chain([held] if held else [], self._indexed(frames, position)):
@@ -218,9 +218,6 @@ class Timeline:
             if index is not None:
                 position = index + 1
                 yield index, frame
-
-    def __len__(self):
-        return len(self.timestamps)
 
     def _decode(self, container, stream, wanted):
         """Frames from the container's position on. A frame no other frame refers to is not decoded unless it

@@ -233,6 +233,8 @@ def test_temporary_files_of_a_killed_run_are_swept_those_of_live_runs_and_other_
 
 
 def test_stage_01_sweeps_the_temporary_files_a_killed_run_left(labelled_videos, tmp_path):
+    """A killed run leaves its lock file and maybe a temporary file; the next run finds the lock file and
+    sweeps (a run after a clean one, which removed its lock file, walks nothing)."""
     import socket
 
     stage01 = load_script("01-convert-video-to-image.py")
@@ -244,6 +246,7 @@ def test_stage_01_sweeps_the_temporary_files_a_killed_run_left(labelled_videos, 
     left = output / "frames" / "real" / f".f000001.{socket.gethostname()}.{dead.stdout.strip()}.tmp.jpg"
     left.parent.mkdir(parents=True, exist_ok=True)
     left.write_bytes(b"half a jpeg")
+    (output / ".manifest.csv.lock").write_text(f"pid {dead.stdout.strip()}\n")  # a killed run leaves its lock
     assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
     assert not left.exists()
 
