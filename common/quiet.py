@@ -41,14 +41,20 @@ def pieces(buffer):
     return parts[:-1], parts[-1]
 
 
-def forward(source, target, is_noise):
+def forward(source, target, is_noise, wake=None):
     """Copy ``source`` to ``target`` (file descriptors) until end of file, leaving out every line that
     ``is_noise``; an unfinished line is shown once nothing more came for ``FLUSH_AFTER`` seconds, unless
-    it may be the start of a noise line."""
-    rest = b""
+    it may be the start of a noise line. Once ``wake`` (a file descriptor) is readable, what ``source``
+    already holds is copied and the copying ends, without waiting for the end of file: a child process that
+    outlives ours (multiprocessing's resource tracker) keeps the pipe open."""
+    rest, closing = b"", False
     while True:
-        ready, _, _ = select.select([source], [], [], FLUSH_AFTER)
-        if ready:
+        ready, _, _ = select.select([source] + ([wake] if wake is not None else []), [], [], FLUSH_AFTER)
+        if wake in ready:
+            closing, wake = True, None
+        if source in ready or closing:
+            if closing and source not in select.select([source], [], [], 0)[0]:
+                break
             chunk = os.read(source, 65536)
             if not chunk:
                 break
@@ -68,15 +74,17 @@ def filter_stderr(is_noise=lambda line: STARTUP_NOISE.match(line) is not None):
     sys.stderr.flush()
     terminal = os.dup(2)
     reader, writer = os.pipe()
+    wake, waker = os.pipe()
     os.dup2(writer, 2)
     os.close(writer)
-    thread = threading.Thread(target=forward, args=(reader, terminal, is_noise), daemon=True)
+    thread = threading.Thread(target=forward, args=(reader, terminal, is_noise, wake), daemon=True)
     thread.start()
 
     def stop():
         sys.stderr.flush()
-        os.dup2(terminal, 2)  # closes the pipe's last writer of this process: the thread reads its end
-        thread.join(timeout=2)  # a child that outlives us may hold the pipe open: do not wait for it
+        os.dup2(terminal, 2)  # from here on this process writes to the terminal again
+        os.write(waker, b"x")  # the thread copies what the pipe holds and ends (children may keep it open)
+        thread.join(timeout=2)
 
     atexit.register(stop)
     return stop

@@ -1,8 +1,13 @@
 """Quiet start-up (common.quiet): TensorFlow's start-up lines are left out of standard error, nothing else."""
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+
+from conftest import ROOT
 
 from common.quiet import STARTUP_NOISE, forward
 
@@ -62,3 +67,30 @@ def test_ffmpegs_own_line_after_a_progress_bar_is_left_out_and_the_bar_kept():
     ffmpeg = b"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x5638ec18ee80] moov atom not found\n"
     warning = b"WARNING failed: /videos/real/text.mp4: cannot open as a video\n"
     assert forwarded([bar + ffmpeg + warning])[1] == bar + warning
+
+
+# A stage's last line, then its exit while a child it started (multiprocessing's resource tracker, left by
+# a pool of worker processes) still holds standard error open
+OUTLIVED = """
+import subprocess, sys, time
+from common.quiet import filter_stderr
+filter_stderr()
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(child.pid, flush=True)
+sys.stderr.write("5 videos, 64 frames -> manifest.csv\\n")
+print(time.time(), flush=True)
+"""
+
+
+def test_the_process_ends_at_once_when_a_child_outlives_it_and_its_last_line_is_shown(tmp_path):
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        parent = subprocess.Popen([sys.executable, "-c", OUTLIVED], stdout=stdout, stderr=stderr, cwd=ROOT)
+        parent.wait(timeout=60)
+    ended = time.time()
+    child, last_line = out.read_text().split()
+    os.kill(int(child), signal.SIGKILL)
+    assert parent.returncode == 0
+    assert err.read_text() == "5 videos, 64 frames -> manifest.csv\n"
+    # before: it waited 2 s for the child to close the pipe, at the end of every stage run with workers
+    assert ended - float(last_line) < 1.0
