@@ -105,6 +105,21 @@ def safe_name(video_id):
     return video_id.replace("%", "%25").replace("/", "%2F").replace("\\", "%5C")
 
 
+_HELD_LOCKS = set()  # the lock files this process holds open (output_lock)
+
+
+def _close_held_locks():
+    """In a forked child: close its copies of the parent's lock files. A flock belongs to the open file,
+    which the child shares, so a child that outlives a killed parent (a worker busy with a video) would
+    hold the parent's lock; closing a copy never unlocks it for the parent."""
+    for handle in _HELD_LOCKS:
+        handle.close()
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_locks)
+
+
 def _hold(path, kind):
     """An open file ``path`` holding a ``kind`` flock (``fcntl.LOCK_EX`` or ``LOCK_SH``) that names this
     process; ``None`` when another process holds a lock that excludes it."""
@@ -157,11 +172,13 @@ def output_lock(folder, name, shard=None, tree=True):
             f"another run is writing {name} in {folder}{' (this shard, or unsharded)' if sharded else ''}; "
             "wait for it to end, or write elsewhere"
         )
-    if left_by_a_killed_run:
-        sweep_temporaries(folder, recursive=tree)
+    _HELD_LOCKS.update(handles)
     try:
+        if left_by_a_killed_run:
+            sweep_temporaries(folder, recursive=tree)
         yield
     finally:
+        _HELD_LOCKS.difference_update(handles)
         for handle in reversed(handles):
             try:  # the last holder removes the file: no other run holds it when ours becomes exclusive
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

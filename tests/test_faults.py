@@ -161,6 +161,33 @@ def test_the_lock_of_a_killed_run_is_free_at_once(tmp_path):
         pass
 
 
+def test_the_lock_of_a_killed_run_is_free_at_once_while_a_worker_it_forked_lives_on(tmp_path):
+    """Stage 01's worker processes are forked: one busy with a video outlives a killed stage for a while."""
+    from common.files import output_lock
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, time; from common.files import output_lock; "
+            f"lock = output_lock({str(tmp_path)!r}, 'manifest.csv'); lock.__enter__(); child = os.fork(); "
+            "child or (time.sleep(60), os._exit(0)); print(child, flush=True); time.sleep(60)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    worker = int(holder.stdout.readline())
+    try:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        os.kill(worker, 0)  # still alive
+        with output_lock(tmp_path, "manifest.csv"):
+            pass
+    finally:
+        os.kill(worker, signal.SIGKILL)
+
+
 def test_stage_03_refuses_an_output_folder_another_run_is_writing(tmp_path, capsys):
     from test_dataset import faces_manifest, write_faces_folder
 
