@@ -11,6 +11,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import multiprocessing
+import signal
 import time
 from pathlib import Path
 
@@ -105,8 +106,11 @@ def _run_per_video(jobs, process, output, columns, description, workers, shard):
                 bar.update()
         else:
             # spawn, not fork: a forked child of a process that already runs TensorFlow can hang
-            spawn = multiprocessing.get_context("spawn")
-            pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_stop_at_interrupt,
+            )
             try:
                 futures = {
                     pool.submit(_call, process, payload): (video_id, video_path)
@@ -155,8 +159,26 @@ def _write_manifest_when_complete(parts, output, jobs, columns, shard):
     _write_or_remove(output / FAILED, failed[FAILED_COLUMNS])
 
 
+_interrupted = False  # in a worker process: Ctrl-C came
+
+
+def _stop_at_interrupt():
+    """Worker process set-up: Ctrl-C stops the video in flight (KeyboardInterrupt: its temporary files are
+    removed) and every video queued to this worker after it (the pool hands workers videos ahead: they
+    were worked through, unrecorded, while the stage exited)."""
+
+    def interrupt(signum, frame):
+        global _interrupted
+        _interrupted = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+
+
 def _call(process, payload):
     """Return the rows, or the exception, so one bad video never stops the batch (also across processes)."""
+    if _interrupted:
+        raise KeyboardInterrupt
     try:
         return process(payload)
     except Exception as error:

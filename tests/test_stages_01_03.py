@@ -339,12 +339,14 @@ def test_ctrl_c_with_worker_processes_stops_soon_and_the_rerun_completes_the_sam
     ):
         time.sleep(0.02)
     assert process.poll() is None, "stage 01 ended before it could be interrupted"
+    started = len(list((output / "frames" / "real").iterdir()))
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(timeout=120) == 130 and "interrupted" in process.stderr.read().decode()
     done = len(list((output / "parts").glob("[!.]*.csv")))
-    started = len(list((output / "frames" / "real").iterdir()))
-    # besides those recorded: at most 2 finishing, 2 in flight and 1 queued ahead, not all 12
-    assert 1 <= done < 12 and started <= done + 5
+    assert 1 <= done < 12
+    # no video starts after Ctrl-C (one may start between the count and the signal); before, the 3 videos
+    # queued ahead to the workers were worked through, unrecorded
+    assert len(list((output / "frames" / "real").iterdir())) <= started + 1
     assert not list(output.rglob(".*tmp*")) and not (output / "manifest.csv").exists()
 
     assert stage01.main(["--input", str(videos.parent), "--output", str(output), "--fps", "30"]) == 0
