@@ -12,7 +12,6 @@ import concurrent.futures
 import contextlib
 import io
 import json
-import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -87,8 +86,9 @@ def decode_only(input_dir, fps, max_frames, workers):
     workers = int(workers)
     if workers <= 1:
         return {"items": sum(decoded_count(path, indices) for path, indices in videos)}
-    spawn = multiprocessing.get_context("spawn")  # as stage 01's runner starts its workers
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+    from common.runner import worker_context  # workers start as stage 01's do
+
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
         return {"items": sum(pool.map(decoded_count, *zip(*videos)))}
 
 
