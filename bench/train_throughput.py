@@ -128,6 +128,12 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, help="default: each backbone's default size")
     parser.add_argument("--mixed-precision", default="auto", choices=MIXED_PRECISION_MODES)
+    parser.add_argument(
+        "--jit-compile",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="XLA for the timed networks (auto: Keras's choice, as stage 04: on with one GPU only)",
+    )
     parser.add_argument("--pipeline", action="store_true", help="stage 04's input pipeline against memory")
     parser.add_argument("--faces", type=int, default=2000, help="--pipeline: JPEG faces generated")
     parser.add_argument("--repeats", type=int, default=5, help="--pipeline: timed epochs of each feed")
@@ -157,12 +163,19 @@ def main():
         data = tf.data.Dataset.from_tensors((images, labels)).repeat()
         with strategy.scope():
             model = build_model(name, size, weights="none")
-            model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+            model.compile(
+                optimizer=keras.optimizers.Adam(1e-4),
+                loss="binary_crossentropy",
+                jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+            )
         model.fit(data, steps_per_epoch=1, epochs=1, verbose=0)  # build and trace
         started = time.perf_counter()
         model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
         seconds = time.perf_counter() - started
-        print(f"{name:>20} {size}x{size} batch {batch}: {args.steps * batch / seconds:8.1f} train images/s")
+        xla = "on" if model.jit_compile else "off"
+        print(
+            f"{name:>20} {size}x{size} batch {batch}, XLA {xla}: {args.steps * batch / seconds:8.1f} train images/s"
+        )
         keras.backend.clear_session()
 
 
