@@ -171,7 +171,9 @@ def test_the_lock_of_a_killed_run_is_free_at_once_while_a_worker_it_forked_lives
             "-c",
             "import os, time; from common.files import output_lock; "
             f"lock = output_lock({str(tmp_path)!r}, 'manifest.csv'); lock.__enter__(); child = os.fork(); "
-            "child or (time.sleep(60), os._exit(0)); print(child, flush=True); time.sleep(60)",
+            # the child names itself: fork() returns in it only after its at-fork hooks ran (the parent
+            # naming it could be read, on a loaded machine, before the child was ever scheduled)
+            "child or (print(os.getpid(), flush=True), time.sleep(60), os._exit(0)); time.sleep(60)",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
