@@ -13,9 +13,9 @@ from common.errors import UserError
 def build_parser():
     parser = stage_parser(
         "Split stage 02's face crops into train/val/test by video group (a fake and the real video it was made "
-        "from stay together; no video is in two splits), balance fake vs real in the train split by dropping "
-        "whole videos of the majority class (val and test keep every face), and write OUTPUT/split.csv. The "
-        "same seed gives the same split.",
+        "from stay together; no video is in two splits), balance fake vs real in the train split if asked "
+        "(--balance; val and test keep every face), and write OUTPUT/split.csv and OUTPUT/split_counts.csv. "
+        "The same seed gives the same split.",
         input_help="output folder of 02-crop-faces-with-mtcnn.py",
         output_help="dataset folder: {train,val,test}/{real,fake}/*.jpg and split.csv",
     )
@@ -31,11 +31,14 @@ def build_parser():
     )
     config_option(
         parser,
-        "--no-balance",
+        "--balance",
         "dataset.balance",
-        "keep every train face instead of dropping majority-class videos",
-        dest="balance",
-        action="store_false",
+        "how the train split's classes are evened: none = keep every face (stage 04's class weights even the "
+        "loss); frames = keep every video, fewer evenly spaced frames of each majority-class video; videos = "
+        "drop whole majority-class videos",
+    )
+    parser.add_argument(
+        "--no-balance", dest="balance", action="store_const", const="none", help="--balance none"
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a different split already in --output"

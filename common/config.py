@@ -22,9 +22,12 @@ DEFAULTS = {
     },
     "datasets": {  # options of the dataset adapters (stage 01, and stage 05 with --dataset)
         "ffpp": {
-            "compression": "c23",  # c0 | c23 | c40
+            "compression": "c23",  # raw (= c0, the download script's raw/) | c23 | c40
             "methods": ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"],  # also: FaceShifter
             "splits": "",  # folder of the official train/val/test.json; "" = <root>/splits
+        },
+        "dfd": {  # DeepFakeDetection, shipped with FaceForensics++ (--dataset dfd, same root folder)
+            "compression": "c23",  # raw (= c0) | c23 | c40
         },
     },
     "preprocess": {  # face detection and cropping: stage 02 and stage 05
@@ -41,7 +44,10 @@ DEFAULTS = {
         "train": 0.8,
         "val": 0.1,
         "test": 0.1,
-        "balance": True,  # train split only: drop majority-class videos; val and test keep every face
+        # train split only (val and test keep every face): none = keep every face, stage 04's class weights
+        # even the loss | frames = every video, fewer evenly spaced frames of each majority-class video |
+        # videos = drop whole majority-class videos
+        "balance": "none",
         "protocol": "auto",  # official | ratios; auto = official when the adapter gives official splits
     },
     "train": {
@@ -79,10 +85,12 @@ MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.choose_cache
 METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.metric_learning
 PSEUDO_FAKES = ("none", "sbi")  # see common.sbi
-OLD_VALUES = {"train.cache": {True: "auto", False: "none"}}  # booleans that older configs hold
+OLD_VALUES = {  # booleans that older configs hold
+    "train.cache": {True: "auto", False: "none"},
+    "dataset.balance": {True: "videos", False: "none"},  # true meant dropping whole videos
+}
 RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
-FFPP_COMPRESSIONS = ("c0", "c23", "c40")
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 
 
@@ -90,13 +98,17 @@ def choices():
     """The allowed values of the keys that name something: from the registries, or the mode lists above."""
     from common.aggregate import RULES
     from common.backbones import BACKBONES
+    from common.dataset import BALANCE_MODES
+    from common.datasets import FFPP_COMPRESSION_FOLDERS
     from common.faces import DETECTORS
     from common.sequence import video_model_names
 
     return {
         "video.resize": RESIZE_RULES,
         "dataset.protocol": SPLIT_PROTOCOLS,
-        "datasets.ffpp.compression": FFPP_COMPRESSIONS,
+        "dataset.balance": tuple(BALANCE_MODES),
+        "datasets.ffpp.compression": tuple(FFPP_COMPRESSION_FOLDERS),
+        "datasets.dfd.compression": tuple(FFPP_COMPRESSION_FOLDERS),
         "preprocess.detector": DETECTORS.names(),
         "train.model": (*BACKBONES.names(), *video_model_names()),
         "train.mixed_precision": MIXED_PRECISION_MODES,
@@ -205,6 +217,11 @@ def validate(config):
         if value not in allowed:
             raise ConfigError(f"config key '{dotted}' must be one of {', '.join(allowed)}, got {value!r}")
     methods = config["datasets"]["ffpp"]["methods"]
+    if "DeepFakeDetection" in methods:
+        raise ConfigError(
+            "config key 'datasets.ffpp.methods': DeepFakeDetection is a dataset of its own (other actors, "
+            "no official split): read it with --dataset dfd (stage 01, or stage 05 as a cross-dataset test)"
+        )
     if not methods or any(method not in FFPP_METHODS for method in methods):
         raise ConfigError(
             f"config key 'datasets.ffpp.methods' must be a non-empty list of {', '.join(FFPP_METHODS)}, "

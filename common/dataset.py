@@ -2,8 +2,8 @@
 
 A group is a real video together with every fake made from it: the whole group lands in one split, so no
 person's source video straddles train and test. Videos of an official test list go to the test split whole.
-Balancing touches the train split only: val and test keep every face of every video, so the metrics of
-stage 04 are computed on whole videos.
+Balancing (``BALANCE_MODES``) touches the train split only: val and test keep every face of every video, so
+the metrics of stage 04 are computed on whole videos.
 """
 
 import logging
@@ -108,7 +108,20 @@ def warn_about_ungrouped_fakes(videos):
         )
 
 
-def balance_train(faces, seed):
+def _train_classes(faces):
+    """``(train mask, majority label, minority face count)``; the label is ``None`` when there is nothing
+    to even out (an empty train split, or only one class in it, which is worth a warning)."""
+    train = faces["split"] == "train"
+    counts = faces[train].groupby("label").size().reindex([REAL, FAKE], fill_value=0)
+    if counts.sum() == 0 or counts[REAL] == counts[FAKE]:
+        return train, None, 0
+    if counts.min() == 0:
+        log.warning("the train split has only one class; it is not balanced")
+        return train, None, 0
+    return train, int(counts.idxmax()), int(counts.min())
+
+
+def balance_by_videos(faces, seed):
     """Down-sample the majority class of the train split by whole videos; val and test keep every face.
 
     Returns ``(kept, dropped)`` face tables. Majority-class videos are kept in a seeded order that takes one
@@ -116,14 +129,9 @@ def balance_train(faces, seed):
     come as close as one video allows to the minority class's. A kept video keeps every face, so frames
     with two faces stay whole. Stage 04 weights the classes by what is left, which evens out the rest.
     """
-    train = faces["split"] == "train"
-    counts = faces[train].groupby("label").size().reindex([REAL, FAKE], fill_value=0)
-    if counts.sum() == 0:
+    train, majority, target = _train_classes(faces)
+    if majority is None:
         return faces, faces.iloc[:0]
-    if counts.min() == 0:
-        log.warning("the train split has only one class; it is not balanced")
-        return faces, faces.iloc[:0]
-    majority = int(counts.idxmax())
     videos = (
         faces[train & (faces["label"] == majority)]
         .groupby("video_id", sort=True)
@@ -133,22 +141,66 @@ def balance_train(faces, seed):
     videos["round"] = videos.groupby("group").cumcount()
     videos = videos.sort_values("round", kind="stable")
     kept_faces = videos["faces"].cumsum() - videos["faces"] / 2  # keep a video if half of it still fits
-    dropped_videos = set(videos.index[kept_faces > counts.min()])
+    dropped_videos = set(videos.index[kept_faces > target])
     dropped = faces["video_id"].isin(dropped_videos)
     return faces[~dropped], faces[dropped]
 
 
-def plan_dataset(faces, ratios, do_balance, seed, protocol="auto"):
+def evenly_spaced(count, keep):
+    """``keep`` of the positions ``0..count-1``, evenly spaced (the middle of ``keep`` equal stretches)."""
+    return [int((index + 0.5) * count / keep) for index in range(keep)]
+
+
+def balance_by_frames(faces, seed=None):
+    """Keep every train video, and take fewer frames from each majority-class video of the train split until
+    the classes are even; val and test keep every face. ``seed`` is not used (nothing is random).
+
+    Returns ``(kept, dropped)`` face tables. Each majority-class video keeps a share of its frames
+    proportional to its length (the shares rounded so that the kept frames add up to what evens the classes,
+    larger remainders first, and never less than one frame, so every video still counts), those frames evenly
+    spaced over the frames it has. A kept frame keeps all of its faces, so the classes are even to within
+    the faces of the frames that have several.
+    """
+    train, majority, target = _train_classes(faces)
+    if majority is None:
+        return faces, faces.iloc[:0]
+    rows = faces[train & (faces["label"] == majority)]
+    frames = rows.drop_duplicates(["video_id", "frame_index"]).groupby("video_id", sort=True)["frame_index"]
+    counts = frames.size()
+    share = counts * target / len(rows)  # each video's frames, in proportion, worth the minority's faces
+    keep = np.floor(share).astype(int)
+    extra = int(round(share.sum())) - int(keep.sum())
+    order = (share - keep).sort_values(ascending=False, kind="stable").index
+    keep[order[: max(extra, 0)]] += 1
+    keep = keep.clip(lower=1, upper=counts)
+    kept_frames = {
+        (video_id, index)
+        for video_id, indices in frames
+        for index in np.sort(indices.to_numpy())[evenly_spaced(counts[video_id], keep[video_id])]
+    }
+    dropped = pd.Series(
+        [(video, frame) not in kept_frames for video, frame in zip(rows["video_id"], rows["frame_index"])],
+        index=rows.index,
+    ).reindex(faces.index, fill_value=False)
+    return faces[~dropped], faces[dropped]
+
+
+BALANCE_MODES = {  # dataset.balance -> what evens the classes of the train split: (kept, dropped) faces
+    "videos": balance_by_videos,
+    "frames": balance_by_frames,
+    "none": lambda faces, seed: (faces, faces.iloc[:0]),  # stage 04's class weights even the loss
+}
+
+
+def plan_dataset(faces, ratios, balance, seed, protocol="auto"):
     """The split table (one row per face crop, columns ``SPLIT_COLUMNS`` plus ``source_path``) for a faces
-    manifest, and the face rows that balancing left out of the train split (``split_by_video`` for the
-    ``protocol``). Pure: writes nothing."""
+    manifest, and the face rows that balancing (``balance``, a key of ``BALANCE_MODES``) left out of the
+    train split (``split_by_video`` for the ``protocol``). Pure: writes nothing."""
     faces = faces.copy()
     videos = faces.drop_duplicates("video_id")[["video_id", "label", "group", "official_split"]]
     warn_about_ungrouped_fakes(videos)
     faces["split"] = faces["video_id"].map(split_by_video(videos, ratios, seed, protocol))
-    dropped = faces.iloc[:0]
-    if do_balance:
-        faces, dropped = balance_train(faces, seed)
+    faces, dropped = BALANCE_MODES[balance](faces, seed)
     faces = faces.sort_values(["split", "label", "video_id", "frame_index", "face_index"])
     faces["source_path"] = faces["path"]
     faces["path"] = [
@@ -161,16 +213,31 @@ def plan_dataset(faces, ratios, do_balance, seed, protocol="auto"):
 
 
 def count_table(plan, dropped):
-    """Faces and videos per split and label, and what balancing dropped from each, as a DataFrame."""
-    index = pd.MultiIndex.from_product([SPLITS, ["real", "fake"]], names=["split", "label"])
+    """Videos and faces per split, label and manipulation method (``method``: "" for real videos and for
+    datasets that name none), and what balancing dropped from each: ``dropped_videos`` counts the videos
+    left out whole, ``dropped_faces`` every face left out (``balance: frames`` drops faces, no video). Every
+    split and label has a row, with zeros when it has no video."""
+    present = set(zip(*(pd.concat([plan, dropped])[column] for column in ("split", "label_name", "method"))))
+    keys = present | {
+        (split, label, "")
+        for split in SPLITS
+        for label in ("real", "fake")
+        if not any(key[:2] == (split, label) for key in present)
+    }
+    keys = sorted(keys, key=lambda key: (SPLITS.index(key[0]), key[1] != "real", key[2]))
+    index = pd.MultiIndex.from_tuples(keys, names=["split", "label", "method"])
 
     def counts(rows):
-        table = rows.groupby(["split", "label_name"]).agg(
-            faces=("path", "size"), videos=("video_id", "nunique")
+        table = rows.groupby(["split", "label_name", "method"]).agg(
+            videos=("video_id", "nunique"), faces=("path", "size")
         )
-        return table.rename_axis(["split", "label"]).reindex(index, fill_value=0)
+        return table.rename_axis(index.names).reindex(index, fill_value=0)
 
-    return counts(plan).join(counts(dropped).add_prefix("dropped_"))
+    whole = dropped[~dropped["video_id"].isin(set(plan["video_id"]))]  # videos left out with every face
+    table = counts(plan)
+    table["dropped_videos"] = counts(whole)["videos"]
+    table["dropped_faces"] = counts(dropped)["faces"]
+    return table
 
 
 MISSING = "missing_faces.csv"  # in the dataset folder: rows of stage 02's manifest whose crop is not there
@@ -197,26 +264,26 @@ def leave_out_missing(faces, input_dir, output):
     return faces[present]
 
 
-def prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite=False, protocol="auto"):
+def prepare_dataset(input_dir, output, ratios, balance, seed, overwrite=False, protocol="auto"):
     """Read stage 02's manifest (faces whose crop is missing are left out: ``leave_out_missing``), split it
     (``split_by_video``) and balance its train split, copy the crops into ``output/<split>/<label>/``, write
     ``output/split.csv`` and ``output/split_counts.csv``. Returns the plan, the count table and the protocol
     used (``split_protocol``). Files already in place are not copied again."""
     with output_lock(output, SPLIT):  # a second run into the same folder at the same time is refused
-        return _prepare_dataset(Path(input_dir), Path(output), ratios, do_balance, seed, overwrite, protocol)
+        return _prepare_dataset(Path(input_dir), Path(output), ratios, balance, seed, overwrite, protocol)
 
 
-def _prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite, protocol):
+def _prepare_dataset(input_dir, output, ratios, balance, seed, overwrite, protocol):
     faces = read_manifest(input_dir, "faces", FACE_COLUMNS)
     faces = leave_out_missing(faces, input_dir, output)
     if faces.empty:
         raise UserError(f"{input_dir}/manifest.csv lists no face: nothing to split")
     protocol = split_protocol(faces.drop_duplicates("video_id"), protocol)
-    plan, dropped = plan_dataset(faces, ratios, do_balance, seed, protocol)
+    plan, dropped = plan_dataset(faces, ratios, balance, seed, protocol)
     _check_previous_split(output, plan, overwrite)
     if overwrite:
         (output / PIPELINE).unlink(missing_ok=True)
-    settings = {**ratios, "balance": do_balance, "seed": seed, "protocol": protocol}
+    settings = {**ratios, "balance": balance, "seed": seed, "protocol": protocol}
     record_pipeline(input_dir, output, {"dataset": settings})
     for source, target in tqdm(
         list(zip(plan["source_path"], plan["path"])), desc="faces -> dataset", unit="img"

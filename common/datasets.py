@@ -167,6 +167,74 @@ def candidate_files(folder):
     )
 
 
+DOWNLOAD_SUFFIX = ".mp4"  # every video of the official Celeb-DF v2 and FaceForensics++ downloads
+
+
+def download_videos(folders, dataset):
+    """``{folder: [video paths]}`` for the video folders of an official download: ``candidate_files`` that
+    end in ``.mp4``. Anything else there (the temporary ``tmpXXXXXXXX`` files a broken-off FaceForensics++
+    download leaves, a stray text file) is no video: it is skipped, with one warning line listing them."""
+    videos, skipped = {}, []
+    for folder in folders:
+        videos[folder] = []
+        for path in candidate_files(folder):
+            (videos[folder] if path.suffix.lower() == DOWNLOAD_SUFFIX else skipped).append(path)
+    if skipped:
+        log.warning(
+            "%d file(s) in the %s video folders are not %s videos and are skipped (a download broken off "
+            "leaves tmpXXXXXXXX files; finish or redo it): %s",
+            len(skipped),
+            dataset,
+            DOWNLOAD_SUFFIX,
+            ", ".join(str(path) for path in skipped),
+        )
+    return videos
+
+
+def identity_groups(links, videos, what):
+    """``{identity: group}`` joining the identities that share a video into one group (connected
+    components of the graph whose edges are ``links``, pairs of identities of one fake), so that no identity
+    can be in two splits. ``videos`` (``{identity: videos in which it is the main one}``) weighs the groups:
+    when one group would hold more than half of all videos, a split by these groups cannot follow any ratio,
+    so the groups fall back to the identities themselves, with a warning naming ``what`` (the identities)."""
+    parent = {identity: identity for identity in videos}
+
+    def root(identity):
+        while parent.setdefault(identity, identity) != identity:
+            identity = parent[identity]
+        return identity
+
+    for first, second in links:
+        a, b = sorted((root(first), root(second)), key=_natural)
+        parent[b] = a
+    members = {}
+    for identity in parent:
+        members.setdefault(root(identity), []).append(identity)
+    sizes = {top: sum(videos.get(identity, 0) for identity in group) for top, group in members.items()}
+    total = sum(sizes.values())
+    largest = max(sizes, key=sizes.get, default=None)
+    if largest is None:
+        return {}
+    if len(members[largest]) > 1 and sizes[largest] > total / 2:
+        log.warning(
+            "grouping the %s that share a fake joins %d of them into one group holding %d of %d videos: "
+            "splits by such groups cannot follow the ratios, so the groups are single %s, and the second "
+            "identity of a fake may be in another split than its first",
+            what,
+            len(members[largest]),
+            sizes[largest],
+            total,
+            what,
+        )
+        return {identity: identity for identity in parent}
+    return {identity: "+".join(sorted(members[root(identity)], key=_natural)) for identity in parent}
+
+
+def _natural(name):
+    """Sort key reading the digits of ``name`` as a number: id2 before id10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 @ADAPTERS.register("folder")
 def folder_videos(root, config=None):
     """``real/`` and ``fake/`` subfolders (any depth below them). The source of a fake is unknown: group
@@ -252,12 +320,14 @@ def celebdf_videos(root, config=None):
 
     Yields one ``VideoRecord`` per file: id ``<folder>/<stem>``, label from the folder, ``official_split``
     "test" for the videos of the test list (every line of it, the first included) and "" for the others.
-    ``group`` is the identity: ``idX`` for a Celeb-real video, the target identity ``idA`` for a fake (whose
-    ``source_video`` is ``Celeb-real/idA_NNNN``), the video id for a YouTube-real video. The swapped-in
-    identity ``idB`` is not part of the group, so its face also shows in fakes of other groups. The official
-    test list shares identities with the other videos: that is the official protocol, and it is kept.
-    ``UserError`` for a missing list, a malformed line, a label that disagrees with the folder, a listed video
-    that is not on disk, or a file whose name does not follow the layout.
+    A fake ``idA_idB_NNNN`` puts identity ``idB``'s face into identity ``idA``'s video (``source_video``
+    ``Celeb-real/idA_NNNN``). ``group`` joins the identities that share a fake (``identity_groups``: ``idA``
+    and ``idB``, and every identity linked to them by another fake, named ``id0+id1+...``), so no identity is
+    in two of train/val; the official test list stays whole in test whatever its groups (it shares identities
+    with the other videos: that is the official protocol, and it is kept). When the fakes link most
+    identities into one group, each identity is its own group again, with a warning. A YouTube-real video is
+    its own group. ``UserError`` for a missing list, a malformed line, a label that disagrees with the folder, a
+    listed video that is not on disk, or a file whose name does not follow the layout.
     """
     present = [name for name in CELEBDF_FOLDERS if (root / name).is_dir()]
     if not present:
@@ -267,8 +337,9 @@ def celebdf_videos(root, config=None):
         )
     listed = _celebdf_test_list(root / CELEBDF_TEST_LIST)
     records = {}
+    found = download_videos([root / name for name in present], "Celeb-DF v2")
     for name in present:
-        for path in candidate_files(root / name):
+        for path in found[root / name]:
             record = _celebdf_record(root, name, path)
             records[record.video_id] = record
     for video_id, line_number in listed.items():
@@ -277,8 +348,25 @@ def celebdf_videos(root, config=None):
                 f"{root / CELEBDF_TEST_LIST} line {line_number}: {video_id} is not on disk below {root}; "
                 "restore the video (or its folder) from the Celeb-DF v2 download"
             )
-    for video_id, record in records.items():
-        yield dataclasses.replace(record, official_split="test") if video_id in listed else record
+    identities = [_celebdf_identities(record) for record in records.values()]
+    videos = pd.Series([ids[0] for ids in identities if ids]).value_counts().to_dict()
+    group_of = identity_groups([ids for ids in identities if len(ids) == 2], videos, "Celeb-DF identities")
+    for (video_id, record), ids in zip(records.items(), identities):
+        yield dataclasses.replace(
+            record,
+            official_split="test" if video_id in listed else "",
+            group=group_of[ids[0]] if ids else record.group,
+        )
+
+
+def _celebdf_identities(record):
+    """The identities of a Celeb-DF record: ``(idX,)`` for Celeb-real, ``(idA, idB)`` for a fake, ``()`` for
+    YouTube-real."""
+    stem = Path(record.video_id).name
+    match = CELEBDF_FAKE_NAME.match(stem) or CELEBDF_REAL_NAME.match(stem)
+    if not match or record.video_id.startswith("YouTube-real/"):
+        return ()
+    return tuple(match.groups()[:-1])
 
 
 def _celebdf_test_list(list_path):
@@ -333,6 +421,9 @@ def _celebdf_record(root, folder, path):
 
 
 FFPP_ORIGINALS = Path("original_sequences", "youtube")  # then <compression>/videos/NNN.mp4
+# datasets.ffpp.compression -> the folders it may be in: the official download script writes the lossless
+# videos to raw/ (its --compression raw), which some tools and papers call c0
+FFPP_COMPRESSION_FOLDERS = {"raw": ("raw", "c0"), "c0": ("raw", "c0"), "c23": ("c23",), "c40": ("c40",)}
 FFPP_MANIPULATED = Path("manipulated_sequences")  # then <Method>/<compression>/videos/<target>_<source>.mp4
 # <target>_<source>: the target video's frames, manipulated with the face (or expressions) of the source video
 FFPP_FAKE_NAME = re.compile(r"^(\d+)_(\d+)$")
@@ -359,30 +450,30 @@ def ffpp_videos(root, config=None):
     """
     options = (config or DEFAULTS)["datasets"]["ffpp"]
     compression = options["compression"]
-    original_folder = root / FFPP_ORIGINALS / compression / "videos"
-    if not original_folder.is_dir():
-        raise UserError(
-            f"FaceForensics++ originals not found: {original_folder}; download them at {compression} or set "
-            "datasets.ffpp.compression to a compression that is there"
-        )
+    original_folder = ffpp_folder(
+        root / FFPP_ORIGINALS,
+        compression,
+        "FaceForensics++ originals",
+        f"download them at {compression} or set datasets.ffpp.compression to a compression that is there",
+    )
     method_folders = {}
     for method in options["methods"]:
-        folder = root / FFPP_MANIPULATED / method / compression / "videos"
-        if not folder.is_dir():
-            fix = (
-                f"set datasets.ffpp.compression to one that {method} has"
-                if (root / FFPP_MANIPULATED / method).is_dir()
-                else f"remove {method} from datasets.ffpp.methods"
-            )
-            raise UserError(f"FaceForensics++ method folder not found: {folder}; download it or {fix}")
-        method_folders[method] = folder
+        method_folders[method] = ffpp_folder(
+            root / FFPP_MANIPULATED / method,
+            compression,
+            "FaceForensics++ method folder",
+            f"download it or set datasets.ffpp.compression to one that {method} has"
+            if (root / FFPP_MANIPULATED / method).is_dir()
+            else f"download it or remove {method} from datasets.ffpp.methods",
+        )
     splits_folder = Path(options["splits"]).expanduser() if options["splits"] else root / "splits"
     pair_splits, listed_pair_of = _ffpp_official_pairs(splits_folder, SPLITS)
 
-    originals = [(_relative_name(path, original_folder), path) for path in candidate_files(original_folder)]
+    found = download_videos([original_folder, *method_folders.values()], "FaceForensics++")
+    originals = [(_relative_name(path, original_folder), path) for path in found[original_folder]]
     fakes = []  # (method, name, target, source, path)
     for method, folder in method_folders.items():
-        for path in candidate_files(folder):
+        for path in found[folder]:
             match = FFPP_FAKE_NAME.match(path.stem)
             if not match:
                 raise UserError(
@@ -420,6 +511,16 @@ def ffpp_videos(root, config=None):
         )
     _warn_about_ffpp_coverage(records, pair_splits, method_folders, splits_folder)
     return records
+
+
+def ffpp_folder(base, compression, what, fix):
+    """``base/<compression>/videos`` as the official download script lays it out (``raw`` for ``c0``, either
+    name accepted); ``UserError`` naming the folder, ``what`` it should hold and the ``fix`` otherwise."""
+    for name in FFPP_COMPRESSION_FOLDERS[compression]:
+        if (base / name / "videos").is_dir():
+            return base / name / "videos"
+    expected = base / FFPP_COMPRESSION_FOLDERS[compression][0] / "videos"
+    raise UserError(f"{what} not found: {expected}; {fix}")
 
 
 def _relative_name(path, folder):
@@ -509,6 +610,77 @@ def _warn_about_ffpp_coverage(records, pair_splits, method_folders, splits_folde
         )
 
 
+DFD_ORIGINALS = Path("original_sequences", "actors")  # then <compression>/videos/<actor>__<scene>.mp4
+DFD_FAKES = Path("manipulated_sequences", "DeepFakeDetection")  # then <compression>/videos/<name>.mp4
+DFD_METHOD = "DeepFakeDetection"  # the method of its fakes, and the folder names of their video ids
+DFD_REAL_NAME = re.compile(r"^(\d+)__(.+)$")  # 01__kitchen_pan: actor, scene
+DFD_FAKE_NAME = re.compile(r"^(\d+)_(\d+)__(.+)__(\w+)$")  # 01_02__kitchen_pan__YVGY8LOK: actors, scene, take
+
+
+@ADAPTERS.register("dfd")
+def dfd_videos(root, config=None):
+    """DeepFakeDetection (Google/Jigsaw), as the FaceForensics++ download script lays it out beside FF++ at
+    ``root``, at ``datasets.dfd.compression`` of ``config``: real ``original_sequences/actors/<c>/videos/
+    <actor>__<scene>.mp4`` as ``actors/<actor>__<scene>``, fakes ``manipulated_sequences/DeepFakeDetection/
+    <c>/videos/<a>_<b>__<scene>__<take>.mp4`` as ``DeepFakeDetection/<name>`` (method DeepFakeDetection,
+    ``source_video`` ``actors/<a>__<scene>``, actor ``a``'s recording of the scene).
+
+    No official split: stage 05 ``--dataset dfd`` scores every video (a cross-dataset test set), and stage 03
+    splits by ratios. ``group`` joins the actors that share a fake (``identity_groups``, named
+    ``actor_01+actor_02+...``), so no actor is in two splits; when that would make one group of most videos,
+    each actor is its own group, with a warning. ``UserError`` for a missing folder or a misnamed video.
+    """
+    compression = (config or DEFAULTS)["datasets"]["dfd"]["compression"]
+    fix = f"download DeepFakeDetection at {compression} or set datasets.dfd.compression to one that is there"
+    original_folder = ffpp_folder(root / DFD_ORIGINALS, compression, "DeepFakeDetection originals", fix)
+    fake_folder = ffpp_folder(root / DFD_FAKES, compression, "DeepFakeDetection fakes", fix)
+    found = download_videos([original_folder, fake_folder], "DeepFakeDetection")
+    records, actors = [], []
+    for folder, label in ((original_folder, REAL), (fake_folder, FAKE)):
+        pattern, expected = (
+            (DFD_REAL_NAME, "<actor>__<scene>.mp4 (01__kitchen_pan.mp4)")
+            if label == REAL
+            else (DFD_FAKE_NAME, "<actor>_<actor>__<scene>__<take>.mp4 (01_02__kitchen_pan__YVGY8LOK.mp4)")
+        )
+        for path in found[folder]:
+            match = pattern.match(path.stem)
+            if not match:
+                raise UserError(
+                    f"{path}: DeepFakeDetection videos here are named {expected}; rename or remove it"
+                )
+            name = _relative_name(path, folder)
+            if label == REAL:
+                actors.append((f"actor_{match[1]}",))
+                records.append(VideoRecord(video_id=f"actors/{name}", path=path, label=REAL))
+            else:
+                actors.append((f"actor_{match[1]}", f"actor_{match[2]}"))
+                records.append(
+                    VideoRecord(
+                        video_id=f"{DFD_METHOD}/{name}",
+                        path=path,
+                        label=FAKE,
+                        source_video=f"actors/{match[1]}__{match[3]}",
+                        method=DFD_METHOD,
+                    )
+                )
+    videos = pd.Series([ids[0] for ids in actors]).value_counts().to_dict()
+    group_of = identity_groups([ids for ids in actors if len(ids) == 2], videos, "DeepFakeDetection actors")
+    return [dataclasses.replace(record, group=group_of[ids[0]]) for record, ids in zip(records, actors)]
+
+
+GROUPING = {  # --dataset -> what keeps videos together in one split (report.md says it)
+    "folder": "a video alone, unless stage 01 was given --groups or --group-pattern",
+    "dfdc": "a real clip with every fake made from it (metadata.json's original)",
+    "celebdf": "identities that share a fake (its target and its swapped-in identity, and every identity linked "
+    "to them by another fake) form one group, so no identity is in two of train/val, unless that made one "
+    "group of most videos (then each identity is its own group, and stage 01 warned); the official test list "
+    "stays whole in test",
+    "ffpp": "an official pair: its two originals and all their fakes",
+    "dfd": "actors that share a fake form one group, so no actor is in two splits, unless that made one group "
+    "of most videos (then each actor is its own group, and stage 01 warned)",
+}
+
+
 def source_options(parser):
     """Stage 01's flags for where labels and groups come from: ``--dataset`` (the adapter) and
     ``--groups`` / ``--group-pattern`` (``list_videos``)."""
@@ -517,7 +689,8 @@ def source_options(parser):
         default="folder",
         choices=ADAPTERS.names(),
         help="dataset layout, which gives labels and groups: folder = real/ and fake/ subfolders; "
-        "dfdc = metadata.json files",
+        "dfdc = metadata.json files; celebdf, ffpp, dfd = the official downloads (dfd: DeepFakeDetection, "
+        "in the FaceForensics++ folder)",
     )
     grouping = parser.add_mutually_exclusive_group()
     grouping.add_argument(
@@ -547,5 +720,6 @@ def label_options(parser):
         "--dataset",
         choices=ADAPTERS.names(),
         help="score the official test set of this dataset, --input being its raw download folder "
-        "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test)",
+        "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test); a dataset without "
+        "an official split (dfd, dfdc, folder) is scored whole",
     )

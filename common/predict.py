@@ -72,8 +72,9 @@ def find_videos(input_path):
 def videos_and_labels(input_path, output, labels_csv=None, dataset=None, config=None):
     """What stage 05 scores: ``(videos, labels, methods)``.
 
-    With ``dataset`` (an adapter name), the official test set of the dataset at ``input_path``, named by
-    video id, with the adapter's labels and manipulation methods. Else ``find_videos(input_path)`` with
+    With ``dataset`` (an adapter name), the official test set of the dataset at ``input_path`` (every video
+    when it has no official split, as DeepFakeDetection), named by video id, with the adapter's labels and
+    manipulation methods. Else ``find_videos(input_path)`` with
     labels (``{name: label}``) from ``labels_csv`` or the folder layout, or ``None`` when there are none,
     and no methods. ``output`` must be a file path."""
     if Path(output).is_dir():
@@ -81,14 +82,17 @@ def videos_and_labels(input_path, output, labels_csv=None, dataset=None, config=
     if dataset is None:
         labels = read_labels(labels_csv) if labels_csv else folder_labels(input_path)
         return find_videos(input_path), labels, {}
-    test = [
-        record
-        for record in list_videos(input_path, dataset, config=config)
-        if record.official_split == "test"
-    ]
+    records = list_videos(input_path, dataset, config=config)
+    official = any(record.official_split for record in records)  # else the whole dataset is the test set
+    test = [record for record in records if record.official_split == "test" or not official]
     if not test:
         raise UserError(f"--dataset {dataset} finds no official test video in {input_path}")
-    log.info("scoring the official test set of --dataset %s: %d videos", dataset, len(test))
+    log.info(
+        "scoring %s of --dataset %s: %d videos",
+        "the official test set" if official else "every video (no official split)",
+        dataset,
+        len(test),
+    )
     return (
         [(record.video_id, record.path) for record in test],
         {record.video_id: record.label for record in test},

@@ -13,10 +13,18 @@ from pathlib import Path
 import pandas as pd
 
 from common.checkpoint import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
+from common.config import OLD_VALUES
+from common.datasets import GROUPING
 from common.files import atomic_write_text
 from common.manifest import read_pipeline
 
 REPORT = "report.md"
+BALANCE_TEXT = {  # dataset.balance -> how the report says what stage 03 did to the train split
+    "none": "keeps every face of every video (stage 04's class weights even the loss).",
+    "frames": "keeps every video, with fewer evenly spaced frames from each majority-class video to even the "
+    "classes.",
+    "videos": "balanced by dropping whole majority-class videos.",
+}
 CROSS_DIR = "cross_dataset"  # metrics of stage 05 --add-to-report on other datasets, one JSON per dataset
 PLOTS = (
     ("Training curves", "training_curves.png"),
@@ -66,14 +74,19 @@ def metrics_table(metrics):
 
 
 def split_table(counts):
-    """Faces and videos per split and label (and what balancing dropped), as Markdown lines."""
+    """Videos and faces per split, label and manipulation method (and what balancing dropped), as Markdown
+    lines; the method column only when the dataset names methods."""
+    counts = counts.fillna({"method": ""}) if "method" in counts else counts.assign(method="")
+    methods = (counts["method"] != "").any()
     lines = [
-        "| split | label | videos | faces | dropped videos | dropped faces |",
-        "|---|---|---|---|---|---|",
+        f"| split | label |{' method |' if methods else ''} videos | faces | dropped videos | dropped faces |",
+        f"|---|---|{'---|' if methods else ''}---|---|---|---|",
     ]
     for row in counts.itertuples():
+        method = f" {row.method or '-'} |" if methods else ""
         lines.append(
-            f"| {row.split} | {row.label} | {row.videos} | {row.faces} | {row.dropped_videos} | {row.dropped_faces} |"
+            f"| {row.split} | {row.label} |{method} {row.videos} | {row.faces} | {row.dropped_videos} "
+            f"| {row.dropped_faces} |"
         )
     return lines
 
@@ -133,11 +146,8 @@ def render_report(run_dir):
             else ""
         )
         + f", seed {split.get('seed', config.get('seed'))}; the train split "
-        + (
-            "balanced by dropping whole majority-class videos."
-            if split.get("balance", True)
-            else "not balanced."
-        ),
+        + BALANCE_TEXT[OLD_VALUES["dataset.balance"].get(split.get("balance", True), split.get("balance"))]
+        + (f" Groups: {GROUPING[source['dataset']]}." if source.get("dataset") in GROUPING else ""),
         f"- Frames: {video.get('fps', '?')} per second of video (cap {video.get('max_frames', 0) or 'none'}), "
         f"resize `{resize}`"
         + (" (x2 under 300 px wide, x1 to 1000, x0.5 to 1900, x0.33 above)" if resize == "width_rule" else "")

@@ -59,3 +59,25 @@ def test_shipped_configs_load_and_default_yaml_matches_built_in_defaults():
     assert load_config(ROOT / "configs" / "default.yaml") == DEFAULTS
     for path in (ROOT / "configs").glob("*.yaml"):
         load_config(path)
+
+
+def test_old_boolean_balance_configs_keep_their_meaning_and_a_bad_mode_names_the_new_values(tmp_path):
+    for old, meant in (("true", "videos"), ("false", "none")):
+        (tmp_path / "old.yaml").write_text(f"dataset:\n  balance: {old}\n")
+        assert load_config(tmp_path / "old.yaml")["dataset"]["balance"] == meant
+    assert load_config(None, {"dataset.balance": "frames"})["dataset"]["balance"] == "frames"
+    with pytest.raises(ConfigError, match=r"'dataset\.balance' must be one of videos, frames, none"):
+        load_config(None, {"dataset.balance": "yes"})
+
+
+def test_deepfakedetection_is_refused_as_an_ffpp_method_pointing_to_its_own_adapter():
+    with pytest.raises(ConfigError, match=r"DeepFakeDetection is a dataset of its own.*--dataset dfd"):
+        load_config(None, {"datasets.ffpp.methods": ["Deepfakes", "DeepFakeDetection"]})
+
+
+@pytest.mark.parametrize("compression", ["raw", "c0"])
+def test_the_lossless_ffpp_compression_is_raw_or_c0(compression):
+    assert (
+        load_config(None, {"datasets.ffpp.compression": compression})["datasets"]["ffpp"]["compression"]
+        == compression
+    )

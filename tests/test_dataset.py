@@ -6,6 +6,7 @@ import pytest
 from common.dataset import SPLITS, count_table, plan_dataset, prepare_dataset, split_by_video
 from common.errors import UserError
 from common.manifest import FACE_COLUMNS, FAKE, REAL
+from common.report import split_table
 
 RATIOS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
@@ -36,7 +37,7 @@ def faces_manifest(groups=40, fakes_per_real=3, frames=4, official_test=()):
 
 
 def test_split_is_by_video_group_without_leakage_and_near_the_ratios():
-    plan, _ = plan_dataset(faces_manifest(), RATIOS, do_balance=False, seed=1)
+    plan, _ = plan_dataset(faces_manifest(), RATIOS, balance="none", seed=1)
     assert (plan.groupby("video_id")["split"].nunique() == 1).all()  # no video in two splits
     assert (plan.groupby("group")["split"].nunique() == 1).all()  # a fake stays with its source video
     videos = plan.drop_duplicates("video_id")["split"].value_counts()
@@ -54,12 +55,12 @@ def test_same_seed_same_split_other_seed_other_split():
 
 
 def test_every_split_gets_a_group_even_when_there_are_few():
-    plan, _ = plan_dataset(faces_manifest(groups=3), RATIOS, do_balance=False, seed=0)
+    plan, _ = plan_dataset(faces_manifest(groups=3), RATIOS, balance="none", seed=0)
     assert set(plan["split"]) == set(SPLITS)
 
 
 def test_official_test_videos_stay_whole_in_test():
-    plan, _ = plan_dataset(faces_manifest(official_test=(0, 1, 2)), RATIOS, do_balance=False, seed=3)
+    plan, _ = plan_dataset(faces_manifest(official_test=(0, 1, 2)), RATIOS, balance="none", seed=3)
     official = plan[plan["group"].isin(["real_000", "real_001", "real_002"])]
     assert set(official["split"]) == {"test"}
 
@@ -67,8 +68,8 @@ def test_official_test_videos_stay_whole_in_test():
 def test_balancing_drops_whole_fake_videos_from_train_only():
     manifest = faces_manifest(fakes_per_real=3)
     manifest = pd.concat([manifest, manifest[manifest["frame_index"] == 1].assign(face_index=1)])  # two faces
-    plan, dropped = plan_dataset(manifest, RATIOS, do_balance=True, seed=1)
-    unbalanced, nothing = plan_dataset(manifest, RATIOS, do_balance=False, seed=1)
+    plan, dropped = plan_dataset(manifest, RATIOS, balance="videos", seed=1)
+    unbalanced, nothing = plan_dataset(manifest, RATIOS, balance="none", seed=1)
     assert nothing.empty and len(plan) + len(dropped) == len(unbalanced) == len(manifest)
     faces_per_video = manifest.groupby("video_id").size()
     for name, rows in (("kept", plan), ("dropped", dropped)):  # every video whole, wherever it went
@@ -86,12 +87,65 @@ def test_balancing_drops_whole_fake_videos_from_train_only():
 
 
 def test_the_count_table_shows_what_balancing_dropped_and_from_where():
-    plan, dropped = plan_dataset(faces_manifest(fakes_per_real=3), RATIOS, do_balance=True, seed=1)
+    plan, dropped = plan_dataset(faces_manifest(fakes_per_real=3), RATIOS, balance="videos", seed=1)
     table = count_table(plan, dropped)
-    assert table.loc[("train", "fake"), "dropped_videos"] == 2 * table.loc[("train", "real"), "videos"]
-    assert table.loc[("train", "fake"), "dropped_faces"] == len(dropped)
-    assert table[["dropped_faces", "dropped_videos"]].drop(("train", "fake")).eq(0).all().all()
+    train_fake, train_real = ("train", "fake", ""), ("train", "real", "")
+    assert table.loc[train_fake, "dropped_videos"] == 2 * table.loc[train_real, "videos"]
+    assert table.loc[train_fake, "dropped_faces"] == len(dropped)
+    assert table[["dropped_faces", "dropped_videos"]].drop(train_fake).eq(0).all().all()
     assert table["faces"].sum() == len(plan)
+
+
+def four_to_one(frames=8):
+    """Four fakes per real video, each fake by its own method (the FF++ layout), ``frames`` frames a video."""
+    manifest = faces_manifest(groups=20, fakes_per_real=4, frames=frames)
+    methods = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"]
+    fakes = manifest["label"] == FAKE
+    manifest.loc[fakes, "method"] = [methods[int(video[-1])] for video in manifest.loc[fakes, "video_id"]]
+    return manifest
+
+
+def test_frames_balancing_keeps_every_train_video_with_evenly_spaced_frames_of_the_majority():
+    manifest = four_to_one(frames=8)
+    plan, dropped = plan_dataset(manifest, RATIOS, balance="frames", seed=1)
+    everything, nothing = plan_dataset(manifest, RATIOS, balance="none", seed=1)
+    assert nothing.empty and len(everything) == len(manifest)
+    assert set(plan["video_id"]) == set(manifest["video_id"])  # not one video lost, in any split
+    train = plan[plan["split"] == "train"]
+    assert train.groupby("label").size()[FAKE] == train.groupby("label").size()[REAL]  # classes even
+    kept = train[train["label"] == FAKE].groupby("video_id")["frame_index"].apply(list)
+    assert kept.map(lambda frames: frames == [2, 6]).all()  # 2 of 8 frames, evenly spaced, from each fake
+    reals = train[train["label"] == REAL].groupby("video_id").size()
+    assert (reals == 8).all()  # the minority keeps every frame
+    assert set(dropped["split"]) == {"train"} and set(dropped["label"]) == {FAKE}
+    for split in ("val", "test"):  # untouched
+        expected = everything[everything["split"] == split].reset_index(drop=True)
+        assert plan[plan["split"] == split].reset_index(drop=True).equals(expected)
+
+
+def test_no_balancing_keeps_every_face_and_the_counts_show_each_method():
+    manifest = four_to_one(frames=8)
+    plan, dropped = plan_dataset(manifest, RATIOS, balance="none", seed=1)
+    assert dropped.empty and len(plan) == len(manifest)
+    table = count_table(plan, dropped)
+    train_videos = plan[plan["split"] == "train"]["video_id"].nunique() // 5  # real videos in train
+    for method in ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"):
+        assert table.loc[("train", "fake", method), ["videos", "faces"]].tolist() == [
+            train_videos,
+            8 * train_videos,
+        ]
+    assert table.loc[("train", "real", ""), "videos"] == train_videos
+
+    balanced, left_out = plan_dataset(manifest, RATIOS, balance="frames", seed=1)
+    table = count_table(balanced, left_out)
+    for method in ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"):  # every video, 2 of 8 faces each
+        row = table.loc[("train", "fake", method)]
+        assert row[["videos", "faces", "dropped_videos", "dropped_faces"]].tolist() == [
+            train_videos,
+            2 * train_videos,
+            0,
+            6 * train_videos,
+        ]
 
 
 def write_faces_folder(root, manifest):
@@ -104,7 +158,7 @@ def write_faces_folder(root, manifest):
 def test_prepare_dataset_lays_out_split_label_folders_and_refuses_to_mix_splits(tmp_path):
     faces = tmp_path / "faces"
     write_faces_folder(faces, faces_manifest(groups=10, fakes_per_real=1, frames=2))
-    plan, table, protocol = prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5)
+    plan, table, protocol = prepare_dataset(faces, tmp_path / "dataset", RATIOS, balance="videos", seed=5)
     assert protocol == "ratios"  # no official split in the data
     split_csv = pd.read_csv(tmp_path / "dataset" / "split.csv")
     assert pd.read_csv(tmp_path / "dataset" / "split_counts.csv")["faces"].tolist() == table["faces"].tolist()
@@ -113,11 +167,11 @@ def test_prepare_dataset_lays_out_split_label_folders_and_refuses_to_mix_splits(
         assert row.path.startswith(f"{row.split}/{row.label_name}/")
         assert (tmp_path / "dataset" / row.path).is_file()
     prepare_dataset(
-        faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=5
+        faces, tmp_path / "dataset", RATIOS, balance="videos", seed=5
     )  # same split: a no-op re-run
     with pytest.raises(UserError, match="--overwrite"):
-        prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=6)
-    prepare_dataset(faces, tmp_path / "dataset", RATIOS, do_balance=True, seed=6, overwrite=True)
+        prepare_dataset(faces, tmp_path / "dataset", RATIOS, balance="videos", seed=6)
+    prepare_dataset(faces, tmp_path / "dataset", RATIOS, balance="videos", seed=6, overwrite=True)
     files = {p.relative_to(tmp_path / "dataset").as_posix() for p in (tmp_path / "dataset").rglob("*.jpg")}
     assert files == set(
         pd.read_csv(tmp_path / "dataset" / "split.csv")["path"]
@@ -128,7 +182,7 @@ def test_fakes_without_a_group_are_split_on_their_own_with_a_warning(caplog):
     manifest = faces_manifest(groups=10, fakes_per_real=1)
     fakes = manifest["label"] == FAKE
     manifest.loc[fakes, "group"] = manifest.loc[fakes, "video_id"]  # as --dataset folder without --groups
-    plan, _ = plan_dataset(manifest, RATIOS, do_balance=False, seed=0)
+    plan, _ = plan_dataset(manifest, RATIOS, balance="none", seed=0)
     assert "10 of 10 fake videos have no known source video or group" in caplog.text
     assert (plan.groupby("video_id")["group"].first() == plan.groupby("video_id").size().index).all()
 
@@ -140,7 +194,7 @@ def test_each_split_row_traces_its_face_back_to_the_frame_box_and_confidence(tmp
         manifest[column] = rng.integers(0, 200, len(manifest))
     manifest["confidence"] = rng.uniform(0.95, 1.0, len(manifest)).round(5)
     write_faces_folder(tmp_path / "faces", manifest)
-    prepare_dataset(tmp_path / "faces", tmp_path / "dataset", RATIOS, do_balance=False, seed=0)
+    prepare_dataset(tmp_path / "faces", tmp_path / "dataset", RATIOS, balance="none", seed=0)
     split = pd.read_csv(tmp_path / "dataset" / "split.csv")
     keys = ["video_id", "frame_index", "face_index"]
     traced = split.merge(manifest, on=keys, suffixes=("", "_stage02"))
@@ -160,7 +214,7 @@ def official_manifest():
 
 
 def test_the_official_protocol_keeps_the_test_list_exactly_and_carves_val_by_group():
-    plan, _ = plan_dataset(official_manifest(), RATIOS, do_balance=True, seed=0, protocol="official")
+    plan, _ = plan_dataset(official_manifest(), RATIOS, balance="videos", seed=0, protocol="official")
     videos = plan.drop_duplicates("video_id").set_index("video_id")
     assert sorted(videos.index[videos["split"] == "test"]) == [
         "fake_000_0",
@@ -175,8 +229,8 @@ def test_the_official_protocol_keeps_the_test_list_exactly_and_carves_val_by_gro
 
 
 def test_auto_uses_the_official_protocol_when_the_data_has_official_splits():
-    official, _ = plan_dataset(official_manifest(), RATIOS, do_balance=False, seed=0)
-    by_ratios, _ = plan_dataset(official_manifest(), RATIOS, do_balance=False, seed=0, protocol="ratios")
+    official, _ = plan_dataset(official_manifest(), RATIOS, balance="none", seed=0)
+    by_ratios, _ = plan_dataset(official_manifest(), RATIOS, balance="none", seed=0, protocol="ratios")
     assert set(official.loc[official["split"] == "test", "video_id"]) == {
         "real_000",
         "fake_000_0",
@@ -191,9 +245,30 @@ def test_official_train_and_val_lists_are_kept_and_their_groups_follow():
     rows = faces_manifest(groups=6, fakes_per_real=1, frames=1)
     given = {"real_000": "train", "real_001": "val", "real_002": "test", "real_003": "train"}
     rows["official_split"] = rows["video_id"].map(given).fillna("")
-    plan, _ = plan_dataset(rows, RATIOS, do_balance=False, seed=0, protocol="official")
+    plan, _ = plan_dataset(rows, RATIOS, balance="none", seed=0, protocol="official")
     split = plan.drop_duplicates("video_id").set_index("video_id")["split"]
     for video, official in given.items():
         assert split[video] == official
     assert split["fake_001_0"] == "val" and split["fake_000_0"] == "train"  # a fake follows its source
     assert split["fake_002_0"] != "test"  # only listed videos are test videos
+
+
+def test_the_report_shows_per_method_counts_and_reads_an_older_count_table():
+    plan, dropped = plan_dataset(four_to_one(frames=8), RATIOS, balance="frames", seed=1)
+    lines = split_table(count_table(plan, dropped).reset_index())
+    assert lines[0] == "| split | label | method | videos | faces | dropped videos | dropped faces |"
+    row = next(line for line in lines if line.startswith("| train | fake | NeuralTextures | "))
+    videos, faces, dropped_videos, dropped_faces = (int(cell) for cell in row.strip("| ").split(" | ")[3:])
+    assert (faces, dropped_videos, dropped_faces) == (2 * videos, 0, 6 * videos)  # every video, 2 of 8 faces
+    assert any(line.startswith("| train | real | - | ") for line in lines)
+    older = pd.DataFrame(  # split_counts.csv of a dataset made before the method column
+        {
+            "split": ["train"],
+            "label": ["real"],
+            "faces": [4],
+            "videos": [1],
+            "dropped_faces": [0],
+            "dropped_videos": [0],
+        }
+    )
+    assert split_table(older)[2] == "| train | real | 1 | 4 | 0 | 0 |"

@@ -6,13 +6,16 @@ The adapters never open a video, so most trees here hold empty placeholder files
 import json
 import logging
 
+import pandas as pd
 import pytest
 from conftest import load_script, write_video
 
 from common.config import load_config
+from common.dataset import split_by_video
 from common.datasets import list_videos
 from common.errors import UserError
 from common.manifest import FAKE, REAL, read_table
+from common.predict import videos_and_labels
 
 CELEBDF_FILES = [
     "Celeb-real/id0_0000.mp4",
@@ -99,7 +102,9 @@ def test_celebdf_labels_groups_and_the_official_test_list_with_its_first_line(tm
     assert fakes == [video_id for video_id in records if video_id.startswith("Celeb-synthesis/")]
     assert records["YouTube-real/00000"].label == REAL
 
-    fake = records["Celeb-synthesis/id0_id1_0001"]  # identity 1's face swapped into a clip of identity 0
+    # identity 1's face swapped into a clip of identity 0; the fakes link id0 and id1 into one group holding
+    # every identity's video, which no split could follow, so each identity is its own group here
+    fake = records["Celeb-synthesis/id0_id1_0001"]
     assert (fake.group, fake.source_video, fake.method) == ("id0", "Celeb-real/id0_0001", "")
     assert records["Celeb-real/id0_0000"].group == records["Celeb-real/id0_0001"].group == "id0"
     assert records["Celeb-synthesis/id1_id0_0000"].group == records["Celeb-real/id1_0000"].group == "id1"
@@ -264,3 +269,127 @@ def test_stage_01_on_ffpp_writes_unique_ids_with_method_and_official_split(tmp_p
         for video_id in videos.index
     }
     assert videos.loc["Deepfakes/003_000", "group"] == videos.loc["original/000", "group"] == "pair_000_003"
+
+
+def test_celebdf_groups_join_both_identities_of_a_fake_so_none_is_in_train_and_val(tmp_path):
+    root = tmp_path / "celebdf"
+    for a, b in (("id0", "id1"), ("id2", "id3"), ("id4", "id5"), ("id6", "id7")):
+        for identity in (a, b):
+            touch(root / "Celeb-real" / f"{identity}_0000.mp4")
+            touch(root / "Celeb-real" / f"{identity}_0001.mp4")
+        touch(root / "Celeb-synthesis" / f"{a}_{b}_0000.mp4")  # b's face in a's clip
+        touch(root / "Celeb-synthesis" / f"{b}_{a}_0001.mp4")
+    touch(root / "YouTube-real" / "00000.mp4")
+    (root / "List_of_testing_videos.txt").write_text("1 YouTube-real/00000.mp4\n")
+    records = list_videos(root, "celebdf")
+    groups = by_id(records)
+    assert groups["Celeb-real/id1_0000"].group == groups["Celeb-synthesis/id0_id1_0000"].group == "id0+id1"
+
+    def identities(video_id):
+        name = video_id.split("/")[1]
+        return set(name.split("_")[:-1]) if video_id.startswith("Celeb") else set()
+
+    videos = pd.DataFrame(
+        {
+            "video_id": [record.video_id for record in records],
+            "group": [record.group for record in records],
+            "official_split": [record.official_split for record in records],
+            "target": [record.source_video.split("/")[-1][:3] or record.group for record in records],
+        }
+    )
+    ratios = {"train": 0.5, "val": 0.5, "test": 0.0}
+
+    def straddling(group_column, seed):
+        """Identities with videos in both train and val when split by ``group_column``."""
+        split = split_by_video(videos.assign(group=videos[group_column]), ratios, seed, "official")
+        where = {}
+        for video_id, name in split.items():
+            for identity in identities(video_id):
+                where.setdefault(identity, set()).add(name)
+        return {identity for identity, splits in where.items() if {"train", "val"} <= splits}
+
+    assert any(straddling("target", seed) for seed in range(10))  # by the target alone, some would straddle
+    assert not any(straddling("group", seed) for seed in range(10))
+
+
+def test_ffpp_raw_download_is_found_as_raw_or_c0(tmp_path):
+    root = ffpp_tree(tmp_path / "ffpp", compression="raw")
+    for compression in ("raw", "c0"):
+        config = load_config(
+            None,
+            {"datasets.ffpp.methods": ["Deepfakes", "Face2Face"], "datasets.ffpp.compression": compression},
+        )
+        records = by_id(list_videos(root, "ffpp", config=config))
+        assert len(records) == 30 and "/raw/videos/" in str(records["original/000"].path)
+    with pytest.raises(UserError, match=r"youtube/c23/videos; download them at c23"):
+        list_videos(root, "ffpp", config=two_methods())
+
+
+def test_temporary_files_of_a_broken_off_download_are_skipped_with_one_warning(tmp_path, caplog):
+    root = ffpp_tree(tmp_path / "ffpp")
+    method_temp = touch(root / "manipulated_sequences" / "Deepfakes" / "c23" / "videos" / "tmpk2j9x_1a")
+    original_temp = touch(root / "original_sequences" / "youtube" / "c23" / "videos" / "tmp8qz0w3ld")
+    with caplog.at_level(logging.WARNING, logger="common.datasets"):
+        records = by_id(list_videos(root, "ffpp", config=two_methods()))
+    assert len(records) == 30 and not any("tmp" in video_id for video_id in records)  # no bogus video
+    warnings = [record.getMessage() for record in caplog.records if "not .mp4 videos" in record.getMessage()]
+    assert len(warnings) == 1
+    assert (
+        warnings[0].startswith("2 file(s)")
+        and str(method_temp) in warnings[0]
+        and str(original_temp) in warnings[0]
+    )
+
+
+DFD_FILES = [
+    "original_sequences/actors/c23/videos/01__kitchen_pan.mp4",
+    "original_sequences/actors/c23/videos/02__walking_outside.mp4",
+    "original_sequences/actors/c23/videos/03__kitchen_pan.mp4",
+    "original_sequences/actors/c23/videos/04__podium_speech.mp4",
+    "original_sequences/actors/c23/videos/05__kitchen_pan.mp4",
+    "original_sequences/actors/c23/videos/06__outside_talking_still_laughing.mp4",
+    "original_sequences/actors/c23/videos/07__meeting_serious.mp4",
+    "original_sequences/actors/c23/videos/08__secret_conversation.mp4",
+    "manipulated_sequences/DeepFakeDetection/c23/videos/07_08__meeting_serious__N864AW8U.mp4",
+    "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__kitchen_pan__YVGY8LOK.mp4",
+    "manipulated_sequences/DeepFakeDetection/c23/videos/02_03__walking_outside__QH3Y0IG0.mp4",
+    "manipulated_sequences/DeepFakeDetection/c23/videos/04_05__podium_speech__5VYCXNE0.mp4",
+]
+
+
+def dfd_tree(root, files=DFD_FILES):
+    for name in files:
+        touch(root / name)
+    return root
+
+
+def test_dfd_ids_labels_and_groups_of_connected_actors(tmp_path):
+    records = by_id(list_videos(dfd_tree(tmp_path / "ff"), "dfd"))
+    assert len(records) == 12 and not any(record.official_split for record in records.values())
+    fake = records["DeepFakeDetection/01_02__kitchen_pan__YVGY8LOK"]
+    assert (fake.label, fake.method, fake.source_video) == (
+        FAKE,
+        "DeepFakeDetection",
+        "actors/01__kitchen_pan",
+    )
+    assert records["actors/01__kitchen_pan"].label == REAL
+    # 01-02 and 02-03 share fakes: one group; 04-05 another
+    chained = ["actors/01__kitchen_pan", "actors/02__walking_outside", "actors/03__kitchen_pan"]
+    assert {records[video_id].group for video_id in chained} == {"actor_01+actor_02+actor_03"}
+    assert records["DeepFakeDetection/02_03__walking_outside__QH3Y0IG0"].group == "actor_01+actor_02+actor_03"
+    assert records["actors/05__kitchen_pan"].group == "actor_04+actor_05"
+    assert records["actors/06__outside_talking_still_laughing"].group == "actor_06"
+
+    compressed = load_config(None, {"datasets.dfd.compression": "c40"})
+    with pytest.raises(UserError, match=r"DeepFakeDetection originals not found: .*actors/c40/videos"):
+        list_videos(tmp_path / "ff", "dfd", config=compressed)
+    touch(tmp_path / "ff" / "manipulated_sequences/DeepFakeDetection/c23/videos/01_02.mp4")
+    with pytest.raises(UserError, match=r"01_02.mp4: DeepFakeDetection videos here are named"):
+        list_videos(tmp_path / "ff", "dfd")
+
+
+def test_stage_05_scores_every_dfd_video_as_a_cross_dataset_test_set(tmp_path):
+    root = dfd_tree(tmp_path / "ff")
+    videos, labels, methods = videos_and_labels(root, tmp_path / "out.csv", dataset="dfd")
+    assert len(videos) == len(labels) == 12 and sum(labels.values()) == 4
+    assert methods["DeepFakeDetection/04_05__podium_speech__5VYCXNE0"] == "DeepFakeDetection"

@@ -88,7 +88,7 @@ def run_cli(*args):
     [
         ("01-convert-video-to-image.py", ["--fps", "--max-frames", "--dataset"]),
         ("02-crop-faces-with-mtcnn.py", ["--min-confidence", "--margin"]),
-        ("03-prepare-fake-real-dataset.py", ["--split", "--no-balance", "--seed"]),
+        ("03-prepare-fake-real-dataset.py", ["--split", "--balance", "--no-balance", "--seed"]),
     ],
 )
 def test_help_explains_the_flags(script, flags):
