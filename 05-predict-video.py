@@ -4,13 +4,17 @@
 import sys
 from pathlib import Path
 
-from common import evaluation, predict
+from common import analyst_report, evaluation, predict
 from common.cli import config_option, positive_int, run_stage, stage_parser, workers_option
+from common.config import DEFAULTS
 from common.datasets import label_options
 from common.errors import UserError
 from common.files import output_lock
 from common.report import add_cross_dataset
+from common.review import flag_for_review
 from common.shard import shard_option
+
+GRADCAM_TOP = 3  # crops per video with a Grad-CAM overlay under --report-gradcam
 
 
 def build_parser():
@@ -43,6 +47,20 @@ def build_parser():
     )
     shard_option(parser)
     parser.add_argument(
+        "--report",
+        metavar="PATH.html",
+        help="write the analyst's report there: one self-contained HTML page (overview, a table of videos, "
+        "each video's face crops and P(fake) timeline per track). Without it, report.html is written beside "
+        f"the CSVs when fewer than predict.report_max_videos ({DEFAULTS['predict']['report_max_videos']}) videos "
+        "are scored (0: never)",
+    )
+    parser.add_argument(
+        "--report-gradcam",
+        action="store_true",
+        help=f"Grad-CAM overlays in the report on each video's {GRADCAM_TOP} most fake crops (image models; "
+        "a backward pass each)",
+    )
+    parser.add_argument(
         "--add-to-report",
         action="store_true",
         help="add these metrics to the cross-dataset table of the model's run report (report.md); "
@@ -62,16 +80,26 @@ def score(args, config):
     videos, labels, methods = predict.videos_and_labels(
         args.input, args.output, args.labels, args.dataset, config
     )
+    report = args.report or analyst_report.default_report_path(args.output, len(videos), config["predict"])
+    if args.report_gradcam and not report:
+        raise UserError("--report-gradcam needs a report: pass --report PATH.html")
+    settings = dict(config["predict"])
+    if report:  # keep a thumbnail of every face (and Grad-CAM overlays) for the page
+        settings.update(
+            {predict.KEEP_THUMBNAILS: True, predict.GRADCAM_FACES: GRADCAM_TOP * args.report_gradcam}
+        )
     model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None, args.workers)
-    scored = predict.ScoredVideos(args.output, predict.scoring_identity(args.model, metadata, config))
-    settings = config["predict"]
+    identity = predict.scoring_identity(args.model, metadata, {**config, "predict": settings})
+    scored = predict.ScoredVideos(args.output, identity)
     predictions, faces, complete = predict.score_shard(
         videos, args.shard, model, detector, metadata, settings, labels, methods, scored, args.workers
     )
     if not complete:  # the last shard to finish writes the outputs
         return predict.exit_code(predictions)
+    predictions = flag_for_review(predictions, faces, settings).assign(model_sha256=identity["model_sha256"])
     predict.write_predictions(predictions, faces, args.output, settings)
     print(evaluation.summary_table(predictions, args.output))
+    metrics = None
     if labels is not None:
         data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
         data += f" in {args.input}"
@@ -80,6 +108,12 @@ def score(args, config):
         if args.add_to_report and metrics is not None:
             name = args.dataset or Path(args.input).name
             print(f"cross-dataset table of {add_cross_dataset(args.model, name, metrics)} updated ({name})")
+    if report:
+        model_facts = analyst_report.model_facts(args.model, metadata, identity["model_sha256"])
+        page = analyst_report.report_data(
+            predictions, faces, settings, model_facts, dict(videos), report, metrics, str(args.input)
+        )
+        print(f"report -> {analyst_report.write_report(report, page)}")
     scored.remove()  # every output is written
     return predict.exit_code(predictions)
 

@@ -28,7 +28,8 @@ demo: setup
 	$(BIN)/python 03-prepare-fake-real-dataset.py --config configs/demo.yaml --input $(DEMO)/faces --output $(DEMO)/dataset
 	$(BIN)/python 04-train-cnn.py --config configs/demo.yaml --input $(DEMO)/dataset --output $(DEMO)/runs
 	$(BIN)/python 00-make-demo-videos.py --output $(DEMO)/heldout --n-real 6 --seed 1 --prefix heldout
-	$(BIN)/python 05-predict-video.py --config configs/demo.yaml --model $(DEMO)/runs/latest --input $(DEMO)/heldout --output $(DEMO)/predictions.csv
+	$(BIN)/python 05-predict-video.py --config configs/demo.yaml --model $(DEMO)/runs/latest --input $(DEMO)/heldout --output $(DEMO)/predictions.csv --report $(DEMO)/report.html
+	@echo "The analyst's report on the held-out videos: $(abspath $(DEMO)/report.html) (open it in a browser)"
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -77,6 +77,10 @@ DEFAULTS = {
         "aggregate": "vote",  # vote | mean | max
         "threshold": 0.5,
         "batch_size": 64,
+        "report_max_videos": 200,  # report.html beside the CSVs by default when fewer videos (0: never)
+        "report_thumbnail": 48,  # px, the side of each face crop shown in the report
+        "review_band": 0.1,  # needs_review when |P(fake) - threshold| <= this
+        "review_min_frames": 4,  # needs_review when fewer frames with a scored face
     },
 }
 
@@ -278,6 +282,14 @@ def validate(config):
         ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
         ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
         ("predict.batch_size", config["predict"]["batch_size"] >= 1, "must be >= 1"),
+        ("predict.report_max_videos", config["predict"]["report_max_videos"] >= 0, "must be >= 0"),
+        (
+            "predict.report_thumbnail",
+            16 <= config["predict"]["report_thumbnail"] <= 256,
+            "must be in 16..256",
+        ),
+        ("predict.review_band", 0 <= config["predict"]["review_band"] < 0.5, "must be in [0, 0.5)"),
+        ("predict.review_min_frames", config["predict"]["review_min_frames"] >= 0, "must be >= 0"),
     ]
     for name, ok, message in checks:
         if not ok:

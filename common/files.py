@@ -2,6 +2,7 @@
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -77,6 +78,15 @@ def atomic_write_csv(target, frame):
     """Write a pandas DataFrame as CSV without its index."""
     with atomic_path(target) as temporary:
         frame.to_csv(temporary, index=False)
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's content (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def encode_jpeg(image_bgr, quality):

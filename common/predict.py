@@ -11,6 +11,7 @@ order, the same as one video at a time. TensorFlow is imported only when the fir
 arguments fail fast.
 """
 
+import base64
 import collections
 import concurrent.futures
 import contextlib
@@ -26,6 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -35,7 +37,14 @@ from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
 from common.faces import DETECT_CHUNK, build_detector, faces_with_tracks
-from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip, sweep_temporaries
+from common.files import (
+    atomic_write_csv,
+    atomic_write_text,
+    encode_jpeg,
+    file_sha256,
+    jpeg_round_trip,
+    sweep_temporaries,
+)
 from common.shard import WHOLE
 from common.video import evenly_spaced, prefetched, scaled_frames
 
@@ -50,11 +59,21 @@ PREDICTION_COLUMNS = [
     "faces_scored",
     "tracks",
     "error",
+    "needs_review",  # common.review: borderline P(fake), tracks that disagree, or few scored frames
+    "sha256",  # of the video file scored, and its size in bytes
+    "size_bytes",
+    "model_sha256",  # of the model file that scored it
 ]
+RUN_COLUMNS = ["seconds", "fps"]  # kept with each row, not written: time to score it, its frame rate
 FACE_COLUMNS = ["video", "frame_index", "track_id", "p_fake"]  # what scoring gives, one row per face crop
 FRAME_COLUMNS = ["video", "frame_index", "p_fake", "faces"]  # <output stem>_frames.csv: each scored frame
 TRACK_COLUMNS = ["video", "track_id", "verdict", "fake_probability", "fake_frame_share", "frames"]  # _tracks
 LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
+# What stage 05 keeps of each face for its HTML report when the predict settings ask for it: a small JPEG of
+# the crop (base64), and for the most fake faces of an image model a Grad-CAM overlay (base64 JPEG, else "").
+KEEP_THUMBNAILS, GRADCAM_FACES = "keep_thumbnails", "gradcam_faces"  # keys of the settings (not the config)
+THUMBNAIL_COLUMN, GRADCAM_COLUMN = "thumbnail", "gradcam"
+THUMBNAIL_QUALITY = 90  # the report re-encodes them, a track to one image
 
 
 def find_videos(input_path):
@@ -323,6 +342,8 @@ def score_faces(name, found, model, metadata, settings):
     faces = pd.DataFrame(
         {"video": name, "frame_index": frame_indices, "track_id": track_ids, "p_fake": p_fake}
     )
+    if settings.get(KEEP_THUMBNAILS):
+        faces = faces.assign(**report_faces(crops, p_fake, model, metadata, settings))
     (video,) = video_scores(faces, settings["aggregate"], settings["threshold"]).to_dict("records")
     row = {
         **unknown_row(name, ""),
@@ -334,6 +355,53 @@ def score_faces(name, found, model, metadata, settings):
         "tracks": video["tracks"],
     }
     return row, faces
+
+
+def base64_jpeg(image_bgr, quality=THUMBNAIL_QUALITY):
+    return base64.b64encode(encode_jpeg(image_bgr, quality)).decode("ascii")
+
+
+def report_faces(crops, p_fake, model, metadata, settings):
+    """The columns the report shows of each face: ``thumbnail``, the crop shrunk to ``report_thumbnail``
+    px square, and ``gradcam``, the Grad-CAM heatmap of P(fake) over the ``GRADCAM_FACES`` most fake crops
+    (``common.explain``; image models only, a backward pass each), "" for the others."""
+    size = settings["report_thumbnail"]
+    columns = {
+        THUMBNAIL_COLUMN: [
+            base64_jpeg(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)) for crop in crops
+        ]
+    }
+    top = settings.get(GRADCAM_FACES, 0)
+    if top and not metadata.get("window"):
+        from common.data import prepare_crops
+        from common.explain import gradcam
+
+        chosen = np.argsort(-np.asarray(p_fake), kind="stable")[:top]
+        images = prepare_crops(
+            [crops[i] for i in chosen], metadata["image_size"], metadata["preprocess"]["jpeg_quality"]
+        )
+        heatmaps, _ = gradcam(model, images)
+        overlays = [""] * len(crops)
+        for index, image, heatmap in zip(chosen, images, heatmaps):
+            colours = cv2.applyColorMap(np.uint8(255 * heatmap), cv2.COLORMAP_VIRIDIS)  # colour-blind safe
+            face = cv2.cvtColor(image.astype(np.uint8), cv2.COLOR_RGB2BGR)
+            overlays[index] = base64_jpeg(cv2.addWeighted(face, 0.55, colours, 0.45, 0), 85)
+        columns[GRADCAM_COLUMN] = overlays
+    return columns
+
+
+def video_file_facts(path):
+    """What identifies a scored file, read once per file: ``sha256``, ``size_bytes`` and ``fps`` (the frame
+    rate its container reports, for frame times; 0 when unknown). Empty for a file that is not there."""
+    path = Path(path)
+    if not path.is_file():
+        return {"sha256": "", "size_bytes": 0, "fps": 0.0}
+    capture = cv2.VideoCapture(str(path))
+    try:
+        fps = float(capture.get(cv2.CAP_PROP_FPS)) if capture.isOpened() else 0.0
+    finally:
+        capture.release()
+    return {"sha256": file_sha256(path), "size_bytes": path.stat().st_size, "fps": fps if fps > 0 else 0.0}
 
 
 class DetectorPool:
@@ -393,10 +461,14 @@ class FaceScores:
     def add(self, name, faces):
         if not len(faces):
             return
+        for column in faces.columns.difference(FACE_COLUMNS):  # the report's columns, when kept
+            self.columns.setdefault(column, [np.full(count, "", dtype=object) for count in self.counts])
         self.names.append(name)
         self.counts.append(len(faces))
         for column, arrays in self.columns.items():
-            arrays.append(faces[column].to_numpy())
+            arrays.append(
+                faces[column].to_numpy() if column in faces else np.full(len(faces), "", dtype=object)
+            )
 
     def table(self):
         if not self.names:
@@ -413,12 +485,8 @@ def scoring_identity(model_path, metadata, config):
     section."""
     from common.checkpoint import resolve_model_path
 
-    digest = hashlib.sha256()
-    with open(resolve_model_path(model_path), "rb") as model_file:
-        for block in iter(lambda: model_file.read(1 << 20), b""):
-            digest.update(block)
     return {
-        "model_sha256": digest.hexdigest(),
+        "model_sha256": file_sha256(resolve_model_path(model_path)),
         "preprocess": metadata["preprocess"],
         "video": metadata.get("video", {}),
         "predict": config["predict"],
@@ -477,10 +545,11 @@ class ScoredVideos:
         if not path.is_file():
             return None
         kept = json.loads(path.read_text())
-        return kept["row"], pd.DataFrame(kept["faces"], columns=FACE_COLUMNS)
+        faces = pd.DataFrame(kept["faces"])
+        return kept["row"], faces.reindex(columns=FACE_COLUMNS + list(faces.columns.difference(FACE_COLUMNS)))
 
     def keep(self, name, row, faces):
-        kept = {"row": row, "faces": faces[FACE_COLUMNS].to_dict("list")}
+        kept = {"row": row, "faces": faces.to_dict("list")}  # FACE_COLUMNS, and the report's when kept
         atomic_write_text(self._path(name), json.dumps(kept, default=lambda value: value.item()))
 
     def missing(self, names):
@@ -510,6 +579,7 @@ def predict_videos(
     ``scored`` (``ScoredVideos``) each result is kept as it comes, and videos kept by an earlier run are not
     scored again."""
     missing = set(scored.missing(name for name, _ in videos)) if scored else None
+    paths = dict(videos)
     fresh = [missing is None or name in missing for name, _ in videos]
     found = faces_in_order(
         [video for video, new in zip(videos, fresh) if new], detector, metadata, settings["frames"], workers
@@ -522,6 +592,7 @@ def predict_videos(
                 row, video_faces_scored = scored.get(name)
             else:
                 row, video_faces_scored = score_next(found, model, metadata, settings)
+                row.update(video_file_facts(paths[name]))  # just read: its blocks are in the page cache
                 row["seconds"] = round(time.perf_counter() - started, 3)
                 if row["error"]:
                     log.warning("%s: %s", name, row["error"])
@@ -549,7 +620,7 @@ def score_next(found, model, metadata, settings):
 
 def predictions_table(rows, labels=None, methods=None):
     """The predictions DataFrame of ``predict_videos`` from its rows."""
-    predictions = pd.DataFrame(rows, columns=PREDICTION_COLUMNS + ["seconds"])
+    predictions = pd.DataFrame(rows, columns=PREDICTION_COLUMNS + RUN_COLUMNS)
     if labels is not None:
         predictions = add_labels(predictions, labels)
     if methods:

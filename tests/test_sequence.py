@@ -1,6 +1,7 @@
 """Video models (*_lstm): windows over face tracks, training in stage 04, scoring in a fresh stage 05."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -104,12 +105,23 @@ def test_mesonet4_lstm_trains_saves_and_a_fresh_stage_05_scores_a_video_with_it(
     video = write_face_video(tmp_path / "hopper.mp4", frames=4)
     output = tmp_path / "predictions.csv"
     command = [sys.executable, str(ROOT / "05-predict-video.py"), "--model", str(run), "--input", str(video)]
-    command += ["--output", str(output), "--frames", "4"]
+    command += ["--output", str(output), "--frames", "4", "--report-gradcam"]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     (row,) = pd.read_csv(output, keep_default_na=False).to_dict("records")
     assert row["faces_scored"] == 4 and row["error"] == ""
     assert 0 <= float(row["fake_probability"]) <= 1 and row["verdict"] in ("FAKE", "REAL")
+    # the analyst's report (one video: written by default) shows the video model's faces; Grad-CAM, which
+    # needs an image model, is left out
+    page = (tmp_path / "report.html").read_text()
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1))
+    (track,) = data["videos"][0]["tracks"]
+    assert (
+        len(track["faces"]) == 4 and track["strip"] and not any("gradcam" in face for face in track["faces"])
+    )
+    assert (
+        data["model"]["window"] == 3 and data["model"]["test_auc"]["videos"] == metrics["video_level"]["auc"]
+    )
 
 
 def test_training_augmentation_transforms_every_crop_of_a_window_alike():
