@@ -65,6 +65,23 @@ def metrics_table(metrics):
     return lines
 
 
+PHASE_NAMES = {"head": "head phase (backbone frozen)", "finetune": "fine-tuning (every layer)"}
+
+
+def learning_rates(metrics, train):
+    """The Adam learning rate of each phase the run trained in (metrics.json's ``training_phases``); for a
+    run that did not record them, the two config keys as they were."""
+    phases = metrics.get("training_phases")
+    if not phases:
+        return (
+            f"learning_rate {train['learning_rate']} (finetune_learning_rate {train['finetune_learning_rate']} "
+            "for fine-tuning after a head phase)"
+        )
+    return "learning rate " + ", then ".join(
+        f"{phase['learning_rate']:g} in the {PHASE_NAMES[phase['phase']]}" for phase in phases
+    )
+
+
 def split_table(counts):
     """Faces and videos per split and label (and what balancing dropped), as Markdown lines."""
     lines = [
@@ -155,7 +172,7 @@ def render_report(run_dir):
         "## Model and training",
         "",
         f"- `{train['model']}` at {train['image_size']} px, weights `{train['weights']}`, BatchNorm "
-        f"`{train['batchnorm']}`; batch {train['batch_size']}, learning rate {train['learning_rate']}, "
+        f"`{train['batchnorm']}`; batch {train['batch_size']}, {learning_rates(metrics, train)}, "
         f"patience {train['patience']}, seed {config.get('seed')}.",
         f"- Epochs run: {len(history)} (head phase up to {train['head_epochs']}, fine-tuning up to "
         f"{train['epochs']}). Selected: epoch {selected.get('epoch', '?')} of the {selected.get('phase', '?')} "

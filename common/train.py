@@ -368,18 +368,31 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+def training_phases(settings):
+    """The phases a run trains in (``train`` settings), each ``{"phase", "epochs", "learning_rate"}``: the
+    head phase (frozen backbone) at ``learning_rate`` when ``head_epochs`` > 0, then fine-tuning at
+    ``finetune_learning_rate`` after a head phase, at ``learning_rate`` without one."""
+    phases = []
+    if settings["head_epochs"]:
+        phases.append(
+            {"phase": "head", "epochs": settings["head_epochs"], "learning_rate": settings["learning_rate"]}
+        )
+    if settings["epochs"]:
+        rate = settings["finetune_learning_rate"] if phases else settings["learning_rate"]
+        phases.append({"phase": "finetune", "epochs": settings["epochs"], "learning_rate": rate})
+    return phases
+
+
 def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     """The head phase (frozen backbone) if asked, then fine-tuning of every layer; history.csv gets both.
 
     Each phase stops early on val_loss and hands its best weights to the next; at the end the model holds
     the best epoch of the whole run. Returns that epoch: ``{"monitor", "value", "epoch", "phase"}``.
     """
-    phases = []
-    if settings["head_epochs"]:
-        phases.append(("head", False, settings["head_epochs"], settings["learning_rate"]))
-    if settings["epochs"]:
-        learning_rate = settings["finetune_learning_rate"] if phases else settings["learning_rate"]
-        phases.append(("finetune", True, settings["epochs"], learning_rate))
+    phases = [
+        (phase["phase"], phase["phase"] == "finetune", phase["epochs"], phase["learning_rate"])
+        for phase in training_phases(settings)
+    ]
     best, average = BestOfRun(run_dir / "best.weights.h5"), AverageMovingStatistics()
     train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
     fit = prepare_fit(model, train_data, val_data, weights, settings)  # the model, or it with a metric loss
@@ -484,9 +497,10 @@ def learned_nothing(faces, frame_metrics):
     return None
 
 
-def evaluate_run(model, split, image_size, batch_size, predict_settings, selected, run_dir):
+def evaluate_run(model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=()):
     """Score the validation split (to check that the model learned something) and the test split; write
-    metrics.json, the test split's per-face, per-frame and per-video scores, and the plots."""
+    metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate), the test
+    split's per-face, per-frame and per-video scores, and the plots."""
     validation, val_faces, *_ = score_split(
         model, split[split["split"] == "val"], image_size, batch_size, predict_settings, run_dir
     )
@@ -508,6 +522,7 @@ def evaluate_run(model, split, image_size, batch_size, predict_settings, selecte
         **metrics,
         "learned_nothing": reason,
         "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
+        "training_phases": list(phases),
         "validation": validation,
     }
     for name, table in (("faces", faces), ("frames", frames), ("videos", videos)):
@@ -636,7 +651,14 @@ def train(dataset_dir, runs_dir, config, resume=None):
     save_model(model, run_dir / MODEL_FILE, metadata)
     plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
     metrics = evaluate_run(
-        model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir
+        model,
+        split,
+        settings["image_size"],
+        batch_size,
+        config["predict"],
+        selected,
+        run_dir,
+        training_phases(settings),
     )
     if scratch is None:  # the chief
         if settings["explain"]:

@@ -116,7 +116,7 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert "label 1 = fake" in metadata["label_meaning"]
 
 
-def test_head_then_finetune_phases_continue_one_history(tmp_path):
+def test_head_then_finetune_phases_continue_one_history_and_report_both_learning_rates(tmp_path, capfd):
     dataset = write_dataset(tmp_path / "dataset")
     stage04.main(
         [
@@ -129,10 +129,31 @@ def test_head_then_finetune_phases_continue_one_history(tmp_path):
             "1",
             "--epochs",
             "1",
+            "--learning-rate",
+            "0.002",
+            "--finetune-learning-rate",
+            "0.0003",
         ]
     )
-    history = pd.read_csv(tmp_path / "runs" / "latest" / "history.csv")
+    run = tmp_path / "runs" / "latest"
+    history = pd.read_csv(run / "history.csv")
     assert history["epoch"].tolist() == [0, 1]
+    assert "phase finetune: 1 epochs at learning rate 0.0003" in capfd.readouterr().err
+    assert json.loads((run / "metrics.json").read_text())["training_phases"] == [
+        {"phase": "head", "epochs": 1, "learning_rate": 0.002},
+        {"phase": "finetune", "epochs": 1, "learning_rate": 0.0003},
+    ]
+    report = (run / "report.md").read_text()
+    assert "learning rate 0.002 in the head phase (backbone frozen), then 0.0003 in the fine-tuning" in report
+
+
+def test_the_help_of_head_epochs_says_which_learning_rate_fine_tuning_takes(capsys):
+    with pytest.raises(SystemExit):
+        stage04.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "fine-tuning runs at --finetune-learning-rate, not --learning-rate" in text
+    assert "--finetune-learning-rate FINETUNE_LEARNING_RATE Adam learning rate of fine-tuning" in text
+    assert "(config train.finetune_learning_rate; default 1e-05)" in text
 
 
 @pytest.mark.parametrize(
