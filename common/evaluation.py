@@ -21,6 +21,7 @@ from common.checkpoint import RUN_METRICS
 from common.files import atomic_write_text
 from common.metrics import (
     binary_metrics,
+    deepfakebench_metrics,
     plot_confusion_matrix,
     plot_precision_recall,
     plot_roc,
@@ -61,9 +62,26 @@ def evaluate(faces, rule, threshold):
             },
         },
     }
+    metrics["deepfakebench"] = deepfakebench_block(frames)
     if "method" in frames and (frames["method"].fillna("") != "").any():
         metrics["by_method"] = auc_by_method(frames, videos)
     return metrics, frames, videos
+
+
+def deepfakebench_block(frames):
+    """The figures computed as DeepfakeBench's metric code computes them (``deepfakebench_metrics``), beside
+    ours: ``frame_level`` from each frame's P(fake), ``video_level`` from the mean of a video's frame
+    P(fake). One difference is kept on purpose: DeepfakeBench groups frames into videos by their folder name,
+    which on FaceForensics++ merges the fake videos of every method that share a pair name (``000_003``), so
+    its 700 test videos (140 real, 4 x 140 fake) count as 280; here every video stays one video."""
+    videos = frames.groupby("video", sort=True).agg(p_fake=("p_fake", "mean"), label=("label", "first"))
+    return {
+        "frame_level": deepfakebench_metrics(frames["label"], frames["p_fake"]),
+        "video_level": {
+            "score": "mean frame P(fake)",
+            **deepfakebench_metrics(videos["label"], videos["p_fake"]),
+        },
+    }
 
 
 def auc_by_method(frames, videos):
@@ -133,6 +151,13 @@ def metrics_report(metrics):
             f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}",
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
+    if "deepfakebench" in metrics:
+        frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
+        lines.append(
+            f"DeepfakeBench's way: frames AUC {_figure(frame['auc'])} EER {_figure(frame['eer'])} "
+            f"AP {_figure(frame['average_precision'])} accuracy {frame['accuracy']:.3f}; videos (mean frame "
+            f"P(fake)) AUC {_figure(video['auc'])} EER {_figure(video['eer'])} accuracy {video['accuracy']:.3f}"
+        )
     for method, figures in metrics.get("by_method", {}).items():
         lines.append(
             f"  {method}: frame AUC {_figure(figures['frame_auc'])}, video AUC {_figure(figures['video_auc'])} "

@@ -145,6 +145,12 @@ def test_head_then_finetune_phases_continue_one_history_and_report_both_learning
     ]
     report = (run / "report.md").read_text()
     assert "learning rate 0.002 in the head phase (backbone frozen), then 0.0003 in the fine-tuning" in report
+    # beside ours, the figures computed DeepfakeBench's way, and what each figure is
+    compatible = json.loads((run / "metrics.json").read_text())["deepfakebench"]
+    assert compatible["frame_level"]["n"] == 12 and compatible["video_level"]["n"] == 4
+    assert "DeepfakeBench-compatible figures" in report
+    assert "| equal error rate (nearest ROC point) |" in report and "| accuracy at P(fake) > 0.5 |" in report
+    assert "**Equal error rate** (ours)" in report and "700 test videos become 280" in report
 
 
 def test_the_help_of_head_epochs_says_which_learning_rate_fine_tuning_takes(capsys):
