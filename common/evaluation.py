@@ -8,9 +8,12 @@ videos agree. Frame-level and video-level figures are reported apart, each with 
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from common.aggregate import (
     FAKE_VERDICT,
     LABEL_OF_VERDICT,
+    NO_FACE_ERROR,
     REAL_VERDICT,
     RULES,
     UNKNOWN_VERDICT,
@@ -105,6 +108,33 @@ def auc_by_method(frames, videos):
     }
 
 
+def video_coverage(listed, scored, no_face, listed_from):
+    """How many of the ``listed`` videos (ids; ``listed_from`` says where the list comes from) the figures
+    cover: ``{"listed", "scored", "no_face", "not_scored_otherwise", "listed_from"}``, ``no_face``: listed
+    videos in which no face was found (ids in ``no_face``), ``not_scored_otherwise``: the other listed videos
+    without a score (unreadable images, a video that failed)."""
+    listed = set(listed)
+    scored, no_face = set(scored) & listed, (set(no_face) & listed) - set(scored)
+    return {
+        "listed": len(listed),
+        "scored": len(scored),
+        "no_face": len(no_face),
+        "not_scored_otherwise": len(listed - scored - no_face),
+        "listed_from": listed_from,
+    }
+
+
+def coverage_line(coverage):
+    """``video_coverage`` in words, one line."""
+    line = (
+        f"{coverage['listed']} videos listed ({coverage['listed_from']}): {coverage['scored']} scored, "
+        f"{coverage['no_face']} without a face, {coverage['not_scored_otherwise']} not scored otherwise"
+    )
+    if coverage["scored"] < coverage["listed"]:
+        line += f"; the figures cover {coverage['scored']} of the {coverage['listed']} listed videos"
+    return line
+
+
 def evaluation_paths(prefix):
     """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and six plots with the same prefix."""
     prefix = str(prefix)
@@ -137,7 +167,7 @@ def save_evaluation(metrics, frames, videos, prefix, title):
 
 def metrics_report(metrics):
     """Frame-level and video-level figures as printable lines."""
-    lines = []
+    lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
         auc, eer, ap = (_figure(level[name]) for name in ("auc", "eer", "average_precision"))
@@ -185,7 +215,7 @@ def summary_table(predictions, output):
         lines += [predictions[shown].to_string(index=False, float_format=lambda value: f"{value:.3f}"), ""]
     counts = predictions["verdict"].value_counts()
     unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
-    no_face = int(unknown["error"].str.startswith("no face found").sum())
+    no_face = int(unknown["error"].str.startswith(NO_FACE_ERROR).sum())
     lines.append(f"{'verdict':<9}{'videos':>7}")
     for verdict in (FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT):
         lines.append(f"{verdict:<9}{int(counts.get(verdict, 0)):>7}")
@@ -221,6 +251,13 @@ def evaluate_predictions(predictions, faces, rule, threshold):
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
+    )
+    errors = labelled["error"] if "error" in labelled else pd.Series("", index=labelled.index)
+    metrics["video_coverage"] = video_coverage(
+        labelled["video"],
+        decided["video"],
+        labelled.loc[errors.str.startswith(NO_FACE_ERROR), "video"],
+        "the labelled videos of the input",
     )
     return metrics, frames, videos
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.checkpoint import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
+from common.evaluation import coverage_line
 from common.files import atomic_write_text
 from common.manifest import read_pipeline
 
@@ -134,10 +135,19 @@ def split_table(counts):
     return lines
 
 
+def scored_of_listed(metrics):
+    """Videos scored, and of how many listed and how many without a face, when the metrics say."""
+    coverage = metrics.get("video_coverage")
+    if coverage is None:
+        return str(metrics["video_level"]["n"])
+    return f"{coverage['scored']} ({coverage['listed']}, {coverage['no_face']})"
+
+
 def cross_table(paths):
     """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines."""
     lines = [
-        "| data | videos | frame AUC | video AUC | video accuracy | frame EER | DeepfakeBench frame EER "
+        "| data | videos scored (listed, without a face) | frame AUC | video AUC | video accuracy | frame EER "
+        "| DeepfakeBench frame EER "
         "| DeepfakeBench video AUC |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -146,7 +156,8 @@ def cross_table(paths):
         frame, video = metrics["frame_level"], metrics["video_level"]
         compatible = metrics.get("deepfakebench", {"frame_level": {}, "video_level": {}})
         lines.append(
-            f"| {path.stem}: {metrics.get('data', '')} | {video['n']} | {_value('{:.4f}', frame['auc'])} "
+            f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} "
+            f"| {_value('{:.4f}', frame['auc'])} "
             f"| {_value('{:.4f}', video['auc'])} | {video['accuracy']:.4f} | {_value('{:.4f}', frame['eer'])} "
             f"| {_value('{:.4f}', compatible['frame_level'].get('eer'))} "
             f"| {_value('{:.4f}', compatible['video_level'].get('auc'))} |"
@@ -230,6 +241,11 @@ def render_report(run_dir):
         "",
         f"Data: {metrics.get('data', 'the test split')}. Threshold {predict['threshold']}.",
         "",
+        *(
+            [f"Test videos: {coverage_line(metrics['video_coverage'])}.", ""]
+            if "video_coverage" in metrics
+            else []
+        ),
         *metrics_table(metrics),
         "",
         *(

@@ -20,6 +20,7 @@ from common import evaluation, sequence
 from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, read_run_config, save_model
 from common.config import config_from, save_config
 from common.data import ReadLog, choose_cache, make_dataset
+from common.dataset import TEST_VIDEOS
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv, atomic_write_text
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
@@ -184,6 +185,22 @@ def load_split(dataset_dir):
     if split.loc[split["split"] == "train", "label"].nunique() < 2:
         raise UserError(f"the train split of {dataset_dir} has only one class; it needs real and fake faces")
     return split
+
+
+def test_listing(dataset_dir, split):
+    """``(listed, no_face, listed_from)``: the ids of every video of the test split, with a face or not, and
+    of those without one, from stage 03's test_videos.csv; from split.csv's test rows (faceless videos
+    unknown) for a dataset written before stage 03 listed them."""
+    path = Path(dataset_dir) / TEST_VIDEOS
+    if path.is_file():
+        listing = pd.read_csv(path, dtype={"video_id": str}, keep_default_na=False)
+        return (
+            listing["video_id"],
+            listing.loc[listing["faces"] == 0, "video_id"],
+            f"{TEST_VIDEOS} of stage 03",
+        )
+    listed = split.loc[split["split"] == "test", "video_id"].unique()
+    return listed, [], f"split.csv; videos without a face not known (stage 03 wrote no {TEST_VIDEOS})"
 
 
 def record_unreadable(run_dir, rows, left_out_of):
@@ -497,7 +514,9 @@ def learned_nothing(faces, frame_metrics):
     return None
 
 
-def evaluate_run(model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=()):
+def evaluate_run(
+    model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=(), listing=None
+):
     """Score the validation split (to check that the model learned something) and the test split; write
     metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate), the test
     split's per-face, per-frame and per-video scores, and the plots."""
@@ -517,8 +536,10 @@ def evaluate_run(model, split, image_size, batch_size, predict_settings, selecte
     left_out = (
         f"; {len(unreadable)} unreadable image(s) left out, see {UNREADABLE}" if len(unreadable) else ""
     )
+    listed, no_face, listed_from = listing or (videos["video"], [], "split.csv")
     metrics = {
         "data": f"test split of split.csv (never used for training or model selection){left_out}",
+        "video_coverage": evaluation.video_coverage(listed, videos["video"], no_face, listed_from),
         **metrics,
         "learned_nothing": reason,
         "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
@@ -659,6 +680,7 @@ def train(dataset_dir, runs_dir, config, resume=None):
         selected,
         run_dir,
         training_phases(settings),
+        test_listing(dataset_dir, split),
     )
     if scratch is None:  # the chief
         if settings["explain"]:

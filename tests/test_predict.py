@@ -270,6 +270,30 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
     assert evaluation.evaluate_predictions(table.assign(label=""), frames, "vote", 0.5) is None
 
 
+def test_stage05_metrics_count_the_listed_videos_those_scored_and_those_without_a_face():
+    table = pd.DataFrame(
+        {
+            "video": ["a", "b", "c", "d", "e"],
+            "verdict": ["FAKE", "REAL", "UNKNOWN", "UNKNOWN", "REAL"],
+            "fake_probability": [0.9, 0.1, 0.5, 0.5, 0.2],
+            "label": ["FAKE", "REAL", "FAKE", "REAL", ""],  # e: not labelled, not one of the listed videos
+            "error": ["", "", "no face found in 32 frames", "cannot open the video", ""],
+        }
+    )
+    frames = pd.DataFrame({"video": ["a", "b", "e"], "frame_index": 0, "p_fake": [0.9, 0.1, 0.2], "faces": 1})
+    metrics, _, _ = evaluation.evaluate_predictions(table, frames, "vote", 0.5)
+    assert metrics["video_coverage"] == {
+        "listed": 4,
+        "scored": 2,
+        "no_face": 1,
+        "not_scored_otherwise": 1,
+        "listed_from": "the labelled videos of the input",
+    }
+    printed = evaluation.metrics_report(metrics)
+    assert "4 videos listed (the labelled videos of the input): 2 scored, 1 without a face" in printed
+    assert "the figures cover 2 of the 4 listed videos" in printed
+
+
 @pytest.mark.parametrize("aggregate", ["vote", "mean", "max"])
 def test_the_video_probability_does_not_depend_on_the_aggregation_rule(
     run_dir, tmp_path, stand_in_detector, brightness_scores, aggregate
