@@ -41,7 +41,8 @@ def evaluate(faces, rule, threshold):
     P(fake), accuracy and the confusion matrix from the verdicts of ``rule`` (fake when any face track is),
     plus the accuracy every other rule would have given. ``frames_per_video``: how
     many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
-    manipulation method: the real videos against the fakes of that method.
+    manipulation method: the real videos against the fakes of that method. ``deepfakebench``: the same
+    scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
     """
     frames = frame_scores(faces)
     by_rule = {name: video_scores(faces, name, threshold) for name in RULES}
@@ -230,9 +231,10 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, faces, rule, threshold):
+def evaluate_predictions(predictions, faces, rule, threshold, listed_from="the labelled videos of the input"):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
-    ``evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
+    ``evaluate`` (as stage 04 evaluates its test split), and ``video_coverage``: how many labelled videos
+    there were (``listed_from`` says which), got a score, had no face. Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
 
     AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
@@ -257,7 +259,7 @@ def evaluate_predictions(predictions, faces, rule, threshold):
         labelled["video"],
         decided["video"],
         labelled.loc[errors.str.startswith(NO_FACE_ERROR), "video"],
-        "the labelled videos of the input",
+        listed_from,
     )
     return metrics, frames, videos
 
@@ -266,7 +268,9 @@ def report_predictions(predictions, faces, settings, output, data):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
     metrics (``None`` when no labelled video got a verdict)."""
-    evaluated = evaluate_predictions(predictions, faces, settings["aggregate"], settings["threshold"])
+    evaluated = evaluate_predictions(
+        predictions, faces, settings["aggregate"], settings["threshold"], f"the labelled videos: {data}"
+    )
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated

@@ -471,6 +471,38 @@ def test_a_dataset_official_test_set_is_scored_from_its_raw_folder(
     assert metrics["frames_per_video"]["max"] == 2
 
 
+class FaceWhereLit:
+    """A stand-in detector: a confident face in every frame that is not black."""
+
+    def detect(self, frames_rgb):
+        return [[Face(BOX, 0.99)] if frame.mean() > 5 else [] for frame in frames_rgb]
+
+
+def test_a_dataset_official_test_video_without_a_face_is_counted_as_listed_not_scored(
+    run_dir, tmp_path, brightness_scores, monkeypatch
+):
+    from test_protocols import ffpp_tree
+
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: FaceWhereLit())
+    root = ffpp_tree(  # original 009 of the test pair is black: no face is found in it
+        tmp_path / "ffpp", make=lambda path: write_flat_video(path, 0 if path.name == "009.mp4" else 120)
+    )
+    config = tmp_path / "two_methods.yaml"
+    config.write_text("datasets:\n  ffpp:\n    methods: [Deepfakes, Face2Face]\n")
+    output = tmp_path / "cross" / "ffpp.csv"
+    argv = ["--model", str(run_dir), "--dataset", "ffpp", "--input", str(root), "--output", str(output)]
+    stage05.main([*argv, "--config", str(config), "--frames", "2"])
+    metrics = json.loads((tmp_path / "cross" / "ffpp_metrics.json").read_text())
+    assert metrics["video_coverage"] == {
+        "listed": 6,
+        "scored": 5,
+        "no_face": 1,
+        "not_scored_otherwise": 0,
+        "listed_from": f"the labelled videos: official test set of --dataset ffpp in {root}",
+    }
+    assert metrics["video_level"]["n"] == 5
+
+
 def test_the_readme_documents_the_prediction_columns_the_csv_has():
     readme = (ROOT / "README.md").read_text()
     documented = re.search(r"`predictions.csv`: `([^`]+)`", readme).group(1)
