@@ -186,8 +186,15 @@ def test_deepfakebench_eer_takes_the_nearest_roc_point_where_ours_interpolates()
     # FNR - FPR: 1, 2/3, -1/6, -1/2, -1. Nearest point: the third, FPR 0.5. Between the second and the third
     # (the tie at 0.6) FPR = 0.5 t and FNR = 2/3 - t/3 meet at t = 0.8: FPR = FNR = 0.4.
     labels, scores = [0, 0, 1, 1, 1], [0.2, 0.6, 0.4, 0.6, 0.8]
-    assert metrics.deepfakebench_metrics(labels, scores)["eer"] == pytest.approx(0.5)
+    compatible = metrics.deepfakebench_metrics(labels, scores)
+    assert compatible["eer"] == pytest.approx(0.5)
     assert metrics.binary_metrics(labels, scores)["eer"] == pytest.approx(0.4)
+    # AUC: of the 6 (fake, real) pairs, 4 ranked right and 1 tied: 4.5 / 6. AP: at 0.8 precision 1 and
+    # recall 1/3, at 0.6 precision 2/3 and recall 2/3, at 0.4 precision 3/4 and recall 1: 1/3 (1 + 2/3 + 3/4).
+    # Accuracy at > 0.5: the real at 0.6 and the fake at 0.4 are wrong: 3 / 5.
+    assert compatible["auc"] == pytest.approx(0.75)
+    assert compatible["average_precision"] == pytest.approx(29 / 36)
+    assert compatible["accuracy"] == pytest.approx(3 / 5) and compatible["n"] == 5
 
 
 def test_deepfakebench_eer_on_a_flat_stretch_of_the_roc_is_the_first_nearest_point():
