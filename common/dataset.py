@@ -179,7 +179,7 @@ TEST_VIDEOS = "test_videos.csv"  # every video of the test split, with a face or
 TEST_VIDEO_COLUMNS = ["video_id", "label", "method", "faces", "no_face_because"]
 
 
-def test_videos(plan, faces, input_dir, protocol):
+def list_test_videos(plan, faces, input_dir, protocol):
     """One row per video of the test split (``TEST_VIDEO_COLUMNS``): the test videos of ``plan`` with their
     number of faces, and the videos of which stage 02 kept no face (every frame of theirs in
     ``input_dir``'s skipped_frames.csv, none in ``faces``) that belong to the test split: those on the
@@ -267,7 +267,7 @@ def _prepare_dataset(input_dir, output, ratios, do_balance, seed, overwrite, pro
             with atomic_path(target) as temporary:
                 shutil.copyfile(input_dir / source, temporary)
     atomic_write_csv(output / SPLIT, plan.drop(columns="source_path"))
-    atomic_write_csv(output / TEST_VIDEOS, test_videos(plan, faces, input_dir, protocol))
+    atomic_write_csv(output / TEST_VIDEOS, list_test_videos(plan, faces, input_dir, protocol))
     table = count_table(plan, dropped)
     atomic_write_csv(output / COUNTS, table.reset_index())
     return plan, table, protocol

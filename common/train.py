@@ -187,7 +187,7 @@ def load_split(dataset_dir):
     return split
 
 
-def test_listing(dataset_dir, split):
+def listed_test_videos(dataset_dir, split):
     """``(listed, no_face, listed_from)``: the ids of every video of the test split, with a face or not, and
     of those without one, from stage 03's test_videos.csv; from split.csv's test rows (faceless videos
     unknown) for a dataset written before stage 03 listed them."""
@@ -518,8 +518,9 @@ def evaluate_run(
     model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=(), listing=None
 ):
     """Score the validation split (to check that the model learned something) and the test split; write
-    metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate), the test
-    split's per-face, per-frame and per-video scores, and the plots."""
+    metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate; and
+    ``video_coverage``: how many of the test videos of ``listing``, ``listed_test_videos``'s answer, were
+    scored), the test split's per-face, per-frame and per-video scores, and the plots."""
     validation, val_faces, *_ = score_split(
         model, split[split["split"] == "val"], image_size, batch_size, predict_settings, run_dir
     )
@@ -680,7 +681,7 @@ def train(dataset_dir, runs_dir, config, resume=None):
         selected,
         run_dir,
         training_phases(settings),
-        test_listing(dataset_dir, split),
+        listed_test_videos(dataset_dir, split),
     )
     if scratch is None:  # the chief
         if settings["explain"]:

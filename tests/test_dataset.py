@@ -200,7 +200,7 @@ def test_official_train_and_val_lists_are_kept_and_their_groups_follow():
 
 
 def test_the_test_listing_keeps_a_faceless_video_of_a_group_dealt_to_test_by_ratios(tmp_path):
-    from common.dataset import test_videos
+    from common.dataset import list_test_videos
 
     manifest = faces_manifest(groups=10, fakes_per_real=2, frames=2)
     plan, _ = plan_dataset(manifest, RATIOS, do_balance=False, seed=0, protocol="ratios")
@@ -212,7 +212,7 @@ def test_the_test_listing_keeps_a_faceless_video_of_a_group_dealt_to_test_by_rat
     skipped = manifest[manifest["video_id"].isin(gone)].assign(path="", error="no face")
     skipped.loc[skipped["frame_index"] == 1, "error"] = "unreadable frame image"
     skipped.to_csv(tmp_path / "skipped_frames.csv", index=False)
-    listing = test_videos(kept, manifest[~manifest["video_id"].isin(gone)], tmp_path, "ratios")
+    listing = list_test_videos(kept, manifest[~manifest["video_id"].isin(gone)], tmp_path, "ratios")
     faceless = listing[listing["faces"] == 0]
     assert faceless["video_id"].tolist() == [gone[0]]  # the train group's faceless fake is no test video
     assert faceless["no_face_because"].tolist() == ["no face; unreadable frame image"]
