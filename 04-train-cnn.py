@@ -34,11 +34,25 @@ def build_parser():
         parser,
         "--head-epochs",
         "train.head_epochs",
-        "epochs with a frozen backbone before fine-tuning; 0 skips that phase",
+        "epochs with a frozen backbone (at --learning-rate) before fine-tuning; 0 skips that phase. With a head "
+        "phase, fine-tuning runs at --finetune-learning-rate, not --learning-rate",
         type=int,
     )
     config_option(parser, "--batch-size", "train.batch_size", "images per batch and GPU", type=positive_int)
-    config_option(parser, "--learning-rate", "train.learning_rate", "Adam learning rate", type=positive_float)
+    config_option(
+        parser,
+        "--learning-rate",
+        "train.learning_rate",
+        "Adam learning rate (of the head phase when --head-epochs > 0)",
+        type=positive_float,
+    )
+    config_option(
+        parser,
+        "--finetune-learning-rate",
+        "train.finetune_learning_rate",
+        "Adam learning rate of fine-tuning after a head phase (--head-epochs > 0)",
+        type=positive_float,
+    )
     config_option(
         parser,
         "--patience",

@@ -12,6 +12,7 @@ from common.manifest import FAKE, REAL
 from common.registry import Registry
 
 FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT = "FAKE", "REAL", "UNKNOWN"
+NO_FACE_ERROR = "no face found"  # how the error of an UNKNOWN video without a face begins
 VERDICT_OF_LABEL = {FAKE: FAKE_VERDICT, REAL: REAL_VERDICT}
 LABEL_OF_VERDICT = {verdict: label for label, verdict in VERDICT_OF_LABEL.items()}
 

@@ -58,7 +58,7 @@ DEFAULTS = {
         "head_epochs": 0,  # epochs with a frozen backbone before fine-tuning; 0 = skip that phase
         "batch_size": 32,
         "learning_rate": 1.0e-4,
-        "finetune_learning_rate": 1.0e-5,  # used when a head phase ran first
+        "finetune_learning_rate": 1.0e-5,  # fine-tuning's, when a head phase ran first (else learning_rate)
         "patience": 5,
         "augment": True,
         "cache": "auto",  # auto (memory when the decoded images fit, else disk) | memory | disk | none
@@ -270,6 +270,7 @@ def validate(config):
         ),
         ("train.batch_size", config["train"]["batch_size"] >= 1, "must be >= 1"),
         ("train.learning_rate", config["train"]["learning_rate"] > 0, "must be > 0"),
+        ("train.finetune_learning_rate", config["train"]["finetune_learning_rate"] > 0, "must be > 0"),
         ("train.patience", config["train"]["patience"] >= 1, "must be >= 1"),
         ("train.window", config["train"]["window"] >= 2, "must be >= 2"),
         ("train.metric_weight", config["train"]["metric_weight"] > 0, "must be > 0"),

@@ -21,10 +21,12 @@ from common.manifest import (
     FAKE,
     PIPELINE,
     REAL,
+    SKIPPED_FRAMES,
     SPLIT,
     SPLIT_COLUMNS,
     SPLITS,
     read_manifest,
+    read_table,
     record_pipeline,
 )
 
@@ -240,6 +242,45 @@ def count_table(plan, dropped):
     return table
 
 
+TEST_VIDEOS = "test_videos.csv"  # every video of the test split, with a face or without: what stage 04 counts
+TEST_VIDEO_COLUMNS = ["video_id", "label", "method", "faces", "no_face_because"]
+
+
+def list_test_videos(plan, faces, input_dir, protocol):
+    """One row per video of the test split (``TEST_VIDEO_COLUMNS``): the test videos of ``plan`` with their
+    number of faces, and the videos of which stage 02 kept no face (every frame of theirs in
+    ``input_dir``'s skipped_frames.csv, none in ``faces``) that belong to the test split: those on the
+    official test list, and under the ``ratios`` protocol those of a group dealt to test. For these
+    ``faces`` is 0 and ``no_face_because`` stage 02's reasons ("no face", "unreadable frame image")."""
+    test = plan[plan["split"] == "test"]
+    rows = (
+        test.groupby("video_id", sort=True)
+        .agg(label=("label", "first"), method=("method", "first"), faces=("path", "size"))
+        .reset_index()
+        .assign(no_face_because="")
+    )
+    skipped_path = Path(input_dir) / SKIPPED_FRAMES
+    if skipped_path.is_file():
+        skipped = read_table(skipped_path)
+        skipped = skipped[~skipped["video_id"].isin(faces["video_id"])]
+        listed = skipped["official_split"] == "test"
+        if protocol == "ratios":
+            listed |= (skipped["official_split"] == "") & skipped["group"].isin(test["group"])
+        faceless = (
+            skipped[listed]
+            .groupby("video_id", sort=True)
+            .agg(
+                label=("label", "first"),
+                method=("method", "first"),
+                no_face_because=("error", lambda errors: "; ".join(sorted(set(errors)))),
+            )
+            .reset_index()
+            .assign(faces=0)
+        )
+        rows = pd.concat([rows, faceless[rows.columns]], ignore_index=True).sort_values("video_id")
+    return rows[TEST_VIDEO_COLUMNS].reset_index(drop=True)
+
+
 MISSING = "missing_faces.csv"  # in the dataset folder: rows of stage 02's manifest whose crop is not there
 
 
@@ -293,6 +334,7 @@ def _prepare_dataset(input_dir, output, ratios, balance, seed, overwrite, protoc
             with atomic_path(target) as temporary:
                 shutil.copyfile(input_dir / source, temporary)
     atomic_write_csv(output / SPLIT, plan.drop(columns="source_path"))
+    atomic_write_csv(output / TEST_VIDEOS, list_test_videos(plan, faces, input_dir, protocol))
     table = count_table(plan, dropped)
     atomic_write_csv(output / COUNTS, table.reset_index())
     return plan, table, protocol

@@ -8,9 +8,12 @@ videos agree. Frame-level and video-level figures are reported apart, each with 
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from common.aggregate import (
     FAKE_VERDICT,
     LABEL_OF_VERDICT,
+    NO_FACE_ERROR,
     REAL_VERDICT,
     RULES,
     UNKNOWN_VERDICT,
@@ -21,6 +24,7 @@ from common.checkpoint import RUN_METRICS
 from common.files import atomic_write_text
 from common.metrics import (
     binary_metrics,
+    deepfakebench_metrics,
     plot_confusion_matrix,
     plot_precision_recall,
     plot_roc,
@@ -37,7 +41,8 @@ def evaluate(faces, rule, threshold):
     P(fake), accuracy and the confusion matrix from the verdicts of ``rule`` (fake when any face track is),
     plus the accuracy every other rule would have given. ``frames_per_video``: how
     many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
-    manipulation method: the real videos against the fakes of that method.
+    manipulation method: the real videos against the fakes of that method. ``deepfakebench``: the same
+    scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
     """
     frames = frame_scores(faces)
     by_rule = {name: video_scores(faces, name, threshold) for name in RULES}
@@ -61,9 +66,26 @@ def evaluate(faces, rule, threshold):
             },
         },
     }
+    metrics["deepfakebench"] = deepfakebench_block(frames)
     if "method" in frames and (frames["method"].fillna("") != "").any():
         metrics["by_method"] = auc_by_method(frames, videos)
     return metrics, frames, videos
+
+
+def deepfakebench_block(frames):
+    """The figures computed as DeepfakeBench's metric code computes them (``deepfakebench_metrics``), beside
+    ours: ``frame_level`` from each frame's P(fake), ``video_level`` from the mean of a video's frame
+    P(fake). One difference is kept on purpose: DeepfakeBench groups frames into videos by their folder name,
+    which on FaceForensics++ merges the fake videos of every method that share a pair name (``000_003``), so
+    its 700 test videos (140 real, 4 x 140 fake) count as 280; here every video stays one video."""
+    videos = frames.groupby("video", sort=True).agg(p_fake=("p_fake", "mean"), label=("label", "first"))
+    return {
+        "frame_level": deepfakebench_metrics(frames["label"], frames["p_fake"]),
+        "video_level": {
+            "score": "mean frame P(fake)",
+            **deepfakebench_metrics(videos["label"], videos["p_fake"]),
+        },
+    }
 
 
 def auc_by_method(frames, videos):
@@ -85,6 +107,33 @@ def auc_by_method(frames, videos):
         }
         for method in methods
     }
+
+
+def video_coverage(listed, scored, no_face, listed_from):
+    """How many of the ``listed`` videos (ids; ``listed_from`` says where the list comes from) the figures
+    cover: ``{"listed", "scored", "no_face", "not_scored_otherwise", "listed_from"}``, ``no_face``: listed
+    videos in which no face was found (ids in ``no_face``), ``not_scored_otherwise``: the other listed videos
+    without a score (unreadable images, a video that failed)."""
+    listed = set(listed)
+    scored, no_face = set(scored) & listed, (set(no_face) & listed) - set(scored)
+    return {
+        "listed": len(listed),
+        "scored": len(scored),
+        "no_face": len(no_face),
+        "not_scored_otherwise": len(listed - scored - no_face),
+        "listed_from": listed_from,
+    }
+
+
+def coverage_line(coverage):
+    """``video_coverage`` in words, one line."""
+    line = (
+        f"{coverage['listed']} videos listed ({coverage['listed_from']}): {coverage['scored']} scored, "
+        f"{coverage['no_face']} without a face, {coverage['not_scored_otherwise']} not scored otherwise"
+    )
+    if coverage["scored"] < coverage["listed"]:
+        line += f"; the figures cover {coverage['scored']} of the {coverage['listed']} listed videos"
+    return line
 
 
 def evaluation_paths(prefix):
@@ -119,7 +168,7 @@ def save_evaluation(metrics, frames, videos, prefix, title):
 
 def metrics_report(metrics):
     """Frame-level and video-level figures as printable lines."""
-    lines = []
+    lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
         auc, eer, ap = (_figure(level[name]) for name in ("auc", "eer", "average_precision"))
@@ -133,6 +182,13 @@ def metrics_report(metrics):
             f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}",
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
+    if "deepfakebench" in metrics:
+        frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
+        lines.append(
+            f"DeepfakeBench's way: frames AUC {_figure(frame['auc'])} EER {_figure(frame['eer'])} "
+            f"AP {_figure(frame['average_precision'])} accuracy {frame['accuracy']:.3f}; videos (mean frame "
+            f"P(fake)) AUC {_figure(video['auc'])} EER {_figure(video['eer'])} accuracy {video['accuracy']:.3f}"
+        )
     for method, figures in metrics.get("by_method", {}).items():
         lines.append(
             f"  {method}: frame AUC {_figure(figures['frame_auc'])}, video AUC {_figure(figures['video_auc'])} "
@@ -160,7 +216,7 @@ def summary_table(predictions, output):
         lines += [predictions[shown].to_string(index=False, float_format=lambda value: f"{value:.3f}"), ""]
     counts = predictions["verdict"].value_counts()
     unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
-    no_face = int(unknown["error"].str.startswith("no face found").sum())
+    no_face = int(unknown["error"].str.startswith(NO_FACE_ERROR).sum())
     lines.append(f"{'verdict':<9}{'videos':>7}")
     for verdict in (FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT):
         lines.append(f"{verdict:<9}{int(counts.get(verdict, 0)):>7}")
@@ -175,9 +231,10 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, faces, rule, threshold):
+def evaluate_predictions(predictions, faces, rule, threshold, listed_from="the labelled videos of the input"):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
-    ``evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
+    ``evaluate`` (as stage 04 evaluates its test split), and ``video_coverage``: how many labelled videos
+    there were (``listed_from`` says which), got a score, had no face. Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
 
     AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
@@ -197,6 +254,13 @@ def evaluate_predictions(predictions, faces, rule, threshold):
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
     )
+    errors = labelled["error"] if "error" in labelled else pd.Series("", index=labelled.index)
+    metrics["video_coverage"] = video_coverage(
+        labelled["video"],
+        decided["video"],
+        labelled.loc[errors.str.startswith(NO_FACE_ERROR), "video"],
+        listed_from,
+    )
     return metrics, frames, videos
 
 
@@ -204,7 +268,9 @@ def report_predictions(predictions, faces, settings, output, data):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
     metrics (``None`` when no labelled video got a verdict)."""
-    evaluated = evaluate_predictions(predictions, faces, settings["aggregate"], settings["threshold"])
+    evaluated = evaluate_predictions(
+        predictions, faces, settings["aggregate"], settings["threshold"], f"the labelled videos: {data}"
+    )
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated

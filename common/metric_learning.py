@@ -137,25 +137,36 @@ def with_two_targets(dataset, class_weight=None):
     return dataset.map(targets, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+BCE_METRIC = "bce"  # P(fake)'s binary cross-entropy, as a metric (see ``ClassifierLogs``)
+METRIC_LOSS_METRIC = "metric"  # the metric loss, as a metric of the embedding output
+
+
 class ClassifierLogs(keras.callbacks.Callback):
     """Gives each epoch's logs the names of a plain run, for the callbacks after it (model selection, early
     stopping, history.csv): ``loss``/``val_loss`` are P(fake)'s binary cross-entropy, ``accuracy``/``auc``
     its metrics, ``metric_loss`` the training metric loss. The total loss and the validation metric loss
-    are left out: the val batches come in evaluation order, mostly one class each."""
+    are left out: the val batches come in evaluation order, mostly one class each.
+
+    The cross-entropy and the metric loss are taken from metrics (``BCE_METRIC``, ``METRIC_LOSS_METRIC``),
+    not from Keras' per-output losses (``p_fake_loss``): Keras 3.15 counts those per batch with a weight that
+    does not depend on the data, so on the dataset of unknown length that ``ignore_errors`` makes, the step
+    that finds the data exhausted still adds one to the count (logged loss N/(N+1) of the true one, N
+    batches), and a short last batch weighs as much as a full one. A metric counts the samples it saw."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
         total = {key: logs.pop(key) for key in list(logs)}
         for prefix in ("", "val_"):
-            for name in ("loss", "accuracy", "auc"):
-                key = f"{prefix}{OUTPUT_LAYER_NAME}_{name}"
+            for name, logged in (("loss", BCE_METRIC), ("accuracy", "accuracy"), ("auc", "auc")):
+                key = f"{prefix}{OUTPUT_LAYER_NAME}_{logged}"
                 if key in total:
                     logs[f"{prefix}{name}"] = total.pop(key)
-            total.pop(f"{prefix}loss", None)
-        if f"{EMBEDDING_OUTPUT}_loss" in total:
-            logs["metric_loss"] = total.pop(f"{EMBEDDING_OUTPUT}_loss")
-        total.pop(f"val_{EMBEDDING_OUTPUT}_loss", None)
+            for left_out in ("loss", f"{OUTPUT_LAYER_NAME}_loss", f"{EMBEDDING_OUTPUT}_loss"):
+                total.pop(f"{prefix}{left_out}", None)
+        if f"{EMBEDDING_OUTPUT}_{METRIC_LOSS_METRIC}" in total:
+            logs["metric_loss"] = total.pop(f"{EMBEDDING_OUTPUT}_{METRIC_LOSS_METRIC}")
+        total.pop(f"val_{EMBEDDING_OUTPUT}_{METRIC_LOSS_METRIC}", None)
         logs.update(total)  # anything else (learning rate, ...) as it was
 
 
@@ -170,6 +181,11 @@ class Fit:
     class_weight: object
     callbacks: list
     compile_args: object
+
+
+def bce(labels, p_fake):
+    """Per-sample binary cross-entropy of P(fake) (``labels``: one value per sample), as the loss takes it."""
+    return keras.losses.binary_crossentropy(ops.reshape(labels, (-1, 1)), p_fake)
 
 
 def classifier_metrics():
@@ -208,7 +224,17 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
                 EMBEDDING_OUTPUT: metric_loss(name, settings["metric_margin"]),
             },
             "loss_weights": {OUTPUT_LAYER_NAME: 1.0, EMBEDDING_OUTPUT: settings["metric_weight"]},
-            "metrics": {OUTPUT_LAYER_NAME: classifier_metrics()},
+            "metrics": {
+                OUTPUT_LAYER_NAME: [
+                    *classifier_metrics(),
+                    keras.metrics.MeanMetricWrapper(bce, name=BCE_METRIC),
+                ],
+                EMBEDDING_OUTPUT: [
+                    keras.metrics.MeanMetricWrapper(
+                        metric_loss(name, settings["metric_margin"]), name=METRIC_LOSS_METRIC
+                    )
+                ],
+            },
         },
     )
 

@@ -76,6 +76,36 @@ def equal_error_rate(labels, probabilities):
     return float(fpr[before] + weight * (fpr[after] - fpr[before]))
 
 
+def nearest_point_error_rate(labels, probabilities):
+    """The equal error rate as DeepfakeBench's metric code takes it (``training/metrics/utils.py``,
+    ``get_test_metrics``): the false positive rate of the point of scikit-learn's ROC curve (its default
+    points) where |FNR - FPR| is smallest, the first such point on a tie; no interpolation, so it can differ
+    from ``equal_error_rate`` by up to the gap between two ROC points."""
+    fpr, tpr, _ = skm.roc_curve(labels, probabilities)
+    return float(fpr[int(np.nanargmin(np.abs((1 - tpr) - fpr)))])
+
+
+DEEPFAKEBENCH_THRESHOLD = 0.5  # fake when P(fake) > this: strictly above, as DeepfakeBench counts accuracy
+
+
+def deepfakebench_metrics(y_true, p_fake):
+    """The figures DeepfakeBench reports, computed its way from one score per sample: ``auc`` (area under
+    scikit-learn's ROC curve), ``eer`` (``nearest_point_error_rate``), ``average_precision`` and
+    ``accuracy`` (fake when the score is strictly above 0.5), with ``n``. ``auc``, ``eer`` and
+    ``average_precision`` are ``None`` when only one class is present."""
+    labels = _as_labels(y_true)
+    probabilities = _as_probabilities(p_fake)
+    _check_same_length(labels, probabilities)
+    both = has_both_classes(labels)
+    return {
+        "n": int(labels.size),
+        "auc": float(skm.roc_auc_score(labels, probabilities)) if both else None,
+        "eer": nearest_point_error_rate(labels, probabilities) if both else None,
+        "average_precision": float(skm.average_precision_score(labels, probabilities)) if both else None,
+        "accuracy": float(np.mean((probabilities > DEEPFAKEBENCH_THRESHOLD) == labels)),
+    }
+
+
 def binary_metrics(y_true, p_fake, threshold=0.5):
     """Accuracy and balanced accuracy at ``threshold``, AUC, log loss, equal error rate, average precision,
     precision/recall/F1 (fake positive) and the confusion matrix.

@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, track_scores, video_scores
+from common.aggregate import (
+    NO_FACE_ERROR,
+    UNKNOWN_VERDICT,
+    VERDICT_OF_LABEL,
+    frame_scores,
+    track_scores,
+    video_scores,
+)
 from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
@@ -320,7 +327,7 @@ def score_faces(name, found, model, metadata, settings):
         raise found
     sampled, frame_indices, track_ids, crops = found
     if not crops:
-        return unknown_row(name, f"no face found in {sampled} frames", sampled), no_faces
+        return unknown_row(name, f"{NO_FACE_ERROR} in {sampled} frames", sampled), no_faces
     preprocess = metadata["preprocess"]
     if metadata.get("window"):  # a video model: a face gets the mean P(fake) of its track's windows
         from common.sequence import score_track_windows

@@ -15,6 +15,7 @@ import pandas as pd
 from common.checkpoint import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
 from common.config import OLD_VALUES
 from common.datasets import GROUPING
+from common.evaluation import coverage_line
 from common.files import atomic_write_text
 from common.manifest import read_pipeline
 
@@ -73,6 +74,62 @@ def metrics_table(metrics):
     return lines
 
 
+PHASE_NAMES = {"head": "head phase (backbone frozen)", "finetune": "fine-tuning (every layer)"}
+
+
+def learning_rates(metrics, train):
+    """The Adam learning rate of each phase the run trained in (metrics.json's ``training_phases``); for a
+    run that did not record them, the two config keys as they were."""
+    phases = metrics.get("training_phases")
+    if not phases:
+        return (
+            f"learning_rate {train['learning_rate']} (finetune_learning_rate {train['finetune_learning_rate']} "
+            "for fine-tuning after a head phase)"
+        )
+    return "learning rate " + ", then ".join(
+        f"{phase['learning_rate']:g} in the {PHASE_NAMES[phase['phase']]}" for phase in phases
+    )
+
+
+DEEPFAKEBENCH_FIGURES = (
+    ("n", "samples", "{:d}"),
+    ("auc", "AUC", "{:.4f}"),
+    ("eer", "equal error rate (nearest ROC point)", "{:.4f}"),
+    ("average_precision", "average precision", "{:.4f}"),
+    ("accuracy", "accuracy at P(fake) > 0.5", "{:.4f}"),
+)
+
+
+def deepfakebench_table(metrics):
+    """metrics.json's ``deepfakebench`` block (frames and videos side by side), as Markdown lines."""
+    block = metrics["deepfakebench"]
+    frame, video = block["frame_level"], block["video_level"]
+    lines = ["| figure | frames | videos |", "|---|---|---|"]
+    for key, name, template in DEEPFAKEBENCH_FIGURES:
+        lines.append(f"| {name} | {_value(template, frame.get(key))} | {_value(template, video.get(key))} |")
+    return lines
+
+
+DEFINITIONS = (
+    "- **Frame P(fake)**: the P(fake) of the frame's most fake face. **Video P(fake)** (our video figures): "
+    "the mean frame P(fake) of each face track, the highest track deciding. **Verdicts**: the aggregation rule "
+    "named under the table, at the threshold.",
+    "- **Accuracy**: share of correct calls, fake when P(fake) >= the threshold (videos: the verdicts). "
+    "**Balanced accuracy**: mean of the recalls of real and of fake. **AUC**: area under the ROC curve "
+    "(scikit-learn `roc_auc_score`). **Equal error rate** (ours): where the false positive rate equals the "
+    "false negative rate, interpolated linearly between the two ROC points around the crossing. **Average "
+    "precision**: scikit-learn's `average_precision_score`, fake = positive. **Log loss**: binary "
+    "cross-entropy, P(fake) clipped to [1e-7, 1 - 1e-7].",
+    "- **DeepfakeBench-compatible** (as its `training/metrics/utils.py`, `get_test_metrics`, computes them): "
+    "frames scored by frame P(fake), videos by the mean of their frame P(fake); AUC as above; equal error "
+    "rate = the false positive rate of the ROC point (scikit-learn's default points) where |FNR - FPR| is "
+    "smallest, no interpolation; accuracy with fake when P(fake) > 0.5 (strictly). DeepfakeBench reports "
+    "AUC, EER, AP and accuracy of frames and the AUC of videos. Not copied: DeepfakeBench groups frames into "
+    "videos by folder name, so on FaceForensics++ its video AUC merges the fakes of every method that share "
+    "a pair name (`000_003`) into one video (700 test videos become 280); here each video stays one.",
+)
+
+
 def split_table(counts):
     """Videos and faces per split, label and manipulation method (and what balancing dropped), as Markdown
     lines; the method column only when the dataset names methods."""
@@ -91,18 +148,32 @@ def split_table(counts):
     return lines
 
 
+def scored_of_listed(metrics):
+    """Videos scored, and of how many listed and how many without a face, when the metrics say."""
+    coverage = metrics.get("video_coverage")
+    if coverage is None:
+        return str(metrics["video_level"]["n"])
+    return f"{coverage['scored']} ({coverage['listed']}, {coverage['no_face']})"
+
+
 def cross_table(paths):
     """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines."""
     lines = [
-        "| data | videos | frame AUC | video AUC | video accuracy | frame EER |",
-        "|---|---|---|---|---|---|",
+        "| data | videos scored (listed, without a face) | frame AUC | video AUC | video accuracy | frame EER "
+        "| DeepfakeBench frame EER "
+        "| DeepfakeBench video AUC |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for path in paths:
         metrics = json.loads(path.read_text())
         frame, video = metrics["frame_level"], metrics["video_level"]
+        compatible = metrics.get("deepfakebench", {"frame_level": {}, "video_level": {}})
         lines.append(
-            f"| {path.stem}: {metrics.get('data', '')} | {video['n']} | {_value('{:.4f}', frame['auc'])} "
-            f"| {_value('{:.4f}', video['auc'])} | {video['accuracy']:.4f} | {_value('{:.4f}', frame['eer'])} |"
+            f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} "
+            f"| {_value('{:.4f}', frame['auc'])} "
+            f"| {_value('{:.4f}', video['auc'])} | {video['accuracy']:.4f} | {_value('{:.4f}', frame['eer'])} "
+            f"| {_value('{:.4f}', compatible['frame_level'].get('eer'))} "
+            f"| {_value('{:.4f}', compatible['video_level'].get('auc'))} |"
         )
     return lines
 
@@ -165,7 +236,7 @@ def render_report(run_dir):
         "## Model and training",
         "",
         f"- `{train['model']}` at {train['image_size']} px, weights `{train['weights']}`, BatchNorm "
-        f"`{train['batchnorm']}`; batch {train['batch_size']}, learning rate {train['learning_rate']}, "
+        f"`{train['batchnorm']}`; batch {train['batch_size']}, {learning_rates(metrics, train)}, "
         f"patience {train['patience']}, seed {config.get('seed')}.",
         f"- Epochs run: {len(history)} (head phase up to {train['head_epochs']}, fine-tuning up to "
         f"{train['epochs']}). Selected: epoch {selected.get('epoch', '?')} of the {selected.get('phase', '?')} "
@@ -180,7 +251,21 @@ def render_report(run_dir):
         "",
         f"Data: {metrics.get('data', 'the test split')}. Threshold {predict['threshold']}.",
         "",
+        *(
+            [f"Test videos: {coverage_line(metrics['video_coverage'])}.", ""]
+            if "video_coverage" in metrics
+            else []
+        ),
         *metrics_table(metrics),
+        "",
+        *(
+            ["DeepfakeBench-compatible figures (definitions below):", "", *deepfakebench_table(metrics), ""]
+            if "deepfakebench" in metrics
+            else []
+        ),
+        "Definitions:",
+        "",
+        *DEFINITIONS,
         "",
         "No test data was used for training or model selection: the model was selected on the val split "
         "(lowest val_loss over every epoch of every phase) and the test split was scored once, after training.",

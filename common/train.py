@@ -20,6 +20,7 @@ from common import evaluation, sequence
 from common.checkpoint import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, read_run_config, save_model
 from common.config import config_from, save_config
 from common.data import ReadLog, choose_cache, make_dataset
+from common.dataset import TEST_VIDEOS
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv, atomic_write_text
 from common.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
@@ -184,6 +185,22 @@ def load_split(dataset_dir):
     if split.loc[split["split"] == "train", "label"].nunique() < 2:
         raise UserError(f"the train split of {dataset_dir} has only one class; it needs real and fake faces")
     return split
+
+
+def listed_test_videos(dataset_dir, split):
+    """``(listed, no_face, listed_from)``: the ids of every video of the test split, with a face or not, and
+    of those without one, from stage 03's test_videos.csv; from split.csv's test rows (faceless videos
+    unknown) for a dataset written before stage 03 listed them."""
+    path = Path(dataset_dir) / TEST_VIDEOS
+    if path.is_file():
+        listing = pd.read_csv(path, dtype={"video_id": str}, keep_default_na=False)
+        return (
+            listing["video_id"],
+            listing.loc[listing["faces"] == 0, "video_id"],
+            f"{TEST_VIDEOS} of stage 03",
+        )
+    listed = split.loc[split["split"] == "test", "video_id"].unique()
+    return listed, [], f"split.csv; videos without a face not known (stage 03 wrote no {TEST_VIDEOS})"
 
 
 def record_unreadable(run_dir, rows, left_out_of):
@@ -368,18 +385,31 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
+def training_phases(settings):
+    """The phases a run trains in (``train`` settings), each ``{"phase", "epochs", "learning_rate"}``: the
+    head phase (frozen backbone) at ``learning_rate`` when ``head_epochs`` > 0, then fine-tuning at
+    ``finetune_learning_rate`` after a head phase, at ``learning_rate`` without one."""
+    phases = []
+    if settings["head_epochs"]:
+        phases.append(
+            {"phase": "head", "epochs": settings["head_epochs"], "learning_rate": settings["learning_rate"]}
+        )
+    if settings["epochs"]:
+        rate = settings["finetune_learning_rate"] if phases else settings["learning_rate"]
+        phases.append({"phase": "finetune", "epochs": settings["epochs"], "learning_rate": rate})
+    return phases
+
+
 def fit_phases(model, train_data, val_data, settings, run_dir, weights, images):
     """The head phase (frozen backbone) if asked, then fine-tuning of every layer; history.csv gets both.
 
     Each phase stops early on val_loss and hands its best weights to the next; at the end the model holds
     the best epoch of the whole run. Returns that epoch: ``{"monitor", "value", "epoch", "phase"}``.
     """
-    phases = []
-    if settings["head_epochs"]:
-        phases.append(("head", False, settings["head_epochs"], settings["learning_rate"]))
-    if settings["epochs"]:
-        learning_rate = settings["finetune_learning_rate"] if phases else settings["learning_rate"]
-        phases.append(("finetune", True, settings["epochs"], learning_rate))
+    phases = [
+        (phase["phase"], phase["phase"] == "finetune", phase["epochs"], phase["learning_rate"])
+        for phase in training_phases(settings)
+    ]
     best, average = BestOfRun(run_dir / "best.weights.h5"), AverageMovingStatistics()
     train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
     fit = prepare_fit(model, train_data, val_data, weights, settings)  # the model, or it with a metric loss
@@ -484,9 +514,13 @@ def learned_nothing(faces, frame_metrics):
     return None
 
 
-def evaluate_run(model, split, image_size, batch_size, predict_settings, selected, run_dir):
+def evaluate_run(
+    model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=(), listing=None
+):
     """Score the validation split (to check that the model learned something) and the test split; write
-    metrics.json, the test split's per-face, per-frame and per-video scores, and the plots."""
+    metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate; and
+    ``video_coverage``: how many of the test videos of ``listing``, ``listed_test_videos``'s answer, were
+    scored), the test split's per-face, per-frame and per-video scores, and the plots."""
     validation, val_faces, *_ = score_split(
         model, split[split["split"] == "val"], image_size, batch_size, predict_settings, run_dir
     )
@@ -503,11 +537,14 @@ def evaluate_run(model, split, image_size, batch_size, predict_settings, selecte
     left_out = (
         f"; {len(unreadable)} unreadable image(s) left out, see {UNREADABLE}" if len(unreadable) else ""
     )
+    listed, no_face, listed_from = listing or (videos["video"], [], "split.csv")
     metrics = {
         "data": f"test split of split.csv (never used for training or model selection){left_out}",
+        "video_coverage": evaluation.video_coverage(listed, videos["video"], no_face, listed_from),
         **metrics,
         "learned_nothing": reason,
         "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
+        "training_phases": list(phases),
         "validation": validation,
     }
     for name, table in (("faces", faces), ("frames", frames), ("videos", videos)):
@@ -636,7 +673,15 @@ def train(dataset_dir, runs_dir, config, resume=None):
     save_model(model, run_dir / MODEL_FILE, metadata)
     plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
     metrics = evaluate_run(
-        model, split, settings["image_size"], batch_size, config["predict"], selected, run_dir
+        model,
+        split,
+        settings["image_size"],
+        batch_size,
+        config["predict"],
+        selected,
+        run_dir,
+        training_phases(settings),
+        listed_test_videos(dataset_dir, split),
     )
     if scratch is None:  # the chief
         if settings["explain"]:

@@ -272,3 +272,23 @@ def test_the_report_shows_per_method_counts_and_reads_an_older_count_table():
         }
     )
     assert split_table(older)[2] == "| train | real | 1 | 4 | 0 | 0 |"
+
+
+def test_the_test_listing_keeps_a_faceless_video_of_a_group_dealt_to_test_by_ratios(tmp_path):
+    from common.dataset import list_test_videos
+
+    manifest = faces_manifest(groups=10, fakes_per_real=2, frames=2)
+    plan, _ = plan_dataset(manifest, RATIOS, balance="none", seed=0, protocol="ratios")
+    test_group = plan.loc[plan["split"] == "test", "group"].iloc[0]
+    train_group = plan.loc[plan["split"] == "train", "group"].iloc[0]
+    # one fake of a test group and one of a train group had no face at all
+    gone = [f"fake_{test_group[5:]}_1", f"fake_{train_group[5:]}_1"]
+    kept = plan[~plan["video_id"].isin(gone)]
+    skipped = manifest[manifest["video_id"].isin(gone)].assign(path="", error="no face")
+    skipped.loc[skipped["frame_index"] == 1, "error"] = "unreadable frame image"
+    skipped.to_csv(tmp_path / "skipped_frames.csv", index=False)
+    listing = list_test_videos(kept, manifest[~manifest["video_id"].isin(gone)], tmp_path, "ratios")
+    faceless = listing[listing["faces"] == 0]
+    assert faceless["video_id"].tolist() == [gone[0]]  # the train group's faceless fake is no test video
+    assert faceless["no_face_because"].tolist() == ["no face; unreadable frame image"]
+    assert set(listing["video_id"]) == set(kept.loc[kept["split"] == "test", "video_id"]) | {gone[0]}

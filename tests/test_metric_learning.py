@@ -12,7 +12,8 @@ import tensorflow as tf
 from conftest import ROOT, load_script
 from test_train import SMALL, write_dataset
 
-from common.checkpoint import read_metadata
+from common.checkpoint import load_model, read_metadata
+from common.data import make_dataset
 from common.metric_learning import ClassifierLogs, supcon_loss, triplet_loss, with_two_targets
 
 stage04 = load_script("04-train-cnn.py")
@@ -92,13 +93,17 @@ def test_class_weights_reach_both_outputs_as_sample_weights():
 def test_epoch_logs_keep_the_names_of_a_plain_run():
     logs = {
         "loss": 1.2,
-        "p_fake_loss": 0.7,
-        "embedding_loss": 0.5,
+        "p_fake_loss": 0.69,
+        "p_fake_bce": 0.7,
+        "embedding_loss": 0.49,
+        "embedding_metric": 0.5,
         "p_fake_accuracy": 0.6,
         "p_fake_auc": 0.65,
         "val_loss": 0.9,
-        "val_p_fake_loss": 0.8,
+        "val_p_fake_loss": 0.79,
+        "val_p_fake_bce": 0.8,
         "val_embedding_loss": 0.1,
+        "val_embedding_metric": 0.11,
         "val_p_fake_accuracy": 0.5,
         "val_p_fake_auc": 0.55,
         "learning_rate": 1e-3,
@@ -143,7 +148,7 @@ print(len(model.outputs), tuple(model.outputs[0].shape), metadata["metric_learni
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_stage04_trains_with_a_metric_loss_and_saves_the_plain_classifier(tmp_path, name):
-    dataset = write_dataset(tmp_path / "dataset", videos_per_class=(4, 1, 1), frames=2)
+    dataset = write_dataset(tmp_path / "dataset", videos_per_class=(4, 2, 1), frames=3)  # val: 8 + 4 faces
     runs = tmp_path / "runs"
     arguments = ["--input", str(dataset), "--output", str(runs), *SMALL, "--epochs", "1"]
     assert stage04.main([*arguments, "--metric-learning", name]) == 0
@@ -157,7 +162,14 @@ def test_stage04_trains_with_a_metric_loss_and_saves_the_plain_classifier(tmp_pa
         0.5,
         1.0,
     )
-    assert json.loads((run / "metrics.json").read_text())["frame_level"]["n"] == 4
+    assert json.loads((run / "metrics.json").read_text())["frame_level"]["n"] == 6
+    # the logged val_loss is the cross-entropy of the saved model on val, not N/(N+1) of it
+    model, _ = load_model(run)
+    val = pd.read_csv(dataset / "split.csv").query("split == 'val'")
+    images = make_dataset([dataset / path for path in val["path"]], val["label"], 32, 8, training=False)
+    p_fake = model.predict(images, verbose=0).reshape(-1)
+    val_loss = float(keras.losses.binary_crossentropy(val["label"].to_numpy(np.float32), p_fake))
+    assert history["val_loss"].iloc[-1] == pytest.approx(val_loss, abs=1e-4)
     loaded = subprocess.run(
         [sys.executable, "-c", LOAD_CLASSIFIER, str(run / "model.keras")],
         cwd=ROOT,

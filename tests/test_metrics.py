@@ -179,3 +179,58 @@ def test_auc_per_manipulation_method_pits_every_real_video_against_one_method():
     assert result["by_method"]["NeuralTextures"]["frame_auc"] == pytest.approx(0.25)
     assert result["by_method"]["NeuralTextures"]["fake_videos"] == 2
     assert result["frames_per_video"] == {"min": 1, "mean": 1.0, "max": 1}
+
+
+def test_deepfakebench_eer_takes_the_nearest_roc_point_where_ours_interpolates():
+    # reals 0.2, 0.6; fakes 0.4, 0.6, 0.8. ROC points (FPR, TPR): (0, 0), (0, 1/3), (0.5, 2/3), (0.5, 1), (1, 1);
+    # FNR - FPR: 1, 2/3, -1/6, -1/2, -1. Nearest point: the third, FPR 0.5. Between the second and the third
+    # (the tie at 0.6) FPR = 0.5 t and FNR = 2/3 - t/3 meet at t = 0.8: FPR = FNR = 0.4.
+    labels, scores = [0, 0, 1, 1, 1], [0.2, 0.6, 0.4, 0.6, 0.8]
+    compatible = metrics.deepfakebench_metrics(labels, scores)
+    assert compatible["eer"] == pytest.approx(0.5)
+    assert metrics.binary_metrics(labels, scores)["eer"] == pytest.approx(0.4)
+    # AUC: of the 6 (fake, real) pairs, 4 ranked right and 1 tied: 4.5 / 6. AP: at 0.8 precision 1 and
+    # recall 1/3, at 0.6 precision 2/3 and recall 2/3, at 0.4 precision 3/4 and recall 1: 1/3 (1 + 2/3 + 3/4).
+    # Accuracy at > 0.5: the real at 0.6 and the fake at 0.4 are wrong: 3 / 5.
+    assert compatible["auc"] == pytest.approx(0.75)
+    assert compatible["average_precision"] == pytest.approx(29 / 36)
+    assert compatible["accuracy"] == pytest.approx(3 / 5) and compatible["n"] == 5
+
+
+def test_deepfakebench_eer_on_a_flat_stretch_of_the_roc_is_the_first_nearest_point():
+    # fakes 0.9, 0.8, 0.7, 0.1; reals 0.6, 0.5: ROC (0, 0), (0, 0.75), (1, 0.75), (1, 1) (scikit-learn drops
+    # the collinear points); |FNR - FPR| 1, 0.25, 0.75, 1: FPR 0 at the second point. Ours: FNR 0.25 is
+    # crossed a quarter of the way from FPR 0 to FPR 1.
+    labels, scores = [1, 1, 1, 1, 0, 0], [0.9, 0.8, 0.7, 0.1, 0.6, 0.5]
+    assert metrics.deepfakebench_metrics(labels, scores)["eer"] == 0.0
+    assert metrics.binary_metrics(labels, scores)["eer"] == pytest.approx(0.25)
+
+
+def test_deepfakebench_accuracy_calls_a_score_of_exactly_one_half_real():
+    labels, scores = [0, 0, 1], [0.5, 0.1, 0.9]
+    compatible = metrics.deepfakebench_metrics(labels, scores)
+    assert compatible["accuracy"] == 1.0  # P(fake) > 0.5: the real video at 0.5 is called real
+    assert metrics.binary_metrics(labels, scores)["accuracy"] == pytest.approx(2 / 3)  # ours: >= 0.5 is fake
+    assert compatible["auc"] == 1.0 and compatible["average_precision"] == 1.0 and compatible["n"] == 3
+
+
+def test_deepfakebench_video_auc_ranks_videos_by_their_mean_frame_score_not_by_their_worst_track():
+    from common.evaluation import evaluate
+
+    # real video r: a one-frame spurious track at 0.9 beside a steady face at 0.1 (mean frame P(fake): the
+    # frame's most fake face, 0.9, 0.1, 0.1, 0.1 -> 0.3); fake video f: 0.4 in every frame
+    faces = pd.DataFrame(
+        {
+            "video": ["r"] * 5 + ["f"] * 4,
+            "frame_index": [0, 0, 1, 2, 3, 0, 1, 2, 3],
+            "track_id": [0, 1, 0, 0, 0, 0, 0, 0, 0],
+            "p_fake": [0.1, 0.9, 0.1, 0.1, 0.1, 0.4, 0.4, 0.4, 0.4],
+            "label": [0] * 5 + [1] * 4,
+        }
+    )
+    result, _, _ = evaluate(faces, "vote", 0.5)
+    assert result["video_level"]["auc"] == 0.0  # ours: the real video's highest track (0.9) outranks 0.4
+    compatible = result["deepfakebench"]
+    assert compatible["video_level"]["auc"] == 1.0 and compatible["video_level"]["n"] == 2
+    assert compatible["video_level"]["accuracy"] == 0.5  # 0.3 real (right), 0.4 real (wrong)
+    assert compatible["frame_level"]["n"] == 8

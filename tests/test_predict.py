@@ -270,6 +270,30 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
     assert evaluation.evaluate_predictions(table.assign(label=""), frames, "vote", 0.5) is None
 
 
+def test_stage05_metrics_count_the_listed_videos_those_scored_and_those_without_a_face():
+    table = pd.DataFrame(
+        {
+            "video": ["a", "b", "c", "d", "e"],
+            "verdict": ["FAKE", "REAL", "UNKNOWN", "UNKNOWN", "REAL"],
+            "fake_probability": [0.9, 0.1, 0.5, 0.5, 0.2],
+            "label": ["FAKE", "REAL", "FAKE", "REAL", ""],  # e: not labelled, not one of the listed videos
+            "error": ["", "", "no face found in 32 frames", "cannot open the video", ""],
+        }
+    )
+    frames = pd.DataFrame({"video": ["a", "b", "e"], "frame_index": 0, "p_fake": [0.9, 0.1, 0.2], "faces": 1})
+    metrics, _, _ = evaluation.evaluate_predictions(table, frames, "vote", 0.5)
+    assert metrics["video_coverage"] == {
+        "listed": 4,
+        "scored": 2,
+        "no_face": 1,
+        "not_scored_otherwise": 1,
+        "listed_from": "the labelled videos of the input",
+    }
+    printed = evaluation.metrics_report(metrics)
+    assert "4 videos listed (the labelled videos of the input): 2 scored, 1 without a face" in printed
+    assert "the figures cover 2 of the 4 listed videos" in printed
+
+
 @pytest.mark.parametrize("aggregate", ["vote", "mean", "max"])
 def test_the_video_probability_does_not_depend_on_the_aggregation_rule(
     run_dir, tmp_path, stand_in_detector, brightness_scores, aggregate
@@ -445,6 +469,38 @@ def test_a_dataset_official_test_set_is_scored_from_its_raw_folder(
     assert metrics["by_method"]["Face2Face"]["video_auc"] == 0.5
     assert metrics["video_level"]["n"] == 6 and metrics["frames_sampled"] == 2
     assert metrics["frames_per_video"]["max"] == 2
+
+
+class FaceWhereLit:
+    """A stand-in detector: a confident face in every frame that is not black."""
+
+    def detect(self, frames_rgb):
+        return [[Face(BOX, 0.99)] if frame.mean() > 5 else [] for frame in frames_rgb]
+
+
+def test_a_dataset_official_test_video_without_a_face_is_counted_as_listed_not_scored(
+    run_dir, tmp_path, brightness_scores, monkeypatch
+):
+    from test_protocols import ffpp_tree
+
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: FaceWhereLit())
+    root = ffpp_tree(  # original 009 of the test pair is black: no face is found in it
+        tmp_path / "ffpp", make=lambda path: write_flat_video(path, 0 if path.name == "009.mp4" else 120)
+    )
+    config = tmp_path / "two_methods.yaml"
+    config.write_text("datasets:\n  ffpp:\n    methods: [Deepfakes, Face2Face]\n")
+    output = tmp_path / "cross" / "ffpp.csv"
+    argv = ["--model", str(run_dir), "--dataset", "ffpp", "--input", str(root), "--output", str(output)]
+    stage05.main([*argv, "--config", str(config), "--frames", "2"])
+    metrics = json.loads((tmp_path / "cross" / "ffpp_metrics.json").read_text())
+    assert metrics["video_coverage"] == {
+        "listed": 6,
+        "scored": 5,
+        "no_face": 1,
+        "not_scored_otherwise": 0,
+        "listed_from": f"the labelled videos: official test set of --dataset ffpp in {root}",
+    }
+    assert metrics["video_level"]["n"] == 5
 
 
 def test_the_readme_documents_the_prediction_columns_the_csv_has():

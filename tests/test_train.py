@@ -116,7 +116,7 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert "label 1 = fake" in metadata["label_meaning"]
 
 
-def test_head_then_finetune_phases_continue_one_history(tmp_path):
+def test_head_then_finetune_phases_continue_one_history_and_report_both_learning_rates(tmp_path, capfd):
     dataset = write_dataset(tmp_path / "dataset")
     stage04.main(
         [
@@ -129,10 +129,37 @@ def test_head_then_finetune_phases_continue_one_history(tmp_path):
             "1",
             "--epochs",
             "1",
+            "--learning-rate",
+            "0.002",
+            "--finetune-learning-rate",
+            "0.0003",
         ]
     )
-    history = pd.read_csv(tmp_path / "runs" / "latest" / "history.csv")
+    run = tmp_path / "runs" / "latest"
+    history = pd.read_csv(run / "history.csv")
     assert history["epoch"].tolist() == [0, 1]
+    assert "phase finetune: 1 epochs at learning rate 0.0003" in capfd.readouterr().err
+    assert json.loads((run / "metrics.json").read_text())["training_phases"] == [
+        {"phase": "head", "epochs": 1, "learning_rate": 0.002},
+        {"phase": "finetune", "epochs": 1, "learning_rate": 0.0003},
+    ]
+    report = (run / "report.md").read_text()
+    assert "learning rate 0.002 in the head phase (backbone frozen), then 0.0003 in the fine-tuning" in report
+    # beside ours, the figures computed DeepfakeBench's way, and what each figure is
+    compatible = json.loads((run / "metrics.json").read_text())["deepfakebench"]
+    assert compatible["frame_level"]["n"] == 12 and compatible["video_level"]["n"] == 4
+    assert "DeepfakeBench-compatible figures" in report
+    assert "| equal error rate (nearest ROC point) |" in report and "| accuracy at P(fake) > 0.5 |" in report
+    assert "**Equal error rate** (ours)" in report and "700 test videos become 280" in report
+
+
+def test_the_help_of_head_epochs_says_which_learning_rate_fine_tuning_takes(capsys):
+    with pytest.raises(SystemExit):
+        stage04.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "fine-tuning runs at --finetune-learning-rate, not --learning-rate" in text
+    assert "--finetune-learning-rate FINETUNE_LEARNING_RATE Adam learning rate of fine-tuning" in text
+    assert "(config train.finetune_learning_rate; default 1e-05)" in text
 
 
 @pytest.mark.parametrize(
@@ -334,3 +361,44 @@ def test_learned_nothing_means_a_constant_output_or_a_chance_validation_auc():
     assert learned_nothing(faces, {"auc": 0.55}) == "its validation frame AUC is 0.550 (<= 0.55)"
     assert learned_nothing(faces, {"auc": 0.56}) is None
     assert learned_nothing(faces, {"auc": None}) is None  # one class in val: no AUC to judge by
+
+
+def test_a_test_video_without_a_face_is_counted_in_metrics_and_report(tmp_path):
+    from test_dataset import RATIOS, faces_manifest, write_faces_folder
+
+    from common.dataset import prepare_dataset
+
+    # Celeb-DF-like official list: real_000, fake_000_0, real_001, fake_001_0; stage 02 found no face in
+    # any frame of fake_001_0, so its frames are in skipped_frames.csv and none in the manifest
+    manifest = faces_manifest(groups=8, fakes_per_real=1, frames=2, official_test=(0, 1)).assign(track_id=0)
+    faceless = manifest["video_id"] == "fake_001_0"
+    faces = tmp_path / "faces"
+    write_faces_folder(faces, manifest[~faceless])
+    manifest[faceless].assign(path="", error="no face").to_csv(faces / "skipped_frames.csv", index=False)
+    prepare_dataset(faces, tmp_path / "dataset", RATIOS, balance="none", seed=0, protocol="official")
+    listing = pd.read_csv(tmp_path / "dataset" / "test_videos.csv", keep_default_na=False)
+    assert listing.set_index("video_id")["faces"].to_dict() == {
+        "fake_000_0": 2,
+        "fake_001_0": 0,
+        "real_000": 2,
+        "real_001": 2,
+    }
+    assert listing.set_index("video_id").loc["fake_001_0", "no_face_because"] == "no face"
+
+    runs = tmp_path / "runs"
+    assert (
+        stage04.main(["--input", str(tmp_path / "dataset"), "--output", str(runs), *SMALL, "--epochs", "1"])
+        == 0
+    )
+    metrics = json.loads((runs / "latest" / "metrics.json").read_text())
+    assert metrics["video_level"]["n"] == 3
+    assert metrics["video_coverage"] == {
+        "listed": 4,
+        "scored": 3,
+        "no_face": 1,
+        "not_scored_otherwise": 0,
+        "listed_from": "test_videos.csv of stage 03",
+    }
+    report = (runs / "latest" / "report.md").read_text()
+    assert "Test videos: 4 videos listed (test_videos.csv of stage 03): 3 scored, 1 without a face" in report
+    assert "the figures cover 3 of the 4 listed videos" in report
