@@ -88,3 +88,23 @@ def test_stage_02_gives_each_of_two_people_one_track_on_a_generated_clip(tmp_pat
     for _, track in faces.groupby("track_id"):
         assert track["frame_index"].tolist() == [0, 1, 2, 3]  # one face per frame: one person
         assert track["box_x"].max() - track["box_x"].min() < 40  # and it stays on its side
+
+
+def test_a_person_who_moved_between_sparse_samples_stays_one_track():
+    # frames seconds apart: the face moved 1.5 box widths (no overlap left), at about the same size
+    moved = [[(100, 100, 80, 90)], [(220, 104, 80, 90)], [(100, 96, 78, 88)]]
+    assert link_tracks(moved) == [[0], [0], [0]]
+    # but a face of another size there, or one much farther away, is someone else
+    assert link_tracks([[(100, 100, 80, 90)], [(220, 104, 160, 180)]]) == [[0], [1]]
+    assert link_tracks([[(100, 100, 80, 90)], [(400, 104, 80, 90)]]) == [[0], [1]]
+
+
+def test_two_people_side_by_side_stay_two_tracks_when_both_move():
+    # centres 1.4 box widths apart, both drifting by half a box width between samples
+    frames = [
+        [(100, 100, 80, 90), (212, 100, 80, 90)],
+        [(252, 102, 80, 90), (140, 102, 80, 90)],  # listed the other way round
+        [(180, 104, 80, 90), (292, 104, 80, 90)],
+    ]
+    assert link_tracks(frames) == [[0, 1], [1, 0], [0, 1]]
+
