@@ -16,11 +16,13 @@ from common.shard import shard_option
 def build_parser():
     parser = stage_parser(
         "Score videos with a trained model (stage 05): sample frames, crop faces with the preprocess settings "
-        "stored in the model, score each face (P(fake)), link faces across frames into tracks (one per "
-        "person), and give each track a verdict by the aggregation rule; a video is FAKE when any track is. "
-        "A video's fake_probability is its highest track P(fake), the mean frame P(fake) of a one-person "
-        "video, under every rule. Frame and track scores go to <output stem>_frames.csv and _tracks.csv. "
-        "With labels, also frame- and video-level metrics and plots.",
+        "stored in the model, score each face (P(fake)), link faces across frames into tracks (one per person) "
+        "and give each track a verdict by the aggregation rule. Only tracks seen in predict.track_min_share of "
+        "a video's frames with a face decide it; by predict.video_score, track_max: FAKE when any deciding "
+        "track is, fake_probability the highest deciding track's P(fake); frame_mean: fake_probability the "
+        "mean frame P(fake), the verdict by the rule over the frames. fake_probability never depends on the "
+        "rule. Frame and track scores go to <output stem>_frames.csv and _tracks.csv. With labels, also frame- "
+        "and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
         output_help="predictions CSV (must not lie inside --input)",
     )
@@ -30,8 +32,21 @@ def build_parser():
         parser,
         "--aggregate",
         "predict.aggregate",
-        "frames -> verdict: vote = majority of fake frames, mean/max of frame scores; "
-        "fake_probability is the mean either way",
+        "a track's frames -> its verdict: vote = majority of fake frames, mean/max of frame scores; "
+        "fake_probability does not depend on it",
+    )
+    config_option(
+        parser,
+        "--video-score",
+        "predict.video_score",
+        "track_max = the most fake deciding track; frame_mean = mean frame P(fake) (DeepfakeBench)",
+    )
+    config_option(
+        parser,
+        "--track-min-share",
+        "predict.track_min_share",
+        "a track decides the video only when seen in this share of its frames with a face",
+        type=float,
     )
     config_option(parser, "--threshold", "predict.threshold", "frame/video score counted as fake", type=float)
     config_option(parser, "--batch-size", "predict.batch_size", "faces per forward pass", type=positive_int)

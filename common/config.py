@@ -68,7 +68,9 @@ DEFAULTS = {
     },
     "predict": {
         "frames": 32,
-        "aggregate": "vote",  # vote | mean | max
+        "aggregate": "vote",  # vote | mean | max: a track's verdict from its frames
+        "video_score": "track_max",  # track_max: the most fake track decides | frame_mean: mean frame P(fake)
+        "track_min_share": 0.25,  # a track decides only if seen in this share of the frames with a face
         "threshold": 0.5,
         "batch_size": 64,
     },
@@ -81,6 +83,7 @@ METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.metric_learning
 PSEUDO_FAKES = ("none", "sbi")  # see common.sbi
 OLD_VALUES = {"train.cache": {True: "auto", False: "none"}}  # booleans that older configs hold
 RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
+VIDEO_SCORES = ("track_max", "frame_mean")  # see common.aggregate.video_scores
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
 FFPP_COMPRESSIONS = ("c0", "c23", "c40")
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
@@ -105,6 +108,7 @@ def choices():
         "train.metric_learning": METRIC_LOSSES,
         "train.pseudo_fakes": PSEUDO_FAKES,
         "predict.aggregate": RULES.names(),
+        "predict.video_score": VIDEO_SCORES,
     }
 
 
@@ -259,6 +263,7 @@ def validate(config):
             "must be in [0, 1)",
         ),
         ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
+        ("predict.track_min_share", 0 <= config["predict"]["track_min_share"] <= 1, "must be in 0..1"),
         ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
         ("predict.batch_size", config["predict"]["batch_size"] >= 1, "must be >= 1"),
     ]

@@ -15,6 +15,7 @@ from common.aggregate import (
     RULES,
     UNKNOWN_VERDICT,
     frame_scores,
+    scoring,
     video_scores,
 )
 from common.checkpoint import RUN_METRICS
@@ -28,19 +29,22 @@ from common.metrics import (
 )
 
 
-def evaluate(faces, rule, threshold):
+def evaluate(faces, settings):
     """Metrics of labelled face scores (one row per face: ``video``, ``frame_index``, ``p_fake``, ``label``,
-    optional ``track_id`` and ``method``); returns ``(metrics, frames, videos)``.
+    optional ``track_id`` and ``method``) by the config's ``predict`` ``settings`` (``aggregate``,
+    ``threshold``, ``video_score``, ``track_min_share``); returns ``(metrics, frames, videos)``.
 
     Frame level: each frame's P(fake) (its most fake face) against ``threshold``. Video level
     (``common.aggregate.video_scores``): AUC, log loss and the threshold-free figures from the video's
-    P(fake), accuracy and the confusion matrix from the verdicts of ``rule`` (fake when any face track is),
-    plus the accuracy every other rule would have given. ``frames_per_video``: how
+    P(fake), accuracy and the confusion matrix from the verdicts of the ``aggregate`` rule, plus the
+    accuracy every other rule would have given. ``frames_per_video``: how
     many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
     manipulation method: the real videos against the fakes of that method.
     """
+    kwargs = scoring(settings)
+    rule, threshold = kwargs["rule"], kwargs["threshold"]
     frames = frame_scores(faces)
-    by_rule = {name: video_scores(faces, name, threshold) for name in RULES}
+    by_rule = {name: video_scores(faces, **{**kwargs, "rule": name}) for name in RULES}
     videos = by_rule[rule]
     per_video = videos["frames"]
     metrics = {
@@ -52,6 +56,8 @@ def evaluate(faces, rule, threshold):
         "frame_level": binary_metrics(frames["label"], frames["p_fake"], threshold),
         "video_level": {
             "aggregate": rule,
+            "video_score": kwargs["video_score"],
+            "track_min_share": kwargs["min_share"],
             **video_metrics(
                 videos["label"], videos["fake_probability"], videos["verdict"] == FAKE_VERDICT, threshold
             ),
@@ -175,7 +181,7 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, faces, rule, threshold):
+def evaluate_predictions(predictions, faces, settings):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
     ``evaluate`` (as stage 04 evaluates its test split). Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
@@ -192,7 +198,7 @@ def evaluate_predictions(predictions, faces, rule, threshold):
     scored = scored.assign(label=scored["video"].map(labels))
     if "method" in decided:
         scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
-    metrics, frames, videos = evaluate(scored, rule, threshold)
+    metrics, frames, videos = evaluate(scored, settings)
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
@@ -204,7 +210,7 @@ def report_predictions(predictions, faces, settings, output, data):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
     metrics (``None`` when no labelled video got a verdict)."""
-    evaluated = evaluate_predictions(predictions, faces, settings["aggregate"], settings["threshold"])
+    evaluated = evaluate_predictions(predictions, faces, settings)
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated

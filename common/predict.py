@@ -30,7 +30,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from common.aggregate import UNKNOWN_VERDICT, VERDICT_OF_LABEL, frame_scores, track_scores, video_scores
+from common.aggregate import (
+    TRACK_COLUMNS,
+    UNKNOWN_VERDICT,
+    VERDICT_OF_LABEL,
+    frame_scores,
+    scoring,
+    track_scores,
+    video_scores,
+)
 from common.config import DEFAULTS
 from common.datasets import candidate_files, folder_labels, list_videos, read_labels
 from common.errors import UserError, VideoError
@@ -53,7 +61,6 @@ PREDICTION_COLUMNS = [
 ]
 FACE_COLUMNS = ["video", "frame_index", "track_id", "p_fake"]  # what scoring gives, one row per face crop
 FRAME_COLUMNS = ["video", "frame_index", "p_fake", "faces"]  # <output stem>_frames.csv: each scored frame
-TRACK_COLUMNS = ["video", "track_id", "verdict", "fake_probability", "fake_frame_share", "frames"]  # _tracks
 LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
 
 
@@ -319,7 +326,7 @@ def score_faces(name, found, model, metadata, settings):
     faces = pd.DataFrame(
         {"video": name, "frame_index": frame_indices, "track_id": track_ids, "p_fake": p_fake}
     )
-    (video,) = video_scores(faces, settings["aggregate"], settings["threshold"]).to_dict("records")
+    (video,) = video_scores(faces, **scoring(settings)).to_dict("records")
     row = {
         **unknown_row(name, ""),
         "verdict": video["verdict"],
@@ -605,12 +612,15 @@ def beside(output, kind):
 def write_predictions(predictions, faces, path, settings):
     """Write the predictions CSV (``PREDICTION_COLUMNS``, then ``label`` and ``method`` when present) and,
     next to it, the P(fake) of every scored frame (``_frames.csv``) and face track (``_tracks.csv``, with
-    the verdict of ``settings["aggregate"]``), atomically."""
+    the verdict of ``settings["aggregate"]`` and whether it decides its video), atomically."""
     columns = PREDICTION_COLUMNS + [column for column in (LABEL_COLUMN, "method") if column in predictions]
     atomic_write_csv(path, predictions[columns])
     frames = frame_scores(faces) if len(faces) else pd.DataFrame(columns=FRAME_COLUMNS)
     atomic_write_csv(beside(path, "frames"), frames[FRAME_COLUMNS])
-    tracks = track_scores(faces, settings["aggregate"], settings["threshold"]) if len(faces) else None
+    kwargs = scoring(settings)
+    tracks = (
+        track_scores(faces, kwargs["rule"], kwargs["threshold"], kwargs["min_share"]) if len(faces) else None
+    )
     atomic_write_csv(
         beside(path, "tracks"), tracks if tracks is not None else pd.DataFrame(columns=TRACK_COLUMNS)
     )

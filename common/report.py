@@ -54,7 +54,13 @@ def metrics_table(metrics):
         f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
     )
     rules = ", ".join(f"{rule} {accuracy:.4f}" for rule, accuracy in video["accuracy_by_rule"].items())
-    lines += ["", f"Verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}."]
+    score = video.get("video_score", "track_max")
+    share = video.get("track_min_share", 0)
+    lines += [
+        "",
+        f"Video P(fake) by `{score}` over the face tracks seen in at least {share:.0%} of a video's frames with "
+        f"a face; verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}.",
+    ]
     if "by_method" in metrics:
         lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
         for method, figures in metrics["by_method"].items():

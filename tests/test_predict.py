@@ -259,7 +259,7 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
             "faces": 1,
         }
     )
-    metrics, _, videos = evaluation.evaluate_predictions(table, frames, "vote", 0.5)
+    metrics, _, videos = evaluation.evaluate_predictions(table, frames, SETTINGS)
     assert videos["verdict"].tolist() == ["FAKE", "REAL"]
     assert metrics["video_level"]["accuracy"] == 1.0 and metrics["video_level"]["confusion_matrix"] == [
         [1, 0],
@@ -267,7 +267,7 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
     ]
     assert metrics["video_level"]["n"] == 2 and metrics["video_level"]["unknown_left_out"] == 1
     assert metrics["frame_level"]["n"] == 4 and metrics["frame_level"]["accuracy"] == 0.5
-    assert evaluation.evaluate_predictions(table.assign(label=""), frames, "vote", 0.5) is None
+    assert evaluation.evaluate_predictions(table.assign(label=""), frames, SETTINGS) is None
 
 
 @pytest.mark.parametrize("aggregate", ["vote", "mean", "max"])
