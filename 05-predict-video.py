@@ -5,29 +5,44 @@ import sys
 from pathlib import Path
 
 from common import evaluation, predict
-from common.cli import config_option, positive_int, run_stage, stage_parser, workers_option
+from common.cli import (
+    config_option,
+    non_negative_int,
+    positive_int,
+    run_stage,
+    stage_parser,
+    workers_option,
+)
 from common.datasets import label_options
 from common.errors import UserError
 from common.files import output_lock
 from common.report import add_cross_dataset
 from common.shard import shard_option
+from common.video import describe_sampling
 
 
 def build_parser():
     parser = stage_parser(
-        "Score videos with a trained model (stage 05): sample frames, crop faces with the preprocess settings "
-        "stored in the model, score each face (P(fake)), link faces across frames into tracks (one per person) "
-        "and give each track a verdict by the aggregation rule. Only tracks seen in predict.track_min_share of "
-        "a video's frames with a face decide it; by predict.video_score, track_max: FAKE when any deciding "
-        "track is, fake_probability the highest deciding track's P(fake); frame_mean: fake_probability the "
-        "mean frame P(fake), the verdict by the rule over the frames. fake_probability never depends on the "
-        "rule. Frame and track scores go to <output stem>_frames.csv and _tracks.csv. With labels, also frame- "
-        "and video-level metrics and plots.",
+        "Score videos with a trained model (stage 05): sample frames as the model's training frames were "
+        "sampled (stored in the model, like the preprocess settings faces are cropped with), score each face "
+        "(P(fake)), link faces across frames into tracks (one per person) and give each track a verdict by the "
+        "aggregation rule. Only tracks seen in predict.track_min_share of a video's frames with a face decide "
+        "it; by predict.video_score, track_max: FAKE when any deciding track is, fake_probability the highest "
+        "deciding track's P(fake); frame_mean: fake_probability the mean frame P(fake), the verdict by the rule "
+        "over the frames. fake_probability never depends on the rule. Frame and track scores go to <output "
+        "stem>_frames.csv and _tracks.csv. With labels, also frame- and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
         output_help="predictions CSV (must not lie inside --input)",
     )
     parser.add_argument("--model", required=True, help="run directory of 04-train-cnn.py or its model.keras")
-    config_option(parser, "--frames", "predict.frames", "frames sampled evenly per video", type=positive_int)
+    config_option(
+        parser,
+        "--frames",
+        "predict.frames",
+        "frames sampled per video, evenly spaced; 0 = as the model's training frames were sampled (so a "
+        "test-split video gets the P(fake) stage 04 reported)",
+        type=non_negative_int,
+    )
     config_option(
         parser,
         "--aggregate",
@@ -90,7 +105,10 @@ def score(args, config):
     if labels is not None:
         data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
         data += f" in {args.input}"
-        text, metrics = evaluation.report_predictions(predictions, faces, settings, args.output, data)
+        sampled = describe_sampling(predict.sampling(metadata, settings["frames"]))
+        text, metrics = evaluation.report_predictions(
+            predictions, faces, settings, args.output, data, sampled
+        )
         print(text)
         if args.add_to_report and metrics is not None:
             name = args.dataset or Path(args.input).name

@@ -15,8 +15,10 @@ from common.errors import ConfigError
 DEFAULTS = {
     "seed": 42,
     "video": {
-        "fps": 1.0,  # frames sampled per second of video
-        "max_frames": 0,  # cap per video, spread evenly; 0 = no cap
+        "sampling": "fps",  # fps: video.fps per second of video (capped by max_frames) | frames: video.frames
+        "fps": 1.0,  # frames sampled per second of video (sampling: fps)
+        "max_frames": 0,  # cap per video, spread evenly; 0 = no cap (sampling: fps)
+        "frames": 32,  # frames per video, evenly spaced (sampling: frames)
         "jpeg_quality": 95,
         "resize": "width_rule",  # width_rule: x2 under 300 px, x1 to 1000, x0.5 to 1900, x0.33 above | none
     },
@@ -67,7 +69,7 @@ DEFAULTS = {
         "pseudo_fakes": "none",  # none | sbi: self-blended fakes made from the training split's real faces
     },
     "predict": {
-        "frames": 32,
+        "frames": 0,  # frames per video, evenly spaced; 0 = sampled as the model's training frames were
         "aggregate": "vote",  # vote | mean | max: a track's verdict from its frames
         "video_score": "track_max",  # track_max: the most fake track decides | frame_mean: mean frame P(fake)
         "track_min_share": 0.25,  # a track decides only if seen in this share of the frames with a face
@@ -83,6 +85,7 @@ METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.metric_learning
 PSEUDO_FAKES = ("none", "sbi")  # see common.sbi
 OLD_VALUES = {"train.cache": {True: "auto", False: "none"}}  # booleans that older configs hold
 RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
+SAMPLING_RULES = ("fps", "frames")  # see common.video.pick_frames
 VIDEO_SCORES = ("track_max", "frame_mean")  # see common.aggregate.video_scores
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
 FFPP_COMPRESSIONS = ("c0", "c23", "c40")
@@ -97,6 +100,7 @@ def choices():
     from common.sequence import video_model_names
 
     return {
+        "video.sampling": SAMPLING_RULES,
         "video.resize": RESIZE_RULES,
         "dataset.protocol": SPLIT_PROTOCOLS,
         "datasets.ffpp.compression": FFPP_COMPRESSIONS,
@@ -217,6 +221,7 @@ def validate(config):
     checks = [
         ("video.fps", config["video"]["fps"] > 0, "must be > 0"),
         ("video.max_frames", config["video"]["max_frames"] >= 0, "must be >= 0 (0 = no cap)"),
+        ("video.frames", config["video"]["frames"] >= 1, "must be >= 1"),
         ("video.jpeg_quality", 1 <= config["video"]["jpeg_quality"] <= 100, "must be in 1..100"),
         ("preprocess.jpeg_quality", 1 <= config["preprocess"]["jpeg_quality"] <= 100, "must be in 1..100"),
         ("preprocess.min_confidence", 0 <= config["preprocess"]["min_confidence"] <= 1, "must be in 0..1"),
@@ -262,7 +267,11 @@ def validate(config):
             0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
             "must be in [0, 1)",
         ),
-        ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
+        (
+            "predict.frames",
+            config["predict"]["frames"] >= 0,
+            "must be >= 0 (0 = as the model's training frames were sampled)",
+        ),
         ("predict.track_min_share", 0 <= config["predict"]["track_min_share"] <= 1, "must be in 0..1"),
         ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
         ("predict.batch_size", config["predict"]["batch_size"] >= 1, "must be >= 1"),

@@ -206,19 +206,16 @@ def evaluate_predictions(predictions, faces, settings):
     return metrics, frames, videos
 
 
-def report_predictions(predictions, faces, settings, output, data):
+def report_predictions(predictions, faces, settings, output, data, sampled):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
-    metrics (``None`` when no labelled video got a verdict)."""
+    metrics (``None`` when no labelled video got a verdict). ``sampled``: how frames were sampled, in words
+    (``common.video.describe_sampling``)."""
     evaluated = evaluate_predictions(predictions, faces, settings)
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated
-    metrics = {
-        "data": f"{data}, {settings['frames']} frames per video",
-        "frames_sampled": settings["frames"],
-        **metrics,
-    }
+    metrics = {"data": f"{data}, {sampled}", "sampling": sampled, **metrics}
     prefix = Path(output).with_name(f"{Path(output).stem}_")
     paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
     text = (

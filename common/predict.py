@@ -1,6 +1,7 @@
 """Stage 05: score whole videos with a trained model, and check the verdicts against labels when known.
 
-Per video: sample frames evenly, resize them as stage 01 did, crop faces with the ``preprocess`` settings
+Per video: sample frames as the model's training frames were sampled (or ``predict.frames`` evenly spaced),
+resize them as stage 01 did, crop faces with the ``preprocess`` settings
 stored in the model file (so the model sees crops made exactly as its training crops were), score every face,
 and hand the face scores to ``common.aggregate`` (most fake face per frame, frames to a verdict), the path
 stage 04 evaluates its test split by. Scores are P(fake).
@@ -45,7 +46,7 @@ from common.errors import UserError, VideoError
 from common.faces import DETECT_CHUNK, build_detector, faces_with_tracks
 from common.files import atomic_write_csv, atomic_write_text, jpeg_round_trip, sweep_temporaries
 from common.shard import WHOLE
-from common.video import evenly_spaced, prefetched, scaled_frames
+from common.video import pick_frames, prefetched, scaled_frames
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +177,28 @@ def check_metadata(model, metadata):
         )
 
 
-def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
-    """``count`` evenly spaced frames of a video as stage 01 makes them: an iterator of ``(frame_index,
-    frame_bgr)`` that decodes as it goes, frames resized by ``resize`` (stage 01's ``video.resize``) and
-    passed through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given. Undecodable frames are
-    left out, with one warning naming the file (a truncated file reports more frames than it holds).
-    ``VideoError`` at once if the file is no video."""
-    info, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count), resize)
+def sampling(metadata, frames):
+    """The ``video`` settings stage 05 samples a video's frames by (``common.video.pick_frames``): the model's
+    training frames' (stage 01's, kept in the model file) when ``frames`` is 0, else ``frames`` evenly
+    spaced. A model file saved before a key of that section existed gets the value stage 01 then used: no
+    ``sampling`` was ``fps``; no ``video`` section at all, stage 01's defaults."""
+    video = {**DEFAULTS["video"], "sampling": "fps", **metadata.get("video", {})}
+    return {**video, "sampling": "frames", "frames": frames} if frames else video
+
+
+def video_frames(path, video, jpeg_quality=None, resize="width_rule"):
+    """The frames of a video that the sampling rule of the ``video`` settings picks (``sampling``), as stage
+    01 makes them: an iterator of ``(frame_index, frame_bgr)`` that decodes as it goes, frames resized by
+    ``resize`` (stage 01's ``video.resize``) and passed through JPEG at ``jpeg_quality`` (stage 01's saved
+    frames) when given. Undecodable frames are left out, with one warning naming the file (a truncated file
+    reports more frames than it holds). ``VideoError`` at once if the file is no video."""
+    picked = []
+
+    def pick(info):
+        picked.extend(pick_frames(info, video))
+        return picked
+
+    info, _, sampled = scaled_frames(path, pick, resize)
 
     def decoded():
         missing = []
@@ -197,7 +213,7 @@ def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
                 "reports %d frames (truncated?); scoring the others",
                 path,
                 len(missing),
-                min(count, info.frame_count),
+                len(picked),
                 missing[0],
                 info.frame_count,
             )
@@ -206,15 +222,18 @@ def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
 
 
 def video_faces(path, detector, metadata, frames):
-    """Sample ``frames`` frames of a video and crop its faces with the model's ``preprocess`` settings.
-    Frames are decoded in a background thread while faces are detected in those already decoded.
+    """Sample a video's frames (``sampling``: as the model's training frames were, or ``frames`` evenly
+    spaced) and crop its faces with the model's ``preprocess`` settings. Frames are decoded in a background
+    thread while faces are detected in those already decoded.
 
     Returns ``(frames_sampled, frame_indices, track_ids, crops)``: ``frame_indices[i]`` is the index in the
     video of the frame that face crop ``crops[i]`` (BGR) comes from, ``track_ids[i]`` its face track
     (``common.tracks.link_tracks``). ``VideoError`` if the file is no video or no frame decodes.
     """
     video = metadata.get("video", {})  # stage 01's settings; models trained before video.resize: width rule
-    sampled = video_frames(path, frames, video.get("jpeg_quality"), video.get("resize", "width_rule"))
+    sampled = video_frames(
+        path, sampling(metadata, frames), video.get("jpeg_quality"), video.get("resize", "width_rule")
+    )
     indices = []
 
     def frames_in_order():

@@ -15,6 +15,7 @@ import pandas as pd
 from common.checkpoint import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
 from common.files import atomic_write_text
 from common.manifest import read_pipeline
+from common.video import describe_sampling
 
 REPORT = "report.md"
 CROSS_DIR = "cross_dataset"  # metrics of stage 05 --add-to-report on other datasets, one JSON per dataset
@@ -144,7 +145,7 @@ def render_report(run_dir):
             if split.get("balance", True)
             else "not balanced."
         ),
-        f"- Frames: {video.get('fps', '?')} per second of video (cap {video.get('max_frames', 0) or 'none'}), "
+        f"- Frames: {describe_sampling(video) if 'fps' in video else 'sampling not recorded'}, "
         f"resize `{resize}`"
         + (" (x2 under 300 px wide, x1 to 1000, x0.5 to 1900, x0.33 above)" if resize == "width_rule" else "")
         + f"; test videos contributed {per_video.get('min', '?')}-{per_video.get('max', '?')} frames with a face "

@@ -26,7 +26,7 @@ from common.models import build_model
 stage05 = load_script("05-predict-video.py")
 
 COLUMNS = predict.PREDICTION_COLUMNS
-SETTINGS = dict(DEFAULTS["predict"])  # frames 32, vote, threshold 0.5, batch size 64
+SETTINGS = {**DEFAULTS["predict"], "frames": 32}  # --frames 32 (evenly spaced), vote, threshold 0.5
 BOX = (100, 60, 80, 80)  # in the 320x240 frames of a 160x120 video (stage 01 doubles narrow videos)
 
 
@@ -103,7 +103,7 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
     write_bad_files(videos)
     output = tmp_path / "out" / "predictions.csv"
     # exit code 1: three files could not be read (the good video's verdict is in the CSV all the same)
-    assert stage05.main(stage05_argv(run_dir, videos, output, "--workers", "2")) == 1
+    assert stage05.main(stage05_argv(run_dir, videos, output, "--workers", "2", "--frames", "32")) == 1
 
     table = read_predictions(output)
     assert list(table.columns) == COLUMNS
@@ -443,7 +443,7 @@ def test_a_dataset_official_test_set_is_scored_from_its_raw_folder(
     assert metrics["data"].startswith("official test set of --dataset ffpp")
     assert metrics["by_method"]["Deepfakes"]["video_auc"] == 1.0
     assert metrics["by_method"]["Face2Face"]["video_auc"] == 0.5
-    assert metrics["video_level"]["n"] == 6 and metrics["frames_sampled"] == 2
+    assert metrics["video_level"]["n"] == 6 and metrics["sampling"] == "2 evenly spaced frames per video"
     assert metrics["frames_per_video"]["max"] == 2
 
 
