@@ -45,6 +45,13 @@ def build_parser():
     )
     config_option(
         parser,
+        "--faces",
+        "predict.faces",
+        "faces scored: model = as the model's training faces were chosen (preprocess.faces); all = every "
+        "person; main = the video's main face track only",
+    )
+    config_option(
+        parser,
         "--aggregate",
         "predict.aggregate",
         "a track's frames -> its verdict: vote = majority of fake frames, mean/max of frame scores; "

@@ -38,6 +38,7 @@ DEFAULTS = {
         "margin": 0.3,  # of the box width/height, on each side
         "min_face_size": 20,  # MTCNN finds nothing at 30 or more
         "jpeg_quality": 95,
+        "faces": "all",  # all | main: the video's main track only (most face area over its frames)
     },
     "dataset": {
         "train": 0.8,
@@ -70,6 +71,7 @@ DEFAULTS = {
     },
     "predict": {
         "frames": 0,  # frames per video, evenly spaced; 0 = sampled as the model's training frames were
+        "faces": "model",  # model (the model's preprocess.faces) | all | main
         "aggregate": "vote",  # vote | mean | max: a track's verdict from its frames
         "video_score": "track_max",  # track_max: the most fake track decides | frame_mean: mean frame P(fake)
         "track_min_share": 0.25,  # a track decides only if seen in this share of the frames with a face
@@ -96,7 +98,7 @@ def choices():
     """The allowed values of the keys that name something: from the registries, or the mode lists above."""
     from common.aggregate import RULES
     from common.backbones import BACKBONES
-    from common.faces import DETECTORS
+    from common.faces import DETECTORS, FACE_CHOICES
     from common.sequence import video_model_names
 
     return {
@@ -105,6 +107,7 @@ def choices():
         "dataset.protocol": SPLIT_PROTOCOLS,
         "datasets.ffpp.compression": FFPP_COMPRESSIONS,
         "preprocess.detector": DETECTORS.names(),
+        "preprocess.faces": FACE_CHOICES,
         "train.model": (*BACKBONES.names(), *video_model_names()),
         "train.mixed_precision": MIXED_PRECISION_MODES,
         "train.cache": CACHE_MODES,
@@ -113,6 +116,7 @@ def choices():
         "train.pseudo_fakes": PSEUDO_FAKES,
         "predict.aggregate": RULES.names(),
         "predict.video_score": VIDEO_SCORES,
+        "predict.faces": ("model", *FACE_CHOICES),
     }
 
 

@@ -121,6 +121,8 @@ def load_scorer(model_path, config, config_file_given, workers=1):
             "faces were (%s)",
             metadata["preprocess"],
         )
+    if config["predict"]["faces"] != "model":  # the faces to score, where not those the model trained on
+        metadata["preprocess"]["faces"] = config["predict"]["faces"]
     if workers > 1:
         detector = DetectorPool([build_detector(metadata["preprocess"]) for _ in range(workers)])
     else:
@@ -147,6 +149,7 @@ LATER_PREPROCESS_KEYS = {
     "lone_face_min_confidence": lambda preprocess: preprocess["min_confidence"],
     "track_min_confidence": lambda preprocess: preprocess["min_confidence"],
     "detect_max_width": lambda preprocess: 0,
+    "faces": lambda preprocess: "all",
 }
 
 

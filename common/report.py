@@ -151,8 +151,13 @@ def render_report(run_dir):
         + f"; test videos contributed {per_video.get('min', '?')}-{per_video.get('max', '?')} frames with a face "
         f"(mean {per_video.get('mean', 0):.1f}).",
         f"- Faces: {config['preprocess']['detector']} at confidence >= {config['preprocess']['min_confidence']}, "
-        f"margin {config['preprocess']['margin']} on each side; every face of a frame kept, a frame scored by "
-        "its most fake face.",
+        f"margin {config['preprocess']['margin']} on each side; "
+        + (
+            "only the main face track of a video kept (most face area over its frames)"
+            if config["preprocess"].get("faces") == "main"
+            else "every face of a frame kept"
+        )
+        + "; a frame scored by its most fake face.",
     ]
     counts_path = dataset_dir / "split_counts.csv"
     if counts_path.is_file():

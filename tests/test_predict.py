@@ -462,12 +462,13 @@ def test_add_to_report_needs_a_run_directory(run_dir, tmp_path, capsys):
 
 def test_a_model_saved_before_the_lone_face_and_track_rules_crops_as_its_training_did(model):
     metadata = metadata_with()
-    for key in ("lone_face_min_confidence", "track_min_confidence", "detect_max_width"):
+    for key in ("lone_face_min_confidence", "track_min_confidence", "detect_max_width", "faces"):
         del metadata["preprocess"][key]
     predict.check_metadata(model, metadata)  # accepted: its faces needed min_confidence, lone or not
     preprocess = metadata["preprocess"]
     assert preprocess["lone_face_min_confidence"] == preprocess["track_min_confidence"] == 0.95
     assert preprocess["detect_max_width"] == 0  # detected on the frame as saved
+    assert preprocess["faces"] == "all"  # every face was kept then
     weak_after_strong = [[Face((10, 10, 40, 40), 0.99)], [Face((11, 10, 40, 40), 0.9)]]
     frames = [np.zeros((100, 100, 3), np.uint8)] * 2
     faces, _ = faces_with_tracks(frames, SequenceDetector(weak_after_strong), preprocess)
@@ -604,3 +605,29 @@ def test_kept_results_follow_the_model_file_content_not_its_path(run_dir, tmp_pa
     assert predict.scoring_identity(copy.parent, metadata, config) == here
     copy.write_bytes(copy.read_bytes() + b"\0")  # another model file
     assert predict.scoring_identity(copy.parent, metadata, config) != here
+
+
+class TwoPeopleDetector:
+    """A stand-in detector: the large face of ``BOX`` and a small one in the corner, in every frame."""
+
+    def detect(self, frames_rgb):
+        return [[Face((4, 4, 30, 30), 0.99), Face(BOX, 0.99)] for _ in frames_rgb]
+
+
+@pytest.mark.parametrize(("faces", "tracks", "crop_side"), [("", 1, 128), ("--faces all", 2, None)])
+def test_a_model_trained_on_the_main_face_scores_that_face_unless_told_otherwise(
+    model, tmp_path, monkeypatch, faces, tracks, crop_side
+):
+    model_file = tmp_path / "main.keras"
+    save_model(model, model_file, metadata_with(faces="main"))
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: TwoPeopleDetector())
+    video = write_video(tmp_path / "two.mp4", frames=10)
+    output = tmp_path / "p.csv"
+    assert stage05.main(stage05_argv(model_file, video, output, "--frames", "4", *faces.split())) == 0
+    (row,) = read_predictions(output).to_dict("records")
+    assert row["tracks"] == tracks and row["faces_scored"] == 4 * tracks
+    scored = pd.read_csv(tmp_path / "p_tracks.csv")
+    assert len(scored) == tracks and scored["decides"].all()
+    if crop_side:  # the main face is the large one (80 px, 128 with the margin), not the one in the corner
+        _, _, _, crops = predict.video_faces(video, TwoPeopleDetector(), metadata_with(faces="main"), 4)
+        assert {crop.shape for crop in crops} == {(crop_side, crop_side, 3)}
