@@ -36,16 +36,16 @@ def test_a_face_that_appears_elsewhere_starts_a_new_track():
     assert link_tracks([[(0, 0, 40, 40)], [(300, 0, 40, 40)], [(2, 0, 40, 40)]]) == [[0], [1], [0]]
 
 
+def two_people(p_fake):
+    """Face scores of a video of 4 frames with two people in each: person 0's and person 1's faces in turn."""
+    return pd.DataFrame(
+        {"video": "v", "frame_index": [0, 0, 1, 1, 2, 2, 3, 3], "track_id": [0, 1] * 4, "p_fake": p_fake}
+    )
+
+
 def test_a_video_is_fake_when_any_of_its_people_is():
     # person 0 real in every frame, person 1 (another face in the same frames) fake in every frame
-    faces = pd.DataFrame(
-        {
-            "video": "v",
-            "frame_index": [0, 0, 1, 1, 2, 2, 3, 3],
-            "track_id": [0, 1] * 4,
-            "p_fake": [0.1, 0.8, 0.2, 0.9, 0.1, 0.7, 0.2, 0.8],
-        }
-    )
+    faces = two_people([0.1, 0.8, 0.2, 0.9, 0.1, 0.7, 0.2, 0.8])
     tracks = track_scores(faces, "vote", 0.5)
     assert tracks["verdict"].tolist() == ["REAL", "FAKE"]
     assert tracks["fake_probability"].tolist() == pytest.approx([0.15, 0.8])
@@ -139,14 +139,7 @@ def test_with_no_track_seen_often_enough_the_longest_decides():
 
 def test_track_max_calls_a_video_fake_for_one_fake_person_frame_mean_averages_its_frames():
     # two people in every frame: person 0 real (0.1), person 1 fake in 3 of 4 frames
-    faces = pd.DataFrame(
-        {
-            "video": "v",
-            "frame_index": [0, 0, 1, 1, 2, 2, 3, 3],
-            "track_id": [0, 1] * 4,
-            "p_fake": [0.1, 0.9, 0.1, 0.8, 0.1, 0.7, 0.1, 0.2],
-        }
-    )
+    faces = two_people([0.1, 0.9, 0.1, 0.8, 0.1, 0.7, 0.1, 0.2])
     (by_track,) = video_scores(faces, "vote", 0.5, "track_max").to_dict("records")
     assert by_track["verdict"] == "FAKE" and by_track["fake_probability"] == pytest.approx(0.65)
     # DeepfakeBench's rule: the mean of the frame scores, a frame scoring its most fake face
