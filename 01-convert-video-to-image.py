@@ -9,6 +9,7 @@ from common.cli import (
     config_option,
     non_negative_int,
     positive_float,
+    positive_int,
     run_stage,
     stage_parser,
     workers_option,
@@ -28,13 +29,23 @@ def build_parser():
         output_help="folder for frames/ and manifest.csv (created; must not lie inside --input)",
     )
     source_options(parser)
+    config_option(
+        parser,
+        "--sampling",
+        "video.sampling",
+        "fps = --fps frames per second of video (at most --max-frames); frames = --frames per video, evenly "
+        "spaced. The model file keeps the rule, and stage 05 samples the same way",
+    )
     config_option(parser, "--fps", "video.fps", "frames sampled per second of video", type=positive_float)
     config_option(
         parser,
         "--max-frames",
         "video.max_frames",
-        "at most this many frames per video, spread evenly; 0 = no cap",
+        "with --sampling fps: at most this many frames per video, spread evenly; 0 = no cap",
         type=non_negative_int,
+    )
+    config_option(
+        parser, "--frames", "video.frames", "with --sampling frames: frames per video", type=positive_int
     )
     config_option(
         parser, "--jpeg-quality", "video.jpeg_quality", "JPEG quality 1-100 of saved frames", type=int
@@ -56,14 +67,7 @@ def convert(args, config):
     settings = config["video"]
     source = {"dataset": args.dataset, "input": str(Path(args.input).resolve())}
     record_pipeline(None, args.output, {"source": source, "video": settings})
-    extract = functools.partial(
-        extract_video,
-        output=args.output,
-        fps=settings["fps"],
-        max_frames=settings["max_frames"],
-        jpeg_quality=settings["jpeg_quality"],
-        resize=settings["resize"],
-    )
+    extract = functools.partial(extract_video, output=args.output, video=settings)
     jobs = [(record.video_id, record.path, record) for record in records]
     summary = run_per_video(
         jobs, extract, args.output, FRAME_COLUMNS, "videos -> frames", workers=args.workers, shard=args.shard

@@ -44,6 +44,13 @@ def build_parser():
         type=int,
     )
     config_option(
+        parser,
+        "--faces",
+        "preprocess.faces",
+        "all = every admitted face; main = only the video's main face track (most face area over its frames: "
+        "in FF++ and Celeb-DF only that face is manipulated, so a fake video's other faces are not fake)",
+    )
+    config_option(
         parser, "--jpeg-quality", "preprocess.jpeg_quality", "JPEG quality 1-100 of saved crops", type=int
     )
     workers_option(

@@ -5,7 +5,14 @@ import sys
 from pathlib import Path
 
 from common import analyst_report, evaluation, predict
-from common.cli import config_option, positive_int, run_stage, stage_parser, workers_option
+from common.cli import (
+    config_option,
+    non_negative_int,
+    positive_int,
+    run_stage,
+    stage_parser,
+    workers_option,
+)
 from common.config import DEFAULTS
 from common.datasets import label_options
 from common.errors import UserError
@@ -13,29 +20,59 @@ from common.files import output_lock
 from common.report import add_cross_dataset
 from common.review import flag_for_review
 from common.shard import shard_option
+from common.video import describe_sampling
 
 GRADCAM_TOP = 3  # crops per video with a Grad-CAM overlay under --report-gradcam
 
 
 def build_parser():
     parser = stage_parser(
-        "Score videos with a trained model (stage 05): sample frames, crop faces with the preprocess settings "
-        "stored in the model, score each face (P(fake)), link faces across frames into tracks (one per "
-        "person), and give each track a verdict by the aggregation rule; a video is FAKE when any track is. "
-        "A video's fake_probability is its highest track P(fake), the mean frame P(fake) of a one-person "
-        "video, under every rule. Frame and track scores go to <output stem>_frames.csv and _tracks.csv. "
-        "With labels, also frame- and video-level metrics and plots.",
+        "Score videos with a trained model (stage 05): sample frames as the model's training frames were "
+        "sampled (stored in the model, like the preprocess settings faces are cropped with), score each face "
+        "(P(fake)), link faces across frames into tracks (one per person) and give each track a verdict by the "
+        "aggregation rule. Only tracks seen in predict.track_min_share of a video's frames with a face decide "
+        "it; by predict.video_score, track_max: FAKE when any deciding track is, fake_probability the highest "
+        "deciding track's P(fake); frame_mean: fake_probability the mean frame P(fake), the verdict by the rule "
+        "over the frames. fake_probability never depends on the rule. Frame and track scores go to <output "
+        "stem>_frames.csv and _tracks.csv. With labels, also frame- and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
         output_help="predictions CSV (must not lie inside --input)",
     )
     parser.add_argument("--model", required=True, help="run directory of 04-train-cnn.py or its model.keras")
-    config_option(parser, "--frames", "predict.frames", "frames sampled evenly per video", type=positive_int)
+    config_option(
+        parser,
+        "--frames",
+        "predict.frames",
+        "frames sampled per video, evenly spaced; 0 = as the model's training frames were sampled (so a "
+        "test-split video gets the P(fake) stage 04 reported)",
+        type=non_negative_int,
+    )
+    config_option(
+        parser,
+        "--faces",
+        "predict.faces",
+        "faces scored: model = as the model's training faces were chosen (preprocess.faces); all = every "
+        "person; main = the video's main face track only",
+    )
     config_option(
         parser,
         "--aggregate",
         "predict.aggregate",
-        "frames -> verdict: vote = majority of fake frames, mean/max of frame scores; "
-        "fake_probability is the mean either way",
+        "a track's frames -> its verdict: vote = majority of fake frames, mean/max of frame scores; "
+        "fake_probability does not depend on it",
+    )
+    config_option(
+        parser,
+        "--video-score",
+        "predict.video_score",
+        "track_max = the most fake deciding track; frame_mean = mean frame P(fake) (DeepfakeBench)",
+    )
+    config_option(
+        parser,
+        "--track-min-share",
+        "predict.track_min_share",
+        "a track decides the video only when seen in this share of its frames with a face",
+        type=float,
     )
     config_option(parser, "--threshold", "predict.threshold", "frame/video score counted as fake", type=float)
     config_option(parser, "--batch-size", "predict.batch_size", "faces per forward pass", type=positive_int)
@@ -103,7 +140,10 @@ def score(args, config):
     if labels is not None:
         data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
         data += f" in {args.input}"
-        text, metrics = evaluation.report_predictions(predictions, faces, settings, args.output, data)
+        sampled = describe_sampling(predict.sampling(metadata, settings["frames"]))
+        text, metrics = evaluation.report_predictions(
+            predictions, faces, settings, args.output, data, sampled
+        )
         print(text)
         if args.add_to_report and metrics is not None:
             name = args.dataset or Path(args.input).name

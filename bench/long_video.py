@@ -45,7 +45,7 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--frames", type=int, default=32, help="frames sampled evenly (stage 05's default)")
+    parser.add_argument("--frames", type=int, default=32, help="frames sampled evenly (stage 05 --frames 32)")
     args = parser.parse_args()
     total = round(args.minutes * 60 * 30)
     with tempfile.TemporaryDirectory() as folder:

@@ -48,7 +48,7 @@ class Plan:
     seconds: float  # length of each generated clip
     fps: float  # their frame rate
     model: str  # network of stage 05
-    predict_frames: int | None  # stage 05 --frames; None = its default
+    predict_frames: int | None  # stage 05 --frames; None = 32 (the published protocols' count)
     images: int  # stage 04 input: face crops per epoch (the crops repeated)
     epochs: int
     use_dfdc: bool
@@ -344,17 +344,16 @@ def bench_stage04(work, faces, plan):
 def bench_stage05(work, score, plan):
     model = work / "model.keras"
     measure("stage 05 model", job("untrained_model", model, plan.model), work / "model05.log")
-    frames = ["--frames", plan.predict_frames] if plan.predict_frames else []
+    count = plan.predict_frames or 32  # the untrained model's video section samples by fps: say how many
     predictions = work / "predictions.csv"
     if predictions.exists():
         predictions.unlink()
     command = stage(
-        "05-predict-video.py", "--model", model, "--input", score, "--output", predictions, *frames
+        "05-predict-video.py", "--model", model, "--input", score, "--output", predictions, "--frames", count
     )
     measured = measure("stage 05", command, work / "stage05.log")
     table = pd.read_csv(predictions, keep_default_na=False)
     measured.items = len(table)
-    count = plan.predict_frames or 32
     baseline = measure("stage 05 baseline", job("one_by_one", model, score, count), work / "baseline05.log")
     workload = (
         f"{len(table)} videos, {count} frames each, {plan.model} with random weights; "

@@ -106,7 +106,9 @@ def video_tracks(faces, settings, fps):
     rule, and each face (frame index, time in seconds, P(fake), Grad-CAM overlay when made) in time order."""
     if not len(faces):
         return []
-    summary = track_scores(faces, settings["aggregate"], settings["threshold"]).set_index("track_id")
+    summary = track_scores(
+        faces, settings["aggregate"], settings["threshold"], settings["track_min_share"]
+    ).set_index("track_id")
     tracks = []
     for track_id, part in faces.sort_values(["frame_index"], kind="stable").groupby("track_id", sort=True):
         row = summary.loc[track_id]

@@ -15,8 +15,10 @@ from common.errors import ConfigError
 DEFAULTS = {
     "seed": 42,
     "video": {
-        "fps": 1.0,  # frames sampled per second of video
-        "max_frames": 0,  # cap per video, spread evenly; 0 = no cap
+        "sampling": "fps",  # fps: video.fps per second of video (capped by max_frames) | frames: video.frames
+        "fps": 1.0,  # frames sampled per second of video (sampling: fps)
+        "max_frames": 0,  # cap per video, spread evenly; 0 = no cap (sampling: fps)
+        "frames": 32,  # frames per video, evenly spaced (sampling: frames)
         "jpeg_quality": 95,
         "resize": "width_rule",  # width_rule: x2 under 300 px, x1 to 1000, x0.5 to 1900, x0.33 above | none
     },
@@ -39,6 +41,7 @@ DEFAULTS = {
         "margin": 0.3,  # of the box width/height, on each side
         "min_face_size": 20,  # MTCNN finds nothing at 30 or more
         "jpeg_quality": 95,
+        "faces": "all",  # all | main: the video's main track only (most face area over its frames)
     },
     "dataset": {
         "train": 0.8,
@@ -73,8 +76,11 @@ DEFAULTS = {
         "pseudo_fakes": "none",  # none | sbi: self-blended fakes made from the training split's real faces
     },
     "predict": {
-        "frames": 32,
-        "aggregate": "vote",  # vote | mean | max
+        "frames": 0,  # frames per video, evenly spaced; 0 = sampled as the model's training frames were
+        "faces": "model",  # model (the model's preprocess.faces) | all | main
+        "aggregate": "vote",  # vote | mean | max: a track's verdict from its frames
+        "video_score": "track_max",  # track_max: the most fake track decides | frame_mean: mean frame P(fake)
+        "track_min_share": 0.25,  # a track decides only if seen in this share of the frames with a face
         "threshold": 0.5,
         "batch_size": 64,
         "report_max_videos": 200,  # report.html beside the CSVs by default when fewer videos (0: never)
@@ -94,6 +100,8 @@ OLD_VALUES = {  # booleans that older configs hold
     "dataset.balance": {True: "videos", False: "none"},  # true meant dropping whole videos
 }
 RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
+SAMPLING_RULES = ("fps", "frames")  # see common.video.pick_frames
+VIDEO_SCORES = ("track_max", "frame_mean")  # see common.aggregate.video_scores
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 
@@ -104,16 +112,18 @@ def choices():
     from common.backbones import BACKBONES
     from common.dataset import BALANCE_MODES
     from common.datasets import FFPP_COMPRESSION_FOLDERS
-    from common.faces import DETECTORS
+    from common.faces import DETECTORS, FACE_CHOICES
     from common.sequence import video_model_names
 
     return {
+        "video.sampling": SAMPLING_RULES,
         "video.resize": RESIZE_RULES,
         "dataset.protocol": SPLIT_PROTOCOLS,
         "dataset.balance": tuple(BALANCE_MODES),
         "datasets.ffpp.compression": tuple(FFPP_COMPRESSION_FOLDERS),
         "datasets.dfd.compression": tuple(FFPP_COMPRESSION_FOLDERS),
         "preprocess.detector": DETECTORS.names(),
+        "preprocess.faces": FACE_CHOICES,
         "train.model": (*BACKBONES.names(), *video_model_names()),
         "train.mixed_precision": MIXED_PRECISION_MODES,
         "train.cache": CACHE_MODES,
@@ -121,6 +131,8 @@ def choices():
         "train.metric_learning": METRIC_LOSSES,
         "train.pseudo_fakes": PSEUDO_FAKES,
         "predict.aggregate": RULES.names(),
+        "predict.video_score": VIDEO_SCORES,
+        "predict.faces": ("model", *FACE_CHOICES),
     }
 
 
@@ -234,6 +246,7 @@ def validate(config):
     checks = [
         ("video.fps", config["video"]["fps"] > 0, "must be > 0"),
         ("video.max_frames", config["video"]["max_frames"] >= 0, "must be >= 0 (0 = no cap)"),
+        ("video.frames", config["video"]["frames"] >= 1, "must be >= 1"),
         ("video.jpeg_quality", 1 <= config["video"]["jpeg_quality"] <= 100, "must be in 1..100"),
         ("preprocess.jpeg_quality", 1 <= config["preprocess"]["jpeg_quality"] <= 100, "must be in 1..100"),
         ("preprocess.min_confidence", 0 <= config["preprocess"]["min_confidence"] <= 1, "must be in 0..1"),
@@ -280,7 +293,12 @@ def validate(config):
             0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
             "must be in [0, 1)",
         ),
-        ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
+        (
+            "predict.frames",
+            config["predict"]["frames"] >= 0,
+            "must be >= 0 (0 = as the model's training frames were sampled)",
+        ),
+        ("predict.track_min_share", 0 <= config["predict"]["track_min_share"] <= 1, "must be in 0..1"),
         ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
         ("predict.batch_size", config["predict"]["batch_size"] >= 1, "must be >= 1"),
         ("predict.report_max_videos", config["predict"]["report_max_videos"] >= 0, "must be >= 0"),

@@ -18,6 +18,7 @@ from common.aggregate import (
     RULES,
     UNKNOWN_VERDICT,
     frame_scores,
+    scoring,
     video_scores,
 )
 from common.checkpoint import RUN_METRICS
@@ -32,20 +33,23 @@ from common.metrics import (
 )
 
 
-def evaluate(faces, rule, threshold):
+def evaluate(faces, settings):
     """Metrics of labelled face scores (one row per face: ``video``, ``frame_index``, ``p_fake``, ``label``,
-    optional ``track_id`` and ``method``); returns ``(metrics, frames, videos)``.
+    optional ``track_id`` and ``method``) by the config's ``predict`` ``settings`` (``aggregate``,
+    ``threshold``, ``video_score``, ``track_min_share``); returns ``(metrics, frames, videos)``.
 
     Frame level: each frame's P(fake) (its most fake face) against ``threshold``. Video level
     (``common.aggregate.video_scores``): AUC, log loss and the threshold-free figures from the video's
-    P(fake), accuracy and the confusion matrix from the verdicts of ``rule`` (fake when any face track is),
-    plus the accuracy every other rule would have given. ``frames_per_video``: how
+    P(fake), accuracy and the confusion matrix from the verdicts of the ``aggregate`` rule, plus the
+    accuracy every other rule would have given. ``frames_per_video``: how
     many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
     manipulation method: the real videos against the fakes of that method. ``deepfakebench``: the same
     scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
     """
+    kwargs = scoring(settings)
+    rule, threshold = kwargs["rule"], kwargs["threshold"]
     frames = frame_scores(faces)
-    by_rule = {name: video_scores(faces, name, threshold) for name in RULES}
+    by_rule = {name: video_scores(faces, **{**kwargs, "rule": name}) for name in RULES}
     videos = by_rule[rule]
     per_video = videos["frames"]
     metrics = {
@@ -57,6 +61,8 @@ def evaluate(faces, rule, threshold):
         "frame_level": binary_metrics(frames["label"], frames["p_fake"], threshold),
         "video_level": {
             "aggregate": rule,
+            "video_score": kwargs["video_score"],
+            "track_min_share": kwargs["min_share"],
             **video_metrics(
                 videos["label"], videos["fake_probability"], videos["verdict"] == FAKE_VERDICT, threshold
             ),
@@ -231,7 +237,7 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, faces, rule, threshold, listed_from="the labelled videos of the input"):
+def evaluate_predictions(predictions, faces, settings, listed_from="the labelled videos of the input"):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
     ``evaluate`` (as stage 04 evaluates its test split), and ``video_coverage``: how many labelled videos
     there were (``listed_from`` says which), got a score, had no face. Returns ``(metrics, frames,
@@ -249,7 +255,7 @@ def evaluate_predictions(predictions, faces, rule, threshold, listed_from="the l
     scored = scored.assign(label=scored["video"].map(labels))
     if "method" in decided:
         scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
-    metrics, frames, videos = evaluate(scored, rule, threshold)
+    metrics, frames, videos = evaluate(scored, settings)
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
@@ -264,21 +270,16 @@ def evaluate_predictions(predictions, faces, rule, threshold, listed_from="the l
     return metrics, frames, videos
 
 
-def report_predictions(predictions, faces, settings, output, data):
+def report_predictions(predictions, faces, settings, output, data, sampled):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
-    metrics (``None`` when no labelled video got a verdict)."""
-    evaluated = evaluate_predictions(
-        predictions, faces, settings["aggregate"], settings["threshold"], f"the labelled videos: {data}"
-    )
+    metrics (``None`` when no labelled video got a verdict). ``sampled``: how frames were sampled, in words
+    (``common.video.describe_sampling``)."""
+    evaluated = evaluate_predictions(predictions, faces, settings, f"the labelled videos: {data}")
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated
-    metrics = {
-        "data": f"{data}, {settings['frames']} frames per video",
-        "frames_sampled": settings["frames"],
-        **metrics,
-    }
+    metrics = {"data": f"{data}, {sampled}", "sampling": sampled, **metrics}
     prefix = Path(output).with_name(f"{Path(output).stem}_")
     paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
     text = (

@@ -41,6 +41,13 @@ class Face:
 #   frames put it. A track of weak detections alone admits nothing, so a faceless clip stays faceless.
 ADMISSION = ("confidence", "lone_face", "track")
 
+# Which admitted faces a video keeps (preprocess.faces): "all" of them (scoring: a DFDC fake may swap any of
+# several people), or its "main" track only, the one with the most face area over the video's frames (frames
+# times box size, the person the video is about; DeepfakeBench keeps each frame's largest face). In
+# FaceForensics++ and Celeb-DF only that face is manipulated, so a background face of a fake video would be
+# trained on as "fake".
+FACE_CHOICES = ("all", "main")
+
 
 def lowest_floor(preprocess):
     """The lowest confidence any ``ADMISSION`` rule admits: detectors report down to it."""
@@ -70,7 +77,8 @@ def admit_video(detections, preprocess):
 
     ``detections`` holds each frame's ``Face``s; returns ``(faces per frame, track ids per frame)``, every
     face with the ``ADMISSION`` rule that admitted it. Tracks are linked over every candidate, so a weak
-    detection can continue a confident face's track; ids count from 0 over the admitted faces.
+    detection can continue a confident face's track; ids count from 0 over the admitted faces. With
+    ``preprocess["faces"]`` ``main``, only the main track's faces are kept (``main_track``), as track 0.
     """
     candidates = [admit(faces, preprocess) for faces in detections]
     track_ids = link_tracks([[face.box for face in faces] for faces in candidates])
@@ -95,7 +103,28 @@ def admit_video(detections, preprocess):
             if face.admitted_by:
                 kept_faces[-1].append(face)
                 kept_ids[-1].append(renumber.setdefault(track, len(renumber)))
+    if preprocess["faces"] == "main":
+        return only_track(kept_faces, kept_ids, main_track(kept_faces, kept_ids))
     return kept_faces, kept_ids
+
+
+def main_track(faces_per_frame, ids_per_frame):
+    """The id of the track with the most face area summed over its frames (``FACE_CHOICES``), or None when
+    there is no face; a tie goes to the track seen first."""
+    area = {}
+    for faces, ids in zip(faces_per_frame, ids_per_frame):
+        for face, track in zip(faces, ids):
+            area[track] = area.get(track, 0) + face.box[2] * face.box[3]
+    return max(area, key=lambda track: (area[track], -track)) if area else None
+
+
+def only_track(faces_per_frame, ids_per_frame, track):
+    """The faces of one track, its id now 0: ``(faces per frame, track ids per frame)``."""
+    kept = [
+        [face for face, face_track in zip(faces, ids) if face_track == track]
+        for faces, ids in zip(faces_per_frame, ids_per_frame)
+    ]
+    return kept, [[0] * len(faces) for faces in kept]
 
 
 class FaceDetector(Protocol):

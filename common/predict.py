@@ -1,6 +1,7 @@
 """Stage 05: score whole videos with a trained model, and check the verdicts against labels when known.
 
-Per video: sample frames evenly, resize them as stage 01 did, crop faces with the ``preprocess`` settings
+Per video: sample frames as the model's training frames were sampled (or ``predict.frames`` evenly spaced),
+resize them as stage 01 did, crop faces with the ``preprocess`` settings
 stored in the model file (so the model sees crops made exactly as its training crops were), score every face,
 and hand the face scores to ``common.aggregate`` (most fake face per frame, frames to a verdict), the path
 stage 04 evaluates its test split by. Scores are P(fake).
@@ -34,9 +35,11 @@ from tqdm import tqdm
 
 from common.aggregate import (
     NO_FACE_ERROR,
+    TRACK_COLUMNS,
     UNKNOWN_VERDICT,
     VERDICT_OF_LABEL,
     frame_scores,
+    scoring,
     track_scores,
     video_scores,
 )
@@ -53,7 +56,7 @@ from common.files import (
     sweep_temporaries,
 )
 from common.shard import WHOLE
-from common.video import evenly_spaced, prefetched, scaled_frames
+from common.video import pick_frames, prefetched, scaled_frames
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,6 @@ PREDICTION_COLUMNS = [
 RUN_COLUMNS = ["seconds", "fps"]  # kept with each row, not written: time to score it, its frame rate
 FACE_COLUMNS = ["video", "frame_index", "track_id", "p_fake"]  # what scoring gives, one row per face crop
 FRAME_COLUMNS = ["video", "frame_index", "p_fake", "faces"]  # <output stem>_frames.csv: each scored frame
-TRACK_COLUMNS = ["video", "track_id", "verdict", "fake_probability", "fake_frame_share", "frames"]  # _tracks
 LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
 # What stage 05 keeps of each face for its HTML report when the predict settings ask for it: a small JPEG of
 # the crop (base64), and for the most fake faces of an image model a Grad-CAM overlay (base64 JPEG, else "").
@@ -143,6 +145,8 @@ def load_scorer(model_path, config, config_file_given, workers=1):
             "faces were (%s)",
             metadata["preprocess"],
         )
+    if config["predict"]["faces"] != "model":  # the faces to score, where not those the model trained on
+        metadata["preprocess"]["faces"] = config["predict"]["faces"]
     if workers > 1:
         detector = DetectorPool([build_detector(metadata["preprocess"]) for _ in range(workers)])
     else:
@@ -169,6 +173,7 @@ LATER_PREPROCESS_KEYS = {
     "lone_face_min_confidence": lambda preprocess: preprocess["min_confidence"],
     "track_min_confidence": lambda preprocess: preprocess["min_confidence"],
     "detect_max_width": lambda preprocess: 0,
+    "faces": lambda preprocess: "all",
 }
 
 
@@ -199,13 +204,28 @@ def check_metadata(model, metadata):
         )
 
 
-def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
-    """``count`` evenly spaced frames of a video as stage 01 makes them: an iterator of ``(frame_index,
-    frame_bgr)`` that decodes as it goes, frames resized by ``resize`` (stage 01's ``video.resize``) and
-    passed through JPEG at ``jpeg_quality`` (stage 01's saved frames) when given. Undecodable frames are
-    left out, with one warning naming the file (a truncated file reports more frames than it holds).
-    ``VideoError`` at once if the file is no video."""
-    info, _, sampled = scaled_frames(path, lambda info: evenly_spaced(info.frame_count, count), resize)
+def sampling(metadata, frames):
+    """The ``video`` settings stage 05 samples a video's frames by (``common.video.pick_frames``): the model's
+    training frames' (stage 01's, kept in the model file) when ``frames`` is 0, else ``frames`` evenly
+    spaced. A model file saved before a key of that section existed gets the value stage 01 then used: no
+    ``sampling`` was ``fps``; no ``video`` section at all, stage 01's defaults."""
+    video = {**DEFAULTS["video"], "sampling": "fps", **metadata.get("video", {})}
+    return {**video, "sampling": "frames", "frames": frames} if frames else video
+
+
+def video_frames(path, video, jpeg_quality=None, resize="width_rule"):
+    """The frames of a video that the sampling rule of the ``video`` settings picks (``sampling``), as stage
+    01 makes them: an iterator of ``(frame_index, frame_bgr)`` that decodes as it goes, frames resized by
+    ``resize`` (stage 01's ``video.resize``) and passed through JPEG at ``jpeg_quality`` (stage 01's saved
+    frames) when given. Undecodable frames are left out, with one warning naming the file (a truncated file
+    reports more frames than it holds). ``VideoError`` at once if the file is no video."""
+    picked = []
+
+    def pick(info):
+        picked.extend(pick_frames(info, video))
+        return picked
+
+    info, _, sampled = scaled_frames(path, pick, resize)
 
     def decoded():
         missing = []
@@ -220,7 +240,7 @@ def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
                 "reports %d frames (truncated?); scoring the others",
                 path,
                 len(missing),
-                min(count, info.frame_count),
+                len(picked),
                 missing[0],
                 info.frame_count,
             )
@@ -229,15 +249,18 @@ def video_frames(path, count, jpeg_quality=None, resize="width_rule"):
 
 
 def video_faces(path, detector, metadata, frames):
-    """Sample ``frames`` frames of a video and crop its faces with the model's ``preprocess`` settings.
-    Frames are decoded in a background thread while faces are detected in those already decoded.
+    """Sample a video's frames (``sampling``: as the model's training frames were, or ``frames`` evenly
+    spaced) and crop its faces with the model's ``preprocess`` settings. Frames are decoded in a background
+    thread while faces are detected in those already decoded.
 
     Returns ``(frames_sampled, frame_indices, track_ids, crops)``: ``frame_indices[i]`` is the index in the
     video of the frame that face crop ``crops[i]`` (BGR) comes from, ``track_ids[i]`` its face track
     (``common.tracks.link_tracks``). ``VideoError`` if the file is no video or no frame decodes.
     """
     video = metadata.get("video", {})  # stage 01's settings; models trained before video.resize: width rule
-    sampled = video_frames(path, frames, video.get("jpeg_quality"), video.get("resize", "width_rule"))
+    sampled = video_frames(
+        path, sampling(metadata, frames), video.get("jpeg_quality"), video.get("resize", "width_rule")
+    )
     indices = []
 
     def frames_in_order():
@@ -351,7 +374,7 @@ def score_faces(name, found, model, metadata, settings):
     )
     if settings.get(KEEP_THUMBNAILS):
         faces = faces.assign(**report_faces(crops, p_fake, model, metadata, settings))
-    (video,) = video_scores(faces, settings["aggregate"], settings["threshold"]).to_dict("records")
+    (video,) = video_scores(faces, **scoring(settings)).to_dict("records")
     row = {
         **unknown_row(name, ""),
         "verdict": video["verdict"],
@@ -687,12 +710,15 @@ def beside(output, kind):
 def write_predictions(predictions, faces, path, settings):
     """Write the predictions CSV (``PREDICTION_COLUMNS``, then ``label`` and ``method`` when present) and,
     next to it, the P(fake) of every scored frame (``_frames.csv``) and face track (``_tracks.csv``, with
-    the verdict of ``settings["aggregate"]``), atomically."""
+    the verdict of ``settings["aggregate"]`` and whether it decides its video), atomically."""
     columns = PREDICTION_COLUMNS + [column for column in (LABEL_COLUMN, "method") if column in predictions]
     atomic_write_csv(path, predictions[columns])
     frames = frame_scores(faces) if len(faces) else pd.DataFrame(columns=FRAME_COLUMNS)
     atomic_write_csv(beside(path, "frames"), frames[FRAME_COLUMNS])
-    tracks = track_scores(faces, settings["aggregate"], settings["threshold"]) if len(faces) else None
+    kwargs = scoring(settings)
+    tracks = (
+        track_scores(faces, kwargs["rule"], kwargs["threshold"], kwargs["min_share"]) if len(faces) else None
+    )
     atomic_write_csv(
         beside(path, "tracks"), tracks if tracks is not None else pd.DataFrame(columns=TRACK_COLUMNS)
     )

@@ -18,6 +18,7 @@ from common.datasets import GROUPING
 from common.evaluation import coverage_line
 from common.files import atomic_write_text
 from common.manifest import read_pipeline
+from common.video import describe_sampling
 
 REPORT = "report.md"
 BALANCE_TEXT = {  # dataset.balance -> how the report says what stage 03 did to the train split
@@ -63,7 +64,13 @@ def metrics_table(metrics):
         f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
     )
     rules = ", ".join(f"{rule} {accuracy:.4f}" for rule, accuracy in video["accuracy_by_rule"].items())
-    lines += ["", f"Verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}."]
+    score = video.get("video_score", "track_max")
+    share = video.get("track_min_share", 0)
+    lines += [
+        "",
+        f"Video P(fake) by `{score}` over the face tracks seen in at least {share:.0%} of a video's frames with "
+        f"a face; verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}.",
+    ]
     if "by_method" in metrics:
         lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
         for method, figures in metrics["by_method"].items():
@@ -219,14 +226,19 @@ def render_report(run_dir):
         + f", seed {split.get('seed', config.get('seed'))}; the train split "
         + BALANCE_TEXT[OLD_VALUES["dataset.balance"].get(split.get("balance", True), split.get("balance"))]
         + (f" Groups: {GROUPING[source['dataset']]}." if source.get("dataset") in GROUPING else ""),
-        f"- Frames: {video.get('fps', '?')} per second of video (cap {video.get('max_frames', 0) or 'none'}), "
+        f"- Frames: {describe_sampling(video) if 'fps' in video else 'sampling not recorded'}, "
         f"resize `{resize}`"
         + (" (x2 under 300 px wide, x1 to 1000, x0.5 to 1900, x0.33 above)" if resize == "width_rule" else "")
         + f"; test videos contributed {per_video.get('min', '?')}-{per_video.get('max', '?')} frames with a face "
         f"(mean {per_video.get('mean', 0):.1f}).",
         f"- Faces: {config['preprocess']['detector']} at confidence >= {config['preprocess']['min_confidence']}, "
-        f"margin {config['preprocess']['margin']} on each side; every face of a frame kept, a frame scored by "
-        "its most fake face.",
+        f"margin {config['preprocess']['margin']} on each side; "
+        + (
+            "only the main face track of a video kept (most face area over its frames)"
+            if config["preprocess"].get("faces") == "main"
+            else "every face of a frame kept"
+        )
+        + "; a frame scored by its most fake face.",
     ]
     counts_path = dataset_dir / "split_counts.csv"
     if counts_path.is_file():

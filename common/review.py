@@ -3,7 +3,7 @@
 A video with a verdict needs review when any of these holds (the reasons, in this order):
 
 - ``borderline``: its P(fake) lies within ``predict.review_band`` of ``predict.threshold``;
-- ``tracks disagree``: one of its face tracks is FAKE and another REAL;
+- ``tracks disagree``: one of the face tracks that decide it (``predict.track_min_share``) is FAKE and another REAL;
 - ``few frames``: fewer than ``predict.review_min_frames`` sampled frames had a scored face.
 
 The verdict keeps its meaning; ``needs_review`` only queues the video. An UNKNOWN video (error, no face)
@@ -20,10 +20,15 @@ def review_reasons(predictions, faces, settings):
     face scores ``faces`` (``video``, ``frame_index``, ``track_id``, ``p_fake``) and ``settings`` (the
     config's ``predict`` section). A video with no reason maps to ``[]``."""
     threshold, band = settings["threshold"], settings["review_band"]
-    tracks = track_scores(faces, settings["aggregate"], threshold) if len(faces) else None
+    tracks = (
+        track_scores(faces, settings["aggregate"], threshold, settings["track_min_share"])
+        if len(faces)
+        else None
+    )
     fake_tracks = {}
-    if tracks is not None:
-        fake_tracks = tracks.groupby("video")["verdict"].agg(lambda verdicts: set(verdicts == FAKE_VERDICT))
+    if tracks is not None:  # only the tracks that decide their video (a one-frame detection does not)
+        deciding = tracks[tracks["decides"]]
+        fake_tracks = deciding.groupby("video")["verdict"].agg(lambda verdicts: set(verdicts == FAKE_VERDICT))
     scored_frames = faces.groupby("video")["frame_index"].nunique() if len(faces) else pd.Series(dtype=int)
     reasons = {}
     for row in predictions.itertuples():

@@ -473,8 +473,9 @@ CONSTANT_SPREAD = 1e-3  # validation P(fake) within this range of each other: on
 
 
 def score_split(model, rows, image_size, batch_size, predict_settings, run_dir):
-    """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings:
-    aggregation rule and threshold); faces whose image cannot be read are left out (``note_unreadable``).
+    """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings: aggregation
+    rule, video score, track support, threshold); faces whose image cannot be read are left out
+    (``note_unreadable``).
     Returns ``(metrics, faces, frames, videos, unreadable rows)``."""
     if sequence.model_window(model):  # a video model: a face gets the mean P(fake) of its windows
         read_log, p_fake = sequence.score_rows(model, rows, image_size, batch_size)
@@ -498,9 +499,7 @@ def score_split(model, rows, image_size, batch_size, predict_settings, run_dir):
     note_unreadable(run_dir, {name: (rows, read_log)}, f"the {name} split's evaluation")  # raises then
     unreadable, rows = rows[read_log.unread()], rows[~read_log.unread()]
     faces = rows.drop(columns="file").assign(video=rows["video_id"], p_fake=p_fake)
-    metrics, frames, videos = evaluation.evaluate(
-        faces, predict_settings["aggregate"], predict_settings["threshold"]
-    )
+    metrics, frames, videos = evaluation.evaluate(faces, predict_settings)
     return metrics, faces, frames, videos, unreadable
 
 

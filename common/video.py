@@ -116,6 +116,24 @@ def sample_frame_indices(info, fps, max_frames=0):
     return evenly_spaced(info.frame_count, count)
 
 
+def pick_frames(info, video):
+    """Indices of the frames to keep by the sampling rule of a ``video`` config section: ``sampling``
+    ``frames``: ``frames`` evenly spaced over the video; ``fps``: ``fps`` per second of video, at most
+    ``max_frames``. Stage 01 samples by it, and stage 05 by the section its model's training frames had (one
+    saved before ``sampling`` existed was sampled by ``fps``)."""
+    if video.get("sampling", "fps") == "frames":
+        return evenly_spaced(info.frame_count, video["frames"])
+    return sample_frame_indices(info, video["fps"], video.get("max_frames", 0))
+
+
+def describe_sampling(video):
+    """The sampling rule of a ``video`` config section in words, for reports."""
+    if video.get("sampling", "fps") == "frames":
+        return f"{video['frames']} evenly spaced frames per video"
+    cap = f", at most {video['max_frames']} per video" if video.get("max_frames") else ""
+    return f"frames at {video['fps']:g} per second of video{cap}"
+
+
 # Seek only when it skips at least this many frames: a seek restarts the decoder's threads.
 SEEK_MIN_SKIP = 48
 
@@ -342,15 +360,14 @@ def scaled_frames(path, pick_indices, resize="width_rule"):
     return info, scale, frames
 
 
-def extract_video(record, output, fps, max_frames, jpeg_quality, resize="width_rule"):
-    """Sample, resize and save the frames of one video; return one manifest row per sampled frame.
+def extract_video(record, output, video):
+    """Sample (``pick_frames``), resize and save the frames of one video as the ``video`` config section
+    says; return one manifest row per sampled frame.
 
     Pure apart from its own output files: safe to run in a worker process. Frames that cannot be read get a
     row with an ``error`` and no image.
     """
-    info, scale, frames = scaled_frames(
-        record.path, lambda info: sample_frame_indices(info, fps, max_frames), resize
-    )
+    info, scale, frames = scaled_frames(record.path, lambda info: pick_frames(info, video), video["resize"])
     folder = Path(output) / "frames" / LABEL_NAMES[record.label] / safe_name(record.video_id)
     rows = []
     for index, frame in frames:
@@ -374,7 +391,7 @@ def extract_video(record, output, fps, max_frames, jpeg_quality, resize="width_r
             row["error"] = "unreadable frame"
         else:
             path = folder / f"f{index:06d}.jpg"
-            write_jpeg(path, frame, jpeg_quality)
+            write_jpeg(path, frame, video["jpeg_quality"])
             row.update(width=frame.shape[1], height=frame.shape[0], path=path.relative_to(output).as_posix())
         rows.append(row)
     if not any(row["path"] for row in rows):

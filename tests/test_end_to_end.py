@@ -4,8 +4,9 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script
+from conftest import ROOT, load_script, write_video
 
+from common.faces import Face
 from tools.demo import make_demo_videos
 
 DEMO = ["--config", str(ROOT / "configs" / "demo.yaml")]
@@ -115,3 +116,93 @@ def test_stage_05_on_the_test_split_videos_agrees_with_the_run_metrics(pipeline,
         for key in ("n", "n_fake", "accuracy", "auc"):
             assert metrics[level][key] == pytest.approx(run_metrics[level][key]), (level, key)
         assert metrics[level]["log_loss"] == pytest.approx(run_metrics[level]["log_loss"], abs=1e-4)
+
+
+class OneFaceDetector:
+    """A stand-in detector: the same confident face in every frame (the stages' crop and scoring code runs,
+    only the network finding faces is skipped)."""
+
+    def detect(self, frames_rgb):
+        return [[Face((40, 20, 60, 60), 0.99)] for _ in frames_rgb]
+
+
+PAPER_CONFIGS = [
+    "celebdf_efficientnet_b0.yaml",
+    "celebdf_efficientnet_b0_triplet.yaml",
+    "celebdf_xception.yaml",
+    "ffpp_c23_efficientnet_b0.yaml",
+    "ffpp_c23_xception.yaml",
+    "ffpp_to_celebdf_sbi.yaml",
+]
+
+
+def test_the_paper_configs_sample_score_and_choose_faces_as_deepfakebench_end_to_end():
+    from common.config import load_config
+
+    for name in PAPER_CONFIGS:
+        config = load_config(ROOT / "configs" / name)
+        assert (config["video"]["sampling"], config["video"]["frames"]) == ("frames", 32), name
+        assert config["predict"]["frames"] == 0 and config["predict"]["faces"] == "model", name  # as trained
+        assert config["preprocess"]["faces"] == "main", name
+        assert config["predict"]["video_score"] == "frame_mean", name
+
+
+def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path, monkeypatch):
+    """Stage 01 samples a paper config's frames (the same number, evenly spaced, whatever a video's length),
+    the model file keeps that rule, and stage 05 with its defaults samples the same frames of a test-split
+    video, so it gets exactly the P(fake) stage 04 reported (tiny data, 12 frames a video, small_cnn at 32 px)."""
+    import yaml
+
+    from common import predict
+
+    paper = yaml.safe_load((ROOT / "configs" / "ffpp_c23_xception.yaml").read_text())
+    assert paper["video"]["sampling"] == "frames" and "frames" not in paper["predict"]
+    config = tmp_path / "paper_tiny.yaml"
+    tiny = {"model": "small_cnn", "image_size": 32, "weights": "none", "epochs": 1, "head_epochs": 0}
+    video = {**paper["video"], "frames": 12}  # not stage 05's old 32: it must follow the model file
+    sections = {"video": video, "preprocess": paper["preprocess"], "predict": paper["predict"]}
+    sections["dataset"] = {"train": 0.5, "val": 0.25, "test": 0.25}
+    config.write_text(yaml.safe_dump({**sections, "train": {**tiny, "batch_size": 8}}))
+    for number in range(8):  # 4 to 7.5 s at 10 frames/s: 1 frame/s would sample 4 to 8 frames
+        label = ("real", "fake")[number % 2]
+        write_video(tmp_path / "videos" / label / f"{label}{number}.mp4", frames=40 + 5 * number)
+    stage02 = load_script("02-crop-faces-with-mtcnn.py")
+    monkeypatch.setattr(stage02, "build_detector", lambda preprocess: OneFaceDetector())
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: OneFaceDetector())
+    work = tmp_path / "work"
+    stages = [
+        ("01-convert-video-to-image.py", ["--input", tmp_path / "videos", "--output", work / "frames"]),
+        (stage02, ["--input", work / "frames", "--output", work / "faces"]),
+        ("03-prepare-fake-real-dataset.py", ["--input", work / "faces", "--output", work / "dataset"]),
+        ("04-train-cnn.py", ["--input", work / "dataset", "--output", work / "runs"]),
+    ]
+    for script, arguments in stages:
+        stage = load_script(script) if isinstance(script, str) else script
+        assert stage.main(["--config", str(config), *map(str, arguments)]) == 0, script
+
+    split = pd.read_csv(work / "dataset" / "split.csv", keep_default_na=False)
+    test = split[split["split"] == "test"]
+    assert test["video_id"].nunique() >= 2 and (test.groupby("video_id").size() == 12).all()
+    for video_id in test["video_id"].unique():  # as a user has them: real/ and fake/ folders
+        (tmp_path / "scored" / video_id).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "scored" / f"{video_id}.mp4").symlink_to(tmp_path / "videos" / f"{video_id}.mp4")
+    output = tmp_path / "scored.csv"
+    argv = [
+        "--model",
+        str(work / "runs" / "latest"),
+        "--input",
+        str(tmp_path / "scored"),
+        "--output",
+        str(output),
+    ]
+    assert load_script("05-predict-video.py").main(argv) == 0  # no --frames, no --config: the model's rule
+
+    scored = pd.read_csv(output, keep_default_na=False).assign(video=lambda table: table["video"].str[:-4])
+    expected = pd.read_csv(work / "runs" / "latest" / "test_videos.csv", keep_default_na=False)
+    both = expected.merge(scored, on="video", suffixes=("_04", "_05"))
+    assert len(both) == len(expected) == test["video_id"].nunique()
+    assert (both["frames_sampled"] == 12).all() and (both["verdict_04"] == both["verdict_05"]).all()
+    assert both["fake_probability_05"].to_numpy() == pytest.approx(both["fake_probability_04"], abs=1e-6)
+    frames = pd.read_csv(tmp_path / "scored_frames.csv").assign(video=lambda table: table["video"].str[:-4])
+    for video_id, rows in test.groupby("video_id"):  # the very frames stage 01 sampled
+        assert sorted(frames.loc[frames["video"] == video_id, "frame_index"]) == sorted(rows["frame_index"])

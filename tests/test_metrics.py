@@ -163,6 +163,7 @@ def test_threshold_free_figures_a_paper_reports():
 
 
 def test_auc_per_manipulation_method_pits_every_real_video_against_one_method():
+    from common.config import DEFAULTS
     from common.evaluation import evaluate
 
     faces = pd.DataFrame(
@@ -174,7 +175,7 @@ def test_auc_per_manipulation_method_pits_every_real_video_against_one_method():
             "method": ["", "", "Deepfakes", "Deepfakes", "NeuralTextures", "NeuralTextures"],
         }
     )
-    result, _, _ = evaluate(faces, "vote", 0.5)
+    result, _, _ = evaluate(faces, DEFAULTS["predict"])
     assert result["by_method"]["Deepfakes"]["video_auc"] == 1.0
     assert result["by_method"]["NeuralTextures"]["frame_auc"] == pytest.approx(0.25)
     assert result["by_method"]["NeuralTextures"]["fake_videos"] == 2

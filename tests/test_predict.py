@@ -26,7 +26,7 @@ from common.models import build_model
 stage05 = load_script("05-predict-video.py")
 
 COLUMNS = predict.PREDICTION_COLUMNS
-SETTINGS = dict(DEFAULTS["predict"])  # frames 32, vote, threshold 0.5, batch size 64
+SETTINGS = {**DEFAULTS["predict"], "frames": 32}  # --frames 32 (evenly spaced), vote, threshold 0.5
 BOX = (100, 60, 80, 80)  # in the 320x240 frames of a 160x120 video (stage 01 doubles narrow videos)
 
 
@@ -103,7 +103,7 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
     write_bad_files(videos)
     output = tmp_path / "out" / "predictions.csv"
     # exit code 1: three files could not be read (the good video's verdict is in the CSV all the same)
-    assert stage05.main(stage05_argv(run_dir, videos, output, "--workers", "2")) == 1
+    assert stage05.main(stage05_argv(run_dir, videos, output, "--workers", "2", "--frames", "32")) == 1
 
     table = read_predictions(output)
     assert list(table.columns) == COLUMNS
@@ -259,7 +259,7 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
             "faces": 1,
         }
     )
-    metrics, _, videos = evaluation.evaluate_predictions(table, frames, "vote", 0.5)
+    metrics, _, videos = evaluation.evaluate_predictions(table, frames, SETTINGS)
     assert videos["verdict"].tolist() == ["FAKE", "REAL"]
     assert metrics["video_level"]["accuracy"] == 1.0 and metrics["video_level"]["confusion_matrix"] == [
         [1, 0],
@@ -267,7 +267,7 @@ def test_metrics_follow_the_verdict_when_a_vote_is_tied():
     ]
     assert metrics["video_level"]["n"] == 2 and metrics["video_level"]["unknown_left_out"] == 1
     assert metrics["frame_level"]["n"] == 4 and metrics["frame_level"]["accuracy"] == 0.5
-    assert evaluation.evaluate_predictions(table.assign(label=""), frames, "vote", 0.5) is None
+    assert evaluation.evaluate_predictions(table.assign(label=""), frames, SETTINGS) is None
 
 
 def test_stage05_metrics_count_the_listed_videos_those_scored_and_those_without_a_face():
@@ -281,7 +281,7 @@ def test_stage05_metrics_count_the_listed_videos_those_scored_and_those_without_
         }
     )
     frames = pd.DataFrame({"video": ["a", "b", "e"], "frame_index": 0, "p_fake": [0.9, 0.1, 0.2], "faces": 1})
-    metrics, _, _ = evaluation.evaluate_predictions(table, frames, "vote", 0.5)
+    metrics, _, _ = evaluation.evaluate_predictions(table, frames, DEFAULTS["predict"])
     assert metrics["video_coverage"] == {
         "listed": 4,
         "scored": 2,
@@ -467,7 +467,7 @@ def test_a_dataset_official_test_set_is_scored_from_its_raw_folder(
     assert metrics["data"].startswith("official test set of --dataset ffpp")
     assert metrics["by_method"]["Deepfakes"]["video_auc"] == 1.0
     assert metrics["by_method"]["Face2Face"]["video_auc"] == 0.5
-    assert metrics["video_level"]["n"] == 6 and metrics["frames_sampled"] == 2
+    assert metrics["video_level"]["n"] == 6 and metrics["sampling"] == "2 evenly spaced frames per video"
     assert metrics["frames_per_video"]["max"] == 2
 
 
@@ -518,12 +518,13 @@ def test_add_to_report_needs_a_run_directory(run_dir, tmp_path, capsys):
 
 def test_a_model_saved_before_the_lone_face_and_track_rules_crops_as_its_training_did(model):
     metadata = metadata_with()
-    for key in ("lone_face_min_confidence", "track_min_confidence", "detect_max_width"):
+    for key in ("lone_face_min_confidence", "track_min_confidence", "detect_max_width", "faces"):
         del metadata["preprocess"][key]
     predict.check_metadata(model, metadata)  # accepted: its faces needed min_confidence, lone or not
     preprocess = metadata["preprocess"]
     assert preprocess["lone_face_min_confidence"] == preprocess["track_min_confidence"] == 0.95
     assert preprocess["detect_max_width"] == 0  # detected on the frame as saved
+    assert preprocess["faces"] == "all"  # every face was kept then
     weak_after_strong = [[Face((10, 10, 40, 40), 0.99)], [Face((11, 10, 40, 40), 0.9)]]
     frames = [np.zeros((100, 100, 3), np.uint8)] * 2
     faces, _ = faces_with_tracks(frames, SequenceDetector(weak_after_strong), preprocess)
@@ -660,3 +661,29 @@ def test_kept_results_follow_the_model_file_content_not_its_path(run_dir, tmp_pa
     assert predict.scoring_identity(copy.parent, metadata, config) == here
     copy.write_bytes(copy.read_bytes() + b"\0")  # another model file
     assert predict.scoring_identity(copy.parent, metadata, config) != here
+
+
+class TwoPeopleDetector:
+    """A stand-in detector: the large face of ``BOX`` and a small one in the corner, in every frame."""
+
+    def detect(self, frames_rgb):
+        return [[Face((4, 4, 30, 30), 0.99), Face(BOX, 0.99)] for _ in frames_rgb]
+
+
+@pytest.mark.parametrize(("faces", "tracks", "crop_side"), [("", 1, 128), ("--faces all", 2, None)])
+def test_a_model_trained_on_the_main_face_scores_that_face_unless_told_otherwise(
+    model, tmp_path, monkeypatch, faces, tracks, crop_side
+):
+    model_file = tmp_path / "main.keras"
+    save_model(model, model_file, metadata_with(faces="main"))
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: TwoPeopleDetector())
+    video = write_video(tmp_path / "two.mp4", frames=10)
+    output = tmp_path / "p.csv"
+    assert stage05.main(stage05_argv(model_file, video, output, "--frames", "4", *faces.split())) == 0
+    (row,) = read_predictions(output).to_dict("records")
+    assert row["tracks"] == tracks and row["faces_scored"] == 4 * tracks
+    scored = pd.read_csv(tmp_path / "p_tracks.csv")
+    assert len(scored) == tracks and scored["decides"].all()
+    if crop_side:  # the main face is the large one (80 px, 128 with the margin), not the one in the corner
+        _, _, _, crops = predict.video_faces(video, TwoPeopleDetector(), metadata_with(faces="main"), 4)
+        assert {crop.shape for crop in crops} == {(crop_side, crop_side, 3)}

@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, load_script, start_interruptible, write_video
 
 from common.faces import Face
+from common.manifest import read_pipeline
 
 stage01 = load_script("01-convert-video-to-image.py")
 stage02 = load_script("02-crop-faces-with-mtcnn.py")
@@ -357,3 +358,37 @@ def test_ctrl_c_with_worker_processes_stops_soon_and_the_rerun_completes_the_sam
     whole = tmp_path / "whole"
     assert stage01.main(["--input", str(videos.parent), "--output", str(whole), "--fps", "30"]) == 0
     assert tree_digest(output) == tree_digest(whole)
+
+
+class TwoPeopleDetector:
+    """A stand-in detector: in every frame a large face on the left and a small one on the right (the target
+    and a person in the background), the left one drifting 1.5 box widths between the sampled frames."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def detect(self, frames_rgb):
+        found = []
+        for _ in frames_rgb:
+            left = 10 + 60 * (self.calls % 2)  # boxes 40 px wide: no overlap between two samples
+            found.append([Face((left, 20, 40, 48), 0.99), Face((250, 30, 16, 20), 0.99)])
+            self.calls += 1
+        return found
+
+
+@pytest.mark.parametrize(("faces", "tracks"), [("all", 2), ("main", 1)])
+def test_stage_02_keeps_every_person_or_only_the_main_face(tmp_path, monkeypatch, faces, tracks):
+    write_video(tmp_path / "videos" / "fake" / "two.mp4", frames=40, fps=10.0)
+    frames = tmp_path / "frames"
+    argv = ["--input", str(tmp_path / "videos"), "--output", str(frames), "--sampling", "frames"]
+    assert stage01.main([*argv, "--frames", "6"]) == 0
+    assert len(pd.read_csv(frames / "manifest.csv")) == 6  # 6 evenly spaced frames of the 4 s clip
+    monkeypatch.setattr(stage02, "build_detector", lambda preprocess: TwoPeopleDetector())
+    assert stage02.main(["--input", str(frames), "--output", str(tmp_path / "out"), "--faces", faces]) == 0
+    manifest = pd.read_csv(tmp_path / "out" / "manifest.csv")
+    assert manifest["track_id"].nunique() == tracks and len(manifest) == 6 * tracks
+    target = manifest[manifest["track_id"] == 0]
+    assert (
+        set(target["box_w"]) == {40} and target["frame_index"].is_unique
+    )  # the large face, moving: one track
+    assert read_pipeline(tmp_path / "out")["preprocess"]["faces"] == faces  # it travels to the model file

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 from conftest import write_video
 
+from common.config import DEFAULTS
 from common.errors import VideoError
 from common.video import (
     VideoInfo,
+    describe_sampling,
+    pick_frames,
     prefetched,
     probe_video,
     read_frames,
@@ -37,6 +40,21 @@ def test_sampling_rate_and_cap_spread_frames_evenly():
     ]  # a short clip still gives a frame
 
 
+def test_a_fixed_number_of_frames_per_video_whatever_its_length():
+    """``video.sampling: frames``: N evenly spaced frames, as DeepfakeBench samples (32); ``fps`` by length."""
+    rule = {**DEFAULTS["video"], "sampling": "frames", "frames": 4}
+    for seconds in (2, 10, 60):
+        info = VideoInfo(frame_count=30 * seconds, fps=30.0, width=640, height=480)
+        indices = pick_frames(info, rule)
+        assert len(indices) == 4 and np.all(np.diff(indices) == 30 * seconds // 4)
+        assert len(pick_frames(info, {**rule, "sampling": "fps"})) == seconds  # 1 per second
+    assert pick_frames(VideoInfo(3, 30.0, 64, 64), rule) == [0, 1, 2]  # a shorter clip: every frame
+    saved_before_sampling = {"fps": 2.0, "max_frames": 0}  # a model file's video section from before the key
+    assert len(pick_frames(VideoInfo(300, 30.0, 64, 64), saved_before_sampling)) == 20
+    assert describe_sampling(rule) == "4 evenly spaced frames per video"
+    assert describe_sampling(DEFAULTS["video"]) == "frames at 1 per second of video"
+
+
 def test_frames_read_are_the_frames_asked_for(tmp_path):
     path = write_video(tmp_path / "ramp.mp4", frames=20)
     info = probe_video(path)
@@ -59,9 +77,10 @@ def test_stage_01_and_stage_05_read_frames_at_the_configured_resolution(tmp_path
     from common.video import extract_video
 
     video = write_video(tmp_path / "wide.mp4", frames=4, size=(1280, 720))
-    rows = extract_video(VideoRecord("wide", video, REAL), tmp_path / "out", 10.0, 0, 95, resize)
+    settings = {**DEFAULTS["video"], "fps": 10.0, "resize": resize}
+    rows = extract_video(VideoRecord("wide", video, REAL), tmp_path / "out", settings)
     assert {row["width"] for row in rows} == {width} and {row["scale"] for row in rows} == {width / 1280}
-    ((_, frame),) = video_frames(video, 1, 95, resize)
+    ((_, frame),) = video_frames(video, {"sampling": "frames", "frames": 1}, 95, resize)
     assert frame.shape[1] == width
 
 
