@@ -117,10 +117,27 @@ def deepfakebench_table(metrics):
     return lines
 
 
+VIDEO_SCORE_TEXT = {  # predict.video_score -> what our video P(fake) is
+    "track_max": "the mean P(fake) of each face track that decides the video (seen in at least {share:.0%} "
+    "of its frames with a face), the most fake one counting",
+    "frame_mean": "the mean frame P(fake) over the frames of the face tracks that decide the video (seen in "
+    "at least {share:.0%} of its frames with a face)",
+}
+
+
+def definitions(video_level):
+    """The report's definitions of every figure; the video P(fake) as the run's ``video_score`` made it
+    (metrics.json's ``video_level``; a run that did not record it used ``track_max`` with every track)."""
+    rule = VIDEO_SCORE_TEXT[video_level.get("video_score", "track_max")]
+    return (
+        "- **Frame P(fake)**: the P(fake) of the frame's most fake face. **Video P(fake)** (our video figures): "
+        + rule.format(share=video_level.get("track_min_share", 0.0))
+        + ". **Verdicts**: the aggregation rule named under the table, at the threshold.",
+        *DEFINITIONS,
+    )
+
+
 DEFINITIONS = (
-    "- **Frame P(fake)**: the P(fake) of the frame's most fake face. **Video P(fake)** (our video figures): "
-    "the mean frame P(fake) of each face track, the highest track deciding. **Verdicts**: the aggregation rule "
-    "named under the table, at the threshold.",
     "- **Accuracy**: share of correct calls, fake when P(fake) >= the threshold (videos: the verdicts). "
     "**Balanced accuracy**: mean of the recalls of real and of fake. **AUC**: area under the ROC curve "
     "(scikit-learn `roc_auc_score`). **Equal error rate** (ours): where the false positive rate equals the "
@@ -277,7 +294,7 @@ def render_report(run_dir):
         ),
         "Definitions:",
         "",
-        *DEFINITIONS,
+        *definitions(metrics["video_level"]),
         "",
         "No test data was used for training or model selection: the model was selected on the val split "
         "(lowest val_loss over every epoch of every phase) and the test split was scored once, after training.",

@@ -292,3 +292,12 @@ def test_the_test_listing_keeps_a_faceless_video_of_a_group_dealt_to_test_by_rat
     assert faceless["video_id"].tolist() == [gone[0]]  # the train group's faceless fake is no test video
     assert faceless["no_face_because"].tolist() == ["no face; unreadable frame image"]
     assert set(listing["video_id"]) == set(kept.loc[kept["split"] == "test", "video_id"]) | {gone[0]}
+
+
+def test_the_report_defines_the_video_probability_as_the_run_scored_it():
+    from common.report import definitions
+
+    track_max = definitions({"video_score": "track_max", "track_min_share": 0.25})[0]
+    frame_mean = definitions({"video_score": "frame_mean", "track_min_share": 0.25})[0]
+    assert "the most fake one counting" in track_max and "25%" in track_max
+    assert "the mean frame P(fake) over the frames" in frame_mean and "most fake one" not in frame_mean
