@@ -56,6 +56,18 @@ def build_parser():
     config_option(parser, "--pseudo-fakes", "train.pseudo_fakes", "sbi: self-blended fakes from real faces")
     config_option(
         parser,
+        "--pseudo-fakes-mode",
+        "train.pseudo_fakes_mode",
+        "sbi: online makes new pairs every epoch (the paper's), once makes one pseudo-fake per real face",
+    )
+    config_option(
+        parser,
+        "--val-fakes",
+        "train.val_fakes",
+        "sbi: real selects the model on the val split's own fakes, sbi on pseudo-fakes of its real faces",
+    )
+    config_option(
+        parser,
         "--explain",
         "train.explain",
         "after training, Grad-CAM heatmaps and a t-SNE of test faces into <run>/explain/ (as 06-explain-run.py)",

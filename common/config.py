@@ -65,6 +65,8 @@ DEFAULTS = {
         "metric_weight": 1.0,  # weight of the metric loss (the classification loss has weight 1)
         "metric_margin": 0.5,  # triplet margin; supcon: temperature
         "pseudo_fakes": "none",  # none | sbi: self-blended fakes made from the training split's real faces
+        "pseudo_fakes_mode": "online",  # sbi: online (fresh pairs every epoch, the paper's) | once per run
+        "val_fakes": "real",  # sbi: real (model selection on val's own fakes) | sbi (on pseudo-fakes of val reals)
     },
     "predict": {
         "frames": 32,
@@ -79,6 +81,8 @@ MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.choose_cache
 METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.metric_learning
 PSEUDO_FAKES = ("none", "sbi")  # see common.sbi
+PSEUDO_FAKES_MODES = ("online", "once")  # see common.sbi.training_rows
+VAL_FAKES = ("real", "sbi")  # see common.sbi.training_rows
 OLD_VALUES = {"train.cache": {True: "auto", False: "none"}}  # booleans that older configs hold
 RESIZE_RULES = ("width_rule", "none")  # see common.video.scale_for_width
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.dataset.split_by_video
@@ -104,6 +108,8 @@ def choices():
         "train.batchnorm": BATCHNORM_MODES,
         "train.metric_learning": METRIC_LOSSES,
         "train.pseudo_fakes": PSEUDO_FAKES,
+        "train.pseudo_fakes_mode": PSEUDO_FAKES_MODES,
+        "train.val_fakes": VAL_FAKES,
         "predict.aggregate": RULES.names(),
     }
 
@@ -257,6 +263,11 @@ def validate(config):
             "train.scratch_batchnorm_momentum",
             0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
             "must be in [0, 1)",
+        ),
+        (
+            "train.val_fakes",
+            config["train"]["val_fakes"] == "real" or config["train"]["pseudo_fakes"] == "sbi",
+            "sbi needs train.pseudo_fakes: sbi",
         ),
         ("predict.frames", config["predict"]["frames"] >= 1, "must be >= 1"),
         ("predict.threshold", 0 < config["predict"]["threshold"] < 1, "must be in (0, 1)"),
