@@ -29,6 +29,13 @@ def build_parser():
         "train.weights",
         "imagenet (downloads; needs the internet), none, or PATH to a local copy of the ImageNet weights",
     )
+    config_option(
+        parser,
+        "--pooling",
+        "train.pooling",
+        "global pooling of efficientnet_b0, xception, inception_resnet_v2: auto = max, but avg for "
+        "efficientnet_b0 from scratch (--weights none)",
+    )
     config_option(parser, "--epochs", "train.epochs", "fine-tuning epochs, every layer trainable", type=int)
     config_option(
         parser,

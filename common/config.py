@@ -59,6 +59,7 @@ DEFAULTS = {
         "mixed_precision": "auto",  # auto (only on GPU) | on | off
         "batchnorm": "auto",  # auto (frozen with pretrained weights, trained from scratch) | frozen | train
         "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
+        "pooling": "auto",  # global pooling: auto (max; avg for efficientnet_b0 from scratch) | max | avg
         "explain": False,  # after training: Grad-CAM and t-SNE of test faces into <run>/explain/
         "window": 8,  # video models (*_lstm): consecutive sampled crops of one face track per window
         "metric_learning": "none",  # none | triplet | supcon: a loss on the embedding besides P(fake)'s
@@ -77,6 +78,7 @@ DEFAULTS = {
 }
 
 BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.freezes_batchnorm
+POOLING_MODES = ("auto", "max", "avg")  # see common.models.resolve_pooling
 MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.choose_cache
 METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.metric_learning
@@ -106,6 +108,7 @@ def choices():
         "train.mixed_precision": MIXED_PRECISION_MODES,
         "train.cache": CACHE_MODES,
         "train.batchnorm": BATCHNORM_MODES,
+        "train.pooling": POOLING_MODES,
         "train.metric_learning": METRIC_LOSSES,
         "train.pseudo_fakes": PSEUDO_FAKES,
         "train.pseudo_fakes_mode": PSEUDO_FAKES_MODES,

@@ -599,6 +599,7 @@ def train(dataset_dir, runs_dir, config, resume=None):
             settings["weights"],
             batchnorm=settings["batchnorm"],
             scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
+            pooling=settings["pooling"],
         )
     try:
         selected = fit_phases(
