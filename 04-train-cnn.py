@@ -29,6 +29,13 @@ def build_parser():
         "train.weights",
         "imagenet (downloads; needs the internet), none, or PATH to a local copy of the ImageNet weights",
     )
+    config_option(
+        parser,
+        "--pooling",
+        "train.pooling",
+        "global pooling of efficientnet_b0, xception, inception_resnet_v2: auto = max, but avg for "
+        "efficientnet_b0 from scratch (--weights none)",
+    )
     config_option(parser, "--epochs", "train.epochs", "fine-tuning epochs, every layer trainable", type=int)
     config_option(
         parser,
@@ -68,6 +75,18 @@ def build_parser():
     )
     config_option(parser, "--metric-learning", "train.metric_learning", "a metric loss on the embedding too")
     config_option(parser, "--pseudo-fakes", "train.pseudo_fakes", "sbi: self-blended fakes from real faces")
+    config_option(
+        parser,
+        "--pseudo-fakes-mode",
+        "train.pseudo_fakes_mode",
+        "sbi: online makes new pairs every epoch (the paper's), once makes one pseudo-fake per real face",
+    )
+    config_option(
+        parser,
+        "--val-fakes",
+        "train.val_fakes",
+        "sbi: real selects the model on the val split's own fakes, sbi on pseudo-fakes of its real faces",
+    )
     config_option(
         parser,
         "--explain",

@@ -38,7 +38,17 @@ MODELS = {
     "efficientnet_b0_lstm": ["--model", "efficientnet_b0_lstm", "--image-size", "128", "--window", "4"],
     "small_cnn+triplet": ["--model", "small_cnn", "--image-size", "64", "--metric-learning", "triplet"],
     "small_cnn+supcon": ["--model", "small_cnn", "--image-size", "64", "--metric-learning", "supcon"],
-    "small_cnn+sbi": ["--model", "small_cnn", "--image-size", "64", "--pseudo-fakes", "sbi"],
+    "small_cnn+sbi": [
+        "--model",
+        "small_cnn",
+        "--image-size",
+        "64",
+        "--pseudo-fakes",
+        "sbi",
+        "--pseudo-fakes-mode",
+        "once",
+    ],
+    "small_cnn+sbi_online": ["--model", "small_cnn", "--image-size", "64", "--pseudo-fakes", "sbi"],
 }
 CONFIG = ROOT / "configs" / "demo.yaml"
 

@@ -2,7 +2,8 @@
 
 A ``Backbone`` is a spec; its ``builder(input_shape, weights)`` imports Keras when called and returns a
 ``keras.Model`` from a preprocessed image batch to a pooled feature vector (``weights``: ``None`` or
-``"imagenet"``). ``common.models`` assembles a classifier around it. A new backbone is one
+``"imagenet"``); a backbone whose global pooling is a choice (``pooled``) takes ``pooling="max"|"avg"`` too.
+``common.models`` assembles a classifier around it. A new backbone is one
 ``BACKBONES.register(name, Backbone(...))`` line here.
 """
 
@@ -22,6 +23,9 @@ class Backbone:
     imagenet: bool = False  # keras.applications has ImageNet weights for it
     # The Dense-ReLU units of the classifier head on its features; None = the head of the paper's backbones.
     head_units: tuple | None = None
+    # Its builder takes pooling="max"|"avg", the global pooling it ends in (train.pooling); else its own.
+    pooled: bool = False
+    scratch_pooling: str = "max"  # a pooled backbone's pooling from scratch under train.pooling: auto
 
     def __post_init__(self):
         if not 0 < self.min_size <= self.default_size:
@@ -34,13 +38,14 @@ BACKBONES = Registry("backbone", "--model", "common.backbones.BACKBONES")
 
 
 def keras_application(class_name):
-    """A builder for ``keras.applications.<class_name>`` without its top, ending in global max pooling."""
+    """A builder for ``keras.applications.<class_name>`` without its top, ending in global ``pooling``
+    ("max", the paper's, or "avg")."""
 
-    def build(input_shape, weights):
+    def build(input_shape, weights, pooling="max"):
         import keras
 
         application = getattr(keras.applications, class_name)
-        return application(include_top=False, weights=weights, input_shape=input_shape, pooling="max")
+        return application(include_top=False, weights=weights, input_shape=input_shape, pooling=pooling)
 
     build.__name__ = f"build_{class_name}"
     return build
@@ -96,13 +101,19 @@ def build_mesonet4(input_shape, weights):
 
 
 # EfficientNetB0 rescales raw 0..255 RGB itself; Xception and InceptionResNetV2 expect pixels in [-1, 1].
-BACKBONES.register("efficientnet_b0", Backbone(32, 128, keras_application("EfficientNetB0"), imagenet=True))
+# From scratch B0 pools by average: with the card's max pooling it stays at chance on the demo faces, where
+# Xception and Inception-ResNet-v2 learn them with it (README, Models).
 BACKBONES.register(
-    "xception", Backbone(71, 299, keras_application("Xception"), 1 / 127.5, -1.0, imagenet=True)
+    "efficientnet_b0",
+    Backbone(32, 128, keras_application("EfficientNetB0"), imagenet=True, pooled=True, scratch_pooling="avg"),
+)
+BACKBONES.register(
+    "xception",
+    Backbone(71, 299, keras_application("Xception"), 1 / 127.5, -1.0, imagenet=True, pooled=True),
 )
 BACKBONES.register(
     "inception_resnet_v2",
-    Backbone(75, 299, keras_application("InceptionResNetV2"), 1 / 127.5, -1.0, imagenet=True),
+    Backbone(75, 299, keras_application("InceptionResNetV2"), 1 / 127.5, -1.0, imagenet=True, pooled=True),
 )
 BACKBONES.register("small_cnn", Backbone(32, 64, build_small_cnn, 1 / 255.0, 0.0))
 BACKBONES.register("mesonet4", Backbone(32, 256, build_mesonet4, 1 / 255.0, 0.0, head_units=()))

@@ -68,12 +68,15 @@ DEFAULTS = {
         "mixed_precision": "auto",  # auto (only on GPU) | on | off
         "batchnorm": "auto",  # auto (frozen with pretrained weights, trained from scratch) | frozen | train
         "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
+        "pooling": "auto",  # global pooling: auto (max; avg for efficientnet_b0 from scratch) | max | avg
         "explain": False,  # after training: Grad-CAM and t-SNE of test faces into <run>/explain/
         "window": 8,  # video models (*_lstm): consecutive sampled crops of one face track per window
         "metric_learning": "none",  # none | triplet | supcon: a loss on the embedding besides P(fake)'s
         "metric_weight": 1.0,  # weight of the metric loss (the classification loss has weight 1)
         "metric_margin": 0.5,  # triplet margin; supcon: temperature
         "pseudo_fakes": "none",  # none | sbi: self-blended fakes made from the training split's real faces
+        "pseudo_fakes_mode": "online",  # sbi: online (fresh pairs every epoch, the paper's) | once per run
+        "val_fakes": "real",  # sbi: real (model selection on val's own fakes) | sbi (on pseudo-fakes of val reals)
     },
     "predict": {
         "frames": 0,  # frames per video, evenly spaced; 0 = sampled as the model's training frames were
@@ -91,10 +94,13 @@ DEFAULTS = {
 }
 
 BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.freezes_batchnorm
+POOLING_MODES = ("auto", "max", "avg")  # see common.models.resolve_pooling
 MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.train.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.choose_cache
 METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.metric_learning
 PSEUDO_FAKES = ("none", "sbi")  # see common.sbi
+PSEUDO_FAKES_MODES = ("online", "once")  # see common.sbi.training_rows
+VAL_FAKES = ("real", "sbi")  # see common.sbi.training_rows
 OLD_VALUES = {  # booleans that older configs hold
     "train.cache": {True: "auto", False: "none"},
     "dataset.balance": {True: "videos", False: "none"},  # true meant dropping whole videos
@@ -128,8 +134,11 @@ def choices():
         "train.mixed_precision": MIXED_PRECISION_MODES,
         "train.cache": CACHE_MODES,
         "train.batchnorm": BATCHNORM_MODES,
+        "train.pooling": POOLING_MODES,
         "train.metric_learning": METRIC_LOSSES,
         "train.pseudo_fakes": PSEUDO_FAKES,
+        "train.pseudo_fakes_mode": PSEUDO_FAKES_MODES,
+        "train.val_fakes": VAL_FAKES,
         "predict.aggregate": RULES.names(),
         "predict.video_score": VIDEO_SCORES,
         "predict.faces": ("model", *FACE_CHOICES),
@@ -292,6 +301,11 @@ def validate(config):
             "train.scratch_batchnorm_momentum",
             0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
             "must be in [0, 1)",
+        ),
+        (
+            "train.val_fakes",
+            config["train"]["val_fakes"] == "real" or config["train"]["pseudo_fakes"] == "sbi",
+            "sbi needs train.pseudo_fakes: sbi",
         ),
         (
             "predict.frames",

@@ -124,6 +124,7 @@ def make_dataset(
     cache="memory",
     seed=0,
     read_log=None,
+    generate=None,
 ):
     """A batched ``tf.data.Dataset`` of (float32 RGB 0..255 images, float32 labels).
 
@@ -134,7 +135,9 @@ def make_dataset(
     given. Decoded images are cached (uint8, at model size; ``cache_dataset``) before shuffling and
     augmentation, so later epochs skip JPEG decoding while still seeing new augmentations. With a
     ``ReadLog`` (of ``len(paths)`` rows) unreadable files are skipped and the log says which; without one,
-    a corrupt file raises.
+    a corrupt file raises. ``generate``: images made anew every epoch instead of read (single images only):
+    ``generate(position)`` returns the JPEG bytes of row ``position`` (called from parallel threads, once
+    per row and epoch, after the shuffle; nothing is cached; ``paths`` are then only carried along).
     """
     paths, labels = np.asarray(paths, dtype=object).astype(str), np.asarray(labels, np.float32)
     positions = training_order(labels, seed) if training else np.arange(len(paths))
@@ -148,12 +151,26 @@ def make_dataset(
             image = tf.stack([decode_image(path[index], image_size) for index in range(window)])
         return (image if read_log is None else read_log.mark(image, position)), label
 
-    dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE)
-    if read_log is not None:
-        dataset = dataset.ignore_errors()  # a file that fails to read or decode: dropped, its row unmarked
-    dataset = cache_dataset(dataset, cache)
-    if training:
-        dataset = dataset.shuffle(min(len(paths), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+    def made(path, label, position):
+        data = tf.numpy_function(generate, [position], tf.string, stateful=True)
+        image = decode_jpeg(tf.ensure_shape(data, []), image_size)
+        return (image if read_log is None else read_log.mark(image, position)), label
+
+    if generate is not None:  # shuffled before the images are made: the buffer holds rows, not images
+        if training:
+            dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(made, num_parallel_calls=AUTOTUNE)
+    else:
+        dataset = dataset.map(decode, num_parallel_calls=AUTOTUNE)
+        if read_log is not None:
+            dataset = (
+                dataset.ignore_errors()
+            )  # a file that fails to read or decode: dropped, its row unmarked
+        dataset = cache_dataset(dataset, cache)
+        if training:
+            dataset = dataset.shuffle(
+                min(len(paths), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True
+            )
     if training and augment_images:
         transform = augment if window is None else augment_window
         counter = tf.data.Dataset.counter().map(lambda count: tf.stack([tf.cast(seed, tf.int64), count]))

@@ -31,7 +31,7 @@ from common.data import decode_image, make_dataset
 from common.errors import UserError
 from common.manifest import FAKE, LABEL_NAMES, REAL, read_table
 from common.metrics import save_figure_atomically
-from common.models import BACKBONE_LAYER_NAME, OUTPUT_LAYER_NAME, build_model
+from common.models import BACKBONE_LAYER_NAME, OUTPUT_LAYER_NAME, backbone_pooling, build_model
 
 log = logging.getLogger(__name__)
 
@@ -278,14 +278,19 @@ def plot_tsne(panels, labels, out_png):
 
 def untrained_copy(model, name, image_size, seed):
     """The architecture of ``model`` rebuilt by ``build_model`` with fresh random weights (seeded): the
-    same backbone, size, Dense widths and dropout as the trained model's head."""
+    same backbone, global pooling, size, Dense widths and dropout as the trained model's head."""
     backbone_index = model.layers.index(model.get_layer(BACKBONE_LAYER_NAME))
     head = model.layers[backbone_index + 1 :]
     dense_units = [layer.units for layer in head[:-1] if isinstance(layer, keras.layers.Dense)]
     dropouts = [layer.rate for layer in head if isinstance(layer, keras.layers.Dropout)]
     keras.utils.set_random_seed(seed)
     return build_model(
-        name, image_size, weights="none", dropout=dropouts[0] if dropouts else 0.0, dense_units=dense_units
+        name,
+        image_size,
+        weights="none",
+        dropout=dropouts[0] if dropouts else 0.0,
+        dense_units=dense_units,
+        pooling=backbone_pooling(model) or "auto",
     )
 
 

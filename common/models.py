@@ -14,7 +14,7 @@ import os
 import keras
 
 from common.backbones import BACKBONES
-from common.config import BATCHNORM_MODES, DEFAULTS
+from common.config import BATCHNORM_MODES, DEFAULTS, POOLING_MODES
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,27 @@ def _imagenet_download_served_by(path):
         file_utils.get_file = download
 
 
-def build_backbone(name, image_size, weights=None):
-    """Build the named backbone as a sub-model called ``"backbone"``.
+def resolve_pooling(name, pooling, weights):
+    """The global pooling ("max" or "avg") that backbone ``name`` ends in for the ``train.pooling`` setting
+    ``pooling``; ``None`` for a backbone with a pooling of its own (``Backbone.pooled`` false).
+
+    ``auto``: max with pretrained weights (the paper's head, as it was run); from scratch the backbone's
+    ``scratch_pooling``: avg for EfficientNet-B0, which from random weights with global max pooling into the
+    Dense 512 head stays at chance on the demo faces where average pooling learns them (README, Models).
+    """
+    if pooling not in POOLING_MODES:
+        raise ValueError(f"unknown pooling '{pooling}'; known: {', '.join(POOLING_MODES)}")
+    backbone = BACKBONES.get(name)
+    if not backbone.pooled:
+        return None
+    if pooling == "auto":
+        return backbone.scratch_pooling if _is_no_weights(weights) else "max"
+    return pooling
+
+
+def build_backbone(name, image_size, weights=None, pooling="max"):
+    """Build the named backbone as a sub-model called ``"backbone"``, ending in global ``pooling`` ("max"
+    or "avg"; ignored by a backbone with a pooling of its own).
 
     A weights file for a backbone with ImageNet weights is a local copy of
     them (Keras' ``*_notop.h5``, or a ``.weights.h5`` saved from a backbone
@@ -102,11 +121,12 @@ def build_backbone(name, image_size, weights=None):
     backbone = BACKBONES.get(name)
     applications_weights, weights_path = resolve_weights(weights)
     shape = (image_size, image_size, 3)
+    options = {"pooling": pooling} if backbone.pooled else {}
     if weights_path is not None and backbone.imagenet:
         with _imagenet_download_served_by(weights_path):
-            model = backbone.builder(shape, "imagenet")
+            model = backbone.builder(shape, "imagenet", **options)
     else:
-        model = backbone.builder(shape, applications_weights)
+        model = backbone.builder(shape, applications_weights, **options)
         if weights_path is not None:
             log.info("loading %s backbone weights from %s", name, weights_path)
             model.load_weights(weights_path)
@@ -168,12 +188,14 @@ def build_model(
     dense_units=None,
     batchnorm="auto",
     scratch_batchnorm_momentum=DEFAULTS["train"]["scratch_batchnorm_momentum"],
+    pooling=DEFAULTS["train"]["pooling"],
 ):
     """Build an uncompiled P(fake) classifier taking raw 0..255 RGB images.
 
     ``weights``: ``None``/``"none"`` (random), ``"imagenet"`` (downloaded by
     keras.applications) or a path to a backbone weights file. ``dense_units``: the head's Dense-ReLU
     layers; ``None`` = the backbone's own head (``Backbone.head_units``), else (512, 128).
+    ``pooling``: the backbone's global pooling, ``auto`` | ``max`` | ``avg`` (``resolve_pooling``).
 
     BatchNorm: with pretrained weights the backbone's BatchNorm layers are
     frozen (``batchnorm="auto"`` or ``"frozen"``): they run in inference mode
@@ -185,7 +207,8 @@ def build_model(
     """
     check_image_size(name, image_size)
     backbone = BACKBONES.get(name)
-    feature_extractor = build_backbone(name, image_size, weights)
+    pooled_by = resolve_pooling(name, pooling, weights)
+    feature_extractor = build_backbone(name, image_size, weights, pooled_by)
     if _is_no_weights(weights):
         for layer in _batchnorm_layers(feature_extractor):
             layer.momentum = scratch_batchnorm_momentum
@@ -197,11 +220,12 @@ def build_model(
     outputs = _add_head(features, dropout, tuple(dense_units))
     model = keras.Model(inputs, outputs, name=f"deepfake_{name}")
     log.info(
-        "built %s at %dx%d (%d parameters)",
+        "built %s at %dx%d (%d parameters%s)",
         name,
         image_size,
         image_size,
         model.count_params(),
+        f", global {pooled_by} pooling" if pooled_by else "",
     )
     return model
 
@@ -210,6 +234,15 @@ def get_backbone_layer(model):
     """Return the backbone sub-model of a model made by ``build_model``."""
     layer = model.get_layer(BACKBONE_LAYER_NAME)
     return getattr(layer, "layer", layer)  # a video model's (common.sequence) is inside TimeDistributed
+
+
+def backbone_pooling(model):
+    """The global pooling ("max" or "avg") the backbone of a ``build_model`` model ends in; ``None`` for
+    any other last layer."""
+    last = get_backbone_layer(model).layers[-1]
+    if isinstance(last, keras.layers.GlobalMaxPooling2D):
+        return "max"
+    return "avg" if isinstance(last, keras.layers.GlobalAveragePooling2D) else None
 
 
 def set_batchnorm_frozen(backbone, frozen):

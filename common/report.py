@@ -272,6 +272,22 @@ def render_report(run_dir):
         f"phase, {selected.get('monitor', 'val_loss')} {_value('{:.4f}', selected.get('value'))}, on the val "
         "split.",
     ]
+    if train.get("pseudo_fakes") == "sbi":
+        lines.append(
+            "- Training fakes: SBI pseudo-fakes made from the train split's real faces ("
+            + (
+                "new pairs every epoch, the source or the target changed"
+                if train.get("pseudo_fakes_mode", "once") == "online"
+                else "one per real face, made once"
+            )
+            + "); no fake of the train split was seen. Model selection (val_loss) used "
+            + selected.get("val_fakes", "the val split's own fakes")
+            + (
+                ": no real fake was seen before the test split."
+                if train.get("val_fakes") == "sbi"
+                else ": real fakes were seen in model selection, so 'no real fake seen' holds for training only."
+            )
+        )
     if metrics.get("learned_nothing"):
         lines.append(f"- **WARNING: the model learned nothing**: {metrics['learned_nothing']}.")
     lines += [

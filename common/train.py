@@ -589,11 +589,14 @@ def train(dataset_dir, runs_dir, config, resume=None):
     save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / RUN_CONFIG)
 
     train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
-    if settings["pseudo_fakes"] == "sbi":  # train fakes made from train reals; val and test keep theirs
-        from common.sbi import replace_fakes
+    generate = None  # with online pseudo-fakes: what makes the train images anew every epoch
+    if settings["pseudo_fakes"] == "sbi":  # train fakes made from train reals; test keeps its own
+        from common.sbi import training_rows
 
         quality = resolved["preprocess"]["jpeg_quality"]
-        train_rows = replace_fakes(train_rows, run_dir, config["seed"], quality)
+        train_rows, val_rows, generate = training_rows(
+            train_rows, val_rows, settings, run_dir, config["seed"], quality
+        )
     batch_size = settings["batch_size"] * strategy.num_replicas_in_sync
     cache = choose_cache(
         settings["cache"], len(train_rows) + len(val_rows), settings["image_size"], run_dir / CACHE_DIR
@@ -612,6 +615,7 @@ def train(dataset_dir, runs_dir, config, resume=None):
         run_dir / CACHE_DIR / name if cache == "disk" else cache,
         config["seed"],
         parts[name][1],
+        generate if name == "train" else None,
     )
     train_labels, images, build = train_rows["label"], len(train_rows), build_model
     if sequence.is_video_model(settings["model"]):  # windows of consecutive crops of one face track
@@ -631,6 +635,7 @@ def train(dataset_dir, runs_dir, config, resume=None):
             settings["weights"],
             batchnorm=settings["batchnorm"],
             scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
+            pooling=settings["pooling"],
         )
     try:
         selected = fit_phases(
@@ -655,6 +660,11 @@ def train(dataset_dir, runs_dir, config, resume=None):
     finally:
         shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
     note_unreadable(run_dir, parts, "training and validation")
+    if settings["pseudo_fakes"] == "sbi":
+        from common.sbi import selection_data
+
+        selected = {**selected, "val_fakes": selection_data(settings)}
+        split = pd.concat([val_rows, split[split["split"] == "test"]])  # val scored as selection saw it
 
     metadata = {
         "model": settings["model"],

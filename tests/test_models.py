@@ -127,6 +127,38 @@ def test_preprocessing_is_inside_model():
     np.testing.assert_allclose(scaled, [[0.0, 1.0]], atol=1e-6)
 
 
+# ---------------------------------------------------------------- global pooling
+
+
+def test_from_scratch_efficientnet_pools_by_average_and_with_pretrained_weights_by_max(tmp_path):
+    """train.pooling auto: the card's global max pooling where it was run (ImageNet weights); from random
+    weights average pooling for B0, which with max pooling into the Dense 512 head stayed at chance, and max
+    for Xception and Inception-ResNet-v2, which learn the demo with it."""
+    scratch = models.build_model("efficientnet_b0", image_size=32, weights="none")
+    assert models.backbone_pooling(scratch) == "avg"
+    assert [scratch.get_layer(f"head_dense{index}").units for index in (1, 2)] == [512, 128]
+    weights_file = tmp_path / "pretrained.weights.h5"  # a local copy of pretrained weights
+    models.get_backbone_layer(scratch).save_weights(weights_file)
+    keras.backend.clear_session()
+    pretrained = models.build_model("efficientnet_b0", image_size=32, weights=str(weights_file))
+    assert models.backbone_pooling(pretrained) == "max"
+    from common.explain import untrained_copy  # --explain's t-SNE before training: the same network
+
+    assert models.backbone_pooling(untrained_copy(pretrained, "efficientnet_b0", 32, seed=0)) == "max"
+    assert models.resolve_pooling("xception", "auto", "imagenet") == "max"
+    assert models.resolve_pooling("inception_resnet_v2", "auto", None) == "max"
+    assert models.resolve_pooling("xception", "auto", "none") == "max"
+
+
+def test_pooling_max_or_avg_is_obeyed_and_backbones_with_their_own_pooling_keep_it():
+    assert models.backbone_pooling(models.build_model("efficientnet_b0", 32, "none", pooling="max")) == "max"
+    assert models.resolve_pooling("efficientnet_b0", "avg", "imagenet") == "avg"
+    assert models.resolve_pooling("small_cnn", "avg", None) is None  # its own max pooling
+    assert models.resolve_pooling("mesonet4", "auto", None) is None  # flatten, no global pooling
+    with pytest.raises(ValueError, match="unknown pooling 'mean'; known: auto, max, avg"):
+        models.resolve_pooling("efficientnet_b0", "mean", None)
+
+
 # ---------------------------------------------------------------- weights files
 
 
