@@ -28,6 +28,7 @@ the package then reports no face in the whole batch, which is why ``preprocess.m
 29) this one skips that level. Landmarks are not computed.
 """
 
+import collections
 import importlib.util
 import logging
 import math
@@ -46,7 +47,7 @@ MIN_LEVEL = 11  # P-Net gives no output on a level shorter than this
 PNET_SCORE, RNET_SCORE = 0.6, 0.7  # a box is kept above these
 PNET_LEVEL_OVERLAP, PNET_OVERLAP, RNET_OVERLAP, ONET_OVERLAP = 0.5, 0.7, 0.7, 0.7  # suppression limits
 RNET_SIDE, ONET_SIDE = 24, 48  # input sizes
-PATCH_CHUNKS = (256, 64, 16)  # R-Net and O-Net run on chunks of these many boxes (the last one padded)
+PATCH_CHUNKS = (256, 64, 16, 4)  # R-Net and O-Net run on chunks of these many boxes (the last one padded)
 
 
 def weights_file(net):
@@ -66,7 +67,8 @@ def load_weights(net):
 
 class TFLiteGraph:
     """A TFLite model (one subgraph of float32 tensors) written operation by operation. Tensors are
-    indices; the shape of each is worked out as it is added, so the interpreter plans memory once."""
+    indices; the shape of each is worked out as it is added (the interpreter works them out again when
+    its input is resized)."""
 
     def __init__(self):
         from ai_edge_litert import schema_py_generated as schema
@@ -180,11 +182,11 @@ class TFLiteGraph:
         return bytes(builder.Output())
 
 
-def pnet_model(weights, shape):
-    """P-Net for input ``shape`` (frames, rows, columns, 3): outputs regression (4) and face score
-    (softmax of 2) per cell."""
+def pnet_model(weights):
+    """P-Net on frames (frames, rows, columns, 3), written for one 12 x 12 frame: outputs regression (4)
+    and face score (softmax of 2) per cell."""
     graph = TFLiteGraph()
-    x = graph.tensor(shape)
+    x = graph.tensor([1, CELL, CELL, 3])
     h = graph.max_pool(graph.prelu(graph.conv(x, *weights[0:2]), weights[2]), 2, 2, same=True)
     h = graph.prelu(graph.conv(h, *weights[3:5]), weights[5])
     h = graph.prelu(graph.conv(h, *weights[6:8]), weights[8])
@@ -199,10 +201,11 @@ def dense_as_conv(kernel, features):
     return kernel.reshape(side, side, features, -1).transpose(1, 0, 2, 3)
 
 
-def rnet_model(weights, count):
-    """R-Net for ``count`` patches of 24 x 24: outputs regression (count, 1, 1, 4) and score (.., 2)."""
+def rnet_model(weights):
+    """R-Net on patches of 24 x 24, written for one: outputs regression (patches, 1, 1, 4) and score
+    (.., 2)."""
     graph = TFLiteGraph()
-    x = graph.tensor([count, RNET_SIDE, RNET_SIDE, 3])
+    x = graph.tensor([1, RNET_SIDE, RNET_SIDE, 3])
     h = graph.max_pool(graph.prelu(graph.conv(x, *weights[0:2]), weights[2]), 3, 2, same=True)
     h = graph.max_pool(graph.prelu(graph.conv(h, *weights[3:5]), weights[5]), 3, 2, same=False)
     h = graph.prelu(graph.conv(h, *weights[6:8]), weights[8])
@@ -211,11 +214,11 @@ def rnet_model(weights, count):
     return graph.model([x], [regression, graph.softmax(graph.conv(h, weights[14][None, None], weights[15]))])
 
 
-def onet_model(weights, count):
-    """O-Net for ``count`` patches of 48 x 48: outputs regression (count, 1, 1, 4) and score (.., 2); its
-    landmark output is left out."""
+def onet_model(weights):
+    """O-Net on patches of 48 x 48, written for one: outputs regression (patches, 1, 1, 4) and score
+    (.., 2); its landmark output is left out."""
     graph = TFLiteGraph()
-    x = graph.tensor([count, ONET_SIDE, ONET_SIDE, 3])
+    x = graph.tensor([1, ONET_SIDE, ONET_SIDE, 3])
     h = graph.max_pool(graph.prelu(graph.conv(x, *weights[0:2]), weights[2]), 3, 2, same=True)
     h = graph.max_pool(graph.prelu(graph.conv(h, *weights[3:5]), weights[5]), 3, 2, same=False)
     h = graph.max_pool(graph.prelu(graph.conv(h, *weights[6:8]), weights[8]), 2, 2, same=True)
@@ -226,25 +229,36 @@ def onet_model(weights, count):
 
 
 class Network:
-    """One network's LiteRT interpreters, one per input shape met (each plans its memory once)."""
+    """One network's model and its LiteRT interpreters, one per input shape (each plans its memory for its
+    shape once), the ``kept`` most recently used: frames of a new size add a pyramid of them."""
 
-    def __init__(self, build, weights, threads):
-        self._build, self._weights, self._threads = build, weights, threads
-        self._interpreters = {}
+    def __init__(self, model, threads, kept=48):
+        self._model, self._threads, self._kept = model, threads, kept
+        self._interpreters = collections.OrderedDict()
 
-    def __call__(self, x, size):
-        """The outputs for ``x``, whose shape the model built for ``size`` takes."""
-        interpreter = self._interpreters.get(size)
-        if interpreter is None:
+    def shapes(self):
+        """The input shapes it holds interpreters for, least recently used first."""
+        return list(self._interpreters)
+
+    def __call__(self, x):
+        """The network's outputs for ``x``."""
+        if x.shape in self._interpreters:
+            self._interpreters.move_to_end(x.shape)
+        else:
             from ai_edge_litert.interpreter import Interpreter
 
-            model = self._build(self._weights, size)
-            interpreter = Interpreter(model_content=model, num_threads=self._threads)
+            interpreter = Interpreter(model_content=self._model, num_threads=self._threads)
+            input_index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(input_index, x.shape, strict=False)
             interpreter.allocate_tensors()
-            self._interpreters[size] = interpreter
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+            outputs = [output["index"] for output in interpreter.get_output_details()]
+            self._interpreters[x.shape] = (interpreter, input_index, outputs)
+            if len(self._interpreters) > self._kept:
+                self._interpreters.popitem(last=False)
+        interpreter, input_index, outputs = self._interpreters[x.shape]
+        interpreter.set_tensor(input_index, x)
         interpreter.invoke()
-        return [interpreter.get_tensor(output["index"]) for output in interpreter.get_output_details()]
+        return [interpreter.get_tensor(output) for output in outputs]
 
     def over_patches(self, patches):
         """Regression (n, 4) and score (n, 2) of ``n`` patches, run in chunks of ``PATCH_CHUNKS``."""
@@ -256,7 +270,7 @@ class Network:
             chunk = patches[start : start + size]
             if len(chunk) < size:
                 chunk = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), np.float32)])
-            regression, score = self(chunk, size)
+            regression, score = self(chunk)
             regressions.append(regression.reshape(size, 4)[: len(patches) - start])
             scores.append(score.reshape(size, 2)[: len(patches) - start])
             start += size
@@ -348,12 +362,14 @@ def patches(images, rows, side):
         high = np.clip(np.ceil(at), 0, size - 1).astype(np.intp)
         grids.append((low, high, (at - np.floor(at))[..., None], inside))
     (top, bottom, y_weight, rows_in), (left, right, x_weight, columns_in) = grids
-    frame = rows[:, 0].astype(np.intp)[:, None, None]
-    top, bottom, left, right = top[:, :, None], bottom[:, :, None], left[:, None, :], right[:, None, :]
-    upper = images[frame, top, left]
-    upper = upper + (images[frame, top, right] - upper) * x_weight[:, None]
-    lower = images[frame, bottom, left]
-    lower = lower + (images[frame, bottom, right] - lower) * x_weight[:, None]
+    pixels = images.reshape(-1, images.shape[3])  # gathering rows of one array is the fast way
+    first = (rows[:, 0].astype(np.intp) * height)[:, None]
+    top, bottom = ((first + top) * width)[:, :, None], ((first + bottom) * width)[:, :, None]
+    left, right = left[:, None, :], right[:, None, :]
+    upper = pixels[top + left]
+    upper = upper + (pixels[top + right] - upper) * x_weight[:, None]
+    lower = pixels[bottom + left]
+    lower = lower + (pixels[bottom + right] - lower) * x_weight[:, None]
     result = upper + (lower - upper) * y_weight[:, :, None]
     return np.where((rows_in[:, :, None] & columns_in[:, None, :])[..., None], result, np.float32(0))
 
@@ -367,9 +383,9 @@ class MTCNNLiteRT:
         from common.cli import available_cores
 
         threads = threads or available_cores()
-        self._pnet = Network(pnet_model, load_weights("pnet"), threads)
-        self._rnet = Network(rnet_model, load_weights("rnet"), threads)
-        self._onet = Network(onet_model, load_weights("onet"), threads)
+        self._pnet = Network(pnet_model(load_weights("pnet")), threads)
+        self._rnet = Network(rnet_model(load_weights("rnet")), threads)
+        self._onet = Network(onet_model(load_weights("onet")), threads)
         self._min_face_size = preprocess["min_face_size"]
         self._threshold = lowest_floor(preprocess)  # the package's threshold_onet
         self._pnet_batch = pnet_batch
@@ -413,7 +429,7 @@ class MTCNNLiteRT:
             )
             for start in range(0, frames, self._pnet_batch):
                 batch = level[start : start + self._pnet_batch]
-                regression, scores = self._pnet(batch, batch.shape)
+                regression, scores = self._pnet(batch)
                 boxes = proposals(regression, scores, scale)
                 boxes[:, 0] += start
                 found.append(suppress(boxes, PNET_LEVEL_OVERLAP))

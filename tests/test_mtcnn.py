@@ -18,7 +18,7 @@ import pytest
 
 from common.config import DEFAULTS
 from common.faces import Face, MTCNNDetector, build_detector, faces_with_tracks
-from common.mtcnn_litert import MTCNNLiteRT, pyramid, suppress
+from common.mtcnn_litert import MTCNNLiteRT, Network, load_weights, pnet_model, pyramid, suppress
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "mtcnn"
@@ -97,6 +97,18 @@ def test_frames_without_a_face_give_no_face(detector):
     blank = np.full((240, 320, 3), 127, np.uint8)
     noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     assert detector.detect([blank, noise]) == [[], []]
+
+
+def test_frames_of_many_sizes_keep_a_bounded_number_of_interpreters():
+    network = Network(pnet_model(load_weights("pnet")), threads=1, kept=3)
+    frames = [
+        np.random.default_rng(size).standard_normal((1, size, size, 3), np.float32) for size in range(12, 18)
+    ]
+    first = network(frames[0])
+    for frame in frames[1:]:
+        network(frame)
+    assert network.shapes() == [frame.shape for frame in frames[-3:]]
+    assert all(np.array_equal(a, b) for a, b in zip(network(frames[0]), first))  # built again, same outputs
 
 
 def test_a_box_overlapping_only_a_dropped_box_is_still_dropped():
