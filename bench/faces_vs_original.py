@@ -13,7 +13,8 @@ for both. Run by hand:
 
 ``--copies N`` makes each video N videos for both sides (stage 01's manifest rows repeated under the ids
 ``<video>_copy1`` ...: the same frames, detected again, as copies of the files would give);
-``--detectors`` runs stage 02 once with each ``preprocess.detector`` (after the original, in the same run).
+``--detectors`` runs stage 02 once with each ``preprocess.detector`` or config file (after the original, in
+the same run): ``--detectors mtcnn mtcnn_package configs/blazeface.yaml``.
 """
 
 import argparse
@@ -98,7 +99,9 @@ def main():
     parser.add_argument("--dataset", default="folder", help="dataset adapter of stage 01")
     parser.add_argument("--fps", default="5", help="frames sampled per second of video")
     parser.add_argument("--copies", type=int, default=1, help="times each video is counted (its frames)")
-    parser.add_argument("--detectors", nargs="+", default=[""], help="stage 02 runs, one per detector")
+    parser.add_argument(
+        "--detectors", nargs="+", default=[""], help="stage 02 runs, one per detector name or YAML config"
+    )
     args, stage02_flags = parser.parse_known_args()
 
     import pandas as pd
@@ -117,9 +120,11 @@ def main():
         stdout, seconds = timed_run([sys.executable, __file__, "--original", str(frames), f"{work}/original"])
         baseline = report("original (MTCNN per frame, PNG)", json.loads(stdout.splitlines()[-1]), seconds)
         for detector in args.detectors:
-            faces = Path(work) / f"faces_{detector}"
+            faces = Path(work) / f"faces_{Path(detector).stem}"
             flags = list(stage02_flags)
-            if detector:
+            if detector.endswith(".yaml"):
+                flags += ["--config", str(Path(detector).resolve())]
+            elif detector:
                 config = Path(work) / f"{detector}.yaml"
                 atomic_write_text(config, f"preprocess:\n  detector: {detector}\n")
                 flags += ["--config", str(config)]
