@@ -363,16 +363,29 @@ def patches(frames, rows, side):
         high = np.clip(np.ceil(at), 0, size - 1).astype(np.intp)
         grids.append((low, high, (at - np.floor(at))[..., None], inside))
     (top, bottom, y_weight, rows_in), (left, right, x_weight, columns_in) = grids
-    pixels = frames.reshape(-1, channels)  # gathering rows of one array is the fast way
+    pixels = frames.reshape(-1, channels)
     first = (rows[:, 0].astype(np.intp) * height)[:, None]
     top, bottom = ((first + top) * width)[:, :, None], ((first + bottom) * width)[:, :, None]
     left, right = left[:, None, :], right[:, None, :]
-    upper = pixels[top + left].astype(np.float32)
-    upper += (pixels[top + right] - upper) * x_weight[:, None]
-    lower = pixels[bottom + left].astype(np.float32)
-    lower += (pixels[bottom + right] - lower) * x_weight[:, None]
-    result = (upper + (lower - upper) * y_weight[:, :, None] - np.float32(127.5)) / np.float32(128)
-    return np.where((rows_in[:, :, None] & columns_in[:, None, :])[..., None], result, np.float32(0))
+
+    def gathered(at):  # np.take is several times faster than indexing here
+        return np.take(pixels, at, axis=0).astype(np.float32)
+
+    upper, upper_right = gathered(top + left), gathered(top + right)
+    upper_right -= upper
+    upper_right *= x_weight[:, None]
+    upper += upper_right  # upper + (upper_right - upper) * x_weight
+    lower, lower_right = gathered(bottom + left), gathered(bottom + right)
+    lower_right -= lower
+    lower_right *= x_weight[:, None]
+    lower += lower_right
+    lower -= upper
+    lower *= y_weight[:, :, None]
+    lower += upper  # upper + (lower - upper) * y_weight
+    lower -= np.float32(127.5)
+    lower *= np.float32(1 / 128)
+    lower *= (rows_in[:, :, None] & columns_in[:, None, :])[..., None]
+    return lower
 
 
 class MTCNNLiteRT:
