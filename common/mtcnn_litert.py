@@ -130,6 +130,10 @@ class TFLiteGraph:
             self._schema.BuiltinOperator.PRELU, [x, self.tensor(alpha.shape, alpha)], self.shapes[x]
         )
 
+    def conv_prelu(self, x, kernel, bias, alpha):
+        """``conv`` then ``prelu``: MTCNN's layer."""
+        return self.prelu(self.conv(x, kernel, bias), alpha)
+
     def max_pool(self, x, size, stride, same):
         """Max pooling; ``same`` pads as TensorFlow's 'same' (output ceil(input / stride))."""
         batch, rows, columns, channels = self.shapes[x]
@@ -187,9 +191,9 @@ def pnet_model(weights):
     and face score (softmax of 2) per cell."""
     graph = TFLiteGraph()
     x = graph.tensor([1, CELL, CELL, 3])
-    h = graph.max_pool(graph.prelu(graph.conv(x, *weights[0:2]), weights[2]), 2, 2, same=True)
-    h = graph.prelu(graph.conv(h, *weights[3:5]), weights[5])
-    h = graph.prelu(graph.conv(h, *weights[6:8]), weights[8])
+    h = graph.max_pool(graph.conv_prelu(x, *weights[0:3]), 2, 2, same=True)
+    h = graph.conv_prelu(h, *weights[3:6])
+    h = graph.conv_prelu(h, *weights[6:9])
     return graph.model([x], [graph.conv(h, *weights[9:11]), graph.softmax(graph.conv(h, *weights[11:13]))])
 
 
@@ -201,31 +205,32 @@ def dense_as_conv(kernel, features):
     return kernel.reshape(side, side, features, -1).transpose(1, 0, 2, 3)
 
 
-def rnet_model(weights):
-    """R-Net on patches of 24 x 24, written for one: outputs regression (patches, 1, 1, 4) and score
-    (.., 2)."""
+def refine_model(weights, side, pools):
+    """R-Net or O-Net on patches of ``side`` x ``side``, written for one: convolution blocks, each followed
+    by its max pooling ``(size, stride, same)`` of ``pools`` or none, then the dense layer (as a convolution
+    over the last map) and the heads: regression (patches, 1, 1, 4) and score (.., 2). O-Net's landmark
+    head, between those two in its weights, is left out."""
     graph = TFLiteGraph()
-    x = graph.tensor([1, RNET_SIDE, RNET_SIDE, 3])
-    h = graph.max_pool(graph.prelu(graph.conv(x, *weights[0:2]), weights[2]), 3, 2, same=True)
-    h = graph.max_pool(graph.prelu(graph.conv(h, *weights[3:5]), weights[5]), 3, 2, same=False)
-    h = graph.prelu(graph.conv(h, *weights[6:8]), weights[8])
-    h = graph.prelu(graph.conv(h, dense_as_conv(weights[9], 64), weights[10]), weights[11])
-    regression = graph.conv(h, weights[12][None, None], weights[13])
-    return graph.model([x], [regression, graph.softmax(graph.conv(h, weights[14][None, None], weights[15]))])
+    x = h = graph.tensor([1, side, side, 3])
+    for block, pool in enumerate(pools):
+        h = graph.conv_prelu(h, *weights[3 * block : 3 * block + 3])
+        if pool:
+            h = graph.max_pool(h, *pool)
+    dense = 3 * len(pools)
+    kernel = dense_as_conv(weights[dense], weights[dense - 3].shape[-1])
+    h = graph.conv_prelu(h, kernel, *weights[dense + 1 : dense + 3])
+    regression = graph.conv(h, weights[dense + 3][None, None], weights[dense + 4])
+    return graph.model([x], [regression, graph.softmax(graph.conv(h, weights[-2][None, None], weights[-1]))])
+
+
+def rnet_model(weights):
+    """R-Net on patches of 24 x 24."""
+    return refine_model(weights, RNET_SIDE, [(3, 2, True), (3, 2, False), None])
 
 
 def onet_model(weights):
-    """O-Net on patches of 48 x 48, written for one: outputs regression (patches, 1, 1, 4) and score
-    (.., 2); its landmark output is left out."""
-    graph = TFLiteGraph()
-    x = graph.tensor([1, ONET_SIDE, ONET_SIDE, 3])
-    h = graph.max_pool(graph.prelu(graph.conv(x, *weights[0:2]), weights[2]), 3, 2, same=True)
-    h = graph.max_pool(graph.prelu(graph.conv(h, *weights[3:5]), weights[5]), 3, 2, same=False)
-    h = graph.max_pool(graph.prelu(graph.conv(h, *weights[6:8]), weights[8]), 2, 2, same=True)
-    h = graph.prelu(graph.conv(h, *weights[9:11]), weights[11])
-    h = graph.prelu(graph.conv(h, dense_as_conv(weights[12], 128), weights[13]), weights[14])
-    regression = graph.conv(h, weights[15][None, None], weights[16])
-    return graph.model([x], [regression, graph.softmax(graph.conv(h, weights[19][None, None], weights[20]))])
+    """O-Net on patches of 48 x 48."""
+    return refine_model(weights, ONET_SIDE, [(3, 2, True), (3, 2, False), (2, 2, True), None])
 
 
 class Network:
