@@ -4,6 +4,7 @@ Run by hand:
 
     python bench/predict_speed.py --input ../shared/data/dfdc_samples --clips 50 --workers 1 2
     python bench/predict_speed.py --input ../shared/data/dfdc_samples --detector blazeface
+    python bench/predict_speed.py --input ../shared/data/real_samples --clips 11 --workers 1 --decode-only
 
 The folder's videos are repeated (symbolic links) until there are ``--clips`` of them. Each ``--workers``
 value runs ``05-predict-video.py`` as users run it, in a fresh process started through ``bench/peak_rss.py``
@@ -11,6 +12,9 @@ value runs ``05-predict-video.py`` as users run it, in a fresh process started t
 learned). ``scoring`` is the stage's own time from the first video to the last (its summary line), ``wall``
 adds start-up (TensorFlow import, model load, detectors). ``--repeat`` alternates the runs that many times,
 so that the load of a shared machine falls on each value alike. Each run's CSVs must equal the first's.
+``--decode-only`` adds, in a fresh process, the time to decode the clips' sampled frames one after another
+as stage 05 decodes them (same frames, size and JPEG round trip), without detecting or scoring: what
+scoring costs beyond decoding.
 """
 
 import argparse
@@ -46,6 +50,7 @@ def save_random_model(path, model_name, detector):
     from common.models import build_model
 
     config = load_config(ROOT / "configs" / "blazeface.yaml" if detector == "blazeface" else None)
+    config["preprocess"]["detector"] = detector
     image_size = config["train"]["image_size"]
     metadata = {"model": model_name, "image_size": image_size}
     metadata |= {"preprocess": config["preprocess"], "video": DEFAULTS["video"]}
@@ -75,6 +80,26 @@ def run_stage(model_file, clips, output, workers, frames):
     return wall, scoring, peak, {name: (output / name).read_bytes() for name in OUTPUTS}
 
 
+def decode_seconds(clips, frames):
+    """Seconds to decode ``frames`` sampled frames of every clip in ``clips`` as stage 05 does for a model
+    saved by ``save_random_model``, one clip after another, in a fresh process."""
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1])\n"
+        "from common.config import DEFAULTS\nfrom common.predict import find_videos, video_frames\n"
+        "started = time.perf_counter()\n"
+        "for _, path in find_videos(sys.argv[2]):\n"
+        "    list(video_frames(path, int(sys.argv[3]), DEFAULTS['video']['jpeg_quality'], "
+        "DEFAULTS['video']['resize']))\n"
+        "print(time.perf_counter() - started)\n"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), str(clips), str(frames)], capture_output=True, text=True
+    )
+    if finished.returncode != 0:
+        sys.exit(f"decoding failed:\n{finished.stderr[-3000:]}")
+    return float(finished.stdout.split()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -84,8 +109,9 @@ def main():
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="values compared")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each value, alternated")
     parser.add_argument("--model", default="efficientnet_b0")
-    parser.add_argument("--detector", choices=("mtcnn", "blazeface"), default="mtcnn")
+    parser.add_argument("--detector", choices=("mtcnn", "mtcnn_package", "blazeface"), default="mtcnn")
     parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--decode-only", action="store_true", help="also time decoding the sampled frames")
     args = parser.parse_args()
 
     from common.predict import find_videos
@@ -103,6 +129,7 @@ def main():
                 reference = reference or csvs
                 results.append((workers, wall, scoring, peak, csvs == reference))
                 print(f"--workers {workers}: {scoring:.1f} s scoring, {wall:.1f} s wall", flush=True)
+        decoding = decode_seconds(clips, args.frames) if args.decode_only else None
     print(
         f"\n{args.clips} clips (of {', '.join(name for name, _ in videos)}), "
         f"{args.frames} frames each, {args.model}, {args.detector}\n"
@@ -113,6 +140,11 @@ def main():
         print(
             f"{workers:>7} {scoring:>9.1f} {60 * args.clips / scoring:>10.1f} {wall:>7.1f} "
             f"{60 * args.clips / wall:>10.1f} {peak:>12.0f}  {'yes' if same else 'NO'}"
+        )
+    if decoding:
+        print(
+            f"decoding the sampled frames alone: {decoding:.1f} s ({60 * args.clips / decoding:.1f} videos/min); "
+            f"scoring takes {', '.join(f'{scoring / decoding:.2f}x' for _, _, scoring, _, _ in results)} that"
         )
 
 

@@ -33,7 +33,7 @@ DEFAULTS = {
         },
     },
     "preprocess": {  # face detection and cropping: stage 02 and stage 05
-        "detector": "mtcnn",
+        "detector": "mtcnn",  # mtcnn (LiteRT) | mtcnn_package (the package on TensorFlow) | blazeface
         "min_confidence": 0.95,
         "lone_face_min_confidence": 0.8,  # a frame's only detection is kept from this confidence
         "track_min_confidence": 0.6,  # a detection continuing the track of a face kept above

@@ -138,8 +138,18 @@ DETECTORS = Registry("face detector", "preprocess.detector", "common.faces.DETEC
 
 
 @DETECTORS.register("mtcnn")
+def mtcnn_detector(preprocess, threads=None):
+    """MTCNN with the ``mtcnn`` package's weights as LiteRT graphs over batches of frames
+    (common.mtcnn_litert): the package's faces, without TensorFlow."""
+    from common.mtcnn_litert import MTCNNLiteRT
+
+    return MTCNNLiteRT(preprocess, threads)
+
+
+@DETECTORS.register("mtcnn_package")
 class MTCNNDetector:
-    """The ``mtcnn`` package's detector (weights ship inside it). Build it once per process."""
+    """The ``mtcnn`` package's own detector, on TensorFlow (weights ship inside it), kept to compare with
+    ``mtcnn``. Build it once per process."""
 
     def __init__(self, preprocess, threads=None, batch_size=16):
         import tensorflow as tf
