@@ -14,11 +14,11 @@ from common.cli import (
     stage_parser,
     workers_option,
 )
-from common.datasets import list_videos, source_options
-from common.manifest import FRAME_COLUMNS, record_pipeline
-from common.runner import run_per_video
-from common.shard import shard_option
-from common.video import extract_video
+from common.core.manifest import FRAME_COLUMNS, record_pipeline
+from common.core.runner import run_per_video
+from common.core.shard import shard_option
+from common.data.adapters import list_videos, source_options
+from common.io.video import extract_video
 
 
 def build_parser():

@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 from common.cli import config_option, run_stage, stage_parser
-from common.config import default
-from common.dataset import MISSING, SPLITS, prepare_dataset
-from common.errors import UserError
+from common.core.config import default
+from common.core.errors import UserError
+from common.data.split import MISSING, SPLITS, prepare_dataset
 
 
 def build_parser():

@@ -98,7 +98,7 @@ def build_parser():
 
 
 def train_model(args, config):
-    from common.train import train  # TensorFlow loads here, after the arguments are known to be good
+    from common.training.train import train  # TensorFlow loads here, after the arguments are known to be good
 
     run_dir, metrics = train(args.input, args.output, config, args.resume)
     frame, video = metrics["frame_level"], metrics["video_level"]

@@ -4,7 +4,6 @@
 import sys
 from pathlib import Path
 
-from common import analyst_report, evaluation, predict
 from common.cli import (
     config_option,
     non_negative_int,
@@ -13,14 +12,16 @@ from common.cli import (
     stage_parser,
     workers_option,
 )
-from common.config import DEFAULTS
-from common.datasets import label_options
-from common.errors import UserError
-from common.files import output_lock
-from common.report import add_cross_dataset
-from common.review import flag_for_review
-from common.shard import shard_option
-from common.video import describe_sampling
+from common.core.config import DEFAULTS
+from common.core.errors import UserError
+from common.core.files import output_lock
+from common.core.shard import shard_option
+from common.data.adapters import label_options
+from common.evaluation import evaluate as evaluation
+from common.evaluation.review import flag_for_review
+from common.evaluation.run_report import add_cross_dataset
+from common.inference import analyst_report, predict
+from common.io.video import describe_sampling
 
 GRADCAM_TOP = 3  # crops per video with a Grad-CAM overlay under --report-gradcam
 

@@ -35,7 +35,9 @@ def build_parser():
 
 
 def explain(args, config):
-    from common.explain import explain_run  # TensorFlow loads here, after the arguments are known to be good
+    from common.evaluation.explain import (
+        explain_run,  # TensorFlow loads here, after the arguments are known to be good
+    )
 
     paths = explain_run(
         args.input, args.output, args.dataset, args.samples, config["seed"], tsne_faces=args.tsne_faces

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.config import choices, default, load_config
-from common.errors import UserError
-from common.quiet import filter_stderr
+from common.core.config import choices, default, load_config
+from common.core.errors import UserError
+from common.core.quiet import filter_stderr
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def run_stage(parser, argv, body, extra_overrides=None):
     keys for flags that set several (stage 03's ``--split``).
 
     Run from a shell (``argv`` None) without ``--verbose``, TensorFlow's start-up lines are filtered out of
-    standard error (``common.quiet``). A ``UserError`` (bad input folder, bad config) ends the run with one
+    standard error (``common.core.quiet``). A ``UserError`` (bad input folder, bad config) ends the run with one
     line on stderr and exit code 2, as does an ``OSError`` naming a file (a read-only output folder; with
     ``--verbose`` its traceback). Returns ``body``'s return value (an exit code) or 0.
     """

@@ -5,8 +5,8 @@ import re
 import pytest
 from conftest import load_script
 
-from common.backbones import BACKBONES
-from common.config import DEFAULTS, ConfigError, default, load_config
+from common.core.config import DEFAULTS, ConfigError, default, load_config
+from common.models.backbones import BACKBONES
 
 STAGES = [
     "01-convert-video-to-image.py",

@@ -15,13 +15,15 @@ import pytest
 from conftest import ROOT, SequenceDetector, load_script, write_video
 from sklearn.metrics import roc_auc_score
 
-from common import data, evaluation, predict
-from common.checkpoint import MODEL_FILE, save_model
-from common.config import DEFAULTS
-from common.datasets import parse_label
-from common.errors import UserError
-from common.faces import Face, MTCNNDetector, faces_with_tracks
-from common.models import build_model
+from common.core.config import DEFAULTS
+from common.core.errors import UserError
+from common.core.model_file import MODEL_FILE, save_model
+from common.data import pipeline as data
+from common.data.adapters import parse_label
+from common.evaluation import evaluate as evaluation
+from common.faces.detection import Face, MTCNNDetector, faces_with_tracks
+from common.inference import predict
+from common.models.classifier import build_model
 
 stage05 = load_script("05-predict-video.py")
 

@@ -1,0 +1,1 @@
+"""Models: registered backbones, the image classifier and the video (LSTM) models. Imports core to data."""
