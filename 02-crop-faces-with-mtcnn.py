@@ -4,9 +4,9 @@
 import functools
 import sys
 
-from common.cli import available_cores, config_option, run_stage, stage_parser, workers_option
+from common.cli import config_option, run_stage, stage_parser, workers_option
 from common.core.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest, record_pipeline
-from common.core.runner import run_per_video
+from common.core.runner import available_cores, run_per_video
 from common.core.shard import shard_option
 from common.faces.detection import WorkerDetector, build_detector, crop_video_faces
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from common import plugins  # noqa: F401 (every registry and its config choices, before --help or a config)
 from common.core.config import choices, default, load_config
 from common.core.errors import UserError
 from common.core.quiet import filter_stderr
+from common.core.runner import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +107,6 @@ def _bounded(convert, minimum, inclusive):
 positive_float = _bounded(float, 0, inclusive=False)
 positive_int = _bounded(int, 0, inclusive=False)
 non_negative_int = _bounded(int, 0, inclusive=True)
-
-
-def available_cores():
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def workers_option(parser, help, default=None):

@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import common.plugins  # noqa: E402, F401  (every registry's config choices, as the stage scripts load them)
 from tools.scripts import load_script  # noqa: E402, F401  (tests import it from conftest)
 
 

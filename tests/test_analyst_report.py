@@ -26,7 +26,7 @@ from test_predict import (  # noqa: F401  (fixtures)
 from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE
 from common.evaluation.review import flag_for_review, review_reasons
-from common.faces.detection import Face
+from common.faces.base import Face
 from common.inference import analyst_report, predict
 from tools.browser import opened_report, why_no_browser
 

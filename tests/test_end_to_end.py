@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, load_script, write_video
 
-from common.faces.detection import Face
+from common.faces.base import Face
 from tools.demo import make_demo_videos
 
 DEMO = ["--config", str(ROOT / "configs" / "demo.yaml")]

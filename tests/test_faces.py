@@ -7,7 +7,8 @@ import pytest
 from conftest import SequenceDetector
 
 from common.core.config import DEFAULTS
-from common.faces.detection import Face, MTCNNDetector, crop_with_margin, faces_with_tracks
+from common.faces.base import Face
+from common.faces.detection import MTCNNDetector, crop_with_margin, faces_with_tracks
 
 PREPROCESS = DEFAULTS["preprocess"]
 

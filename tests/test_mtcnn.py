@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from common.core.config import DEFAULTS
-from common.faces.detection import Face, MTCNNDetector, build_detector, faces_with_tracks
+from common.faces.base import Face
+from common.faces.detection import MTCNNDetector, build_detector, faces_with_tracks
 from common.faces.mtcnn_litert import MTCNNLiteRT, Network, load_weights, pnet_model, pyramid, suppress
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,8 @@ from common.core.model_file import MODEL_FILE, save_model
 from common.data import pipeline as data
 from common.data.adapters import parse_label
 from common.evaluation import evaluate as evaluation
-from common.faces.detection import Face, MTCNNDetector, faces_with_tracks
+from common.faces.base import Face
+from common.faces.detection import MTCNNDetector, faces_with_tracks
 from common.inference import predict
 from common.models.classifier import build_model
 

@@ -14,7 +14,7 @@ from conftest import load_script
 from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE, save_model
 from common.core.shard import parse_shard
-from common.faces.detection import Face
+from common.faces.base import Face
 from common.inference import predict
 from common.models.classifier import build_model
 

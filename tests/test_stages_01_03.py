@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, load_script, start_interruptible, write_video
 
 from common.core.manifest import read_pipeline
-from common.faces.detection import Face
+from common.faces.base import Face
 
 stage01 = load_script("01-convert-video-to-image.py")
 stage02 = load_script("02-crop-faces-with-mtcnn.py")

@@ -112,37 +112,51 @@ SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.data.split.split_
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 
 
-def choices():
-    """The allowed values of the keys that name something: from the registries, or the mode lists above."""
-    from common.data.adapters import FFPP_COMPRESSION_FOLDERS
-    from common.data.split import BALANCE_MODES
-    from common.evaluation.aggregate import RULES
-    from common.faces.detection import DETECTORS, FACE_CHOICES
-    from common.models.backbones import BACKBONES
-    from common.models.video import video_model_names
+# The keys whose value names something, in the order they are checked: a tuple is a fixed list of modes;
+# None is filled in by the plug-ins that register the names (``register_choices``), so the configuration
+# imports none of them. ``common.plugins`` imports every plug-in module; the stage scripts load it (through
+# ``common.cli``) before they read a config or build their ``--help``.
+CHOICE_KEYS = {
+    "video.sampling": SAMPLING_RULES,
+    "video.resize": RESIZE_RULES,
+    "dataset.protocol": SPLIT_PROTOCOLS,
+    "dataset.balance": None,  # common.data.split.BALANCE_MODES
+    "datasets.ffpp.compression": None,  # common.data.adapters.FFPP_COMPRESSION_FOLDERS
+    "datasets.dfd.compression": None,  # the same folders
+    "preprocess.detector": None,  # common.faces.base.DETECTORS
+    "preprocess.faces": None,  # common.faces.detection.FACE_CHOICES
+    "train.model": None,  # common.models.backbones.BACKBONES, then common.models.video's <backbone>_lstm
+    "train.mixed_precision": MIXED_PRECISION_MODES,
+    "train.cache": CACHE_MODES,
+    "train.batchnorm": BATCHNORM_MODES,
+    "train.metric_learning": METRIC_LOSSES,
+    "train.pseudo_fakes": PSEUDO_FAKES,
+    "predict.aggregate": None,  # common.evaluation.aggregate.RULES
+    "predict.video_score": VIDEO_SCORES,
+    "predict.faces": None,  # "model", then common.faces.detection.FACE_CHOICES
+}
+_PROVIDERS = {}  # dotted key -> functions returning names, in registration order
 
-    return {
-        "video.sampling": SAMPLING_RULES,
-        "video.resize": RESIZE_RULES,
-        "dataset.protocol": SPLIT_PROTOCOLS,
-        "dataset.balance": tuple(BALANCE_MODES),
-        "datasets.ffpp.compression": tuple(FFPP_COMPRESSION_FOLDERS),
-        "datasets.dfd.compression": tuple(FFPP_COMPRESSION_FOLDERS),
-        "preprocess.detector": DETECTORS.names(),
-        "preprocess.faces": FACE_CHOICES,
-        "train.model": (*BACKBONES.names(), *video_model_names()),
-        "train.mixed_precision": MIXED_PRECISION_MODES,
-        "train.cache": CACHE_MODES,
-        "train.batchnorm": BATCHNORM_MODES,
-        "train.pooling": POOLING_MODES,
-        "train.metric_learning": METRIC_LOSSES,
-        "train.pseudo_fakes": PSEUDO_FAKES,
-        "train.pseudo_fakes_mode": PSEUDO_FAKES_MODES,
-        "train.val_fakes": VAL_FAKES,
-        "predict.aggregate": RULES.names(),
-        "predict.video_score": VIDEO_SCORES,
-        "predict.faces": ("model", *FACE_CHOICES),
-    }
+
+def register_choices(dotted_key, names):
+    """A plug-in module adds the names that ``names()`` returns (called when asked, so names registered
+    later count) to the allowed values of ``dotted_key``, one of ``CHOICE_KEYS`` without a fixed list."""
+    if CHOICE_KEYS.get(dotted_key, ()) is not None:
+        raise ValueError(f"config key '{dotted_key}' takes no registered choices")
+    _PROVIDERS.setdefault(dotted_key, []).append(names)
+
+
+def choices():
+    """The allowed values of the keys that name something: the mode lists above, and the names the loaded
+    plug-ins registered (a key none of them filled is not checked here; its registry still refuses an
+    unknown name)."""
+    found = {}
+    for key, fixed in CHOICE_KEYS.items():
+        if fixed is not None:
+            found[key] = fixed
+        elif key in _PROVIDERS:
+            found[key] = tuple(name for names in _PROVIDERS[key] for name in names())
+    return found
 
 
 def default(dotted_key):

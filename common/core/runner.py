@@ -11,6 +11,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -206,3 +207,8 @@ def _write_or_remove(path, frame):
         atomic_write_csv(path, frame)
     elif path.exists():
         path.unlink()
+
+
+def available_cores():
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

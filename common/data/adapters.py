@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.core.config import DEFAULTS
+from common.core.config import DEFAULTS, register_choices
 from common.core.errors import UserError
 from common.core.manifest import FAKE, LABEL_NAMES, REAL, SPLITS
 from common.core.registry import Registry
@@ -679,6 +679,8 @@ GROUPING = {  # --dataset -> what keeps videos together in one split (report.md 
     "dfd": "actors that share a fake form one group, so no actor is in two splits, unless that made one group "
     "of most videos (then each actor is its own group, and stage 01 warned)",
 }
+register_choices("datasets.ffpp.compression", lambda: tuple(FFPP_COMPRESSION_FOLDERS))
+register_choices("datasets.dfd.compression", lambda: tuple(FFPP_COMPRESSION_FOLDERS))
 
 
 def source_options(parser):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from common.core.config import register_choices
 from common.core.errors import UserError
 from common.core.files import atomic_path, atomic_write_csv, output_lock, safe_name
 from common.core.manifest import (
@@ -192,6 +193,7 @@ BALANCE_MODES = {  # dataset.balance -> what evens the classes of the train spli
     "frames": balance_by_frames,
     "none": lambda faces, seed: (faces, faces.iloc[:0]),  # stage 04's class weights even the loss
 }
+register_choices("dataset.balance", lambda: tuple(BALANCE_MODES))
 
 
 def plan_dataset(faces, ratios, balance, seed, protocol="auto"):

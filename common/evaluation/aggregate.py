@@ -19,7 +19,7 @@ and any calibration never do; the rule decides only the verdict.
 import numpy as np
 import pandas as pd
 
-from common.core.config import DEFAULTS
+from common.core.config import DEFAULTS, register_choices
 from common.core.manifest import FAKE, REAL
 from common.core.registry import Registry
 
@@ -30,6 +30,7 @@ LABEL_OF_VERDICT = {verdict: label for label, verdict in VERDICT_OF_LABEL.items(
 
 # name -> is_fake(scores, threshold): a video's verdict from its frame scores (a non-empty array)
 RULES = Registry("aggregation rule", "--aggregate", "common.evaluation.aggregate.RULES")
+register_choices("predict.aggregate", RULES.names)
 
 
 @RULES.register("vote")

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from common.faces.detection import Face
+from common.faces.base import Face
 
 INPUT_SIZE = 192
 GRID = 48  # anchors per side: INPUT_SIZE / 4

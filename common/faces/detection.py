@@ -9,37 +9,19 @@ import functools
 import itertools
 import logging
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
+from common.core.config import register_choices
 from common.core.files import safe_name, write_jpeg
 from common.core.manifest import LABEL_NAMES
-from common.core.registry import Registry
+from common.faces.base import DETECTORS, Face, lowest_floor
 from common.faces.tracks import link_tracks
 from common.io.video import resize_frame
 
 log = logging.getLogger(__name__)
 
-
-@dataclasses.dataclass(frozen=True)
-class Face:
-    box: tuple  # x, y, width, height in pixels of the frame
-    confidence: float
-    admitted_by: str = ""  # the rule of ADMISSION that kept it; "" = not decided yet
-
-
-# Which detections become face crops (preprocess section), in this order:
-# - "confidence": confidence >= min_confidence (0.95), whatever else the frame holds;
-# - "lone_face": the only detection of its frame at confidence >= lone_face_min_confidence. MTCNN gives a
-#   plainly visible but dim or small face 0.80-0.97 (the DFDC clip abofeumbvv), while in frames with several
-#   such detections the low ones are the doubtful ones, so the lower floor applies to a lone detection only;
-# - "track": a detection at confidence >= track_min_confidence that continues a face track (common.faces.tracks)
-#   holding a face admitted by the two rules above: the same face, seen at the same place in neighbouring
-#   frames. In the dim clip a third of the frames score the face 0.69-0.80 only, always where the confident
-#   frames put it. A track of weak detections alone admits nothing, so a faceless clip stays faceless.
-ADMISSION = ("confidence", "lone_face", "track")
 
 # Which admitted faces a video keeps (preprocess.faces): "all" of them (scoring: a DFDC fake may swap any of
 # several people), or its "main" track only, the one with the most face area over the video's frames (frames
@@ -47,13 +29,8 @@ ADMISSION = ("confidence", "lone_face", "track")
 # FaceForensics++ and Celeb-DF only that face is manipulated, so a background face of a fake video would be
 # trained on as "fake".
 FACE_CHOICES = ("all", "main")
-
-
-def lowest_floor(preprocess):
-    """The lowest confidence any ``ADMISSION`` rule admits: detectors report down to it."""
-    return min(
-        preprocess[key] for key in ("min_confidence", "lone_face_min_confidence", "track_min_confidence")
-    )
+register_choices("preprocess.faces", lambda: FACE_CHOICES)
+register_choices("predict.faces", lambda: ("model", *FACE_CHOICES))
 
 
 def admit(faces, preprocess):
@@ -125,16 +102,6 @@ def only_track(faces_per_frame, ids_per_frame, track):
         for faces, ids in zip(faces_per_frame, ids_per_frame)
     ]
     return kept, [[0] * len(faces) for faces in kept]
-
-
-class FaceDetector(Protocol):
-    def detect(self, frames_rgb):
-        """Return, for each RGB frame, the list of ``Face``s found in it."""
-
-
-# name -> class built with the ``preprocess`` config section and a thread count: cls(preprocess, threads);
-# heavy imports in __init__
-DETECTORS = Registry("face detector", "preprocess.detector", "common.faces.detection.DETECTORS")
 
 
 @DETECTORS.register("mtcnn")

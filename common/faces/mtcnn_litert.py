@@ -37,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from common.faces.detection import Face, lowest_floor
+from common.faces.base import Face, lowest_floor
 
 log = logging.getLogger(__name__)
 
@@ -402,7 +402,7 @@ class MTCNNLiteRT:
     13.5 (64 DFDC frames of 634 x 356, one thread), and needs 16 frames' pyramid in memory at once."""
 
     def __init__(self, preprocess, threads=None):
-        from common.cli import available_cores
+        from common.core.runner import available_cores
 
         threads = threads or available_cores()
         self._pnet = Network(pnet_model(load_weights("pnet")), threads)

@@ -19,6 +19,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from common.core.config import register_choices
 from common.models.backbones import BACKBONES
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ GROUP = ["split", "video_id", "track_id"]  # a window never leaves one of these
 def video_model_names():
     """``<backbone>_lstm`` for every registered backbone."""
     return [f"{name}{SUFFIX}" for name in BACKBONES.names()]
+
+
+register_choices("train.model", video_model_names)  # after the backbones' own names
 
 
 def is_video_model(name):
