@@ -98,7 +98,6 @@ POOLING_MODES = ("auto", "max", "avg")  # see common.models.classifier.resolve_p
 MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.training.train.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.pipeline.choose_cache
 METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.training.metric_learning
-PSEUDO_FAKES = ("none", "sbi")  # see common.training.sbi
 PSEUDO_FAKES_MODES = ("online", "once")  # see common.training.sbi.training_rows
 VAL_FAKES = ("real", "sbi")  # see common.training.sbi.training_rows
 OLD_VALUES = {  # booleans that older configs hold
@@ -130,7 +129,7 @@ CHOICE_KEYS = {
     "train.cache": CACHE_MODES,
     "train.batchnorm": BATCHNORM_MODES,
     "train.metric_learning": METRIC_LOSSES,
-    "train.pseudo_fakes": PSEUDO_FAKES,
+    "train.pseudo_fakes": None,  # common.training.pseudo_fakes.PSEUDO_FAKES
     "predict.aggregate": None,  # common.evaluation.aggregate.RULES
     "predict.video_score": VIDEO_SCORES,
     "predict.faces": None,  # "model", then common.faces.detection.FACE_CHOICES

@@ -16,7 +16,6 @@ import base64
 import collections
 import concurrent.futures
 import contextlib
-import functools
 import hashlib
 import itertools
 import json
@@ -57,6 +56,7 @@ from common.evaluation.aggregate import (
 )
 from common.faces.detection import DETECT_CHUNK, build_detector, faces_with_tracks
 from common.io.video import pick_frames, prefetched, scaled_frames
+from common.models.methods import inference_function, method_for
 
 log = logging.getLogger(__name__)
 
@@ -280,31 +280,6 @@ def video_faces(path, detector, metadata, frames):
     return len(indices), frame_indices, track_ids, crops
 
 
-@functools.lru_cache(maxsize=4)
-def inference_function(model):
-    """``model`` in inference mode as one TensorFlow function for every batch size. Keras'
-    ``predict_on_batch`` traces again for each new batch size (the number of faces in a video), 1.5 s a
-    time for EfficientNet-B0 on 2 cores."""
-    import tensorflow as tf
-
-    size = model.input_shape[1:]
-    return tf.function(
-        lambda batch: model(batch, training=False),
-        input_signature=[tf.TensorSpec((None, *size), tf.float32)],
-    )
-
-
-def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
-    """P(fake) of each face crop, scored ``batch_size`` crops at a time."""
-    from common.data.pipeline import prepare_crops  # TensorFlow
-
-    scores = []
-    for start in range(0, len(crops_bgr), batch_size):
-        batch = prepare_crops(crops_bgr[start : start + batch_size], image_size, jpeg_quality)
-        scores.append(np.asarray(inference_function(model)(batch), dtype=float).reshape(-1))
-    return np.concatenate(scores) if scores else np.zeros(0)
-
-
 def unknown_row(name, error, frames_sampled=0):
     """The row of a video that got no verdict: UNKNOWN, P(fake) 0.5, and the reason."""
     return {
@@ -351,24 +326,9 @@ def score_faces(name, found, model, metadata, settings):
     sampled, frame_indices, track_ids, crops = found
     if not crops:
         return unknown_row(name, f"{NO_FACE_ERROR} in {sampled} frames", sampled), no_faces
-    preprocess = metadata["preprocess"]
-    if metadata.get("window"):  # a video model: a face gets the mean P(fake) of its track's windows
-        from common.models.video import score_track_windows
-
-        p_fake = score_track_windows(
-            inference_function(model),
-            crops,
-            track_ids,
-            frame_indices,
-            metadata["window"],
-            metadata["image_size"],
-            preprocess["jpeg_quality"],
-            settings["batch_size"],
-        )
-    else:
-        p_fake = score_crops(
-            model, crops, metadata["image_size"], preprocess["jpeg_quality"], settings["batch_size"]
-        )
+    p_fake = method_for(metadata["model"]).score_faces(
+        model, crops, track_ids, frame_indices, metadata, settings["batch_size"]
+    )
     faces = pd.DataFrame(
         {"video": name, "frame_index": frame_indices, "track_id": track_ids, "p_fake": p_fake}
     )
@@ -402,7 +362,7 @@ def report_faces(crops, p_fake, model, metadata, settings):
         ]
     }
     top = settings.get(GRADCAM_FACES, 0)
-    if top and not metadata.get("window"):
+    if top and method_for(metadata["model"]).gradcam:
         from common.data.pipeline import prepare_crops
         from common.evaluation.explain import gradcam
 

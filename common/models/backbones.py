@@ -9,7 +9,6 @@ A ``Backbone`` is a spec; its ``builder(input_shape, weights)`` imports Keras wh
 
 import dataclasses
 
-from common.core.config import register_choices
 from common.core.registry import Registry
 
 
@@ -118,4 +117,3 @@ BACKBONES.register(
 )
 BACKBONES.register("small_cnn", Backbone(32, 64, build_small_cnn, 1 / 255.0, 0.0))
 BACKBONES.register("mesonet4", Backbone(32, 256, build_mesonet4, 1 / 255.0, 0.0, head_units=()))
-register_choices("train.model", BACKBONES.names)

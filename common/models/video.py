@@ -19,8 +19,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from common.core.config import register_choices
 from common.models.backbones import BACKBONES
+from common.models.methods import METHODS, ImageMethod, inference_function
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,6 @@ GROUP = ["split", "video_id", "track_id"]  # a window never leaves one of these
 def video_model_names():
     """``<backbone>_lstm`` for every registered backbone."""
     return [f"{name}{SUFFIX}" for name in BACKBONES.names()]
-
-
-register_choices("train.model", video_model_names)  # after the backbones' own names
 
 
 def is_video_model(name):
@@ -239,11 +236,6 @@ def video_model(window):
     return build
 
 
-def metadata(settings):
-    """What a video model's file records besides an image model's: its window length (stage 05 reads it)."""
-    return {"window": settings["window"]} if is_video_model(settings["model"]) else {}
-
-
 def score_rows(model, rows, image_size, batch_size):
     """Stage 04's evaluation of a video model, ``batch_size`` windows at a time: ``(read_log, p_fake)``: the
     ``WindowReadLog`` (``unread()`` over ``rows``) and the P(fake) of each read crop, in the order of
@@ -295,3 +287,56 @@ def score_track_windows(
         for start in range(0, len(positions), step)
     ]
     return face_scores(len(crops), positions, np.concatenate(scores))
+
+
+class VideoMethod(ImageMethod):
+    """``<backbone>_lstm``: the backbone over each crop of a window of ``train.window`` consecutive crops of
+    one face track, an LSTM over the window; trains on windows, and a face scores the mean P(fake) of its
+    track's windows that hold it. No Grad-CAM (its backbone sees windows)."""
+
+    trains_on = "windows"
+    gradcam = False
+
+    def names(self):
+        return tuple(video_model_names())
+
+    def backbone(self, name):
+        return frame_model(name)
+
+    def build(self, settings):
+        return build_video_model(
+            settings["model"],
+            settings["image_size"],
+            settings["window"],
+            settings["weights"],
+            batchnorm=settings["batchnorm"],
+            scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
+            pooling=settings["pooling"],
+        )
+
+    def training_inputs(self, parts, settings, batch_size, cache, cache_dir, seed, generate=None):
+        """``training_inputs`` of this module; ``batch_size`` counts windows (online pseudo-fakes do not
+        apply: the windows read stage 03's crops)."""
+        return training_inputs(parts, settings, batch_size, cache, cache_dir, seed)
+
+    def score_rows(self, model, rows, image_size, batch_size, distribute=lambda data: data):
+        return score_rows(model, rows, image_size, batch_size)
+
+    def score_faces(self, model, crops, track_ids, frame_indices, metadata, batch_size):
+        return score_track_windows(
+            inference_function(model),
+            crops,
+            track_ids,
+            frame_indices,
+            metadata["window"],
+            metadata["image_size"],
+            metadata["preprocess"]["jpeg_quality"],
+            batch_size,
+        )
+
+    def metadata(self, settings):
+        """The window length (stage 05 reads it)."""
+        return {"window": settings["window"]}
+
+
+METHODS.register("video", VideoMethod())

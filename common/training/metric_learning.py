@@ -90,11 +90,11 @@ def metric_loss(name, margin):
 
 
 def check_settings(settings):
-    """``UserError`` for metric learning with a video model (``*_lstm``): its backbone sees windows of crops,
-    and its embedding is not one face's features."""
-    from common.models.video import is_video_model
+    """``UserError`` for metric learning with a method that trains on windows of crops (the video models):
+    its embedding is not one face's features."""
+    from common.models.methods import method_for
 
-    if settings["metric_learning"] != "none" and is_video_model(settings["model"]):
+    if settings["metric_learning"] != "none" and method_for(settings["model"]).trains_on != "faces":
         raise UserError(
             f"--metric-learning {settings['metric_learning']} needs an image model, not the video model "
             f"{settings['model']}"

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from common.core.files import atomic_write_csv, encode_jpeg, write_jpeg
 from common.core.manifest import FAKE, LABEL_NAMES, REAL
 from common.faces.facemesh import FaceMesh
+from common.training.pseudo_fakes import PSEUDO_FAKES, ReplaceTheFakes
 
 log = logging.getLogger(__name__)
 
@@ -332,3 +333,16 @@ def selection_data(settings):
     if settings["pseudo_fakes"] == "sbi" and settings["val_fakes"] == "sbi":
         return "SBI pseudo-fakes made once from the val split's real faces (its own fakes left out)"
     return "the val split's own fakes"
+
+
+class SelfBlendedImages(ReplaceTheFakes):
+    """``sbi``: the train split's fakes replaced by self-blended real faces (``training_rows``)."""
+
+    def training_rows(self, train_rows, val_rows, settings, run_dir, seed, jpeg_quality):
+        return training_rows(train_rows, val_rows, settings, run_dir, seed, jpeg_quality)
+
+    def selected(self, settings):
+        return {"val_fakes": selection_data(settings)}
+
+
+PSEUDO_FAKES.register("sbi", SelfBlendedImages())

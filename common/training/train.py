@@ -21,22 +21,20 @@ from common.core.errors import UserError
 from common.core.files import atomic_path, atomic_write_csv, atomic_write_text
 from common.core.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
 from common.core.model_file import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, read_run_config, save_model
-from common.data.pipeline import ReadLog, choose_cache, make_dataset
+from common.data.pipeline import choose_cache
 from common.data.split import TEST_VIDEOS
 from common.evaluation import evaluate as evaluation
 from common.evaluation.metrics import plot_history
 from common.evaluation.run_report import write_report
-from common.models import video as sequence
 from common.models.classifier import (
-    build_model,
-    check_image_size,
-    check_weights,
     freezes_batchnorm,
     set_backbone_trainable,
 )
+from common.models.methods import method_for
 from common.training.metric_learning import check_settings as check_metric_learning
 from common.training.metric_learning import metadata as metric_metadata
 from common.training.metric_learning import prepare_fit
+from common.training.pseudo_fakes import PSEUDO_FAKES
 
 log = logging.getLogger(__name__)
 
@@ -473,29 +471,12 @@ LEARNED_NOTHING_AUC = 0.55  # validation frame AUC at or below which a model is 
 CONSTANT_SPREAD = 1e-3  # validation P(fake) within this range of each other: one constant output
 
 
-def score_split(model, rows, image_size, batch_size, predict_settings, run_dir):
+def score_split(method, model, rows, image_size, batch_size, predict_settings, run_dir):
     """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings: aggregation
     rule, video score, track support, threshold); faces whose image cannot be read are left out
     (``note_unreadable``).
     Returns ``(metrics, faces, frames, videos, unreadable rows)``."""
-    if sequence.model_window(model):  # a video model: a face gets the mean P(fake) of its windows
-        read_log, p_fake = sequence.score_rows(model, rows, image_size, batch_size)
-    else:
-        read_log = ReadLog(len(rows))
-        data = make_dataset(
-            rows["file"],
-            rows["label"],
-            image_size,
-            batch_size,
-            training=False,
-            cache="none",
-            read_log=read_log,
-        )
-        try:
-            p_fake = model.predict(shard_by_data(data), verbose=0).reshape(-1)
-        except (ValueError, UnboundLocalError):  # Keras 3 on a dataset that yields nothing: say why instead
-            if not read_log.unread().all():
-                raise
+    read_log, p_fake = method.score_rows(model, rows, image_size, batch_size, shard_by_data)
     name = rows["split"].iloc[0]
     note_unreadable(run_dir, {name: (rows, read_log)}, f"the {name} split's evaluation")  # raises then
     unreadable, rows = rows[read_log.unread()], rows[~read_log.unread()]
@@ -515,14 +496,14 @@ def learned_nothing(faces, frame_metrics):
 
 
 def evaluate_run(
-    model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=(), listing=None
+    method, model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=(), listing=None
 ):
     """Score the validation split (to check that the model learned something) and the test split; write
     metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate; and
     ``video_coverage``: how many of the test videos of ``listing``, ``listed_test_videos``'s answer, were
     scored), the test split's per-face, per-frame and per-video scores, and the plots."""
     validation, val_faces, *_ = score_split(
-        model, split[split["split"] == "val"], image_size, batch_size, predict_settings, run_dir
+        method, model, split[split["split"] == "val"], image_size, batch_size, predict_settings, run_dir
     )
     reason = learned_nothing(val_faces, validation["frame_level"])
     if reason:
@@ -532,7 +513,7 @@ def evaluate_run(
             reason,
         )
     metrics, faces, frames, videos, unreadable = score_split(
-        model, split[split["split"] == "test"], image_size, batch_size, predict_settings, run_dir
+        method, model, split[split["split"] == "test"], image_size, batch_size, predict_settings, run_dir
     )
     left_out = (
         f"; {len(unreadable)} unreadable image(s) left out, see {UNREADABLE}" if len(unreadable) else ""
@@ -561,9 +542,9 @@ def train(dataset_dir, runs_dir, config, resume=None):
     if resume is not None:
         dataset_dir, runs_dir, config = resumed_run(resume)
     settings = config["train"]
+    method = method_for(settings["model"])
     try:  # a wrong model name, size or weights path fails before any work
-        check_image_size(sequence.frame_model(settings["model"]), settings["image_size"])
-        check_weights(sequence.frame_model(settings["model"]), settings["weights"])
+        method.check(settings)
         check_metric_learning(settings)
     except (ValueError, FileNotFoundError) as error:
         raise UserError(str(error)) from None
@@ -590,54 +571,28 @@ def train(dataset_dir, runs_dir, config, resume=None):
     save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / RUN_CONFIG)
 
     train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
-    generate = None  # with online pseudo-fakes: what makes the train images anew every epoch
-    if settings["pseudo_fakes"] == "sbi":  # train fakes made from train reals; test keeps its own
-        from common.training.sbi import training_rows
-
-        quality = resolved["preprocess"]["jpeg_quality"]
-        train_rows, val_rows, generate = training_rows(
-            train_rows, val_rows, settings, run_dir, config["seed"], quality
-        )
+    pseudo_fakes = PSEUDO_FAKES.get(settings["pseudo_fakes"])  # train fakes made from train reals, if any
+    train_rows, val_rows, generate = pseudo_fakes.training_rows(
+        train_rows, val_rows, settings, run_dir, config["seed"], resolved["preprocess"]["jpeg_quality"]
+    )
     batch_size = settings["batch_size"] * strategy.num_replicas_in_sync
     cache = choose_cache(
         settings["cache"], len(train_rows) + len(val_rows), settings["image_size"], run_dir / CACHE_DIR
     )
-    parts = {name: (rows, ReadLog(len(rows))) for name, rows in (("train", train_rows), ("val", val_rows))}
     # the pipeline skips unreadable files, so the number of batches is known only after a first pass, whose
     # end Keras reports as "Your input ran out of data; interrupting training" though nothing is wrong
     warnings.filterwarnings("ignore", "Your input ran out of data", UserWarning)
-    make = lambda name: make_dataset(
-        parts[name][0]["file"],
-        parts[name][0]["label"],
-        settings["image_size"],
+    parts, make, train_labels, images = method.training_inputs(
+        {"train": train_rows, "val": val_rows},
+        settings,
         batch_size,
-        name == "train",
-        settings["augment"],
-        run_dir / CACHE_DIR / name if cache == "disk" else cache,
+        cache,
+        run_dir / CACHE_DIR,
         config["seed"],
-        parts[name][1],
-        generate if name == "train" else None,
+        generate,
     )
-    train_labels, images, build = train_rows["label"], len(train_rows), build_model
-    if sequence.is_video_model(settings["model"]):  # windows of consecutive crops of one face track
-        parts, make, train_labels, images = sequence.training_inputs(
-            {"train": train_rows, "val": val_rows},
-            settings,
-            batch_size,
-            cache,
-            run_dir / CACHE_DIR,
-            config["seed"],
-        )
-        build = sequence.video_model(settings["window"])
     with strategy.scope():
-        model = build(
-            settings["model"],
-            settings["image_size"],
-            settings["weights"],
-            batchnorm=settings["batchnorm"],
-            scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
-            pooling=settings["pooling"],
-        )
+        model = method.build(settings)
     try:
         selected = fit_phases(
             model,
@@ -661,11 +616,8 @@ def train(dataset_dir, runs_dir, config, resume=None):
     finally:
         shutil.rmtree(run_dir / CACHE_DIR, ignore_errors=True)
     note_unreadable(run_dir, parts, "training and validation")
-    if settings["pseudo_fakes"] == "sbi":
-        from common.training.sbi import selection_data
-
-        selected = {**selected, "val_fakes": selection_data(settings)}
-        split = pd.concat([val_rows, split[split["split"] == "test"]])  # val scored as selection saw it
+    selected = {**selected, **pseudo_fakes.selected(settings)}
+    split = pseudo_fakes.evaluated_rows(split, val_rows)
 
     metadata = {
         "model": settings["model"],
@@ -676,13 +628,14 @@ def train(dataset_dir, runs_dir, config, resume=None):
         "trained_on": str(Path(dataset_dir).resolve()),
         "selected": selected,
         "pseudo_fakes": settings["pseudo_fakes"],
-        **sequence.metadata(settings),
+        **method.metadata(settings),
         **metric_metadata(settings),
         "created": datetime.datetime.now().isoformat(),
     }
     save_model(model, run_dir / MODEL_FILE, metadata)
     plot_history(run_dir / HISTORY, run_dir / "training_curves.png")
     metrics = evaluate_run(
+        method,
         model,
         split,
         settings["image_size"],
