@@ -1,8 +1,6 @@
-#!/usr/bin/env python3
 """Stage 02: crop every confident face of stage 01's frames into OUTPUT/faces/ and OUTPUT/manifest.csv."""
 
 import functools
-import sys
 
 from common.cli import config_option, run_stage, stage_parser, workers_option
 from common.core.manifest import FACE_COLUMNS, FRAME_COLUMNS, read_manifest, record_pipeline
@@ -89,7 +87,3 @@ def crop(args, config):
 
 def main(argv=None):
     return run_stage(build_parser(), argv, crop)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,5 @@
-#!/usr/bin/env python3
 """Stage 03: split 80:10:10 by video group, balance the train split, into OUTPUT/{train,val,test}/{real,fake}/."""
 
-import sys
 from pathlib import Path
 
 from common.cli import config_option, run_stage, stage_parser
@@ -86,7 +84,3 @@ def prepare(args, config):
 
 def main(argv=None):
     return run_stage(build_parser(), argv, prepare, split_overrides)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,6 @@
-#!/usr/bin/env python3
 """Stage 01: sample frames from labelled videos into OUTPUT/frames/ and OUTPUT/manifest.csv."""
 
 import functools
-import sys
 from pathlib import Path
 
 from common.cli import (
@@ -77,7 +75,3 @@ def convert(args, config):
 
 def main(argv=None):
     return run_stage(build_parser(), argv, convert)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,5 @@
-#!/usr/bin/env python3
 """Stage 05: score videos with a trained model into a predictions CSV; with labels, video-level metrics too."""
 
-import sys
 from pathlib import Path
 
 from common.cli import (
@@ -161,7 +159,3 @@ def score(args, config):
 
 def main(argv=None):
     return run_stage(build_parser(), argv, run)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,4 @@
-#!/usr/bin/env python3
 """Stage 06: explain a trained run: Grad-CAM heatmaps over test faces, t-SNE of embeddings before/after."""
-
-import sys
 
 from common.cli import positive_int, run_stage, stage_parser
 
@@ -47,7 +44,3 @@ def explain(args, config):
 
 def main(argv=None):
     return run_stage(build_parser(), argv, explain)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

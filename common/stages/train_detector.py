@@ -1,7 +1,4 @@
-#!/usr/bin/env python3
 """Stage 04: train a CNN on stage 03's dataset; the run directory holds the best model and test metrics."""
-
-import sys
 
 from common.cli import config_option, positive_float, positive_int, resume_option, run_stage, stage_parser
 
@@ -113,7 +110,3 @@ def train_model(args, config):
 
 def main(argv=None):
     return run_stage(build_parser(), argv, train_model)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
