@@ -15,20 +15,21 @@ LAYERS = (
     "common.io",  # videos and frames
     "common.faces",  # face detectors behind one interface, cropping, face tracks, face mesh
     "common.data",  # dataset adapters, the stage 03 split, the tf.data input pipeline
-    "common.models",  # backbones, classifier and video models
+    "common.models",  # backbones, classifier and video models, detector methods
     "common.evaluation",  # metrics, face -> video aggregation, review rule, run reports, explanations
     "common.training",  # stage 04: fitting, metric-learning losses, pseudo-fakes
     "common.inference",  # stage 05: scoring videos, the analyst's report
     "common",  # modules directly in common: the stage scripts' glue (cli, plugins)
+    "common.stages",  # each stage's parser and main: the numbered scripts and console commands
 )
 
 
 def layer_of(module):
     """The index in ``LAYERS`` of the package holding ``module`` (dotted); -1 when no layer holds it."""
-    for position, package in enumerate(LAYERS[:-1]):
-        if module == package or module.startswith(package + "."):
+    for position, package in enumerate(LAYERS):
+        if package != "common" and (module == package or module.startswith(package + ".")):
             return position
-    return len(LAYERS) - 1 if module.count(".") <= 1 and module.startswith("common") else -1
+    return LAYERS.index("common") if module.count(".") <= 1 and module.split(".")[0] == "common" else -1
 
 
 def module_name(path):
