@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from common.core.errors import ConfigError
+from common.core.manifest import SPLITS
 
 DEFAULTS = {
     "seed": 42,
@@ -20,7 +21,7 @@ DEFAULTS = {
         "max_frames": 0,  # cap per video, spread evenly; 0 = no cap (sampling: fps)
         "frames": 32,  # frames per video, evenly spaced (sampling: frames)
         "jpeg_quality": 95,
-        "resize": "width_rule",  # width_rule: x2 under 300 px, x1 to 1000, x0.5 to 1900, x0.33 above | none
+        "resize": "width_rule",  # width_rule (common.io.video.WIDTH_RULE) | none: native size
     },
     "datasets": {  # options of the dataset adapters (stage 01, and stage 05 with --dataset)
         "ffpp": {
@@ -340,7 +341,7 @@ def validate(config):
     for name, ok, message in checks:
         if not ok:
             raise ConfigError(f"config key '{name}' {message}")
-    ratios = [config["dataset"][split] for split in ("train", "val", "test")]
+    ratios = [config["dataset"][split] for split in SPLITS]
     if min(ratios) < 0 or abs(sum(ratios) - 1.0) > 1e-6:
         raise ConfigError(f"config keys 'dataset.train/val/test' must be >= 0 and sum to 1, got {ratios}")
 

@@ -36,7 +36,6 @@ from common.core.errors import UserError
 REAL = 0
 FAKE = 1
 LABEL_NAMES = {REAL: "real", FAKE: "fake"}
-LABELS_BY_NAME = {name: label for label, name in LABEL_NAMES.items()}
 
 MANIFEST = "manifest.csv"  # written by stages 01 and 02 into their output folder
 FAILED = "failed.csv"  # videos a stage could not process

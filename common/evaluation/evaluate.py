@@ -177,7 +177,7 @@ def metrics_report(metrics):
     lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
-        auc, eer, ap = (_figure(level[name]) for name in ("auc", "eer", "average_precision"))
+        auc, eer, ap = (shown(level[name]) for name in ("auc", "eer", "average_precision"))
         (tn, fp), (fn, tp) = level["confusion_matrix"]
         rule = f", verdicts by {level['aggregate']}" if "aggregate" in level else ""
         if "unknown_left_out" in level:
@@ -191,20 +191,21 @@ def metrics_report(metrics):
     if "deepfakebench" in metrics:
         frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
         lines.append(
-            f"DeepfakeBench's way: frames AUC {_figure(frame['auc'])} EER {_figure(frame['eer'])} "
-            f"AP {_figure(frame['average_precision'])} accuracy {frame['accuracy']:.3f}; videos (mean frame "
-            f"P(fake)) AUC {_figure(video['auc'])} EER {_figure(video['eer'])} accuracy {video['accuracy']:.3f}"
+            f"DeepfakeBench's way: frames AUC {shown(frame['auc'])} EER {shown(frame['eer'])} "
+            f"AP {shown(frame['average_precision'])} accuracy {frame['accuracy']:.3f}; videos (mean frame "
+            f"P(fake)) AUC {shown(video['auc'])} EER {shown(video['eer'])} accuracy {video['accuracy']:.3f}"
         )
     for method, figures in metrics.get("by_method", {}).items():
         lines.append(
-            f"  {method}: frame AUC {_figure(figures['frame_auc'])}, video AUC {_figure(figures['video_auc'])} "
+            f"  {method}: frame AUC {shown(figures['frame_auc'])}, video AUC {shown(figures['video_auc'])} "
             f"({figures['fake_videos']} fake videos against every real one)"
         )
     return "\n".join(lines)
 
 
-def _figure(value):
-    return "n/a" if value is None else f"{value:.3f}"
+def shown(value, template="{:.3f}"):
+    """A metric for a person to read: ``template`` of ``value``, or "n/a" when it is undefined (None)."""
+    return "n/a" if value is None else template.format(value)
 
 
 PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict

@@ -17,8 +17,9 @@ from common.core.files import atomic_write_text
 from common.core.manifest import read_pipeline
 from common.core.model_file import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
 from common.data.adapters import GROUPING
-from common.evaluation.evaluate import coverage_line
-from common.io.video import describe_sampling
+from common.data.split import COUNTS
+from common.evaluation.evaluate import coverage_line, shown
+from common.io.video import WIDTH_RULE, describe_sampling
 
 REPORT = "report.md"
 BALANCE_TEXT = {  # dataset.balance -> how the report says what stage 03 did to the train split
@@ -50,16 +51,12 @@ FIGURES = (
 )
 
 
-def _value(template, value):
-    return "n/a" if value is None else template.format(value)
-
-
 def metrics_table(metrics):
     """The frame-level and video-level figures side by side, as Markdown lines."""
     frame, video = metrics["frame_level"], metrics["video_level"]
     lines = ["| figure | frames | videos |", "|---|---|---|"]
     for key, name, template in FIGURES:
-        lines.append(f"| {name} | {_value(template, frame.get(key))} | {_value(template, video.get(key))} |")
+        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
     lines.append(
         f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
     )
@@ -75,8 +72,8 @@ def metrics_table(metrics):
         lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
         for method, figures in metrics["by_method"].items():
             lines.append(
-                f"| {method} | {figures['fake_videos']} | {_value('{:.4f}', figures['frame_auc'])} "
-                f"| {_value('{:.4f}', figures['video_auc'])} |"
+                f"| {method} | {figures['fake_videos']} | {shown(figures['frame_auc'], '{:.4f}')} "
+                f"| {shown(figures['video_auc'], '{:.4f}')} |"
             )
     return lines
 
@@ -113,7 +110,7 @@ def deepfakebench_table(metrics):
     frame, video = block["frame_level"], block["video_level"]
     lines = ["| figure | frames | videos |", "|---|---|---|"]
     for key, name, template in DEEPFAKEBENCH_FIGURES:
-        lines.append(f"| {name} | {_value(template, frame.get(key))} | {_value(template, video.get(key))} |")
+        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
     return lines
 
 
@@ -194,10 +191,10 @@ def cross_table(paths):
         compatible = metrics.get("deepfakebench", {"frame_level": {}, "video_level": {}})
         lines.append(
             f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} "
-            f"| {_value('{:.4f}', frame['auc'])} "
-            f"| {_value('{:.4f}', video['auc'])} | {video['accuracy']:.4f} | {_value('{:.4f}', frame['eer'])} "
-            f"| {_value('{:.4f}', compatible['frame_level'].get('eer'))} "
-            f"| {_value('{:.4f}', compatible['video_level'].get('auc'))} |"
+            f"| {shown(frame['auc'], '{:.4f}')} "
+            f"| {shown(video['auc'], '{:.4f}')} | {video['accuracy']:.4f} | {shown(frame['eer'], '{:.4f}')} "
+            f"| {shown(compatible['frame_level'].get('eer'), '{:.4f}')} "
+            f"| {shown(compatible['video_level'].get('auc'), '{:.4f}')} |"
         )
     return lines
 
@@ -245,7 +242,7 @@ def render_report(run_dir):
         + (f" Groups: {GROUPING[source['dataset']]}." if source.get("dataset") in GROUPING else ""),
         f"- Frames: {describe_sampling(video) if 'fps' in video else 'sampling not recorded'}, "
         f"resize `{resize}`"
-        + (" (x2 under 300 px wide, x1 to 1000, x0.5 to 1900, x0.33 above)" if resize == "width_rule" else "")
+        + (f" ({WIDTH_RULE})" if resize == "width_rule" else "")
         + f"; test videos contributed {per_video.get('min', '?')}-{per_video.get('max', '?')} frames with a face "
         f"(mean {per_video.get('mean', 0):.1f}).",
         f"- Faces: {config['preprocess']['detector']} at confidence >= {config['preprocess']['min_confidence']}, "
@@ -257,7 +254,7 @@ def render_report(run_dir):
         )
         + "; a frame scored by its most fake face.",
     ]
-    counts_path = dataset_dir / "split_counts.csv"
+    counts_path = dataset_dir / COUNTS
     if counts_path.is_file():
         lines += ["", *split_table(pd.read_csv(counts_path))]
     lines += [
@@ -269,7 +266,7 @@ def render_report(run_dir):
         f"patience {train['patience']}, seed {config.get('seed')}.",
         f"- Epochs run: {len(history)} (head phase up to {train['head_epochs']}, fine-tuning up to "
         f"{train['epochs']}). Selected: epoch {selected.get('epoch', '?')} of the {selected.get('phase', '?')} "
-        f"phase, {selected.get('monitor', 'val_loss')} {_value('{:.4f}', selected.get('value'))}, on the val "
+        f"phase, {selected.get('monitor', 'val_loss')} {shown(selected.get('value'), '{:.4f}')}, on the val "
         "split.",
     ]
     if train.get("pseudo_fakes") == "sbi":

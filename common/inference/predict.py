@@ -56,6 +56,7 @@ from common.evaluation.aggregate import (
 )
 from common.faces.detection import DETECT_CHUNK, build_detector, faces_with_tracks
 from common.io.video import pick_frames, prefetched, scaled_frames
+from common.models.backbones import keras_model_name
 from common.models.methods import inference_function, method_for
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def check_metadata(model, metadata):
     preprocess = metadata["preprocess"]
     for key, earlier in LATER_PREPROCESS_KEYS.items():
         preprocess.setdefault(key, earlier(preprocess))
-    if model.name != f"deepfake_{metadata['model']}":  # common.models.classifier.build_model's name for it
+    if model.name != keras_model_name(metadata["model"]):
         raise UserError(
             f"the model's metadata names {metadata['model']} but its network is "
             f"{model.name.removeprefix('deepfake_')}"

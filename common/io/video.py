@@ -34,8 +34,11 @@ class VideoInfo:
         return self.frame_count / self.fps
 
 
+WIDTH_RULE = "x2 under 300 px wide, x1 to 1000, x0.5 to 1900, x0.33 above"  # scale_for_width, in words
+
+
 def scale_for_width(width):
-    """Resize factor by frame width: x2 under 300 px, x1 up to 1000, x0.5 up to 1900, x0.33 above."""
+    """Resize factor by frame width (``WIDTH_RULE``)."""
     if width < 300:
         return 2.0
     if width <= 1000:

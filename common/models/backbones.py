@@ -34,6 +34,11 @@ class Backbone:
             )
 
 
+def keras_model_name(name):
+    """The Keras name of the built model ``name`` (image or video model): stage 05 checks a file by it."""
+    return f"deepfake_{name}"
+
+
 BACKBONES = Registry("backbone", "--model", "common.models.backbones.BACKBONES")
 
 

@@ -14,7 +14,7 @@ import os
 import keras
 
 from common.core.config import BATCHNORM_MODES, DEFAULTS, POOLING_MODES
-from common.models.backbones import BACKBONES
+from common.models.backbones import BACKBONES, keras_model_name
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def build_model(
     if dense_units is None:
         dense_units = DENSE_UNITS if backbone.head_units is None else backbone.head_units
     outputs = _add_head(features, dropout, tuple(dense_units))
-    model = keras.Model(inputs, outputs, name=f"deepfake_{name}")
+    model = keras.Model(inputs, outputs, name=keras_model_name(name))
     log.info(
         "built %s at %dx%d (%d parameters%s)",
         name,

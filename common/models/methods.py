@@ -64,6 +64,31 @@ def score_crops(model, crops_bgr, image_size, jpeg_quality, batch_size):
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
+def model_options(settings):
+    """The ``train`` settings that every model builder takes besides the name, size and weights."""
+    return {key: settings[key] for key in ("batchnorm", "scratch_batchnorm_momentum", "pooling")}
+
+
+def split_dataset(name, files, labels, settings, batch_size, cache, cache_dir, seed, read_log, generate=None):
+    """Stage 04's dataset of split ``name`` (``common.data.pipeline.make_dataset``): the train split is
+    shuffled and augmented (``train.augment``) and takes ``generate`` (online pseudo-fakes); a disk cache
+    goes to ``cache_dir / name``."""
+    from common.data.pipeline import make_dataset
+
+    return make_dataset(
+        files,
+        labels,
+        settings["image_size"],
+        batch_size,
+        name == "train",
+        settings["augment"],
+        cache_dir / name if cache == "disk" else cache,
+        seed,
+        read_log,
+        generate if name == "train" else None,
+    )
+
+
 class ImageMethod:
     """A registered backbone with a dense head (``common.models.classifier.build_model``): trains on single
     face crops, scores each crop alone; Grad-CAM explains it."""
@@ -90,12 +115,7 @@ class ImageMethod:
         from common.models.classifier import build_model
 
         return build_model(
-            settings["model"],
-            settings["image_size"],
-            settings["weights"],
-            batchnorm=settings["batchnorm"],
-            scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
-            pooling=settings["pooling"],
+            settings["model"], settings["image_size"], settings["weights"], **model_options(settings)
         )
 
     def training_inputs(self, parts, settings, batch_size, cache, cache_dir, seed, generate=None):
@@ -103,23 +123,23 @@ class ImageMethod:
         labels, images)``: ``{name: (rows, ReadLog)}`` for the unreadable-file notes, ``make(name)`` the
         dataset, the training labels (class weights) and images per epoch. ``generate`` (online pseudo-fakes)
         makes the training images anew every epoch."""
-        from common.data.pipeline import ReadLog, make_dataset
+        from common.data.pipeline import ReadLog
 
         logs = {name: (rows, ReadLog(len(rows))) for name, rows in parts.items()}
 
         def make(name):
             rows, read_log = logs[name]
-            return make_dataset(
+            return split_dataset(
+                name,
                 rows["file"],
                 rows["label"],
-                settings["image_size"],
+                settings,
                 batch_size,
-                name == "train",
-                settings["augment"],
-                cache_dir / name if cache == "disk" else cache,
+                cache,
+                cache_dir,
                 seed,
                 read_log,
-                generate if name == "train" else None,
+                generate,
             )
 
         return logs, make, parts["train"]["label"], len(parts["train"])

@@ -19,8 +19,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from common.models.backbones import BACKBONES
-from common.models.methods import METHODS, ImageMethod, inference_function
+from common.models.backbones import BACKBONES, keras_model_name
+from common.models.methods import METHODS, ImageMethod, inference_function, model_options, split_dataset
 
 log = logging.getLogger(__name__)
 
@@ -162,19 +162,10 @@ def training_inputs(parts, settings, batch_size, cache, cache_dir, seed):
         )
 
     def make(name):
-        from common.data.pipeline import make_dataset
-
         rows, windows, read_log = built[name]
-        return make_dataset(
-            window_files(rows["file"], windows, window),
-            windows["label"],
-            settings["image_size"],
-            batch_size,
-            name == "train",
-            settings["augment"],
-            cache_dir / name if cache == "disk" else cache,
-            seed,
-            read_log,
+        files = window_files(rows["file"], windows, window)
+        return split_dataset(
+            name, files, windows["label"], settings, batch_size, cache, cache_dir, seed, read_log
         )
 
     train_windows = built["train"][1]
@@ -215,7 +206,7 @@ def build_video_model(name, image_size, window, weights, **options):
     x = keras.layers.LSTM(LSTM_UNITS, name="lstm")(x)
     x = keras.layers.Dropout(DROPOUT, name="head_dropout")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name=OUTPUT_LAYER_NAME)(x)
-    model = keras.Model(inputs, outputs, name=f"deepfake_{name}")
+    model = keras.Model(inputs, outputs, name=keras_model_name(name))
     log.info(
         "built %s: window %d at %dx%d (%d parameters)",
         name,
@@ -309,9 +300,7 @@ class VideoMethod(ImageMethod):
             settings["image_size"],
             settings["window"],
             settings["weights"],
-            batchnorm=settings["batchnorm"],
-            scratch_batchnorm_momentum=settings["scratch_batchnorm_momentum"],
-            pooling=settings["pooling"],
+            **model_options(settings),
         )
 
     def training_inputs(self, parts, settings, batch_size, cache, cache_dir, seed, generate=None):

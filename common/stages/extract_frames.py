@@ -16,13 +16,13 @@ from common.core.manifest import FRAME_COLUMNS, record_pipeline
 from common.core.runner import run_per_video
 from common.core.shard import shard_option
 from common.data.adapters import list_videos, source_options
-from common.io.video import extract_video
+from common.io.video import WIDTH_RULE, extract_video
 
 
 def build_parser():
     parser = stage_parser(
-        "Sample frames from a folder of labelled videos (stage 01). Frames are resized by width: x2 under "
-        "300 px, x1 up to 1000, x0.5 up to 1900, x0.33 above. Re-running skips videos already done.",
+        f"Sample frames from a folder of labelled videos (stage 01). Frames are resized by width: {WIDTH_RULE}. "
+        "Re-running skips videos already done.",
         input_help="folder of videos (layout given by --dataset)",
         output_help="folder for frames/ and manifest.csv (created; must not lie inside --input)",
     )

@@ -1,6 +1,7 @@
 """Stage 04: train a CNN on stage 03's dataset; the run directory holds the best model and test metrics."""
 
 from common.cli import config_option, positive_float, positive_int, resume_option, run_stage, stage_parser
+from common.evaluation.evaluate import shown
 
 
 def build_parser():
@@ -99,10 +100,9 @@ def train_model(args, config):
 
     run_dir, metrics = train(args.input, args.output, config, args.resume)
     frame, video = metrics["frame_level"], metrics["video_level"]
-    auc = lambda value: "n/a" if value is None else f"{value:.3f}"
     print(
-        f"test split: frame accuracy {frame['accuracy']:.3f} AUC {auc(frame['auc'])} ({frame['n']} frames); "
-        f"video accuracy {video['accuracy']:.3f} AUC {auc(video['auc'])} ({video['n']} videos) -> {run_dir}"
+        f"test split: frame accuracy {frame['accuracy']:.3f} AUC {shown(frame['auc'])} ({frame['n']} frames); "
+        f"video accuracy {video['accuracy']:.3f} AUC {shown(video['auc'])} ({video['n']} videos) -> {run_dir}"
     )
     if metrics["learned_nothing"]:
         print(f"WARNING: the model learned nothing: {metrics['learned_nothing']} (recorded in metrics.json)")

@@ -19,7 +19,7 @@ import tensorflow as tf
 from common.core.config import config_from, save_config
 from common.core.errors import UserError
 from common.core.files import atomic_path, atomic_write_csv, atomic_write_text
-from common.core.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, read_manifest, read_pipeline
+from common.core.manifest import FAKE, REAL, SPLIT, SPLIT_COLUMNS, SPLITS, read_manifest, read_pipeline
 from common.core.model_file import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, read_run_config, save_model
 from common.data.pipeline import choose_cache
 from common.data.split import TEST_VIDEOS
@@ -177,7 +177,7 @@ def load_split(dataset_dir):
     dataset_dir = Path(dataset_dir)
     split = read_manifest(dataset_dir, "split", SPLIT_COLUMNS, file_name=SPLIT)
     split["file"] = [dataset_dir / path for path in split["path"]]
-    for name in ("train", "val", "test"):
+    for name in SPLITS:
         part = split[split["split"] == name]
         if part.empty:
             raise UserError(f"the {name} split of {dataset_dir} is empty: re-run stage 03 with more videos")
