@@ -341,13 +341,14 @@ def _p(value):
 
 def render_markdown(runs, labels, legend, test_sets, cells, pairs, pooled, level, n_resamples, seed):
     """The Markdown text of the comparison."""
-    unit = "videos" if level == "video" else "frames (all frames with a face, grouped by video)"
+    unit = "videos" if level == "video" else "frames with a face (grouped by video)"
+    counted = "videos" if level == "video" else "frames and videos"
     method = f"{BOOTSTRAP_METHOD}, {n_resamples} resamples, seed {seed}"
     lines = [
         f"# {level.capitalize()}-level AUC across runs",
         "",
-        f"Cell: {level}-level AUC on the {unit} of a test set, [{CONFIDENCE:.0%} confidence interval] by "
-        f"{method}; in brackets the {unit.split(' ')[0]} and videos counted. Score: P(fake).",
+        f"Cell: {level}-level AUC on the {unit} of a test set, [{CONFIDENCE * 100:.0f} % confidence interval] "
+        f"by {method}; in parentheses the {counted} counted. Score: P(fake).",
         "",
         "Test sets:",
         "",
@@ -374,8 +375,8 @@ def render_markdown(runs, labels, legend, test_sets, cells, pairs, pooled, level
                 "video are not)."
             ),
             "",
-            "| test set | run A | run B | shared videos | AUC A | AUC B | A - B [95 % CI] | p (paired bootstrap) "
-            "| p (DeLong) |",
+            f"| test set | run A | run B | shared videos | AUC A | AUC B | A - B [{CONFIDENCE * 100:.0f} % CI] "
+            "| p (paired bootstrap) | p (DeLong) |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for row in pairs:
@@ -414,7 +415,7 @@ def render_markdown(runs, labels, legend, test_sets, cells, pairs, pooled, level
     return "\n".join(lines) + "\n"
 
 
-def plot(runs, test_sets, cells, level, n_resamples, path):
+def plot(runs, test_sets, cells, level, n_resamples, seed, path):
     """AUC with its interval per run (a colour each) per test set, written atomically to ``path``."""
     import matplotlib
 
@@ -437,8 +438,11 @@ def plot(runs, test_sets, cells, level, n_resamples, path):
     axes.set_ylabel(f"{level}-level AUC")
     axes.set_ylim(min(0.0, axes.get_ylim()[0]), 1.02)
     axes.axhline(0.5, color="grey", linewidth=0.5, linestyle="--")
+    axes.set_xlim(-0.5, len(test_sets) - 0.5)
     axes.set_title(
-        f"{level}-level AUC, {CONFIDENCE:.0%} CI by bootstrap over videos ({n_resamples} resamples)"
+        f"{level}-level AUC with its {CONFIDENCE * 100:.0f} % CI\n(bootstrap over videos, {n_resamples} "
+        f"resamples, seed {seed})",
+        fontsize="medium",
     )
     axes.legend(fontsize="small", loc="lower left")
     figure.tight_layout()
@@ -482,7 +486,7 @@ def compare_runs(
     atomic_write_csv(paths["cells"], _cells_table(runs, labels, test_sets, cells, level))
     atomic_write_csv(paths["pairs"], pd.DataFrame(pairs, columns=_PAIR_COLUMNS))
     atomic_write_csv(paths["pooled"], pd.DataFrame(pooled, columns=_POOLED_COLUMNS).assign(level=level))
-    plot(runs, test_sets, cells, level, n_resamples, paths["plot"])
+    plot(runs, test_sets, cells, level, n_resamples, seed, paths["plot"])
     return markdown, paths
 
 
