@@ -62,11 +62,13 @@ NOT_IN_CONFIG = ("seed",)  # runs whose configs differ only in these keys are se
 @dataclass
 class Scores:
     """One run's scores of one test set: ``videos`` (``video``, ``score``, ``label``) and ``frames``
-    (``video``, ``score``, ``label``; empty when unknown), ``data`` says what the set is."""
+    (``video``, ``score``, ``label``; empty when unknown); ``data`` says what the set is, ``source`` which
+    files hold the scores."""
 
     videos: pd.DataFrame
     frames: pd.DataFrame
     data: str
+    source: str
 
 
 @dataclass
@@ -129,17 +131,15 @@ def read_run(path):
     if videos.empty:
         raise UserError(f"{path}: no test scores ({TEST_VIDEOS_FILE} has no labelled, scored video)")
     metrics = json.loads((path / RUN_METRICS).read_text()) if (path / RUN_METRICS).is_file() else {}
-    data = (
-        f"{metrics.get('data', 'test split')} of {config.get('dataset_dir', 'an unrecorded dataset')}, "
-        f"scored by stage 04"
-    )
+    data = f"{metrics.get('data', 'test split')} of {config.get('dataset_dir', 'an unrecorded dataset')}"
+    source = f"stage 04: {path / TEST_VIDEOS_FILE}"
     run = Run(
         path=path,
         config={key: value for key, value in config.items() if key not in NOT_IN_CONFIG},
         seed=config.get("seed"),
         model=config.get("train", {}).get("model", "unknown"),
     )
-    run.test_sets[own_test_set_name(config)] = Scores(videos, frames, data)
+    run.test_sets[own_test_set_name(config)] = Scores(videos, frames, data, source)
     cross = path / CROSS_DIR
     run.cross_without_scores = sorted(item.stem for item in cross.glob("*.json")) if cross.is_dir() else []
     return run
@@ -180,11 +180,8 @@ def read_predictions(path):
         frames = _labelled(frames, "p_fake", "label")
     metrics_path = path.with_name(f"{path.stem}_metrics.json")
     described = json.loads(metrics_path.read_text()).get("data") if metrics_path.is_file() else None
-    data = (
-        f"{described or 'labelled videos'}, scored by stage 05 ({path}; {len(videos)} of {listed} "
-        "videos labelled and with a face)"
-    )
-    return hashes.pop(), Scores(videos, frames, data)
+    data = f"{described or 'labelled videos'} ({len(videos)} of {listed} videos labelled and with a face)"
+    return hashes.pop(), Scores(videos, frames, data, f"stage 05: {path}")
 
 
 def attach_predictions(runs, predictions):
@@ -355,8 +352,17 @@ def render_markdown(runs, labels, legend, test_sets, cells, pairs, pooled, level
     ]
     for test_set in test_sets:
         described = sorted({run.test_sets[test_set].data for run in runs if test_set in run.test_sets})
-        lines.append(f"- `{test_set}`: {'; '.join(described)}")
-    lines += ["", "Configs (runs that differ only by seed share one):", ""]
+        scorers = sorted(
+            {run.test_sets[test_set].source.split(":")[0] for run in runs if test_set in run.test_sets}
+        )
+        lines.append(f"- `{test_set}`: {'; '.join(described)}; scored by {' and '.join(scorers)}")
+    lines += [
+        "",
+        f"Which file holds each run's scores: the `scores_from` column of {OUTPUTS['cells']}.",
+        "",
+        "Configs (runs that differ only by seed share one):",
+        "",
+    ]
     lines += [f"- {label}: {settings}" for label, settings in legend.items()]
     header = ["run", "model", "config", "seed", *test_sets]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -526,6 +532,7 @@ def _cells_table(runs, labels, test_sets, cells, level):
                     "seed": run.seed,
                     "test_set": test_set,
                     "data": run.test_sets[test_set].data,
+                    "scores_from": run.test_sets[test_set].source,
                     "level": level,
                     "auc": cell.get("estimate"),
                     "low": cell.get("low"),

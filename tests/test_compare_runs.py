@@ -157,7 +157,7 @@ def test_stage05_predictions_are_a_test_set_of_the_run_whose_model_scored_them(t
     (row,) = cells[cells["test_set"] == "celebdf"].itertuples()
     assert row.run == three_runs[2].name
     assert row.auc == pytest.approx(roc_auc_score(videos["label"], videos["fake_probability"]))
-    assert "18 of 19 videos labelled and with a face" in row.data
+    assert "18 of 19 videos labelled and with a face" in row.data and str(csv) in row.scores_from
     _, paths = compare_runs(three_runs, tmp_path / "frames", [("celebdf", csv)], "frame", RESAMPLES)
     cells = pd.read_csv(paths["cells"])
     (row,) = cells[cells["test_set"] == "celebdf"].itertuples()
@@ -201,3 +201,12 @@ def test_the_script_prints_the_table_and_records_resamples_and_seed(three_runs, 
     assert "| a-small_cnn-42 | small_cnn | A | 42 | " in printed
     assert "50 resamples, seed 0" in printed
     assert printed.startswith((tmp_path / "out" / "compare.md").read_text())
+
+
+def test_stage05_metrics_kept_without_scores_are_named_as_not_compared(three_runs, tmp_path):
+    (three_runs[0] / "cross_dataset").mkdir()
+    (three_runs[0] / "cross_dataset" / "celebdf.json").write_text("{}")
+    markdown, paths = compare_runs(three_runs, tmp_path / "out", n_resamples=RESAMPLES)
+    assert f"{three_runs[0].name} has stage 05 metrics on celebdf" in markdown
+    assert "--predictions NAME=PATH" in markdown
+    assert set(pd.read_csv(paths["cells"])["test_set"]) == {"test: dataset"}
