@@ -26,7 +26,6 @@ import pandas as pd
 
 from common.aggregate import LABEL_OF_VERDICT, UNKNOWN_VERDICT
 from common.checkpoint import MODEL_FILE, RUN_CONFIG, RUN_METRICS, read_run_config
-from common.cli import check_input_output
 from common.errors import UserError
 from common.files import atomic_path, atomic_write_csv, atomic_write_text, file_sha256
 from common.predict import LABEL_COLUMN, beside
@@ -79,6 +78,7 @@ class Run:
     config: dict
     seed: object
     model: str
+    dataset_dir: str
     test_sets: dict = field(default_factory=dict)  # test set name -> Scores
     cross_without_scores: list = field(default_factory=list)  # stage 05 sets kept as metrics only
 
@@ -98,6 +98,16 @@ def _flatten(mapping, prefix=""):
     return flat
 
 
+def _read_scores(path, score, label="label"):
+    """The CSV ``path`` with its ``score`` column as ``score`` and 0/1 ``label``, rows without either dropped;
+    ``UserError`` when it lacks ``video``, ``score`` or ``label``."""
+    table = pd.read_csv(path, dtype={"video": str})
+    missing = {"video", score, label} - set(table.columns)
+    if missing:
+        raise UserError(f"{path}: no {', '.join(sorted(missing))} column; not written by stage 04 or 05?")
+    return _labelled(table, score, label)
+
+
 def _labelled(table, score, label):
     """``table`` with ``score`` renamed to ``score`` and 0/1 ``label``, rows without either dropped."""
     table = table.rename(columns={score: "score", label: "label"})
@@ -105,9 +115,21 @@ def _labelled(table, score, label):
     return table.assign(label=table["label"].astype(int))
 
 
-def own_test_set_name(config):
-    """The column of a run's own test split: ``test: <dataset folder name>``."""
-    return f"test: {Path(config.get('dataset_dir', '')).name or 'unknown dataset'}"
+OWN_TEST_SET = "test"  # a run's own test split until ``name_own_test_sets`` names it by its dataset
+
+
+def name_own_test_sets(runs):
+    """Name each run's own test split ``test: <dataset folder name>``, or by the whole path where two
+    datasets share a folder name, so that test splits of different datasets stay different columns."""
+    folders = {run.dataset_dir for run in runs}
+    names = [Path(folder).name for folder in folders]
+    for run in runs:
+        name = Path(run.dataset_dir).name
+        label = run.dataset_dir if names.count(name) > 1 else name
+        run.test_sets = {
+            (f"test: {label or 'unknown dataset'}" if key == OWN_TEST_SET else key): value
+            for key, value in run.test_sets.items()
+        }
 
 
 def read_run(path):
@@ -119,12 +141,10 @@ def read_run(path):
     config = read_run_config(path)
     if not (path / TEST_VIDEOS_FILE).is_file():
         raise UserError(f"{path}: no test scores ({TEST_VIDEOS_FILE}); did stage 04 finish?")
-    videos = _labelled(
-        pd.read_csv(path / TEST_VIDEOS_FILE, dtype={"video": str}), "fake_probability", "label"
-    )
+    videos = _read_scores(path / TEST_VIDEOS_FILE, "fake_probability")
     frames_path = path / TEST_FRAMES_FILE
     frames = (
-        _labelled(pd.read_csv(frames_path, dtype={"video": str}), "p_fake", "label")
+        _read_scores(frames_path, "p_fake")
         if frames_path.is_file()
         else pd.DataFrame(columns=["video", "score", "label"])
     )
@@ -138,8 +158,9 @@ def read_run(path):
         config={key: value for key, value in config.items() if key not in NOT_IN_CONFIG},
         seed=config.get("seed"),
         model=config.get("train", {}).get("model", "unknown"),
+        dataset_dir=str(config.get("dataset_dir", "")),
     )
-    run.test_sets[own_test_set_name(config)] = Scores(videos, frames, data, source)
+    run.test_sets[OWN_TEST_SET] = Scores(videos, frames, data, source)
     cross = path / CROSS_DIR
     run.cross_without_scores = sorted(item.stem for item in cross.glob("*.json")) if cross.is_dir() else []
     return run
@@ -470,7 +491,11 @@ def compare_runs(
     if len({run.path.resolve() for run in runs}) < len(runs):
         raise UserError("a run directory is given twice")
     for run in runs:
-        check_input_output(run.path, output)
+        if run.path.resolve() in [Path(output).resolve(), *Path(output).resolve().parents]:
+            raise UserError(
+                f"--output {output} lies inside run directory {run.path}; stage 07 never writes there"
+            )
+    name_own_test_sets(runs)
     attach_predictions(runs, predictions)
     labels, legend = config_labels(runs)
     test_sets = list(dict.fromkeys(name for run in runs for name in run.test_sets))

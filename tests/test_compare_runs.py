@@ -191,7 +191,10 @@ def test_bad_inputs_end_in_one_line_and_exit_2(three_runs, tmp_path, capsys):
         error = capsys.readouterr().err.strip()
         assert message in error and len(error.splitlines()) == 1, error
     assert stage07.main([str(three_runs[0]), "--output", str(three_runs[0] / "compare")]) == 2
-    assert "inside --input" in capsys.readouterr().err
+    assert "lies inside run directory" in capsys.readouterr().err
+    (three_runs[0] / "test_videos.csv").write_text("video,p\nx,0.5\n")
+    assert stage07.main([str(three_runs[0]), "--output", str(tmp_path / "out")]) == 2
+    assert "test_videos.csv: no fake_probability, label column" in capsys.readouterr().err
 
 
 def test_the_script_prints_the_table_and_records_resamples_and_seed(three_runs, tmp_path, capsys):
@@ -210,3 +213,16 @@ def test_stage05_metrics_kept_without_scores_are_named_as_not_compared(three_run
     assert f"{three_runs[0].name} has stage 05 metrics on celebdf" in markdown
     assert "--predictions NAME=PATH" in markdown
     assert set(pd.read_csv(paths["cells"])["test_set"]) == {"test: dataset"}
+
+
+def test_test_splits_of_different_datasets_are_different_columns(tmp_path):
+    runs = [
+        make_run(tmp_path, "celebdf", 1, dataset="/data/celebdf/dataset"),
+        make_run(tmp_path, "ffpp", 1, dataset="/data/ffpp/dataset"),
+        make_run(tmp_path, "ffpp-7", 7, dataset="/data/ffpp/dataset"),
+    ]
+    _, paths = compare_runs(runs, tmp_path / "out", n_resamples=RESAMPLES)
+    cells = pd.read_csv(paths["cells"])
+    assert list(cells["test_set"]) == ["test: /data/celebdf/dataset", *["test: /data/ffpp/dataset"] * 2]
+    pairs = pd.read_csv(paths["pairs"])
+    assert list(zip(pairs["run_a"], pairs["run_b"])) == [("ffpp", "ffpp-7")]
