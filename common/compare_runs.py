@@ -461,7 +461,14 @@ def plot(runs, test_sets, cells, level, n_resamples, seed, path):
                 errors[0].append(cell["estimate"] - cell["low"])
                 errors[1].append(cell["high"] - cell["estimate"])
         axes.errorbar(xs, ys, yerr=errors, fmt="o", capsize=3, label=f"{run.name} (seed {run.seed})")
-    axes.set_xticks(range(len(test_sets)), test_sets)
+    ticks = []
+    for test_set in test_sets:
+        counted = [cells.get((run.name, test_set)) or {} for run in runs]
+        sizes = sorted(
+            {cell["n_real_videos"] + cell["n_fake_videos"] for cell in counted if "estimate" in cell}
+        )
+        ticks.append(f"{test_set}\n({' / '.join(map(str, sizes))} videos)")
+    axes.set_xticks(range(len(test_sets)), ticks)
     axes.set_ylabel(f"{level}-level AUC")
     axes.set_ylim(min(0.0, axes.get_ylim()[0]), 1.02)
     axes.axhline(0.5, color="grey", linewidth=0.5, linestyle="--")
