@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from common import metrics
+from common.config import DEFAULTS
 
 
 def assert_png_written(path):
@@ -229,7 +230,8 @@ def test_deepfakebench_video_auc_ranks_videos_by_their_mean_frame_score_not_by_t
             "label": [0] * 5 + [1] * 4,
         }
     )
-    result, _, _ = evaluate(faces, "vote", 0.5)
+    every_track_decides = {**DEFAULTS["predict"], "video_score": "track_max", "track_min_share": 0.0}
+    result, _, _ = evaluate(faces, every_track_decides)
     assert result["video_level"]["auc"] == 0.0  # ours: the real video's highest track (0.9) outranks 0.4
     compatible = result["deepfakebench"]
     assert compatible["video_level"]["auc"] == 1.0 and compatible["video_level"]["n"] == 2
