@@ -1,0 +1,111 @@
+"""Tests for common.calibration: validation thresholds, calibration error, temperature scaling (1 = fake)."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from common import calibration
+from common.evaluation.metrics import binary_metrics
+
+
+def test_thresholds_on_a_hand_checkable_validation_set():
+    """Reals 0.1, 0.2, 0.3, 0.6; fakes 0.4, 0.7, 0.8, 0.9. At 0.7: FPR 0, FNR 1/4, balanced accuracy 7/8.
+    At 0.4: FPR 1/4, FNR 0, balanced accuracy 7/8 too; at 0.6 FPR = FNR = 1/4 (the equal error point),
+    balanced accuracy 3/4. The tie on balanced accuracy goes to the higher threshold, 0.7."""
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    scores = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
+    assert calibration.eer_threshold(labels, scores) == 0.6
+    assert calibration.balanced_accuracy_threshold(labels, scores) == 0.7
+    at = calibration.balanced_accuracy_threshold(labels, scores)
+    assert binary_metrics(labels, scores, threshold=at)["balanced_accuracy"] == 7 / 8
+
+
+def test_thresholds_follow_a_shifted_detector():
+    """A detector whose scores all sit near 0.9 is useless at 0.5 but fine at the validation threshold."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 500)
+    scores = 0.9 + 0.02 * labels + rng.normal(0, 0.005, 1000)
+    for choose in (calibration.eer_threshold, calibration.balanced_accuracy_threshold):
+        threshold = choose(labels, scores)
+        assert isinstance(threshold, float) and 0.9 < threshold < 0.92
+        assert binary_metrics(labels, scores, threshold)["balanced_accuracy"] > 0.95
+    assert binary_metrics(labels, scores, 0.5)["balanced_accuracy"] == 0.5
+
+
+def test_threshold_above_every_score_is_a_finite_float():
+    """When the best point calls nothing fake (fakes score lowest), the threshold is finite, above all."""
+    threshold = calibration.balanced_accuracy_threshold([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9])
+    assert np.isfinite(threshold) and threshold > 0.9
+
+
+def test_thresholds_need_both_classes():
+    with pytest.raises(ValueError, match="both real and fake"):
+        calibration.eer_threshold([1, 1], [0.2, 0.8])
+
+
+def test_reliability_diagram_and_calibration_error_by_hand():
+    """P(fake) 0.1, 0.1 (one real, one fake) and 0.9, 0.9 (both fake), 10 bins.
+    Bin [0.1, 0.2): mean 0.1, fraction fake 1/2; bin [0.9, 1.0]: mean 0.9, fraction fake 1.
+    p_fake ECE = 2/4 * |0.5 - 0.1| + 2/4 * |1 - 0.9| = 0.25. Top label: every confidence is 0.9, three
+    of four called right: |0.75 - 0.9| = 0.15."""
+    labels, p_fake = [0, 1, 1, 1], [0.1, 0.1, 0.9, 0.9]
+    diagram = calibration.reliability_diagram(labels, p_fake, n_bins=10)
+    assert diagram["count"] == [0, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert diagram["mean_p_fake"][1] == pytest.approx(0.1) and diagram["fraction_fake"][1] == 0.5
+    assert diagram["mean_p_fake"][9] == pytest.approx(0.9) and diagram["fraction_fake"][9] == 1.0
+    assert diagram["mean_p_fake"][0] is None and diagram["fraction_fake"][5] is None
+    assert diagram["lower"][1] == pytest.approx(0.1) and diagram["upper"][9] == 1.0
+    assert calibration.expected_calibration_error(labels, p_fake, 10, kind="p_fake") == pytest.approx(0.25)
+    assert calibration.expected_calibration_error(labels, p_fake, 10) == pytest.approx(0.15)
+
+
+def test_a_calibrated_detector_has_a_small_error_an_overconfident_one_a_large_one():
+    rng = np.random.default_rng(1)
+    p_fake = rng.uniform(0, 1, 20000)
+    labels = (rng.uniform(0, 1, 20000) < p_fake).astype(int)  # fake with probability p_fake: calibrated
+    overconfident = np.where(p_fake >= 0.5, 1.0, 0.0)
+    for kind in ("top_label", "p_fake"):
+        assert calibration.expected_calibration_error(labels, p_fake, kind=kind) < 0.02
+        assert calibration.expected_calibration_error(labels, overconfident, kind=kind) > 0.2
+    with pytest.raises(ValueError, match="unknown kind"):
+        calibration.expected_calibration_error(labels, p_fake, kind="max")
+
+
+def test_probability_one_falls_in_the_last_bin():
+    diagram = calibration.reliability_diagram([1, 0], [1.0, 0.0], n_bins=4)
+    assert diagram["count"] == [1, 0, 0, 1]
+
+
+def test_apply_temperature_by_hand():
+    """logit(0.8) = ln 4; halved: ln 2, so P = 2/3. Temperature 1 changes nothing."""
+    assert calibration.apply_temperature([0.8], 2.0)[0] == pytest.approx(2 / 3)
+    assert calibration.apply_temperature(np.log(4.0), 2.0, from_logits=True) == pytest.approx(2 / 3)
+    np.testing.assert_allclose(calibration.apply_temperature([0.1, 0.5, 0.93], 1.0), [0.1, 0.5, 0.93])
+    with pytest.raises(ValueError, match="positive"):
+        calibration.apply_temperature([0.5], 0.0)
+
+
+def test_fitted_temperature_undoes_overconfidence_and_keeps_the_ranking():
+    """Labels drawn from sigmoid(z) make z calibrated logits; a detector reporting 3 z is overconfident by
+    a temperature of 3, which the fit recovers; the log loss falls and the AUC stays."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(0, 2, 20000)
+    labels = (rng.uniform(0, 1, 20000) < 1 / (1 + np.exp(-logits))).astype(int)
+    overconfident = 1 / (1 + np.exp(-3 * logits))
+    temperature = calibration.fit_temperature(labels, overconfident)
+    assert temperature == pytest.approx(3.0, rel=0.05)
+    assert calibration.fit_temperature(labels, 3 * logits, from_logits=True) == pytest.approx(
+        temperature, rel=1e-3
+    )
+    calibrated = calibration.apply_temperature(overconfident, temperature)
+    assert skm.log_loss(labels, calibrated) < skm.log_loss(labels, overconfident) - 0.05
+    assert skm.roc_auc_score(labels, calibrated) == pytest.approx(skm.roc_auc_score(labels, overconfident))
+    assert calibration.expected_calibration_error(labels, calibrated) < 0.02
+
+
+def test_fitted_temperature_minimises_the_log_loss():
+    labels = np.array([0, 1, 1, 0, 1])
+    p_fake = np.array([0.2, 0.7, 0.95, 0.6, 0.4])
+    best = calibration.fit_temperature(labels, p_fake)
+    loss = lambda t: skm.log_loss(labels, calibration.apply_temperature(p_fake, t))
+    assert loss(best) <= min(loss(best * 0.98), loss(best * 1.02))
