@@ -4,8 +4,8 @@
 import sys
 
 from common.cli import positive_int, run_stage, stage_parser
-from common.compare_runs import LEVELS, OUTPUTS, compare_runs, parse_predictions
-from common.uncertainty import BOOTSTRAP_SEED, N_RESAMPLES
+from common.evaluation.uncertainty import BOOTSTRAP_SEED, N_RESAMPLES
+from common.inference.compare_runs import LEVELS, OUTPUTS, compare_runs, parse_predictions
 
 
 def build_parser():

@@ -1,10 +1,10 @@
-"""Tests for common.calibration: validation thresholds, calibration error, temperature scaling (1 = fake)."""
+"""Tests for common.evaluation.calibration: validation thresholds, calibration error, temperature scaling (1 = fake)."""
 
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from common import calibration
+from common.evaluation import calibration
 from common.evaluation.metrics import binary_metrics
 
 

@@ -1,11 +1,11 @@
-"""Tests for common.uncertainty: bootstrap over videos, paired bootstrap and DeLong's test (1 = fake)."""
+"""Tests for common.evaluation.uncertainty: bootstrap over videos, paired bootstrap and DeLong's test (1 = fake)."""
 
 import numpy as np
 import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from common import uncertainty
+from common.evaluation import uncertainty
 from common.evaluation.metrics import equal_error_rate
 
 

@@ -30,7 +30,7 @@ from common.core.registry import Registry
 
 log = logging.getLogger(__name__)
 
-PERTURBATIONS = Registry("perturbation", "--perturb", "common.perturbations.PERTURBATIONS")
+PERTURBATIONS = Registry("perturbation", "--perturb", "common.io.perturbations.PERTURBATIONS")
 LEVEL_RANGE = (1, 5)
 # Their code name, then the parameter of levels 1-5 (get_distortion_parameter in add_distortion_to_video.py).
 LEVELS = {

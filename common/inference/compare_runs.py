@@ -9,7 +9,7 @@ cross-dataset set comes from stage 05's predictions CSV (``video``, ``fake_proba
 ``verdict``, ``model_sha256``) and the ``_frames.csv`` beside it, given as ``NAME=PATH``; the run that
 scored it is the one whose ``model.keras`` has the CSV's ``model_sha256``.
 
-Every interval and test is ``common.uncertainty``'s: ``bootstrap_metric`` (percentile bootstrap over
+Every interval and test is ``common.evaluation.uncertainty``'s: ``bootstrap_metric`` (percentile bootstrap over
 videos, stratified by class), ``paired_bootstrap_auc`` and, at video level, ``delong_test``. DeLong's test
 assumes independent rows, which frames of one video are not, so at frame level only the paired bootstrap
 (which resamples videos) is given.
@@ -29,8 +29,7 @@ from common.core.files import atomic_path, atomic_write_csv, atomic_write_text, 
 from common.core.model_file import MODEL_FILE, RUN_CONFIG, RUN_METRICS, read_run_config
 from common.evaluation.aggregate import LABEL_OF_VERDICT, UNKNOWN_VERDICT
 from common.evaluation.run_report import CROSS_DIR
-from common.inference.predict import LABEL_COLUMN, beside
-from common.uncertainty import (
+from common.evaluation.uncertainty import (
     BOOTSTRAP_METHOD,
     BOOTSTRAP_SEED,
     CONFIDENCE,
@@ -40,6 +39,7 @@ from common.uncertainty import (
     delong_test,
     paired_bootstrap_auc,
 )
+from common.inference.predict import LABEL_COLUMN, beside
 
 log = logging.getLogger(__name__)
 
