@@ -1,7 +1,4 @@
-#!/usr/bin/env python3
 """Stage 07: one table of AUCs with bootstrap intervals across training runs and test sets, paired tests."""
-
-import sys
 
 from common.cli import positive_int, run_stage, stage_parser
 from common.evaluation.uncertainty import BOOTSTRAP_SEED, N_RESAMPLES
@@ -47,7 +44,3 @@ def compare(args, config):
 
 def main(argv=None):
     return run_stage(build_parser(), argv, compare)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
