@@ -112,7 +112,7 @@ def run_variant(name, split, image_size, batch_size, epochs, seed):
 
     from common.data.pipeline import make_dataset
     from common.models.classifier import build_model
-    from common.training.train import class_weights
+    from common.training.inputs import class_weights
 
     pooling, options, learning_rate, change = VARIANTS[name]
     keras.backend.clear_session()
@@ -156,7 +156,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
-    from common.training.train import load_split
+    from common.training.inputs import load_split
 
     register_centred()
     register_scaled()

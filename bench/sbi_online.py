@@ -42,8 +42,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
 
+    from common.training.inputs import load_split
     from common.training.sbi import OnlineBlends, make_pseudo_fakes
-    from common.training.train import load_split
 
     split = load_split(args.dataset)
     reals = split[(split["split"] == "train") & (split["label"] == 0)]

@@ -149,7 +149,7 @@ def main():
 
     from common.models.backbones import BACKBONES
     from common.models.classifier import build_model
-    from common.training.train import setup_devices
+    from common.training.devices import setup_devices
 
     strategy, devices = setup_devices(args.mixed_precision)
     print(f"devices: {devices}")

@@ -129,7 +129,8 @@ from test_train import write_dataset
 from common.core.config import load_config
 from common.data.pipeline import make_dataset
 from common.models.classifier import build_model
-from common.training.train import fit_phases, load_split
+from common.training.fitting import fit_phases
+from common.training.inputs import load_split
 
 folder = Path(sys.argv[1])
 split = load_split(write_dataset(folder))

@@ -195,14 +195,14 @@ def test_bad_model_settings_fail_in_one_line_before_training(tmp_path, flags, me
 
 
 def test_cpu_trains_in_float32_on_one_replica():
-    from common.training.train import setup_devices
+    from common.training.devices import setup_devices
 
     strategy, description = setup_devices("auto")
     assert strategy.num_replicas_in_sync == 1 and "float32" in description
 
 
 def test_class_weights_only_when_the_classes_are_unbalanced():
-    from common.training.train import class_weights
+    from common.training.inputs import class_weights
 
     assert class_weights([0, 1, 0, 1]) is None
     weights = class_weights([0, 0, 0, 1])

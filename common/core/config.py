@@ -96,7 +96,7 @@ DEFAULTS = {
 
 BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.classifier.freezes_batchnorm
 POOLING_MODES = ("auto", "max", "avg")  # see common.models.classifier.resolve_pooling
-MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.training.train.setup_devices
+MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.training.devices.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.pipeline.choose_cache
 METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.training.metric_learning
 PSEUDO_FAKES_MODES = ("online", "once")  # see common.training.sbi.training_rows

@@ -1,7 +1,6 @@
 """Stage 04: train a CNN on stage 03's dataset; the run directory holds the best model and test metrics."""
 
 from common.cli import config_option, positive_float, positive_int, resume_option, run_stage, stage_parser
-from common.evaluation.evaluate import shown
 
 
 def build_parser():
@@ -96,6 +95,9 @@ def build_parser():
 
 
 def train_model(args, config):
+    # not at the top of the module: with common.evaluation imported before TensorFlow, training on this CPU
+    # gave other weights (the demo run and the two-worker test differ), so the import order stays as it was
+    from common.evaluation.evaluate import shown
     from common.training.train import train  # TensorFlow loads here, after the arguments are known to be good
 
     run_dir, metrics = train(args.input, args.output, config, args.resume)

@@ -172,7 +172,7 @@ class ClassifierLogs(keras.callbacks.Callback):
 
 @dataclasses.dataclass
 class Fit:
-    """What ``common.training.train.fit_phases`` compiles and fits: ``compile_args()`` (a fresh loss and metrics,
+    """What ``common.training.fitting.fit_phases`` compiles and fits: ``compile_args()`` (a fresh loss and metrics,
     to be called in the strategy's scope) and the arguments of ``model.fit``."""
 
     model: object

@@ -175,7 +175,7 @@ def pair_real(image_bgr, rng):
 
 
 def make_pseudo_fakes(real_rows, output_dir, seed, jpeg_quality, stream=()):
-    """One self-blended fake per readable face of ``real_rows`` (rows of ``common.training.train.load_split``, with
+    """One self-blended fake per readable face of ``real_rows`` (rows of ``common.training.inputs.load_split``, with
     ``file``), written as JPEG at ``jpeg_quality`` into ``output_dir`` with RECORD. Face ``i`` is made with
     the random generator of ``(seed, i, *stream)``, so a seed gives the same fakes. Returns the fakes as
     training rows: the source row's columns, label FAKE, method METHOD, ``path`` relative to the run
