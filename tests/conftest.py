@@ -42,6 +42,17 @@ def start_interruptible(command, **kwargs):
     )
 
 
+@pytest.fixture(scope="session")
+def mtcnn_detector():
+    """One MTCNN detector with the default preprocess settings for the whole session: building one loads its
+    three networks, and ``detect`` keeps no state between calls, so the tests that share it cannot see each
+    other (a test that needs other settings builds its own)."""
+    from common.config import DEFAULTS
+    from common.faces import MTCNNDetector
+
+    return MTCNNDetector(DEFAULTS["preprocess"])
+
+
 @pytest.fixture
 def labelled_videos(tmp_path):
     """real/ and fake/ folders with two short videos each (folder dataset layout)."""

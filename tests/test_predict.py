@@ -20,7 +20,7 @@ from common.checkpoint import MODEL_FILE, save_model
 from common.config import DEFAULTS
 from common.datasets import parse_label
 from common.errors import UserError
-from common.faces import Face, MTCNNDetector, faces_with_tracks
+from common.faces import Face, faces_with_tracks
 from common.models import build_model
 
 stage05 = load_script("05-predict-video.py")
@@ -421,11 +421,10 @@ def write_face_video(path, frames=4):
     return path
 
 
-def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tmp_path):
+def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tmp_path, mtcnn_detector):
     video = write_face_video(tmp_path / "hopper.mp4")
     settings = {**SETTINGS, "aggregate": "mean", "frames": 4}
-    detector = MTCNNDetector(DEFAULTS["preprocess"])
-    here, _ = predict.score_video(video, model, detector, metadata_with(), settings, name="hopper.mp4")
+    here, _ = predict.score_video(video, model, mtcnn_detector, metadata_with(), settings, name="hopper.mp4")
     assert here["faces_scored"] == 4 and here["error"] == ""
 
     output = tmp_path / "fresh.csv"
