@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo_work
-# Two pytest-xdist workers, each test file whole on one worker (its module fixtures are built once); about 15%
-# less wall time than one process on the shared 2-core machine. `make test PYTEST_ARGS=` runs in one process.
+# Two pytest-xdist workers, each test file whole on one worker (its module fixtures are built once): the same CPU
+# seconds in about half the wall time on 2 cores. `make test PYTEST_ARGS=` runs the tests in one process.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: setup test demo clean-demo bench
