@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo_work
+# Two pytest-xdist workers, each test file whole on one worker (its module fixtures are built once): the same CPU
+# seconds in about half the wall time on 2 cores. `make test PYTEST_ARGS=` runs the tests in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: setup test demo clean-demo bench
 
@@ -19,7 +22,7 @@ setup: $(VENV)/.installed
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/python 00-make-demo-videos.py --output $(DEMO)/videos

@@ -27,6 +27,34 @@ def write_video(path, frames=20, size=(160, 120), fps=10.0):
     return path
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def read_figure(path, width=None, height=None):
+    """The RGB pixels (0..1) of a figure a stage saved, after checking what a user looking at it needs: a PNG
+    (no temporary file left beside it) that is not blank (1% to 90% of its pixels are not near white) and,
+    where given, ``width`` and ``height`` in pixels as (low, high) bounds."""
+    import matplotlib.image
+
+    path = Path(path)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    assert not list(path.parent.glob("*.tmp")), path.parent
+    pixels = matplotlib.image.imread(path)[..., :3]
+    drawn = (pixels < 0.9).any(axis=2).mean()
+    assert 0.01 < drawn < 0.9, (path, drawn)
+    for bounds, actual in ((width, pixels.shape[1]), (height, pixels.shape[0])):
+        assert bounds is None or bounds[0] <= actual <= bounds[1], (path, pixels.shape)
+    return pixels
+
+
+def count_colour(pixels, rgb):
+    """How many pixels have the colour ``rgb`` (0..255), e.g. a line in matplotlib's first colour, C0."""
+    return int((np.abs(pixels - np.asarray(rgb) / 255).max(axis=2) < 0.03).sum())
+
+
+C0, C1 = (31, 119, 180), (255, 127, 14)  # matplotlib's first two line colours (train, validation; the ROC)
+
+
 def start_interruptible(command, **kwargs):
     """Start ``command`` (in the project root) in a process group of its own with SIGINT at its default, so
     that ``os.killpg(process.pid, signal.SIGINT)`` is Ctrl-C in a terminal (a shell running in the background
@@ -41,6 +69,17 @@ def start_interruptible(command, **kwargs):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         **kwargs,
     )
+
+
+@pytest.fixture(scope="session")
+def mtcnn_detector():
+    """One MTCNN detector with the default preprocess settings for the whole session: building one loads its
+    three networks, and ``detect`` keeps no state between calls, so the tests that share it cannot see each
+    other (a test that needs other settings builds its own)."""
+    from common.core.config import DEFAULTS
+    from common.faces.detection import MTCNNDetector
+
+    return MTCNNDetector(DEFAULTS["preprocess"])
 
 
 @pytest.fixture

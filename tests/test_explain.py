@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import read_figure
 from test_train import write_dataset
 
 from common.core.config import load_config
@@ -239,6 +240,7 @@ def test_a_moved_dataset_is_found_with_dataset(trained_run, tmp_path, capsys, mo
     monkeypatch.setattr(explain, "GRADCAM_BATCH", 3)  # 5 faces in two Grad-CAM passes
     paths = explain.explain_run(moved, output, dataset_dir=dataset, samples=5)
     assert all(path.is_file() for path in paths.values())
+    assert all(read_figure(path).size for path in paths.values())  # drawn, not blank
 
 
 @pytest.mark.parametrize("missing", ["model.keras", "test_faces.csv"])
@@ -266,7 +268,9 @@ def test_stage_04_explain_flag_puts_the_figures_in_the_run_and_its_report(tmp_pa
         stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *flags, "--explain"]) == 0
     )
     run = (tmp_path / "runs" / "latest").resolve()
-    assert (run / "explain" / "gradcam.png").is_file() and (run / "explain" / "tsne.png").is_file()
+    gradcam = read_figure(run / "explain" / "gradcam.png")
+    assert gradcam.shape[1] >= 0.8 * explain.PANEL_INCHES * 100  # at least one face panel wide
+    read_figure(run / "explain" / "tsne.png", width=(900, 1200), height=(400, 560))  # two panels side by side
     report = (run / "report.md").read_text()
     assert "![Grad-CAM of P(fake) on test faces](explain/gradcam.png)" in report
     assert "(explain/tsne.png)" in report

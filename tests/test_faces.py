@@ -8,7 +8,7 @@ from conftest import SequenceDetector
 
 from common.core.config import DEFAULTS
 from common.faces.base import Face
-from common.faces.detection import MTCNNDetector, crop_with_margin, faces_with_tracks
+from common.faces.detection import crop_with_margin, faces_with_tracks
 
 PREPROCESS = DEFAULTS["preprocess"]
 
@@ -46,8 +46,8 @@ def test_every_confident_face_is_kept_and_weak_ones_dropped():
 
 
 @pytest.fixture(scope="module")
-def mtcnn():
-    return MTCNNDetector(PREPROCESS)
+def mtcnn(mtcnn_detector):
+    return mtcnn_detector  # built with DEFAULTS["preprocess"], this module's PREPROCESS
 
 
 def test_mtcnn_finds_the_face_in_a_shipped_photo(mtcnn):

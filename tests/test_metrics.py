@@ -5,17 +5,22 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import C0, C1, count_colour, read_figure
 
 from common.core.config import DEFAULTS
 from common.evaluation import metrics
 
 
-def assert_png_written(path):
-    """The PNG exists, is non-empty, has a PNG signature, and no .tmp is left."""
+def assert_png_written(path, **size):
+    """The PNG exists, is non-empty, has a PNG signature, no .tmp is left, it is not blank and has ``size``;
+    returns its pixels."""
     assert path.is_file()
     assert path.stat().st_size > 0
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(path.parent.glob("*.tmp"))
+    return read_figure(path, **size)
+
+
+TWO_PANELS = {"width": (900, 1100), "height": (340, 440)}  # 10 x 4 inches at 100 dpi, trimmed
+SQUARE = {"width": (440, 540), "height": (440, 540)}  # 5 x 5 inches
 
 
 # ---------------------------------------------------------------- binary_metrics
@@ -110,29 +115,33 @@ def test_plot_history_from_dataframe_and_csv(tmp_path):
     )
     out = tmp_path / "history.png"
     metrics.plot_history(history, out)
-    assert_png_written(out)
+    pixels = assert_png_written(out, **TWO_PANELS)  # loss and accuracy side by side
+    assert count_colour(pixels, C0) > 500 and count_colour(pixels, C1) > 500  # train and validation curves
 
     csv_path = tmp_path / "history.csv"
     history.drop(columns=["val_loss", "val_accuracy"]).to_csv(csv_path, index=False)
     out_csv = tmp_path / "sub" / "history_csv.png"
     metrics.plot_history(str(csv_path), out_csv)
-    assert_png_written(out_csv)
+    pixels = assert_png_written(out_csv, **TWO_PANELS)
+    assert count_colour(pixels, C0) > 500 and count_colour(pixels, C1) == 0  # no validation: no such curve
 
 
 def test_plot_confusion_matrix(tmp_path):
     out = tmp_path / "cm.png"
     metrics.plot_confusion_matrix([[5, 1], [2, 7]], out, title="test")
-    assert_png_written(out)
+    pixels = assert_png_written(out, width=(380, 470), height=(340, 430))
+    blue = pixels[..., 2] > pixels[..., 0] + 0.2  # the cells, shaded by their counts (and the colour bar)
+    assert blue.mean() > 0.2
 
 
 def test_plot_roc_two_classes_and_one_class(tmp_path):
     out = tmp_path / "roc.png"
     metrics.plot_roc([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9], out, title="roc")
-    assert_png_written(out)
+    assert count_colour(assert_png_written(out, **SQUARE), C0) > 500  # the curve, beside the grey chance line
 
     one_class = tmp_path / "roc_one.png"
     metrics.plot_roc([1, 1, 1], [0.2, 0.5, 0.9], one_class, title="one class")
-    assert_png_written(one_class)
+    assert count_colour(assert_png_written(one_class, **SQUARE), C0) == 0  # no curve, a note instead
 
 
 def test_plot_overwrites_existing_file(tmp_path):

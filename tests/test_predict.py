@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, SequenceDetector, load_script, write_video
+from conftest import C0, ROOT, SequenceDetector, count_colour, load_script, read_figure, write_video
 from sklearn.metrics import roc_auc_score
 
 from common.core.config import DEFAULTS
@@ -22,7 +22,7 @@ from common.data import pipeline as data
 from common.data.adapters import parse_label
 from common.evaluation import evaluate as evaluation
 from common.faces.base import Face
-from common.faces.detection import MTCNNDetector, faces_with_tracks
+from common.faces.detection import faces_with_tracks
 from common.inference import predict
 from common.models import methods
 from common.models.classifier import build_model
@@ -226,8 +226,11 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(
     assert rows.loc["real/hard.mp4", "verdict"] == "FAKE"
     assert rows.loc["real/hard.mp4", "fake_probability"] == pytest.approx(180 / 255, abs=0.02)
     everything = json.loads((tmp_path / "preds_metrics.json").read_text())
-    for plot in ("confusion_frames", "confusion_videos", "roc_frames", "roc_videos"):
-        assert (tmp_path / f"preds_{plot}.png").is_file()
+    for plot in ("confusion_frames", "confusion_videos"):
+        cells = read_figure(tmp_path / f"preds_{plot}.png")
+        assert (cells[..., 2] > cells[..., 0] + 0.2).mean() > 0.2, plot  # cells shaded by their counts
+    for plot in ("roc_frames", "roc_videos"):  # real and fake videos: a curve, not the one-class note
+        assert count_colour(read_figure(tmp_path / f"preds_{plot}.png"), C0) > 20, plot
     metrics = everything["video_level"]
     assert metrics["n"] == 4 and metrics["unknown_left_out"] == 3
     assert (
@@ -425,11 +428,10 @@ def write_face_video(path, frames=4):
     return path
 
 
-def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tmp_path):
+def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tmp_path, mtcnn_detector):
     video = write_face_video(tmp_path / "hopper.mp4")
     settings = {**SETTINGS, "aggregate": "mean", "frames": 4}
-    detector = MTCNNDetector(DEFAULTS["preprocess"])
-    here, _ = predict.score_video(video, model, detector, metadata_with(), settings, name="hopper.mp4")
+    here, _ = predict.score_video(video, model, mtcnn_detector, metadata_with(), settings, name="hopper.mp4")
     assert here["faces_scored"] == 4 and here["error"] == ""
 
     output = tmp_path / "fresh.csv"

@@ -11,7 +11,7 @@ from skimage import data
 
 from common.core.config import DEFAULTS
 from common.evaluation.aggregate import track_scores, video_scores
-from common.faces.detection import MTCNNDetector, crop_video_faces
+from common.faces.detection import crop_video_faces
 from common.faces.tracks import iou, link_tracks
 
 
@@ -71,7 +71,7 @@ def two_person_frames(count=4):
     return frames
 
 
-def test_stage_02_gives_each_of_two_people_one_track_on_a_generated_clip(tmp_path):
+def test_stage_02_gives_each_of_two_people_one_track_on_a_generated_clip(tmp_path, mtcnn_detector):
     rows = []
     for index, frame in enumerate(two_person_frames()):
         path = f"frames/real/two/f{index:06d}.jpg"
@@ -79,9 +79,7 @@ def test_stage_02_gives_each_of_two_people_one_track_on_a_generated_clip(tmp_pat
         cv2.imwrite(str(tmp_path / path), frame)
         rows.append({"video_id": "two", "label": 0, "frame_index": index, "path": path})
     faces = pd.DataFrame(
-        crop_video_faces(
-            rows, tmp_path, tmp_path / "out", MTCNNDetector(DEFAULTS["preprocess"]), DEFAULTS["preprocess"]
-        )
+        crop_video_faces(rows, tmp_path, tmp_path / "out", mtcnn_detector, DEFAULTS["preprocess"])
     )
     faces = faces[faces["face_index"] >= 0]
     assert len(faces) == 8 and sorted(faces["track_id"].unique()) == [0, 1]

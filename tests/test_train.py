@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script
+from conftest import C0, C1, ROOT, count_colour, load_script, read_figure
 
 from common.core.config import load_config
 from common.core.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
@@ -91,6 +91,14 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
         "unreadable_images.csv",
     ):
         assert (run / name).is_file(), name
+    curves = read_figure(run / "training_curves.png", width=(900, 1100), height=(340, 440))  # two panels
+    assert count_colour(curves, C0) > 200 and count_colour(curves, C1) > 200  # train and validation
+    for name in ("confusion_frames", "confusion_videos"):
+        cells = read_figure(run / f"{name}.png")
+        assert (cells[..., 2] > cells[..., 0] + 0.2).mean() > 0.2, name  # cells shaded by their counts
+    # both classes in the test split: a curve, not the one-class note (short where it runs along the axes)
+    for name in ("roc_frames", "roc_videos", "pr_frames", "pr_videos"):
+        assert count_colour(read_figure(run / f"{name}.png", width=(440, 540), height=(440, 540)), C0) > 20
     assert len(pd.read_csv(run / "history.csv")) == 2
     assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == [
         "train/fake/train_fake_0__f000000_0.jpg",
