@@ -166,7 +166,8 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     for number in range(8):  # 4 to 7.5 s at 10 frames/s: 1 frame/s would sample 4 to 8 frames
         label = ("real", "fake")[number % 2]
         write_video(tmp_path / "videos" / label / f"{label}{number}.mp4", frames=40 + 5 * number)
-    stage02 = load_script("02-crop-faces-with-mtcnn.py")
+    from common.stages import crop_faces as stage02  # what 02-crop-faces-with-mtcnn.py runs
+
     monkeypatch.setattr(stage02, "build_detector", lambda preprocess: OneFaceDetector())
     monkeypatch.setattr(predict, "build_detector", lambda preprocess: OneFaceDetector())
     work = tmp_path / "work"

@@ -8,13 +8,16 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script, start_interruptible, write_video
+from conftest import ROOT, start_interruptible, write_video
 
 from common.core.manifest import read_pipeline
 from common.faces.base import Face
+from common.stages import crop_faces, extract_frames
 
-stage01 = load_script("01-convert-video-to-image.py")
-stage02 = load_script("02-crop-faces-with-mtcnn.py")
+stage01, stage02 = (
+    extract_frames,
+    crop_faces,
+)  # what 01-convert-video-to-image.py and 02-crop-faces-with-mtcnn.py run
 
 
 def tree_digest(folder):
