@@ -4,7 +4,7 @@
     python bench/b0_scratch.py --dataset DEMO/dataset --epochs 4 --variants max avg max-no-head
 
 Every variant trains ``efficientnet_b0`` with ``--weights none`` on the same stage 03 split, with stage 04's
-input pipeline (``common.data.make_dataset``: the same training order, augmentation and class weights), the
+input pipeline (``common.data.pipeline.make_dataset``: the same training order, augmentation and class weights), the
 same seed, Adam and binary cross-entropy, and prints the train accuracy (Keras' running mean over the
 epoch's batches, dropout and augmentation on) and the val accuracy (inference mode, threshold 0.5) after
 every epoch, and after training the share of the head's ReLU units that are 0 for every face of a val batch
@@ -46,7 +46,7 @@ FEATURE_SCALE = 0.15  # avg / max mean pooled feature at initialisation on the d
 
 def register_centred():
     """B0 with a rescaling before it that makes its own x / 255 give (x - 127.5) / 127.5."""
-    from common.backbones import BACKBONES
+    from common.models.backbones import BACKBONES
 
     if CENTRED not in BACKBONES:
         spec = BACKBONES.get("efficientnet_b0")
@@ -55,7 +55,7 @@ def register_centred():
 
 def register_scaled():
     """B0 with global max pooling followed by x FEATURE_SCALE: max pooling at average pooling's scale."""
-    from common.backbones import BACKBONES, keras_application
+    from common.models.backbones import BACKBONES, keras_application
 
     def build(input_shape, weights, pooling="max"):
         import keras
@@ -84,7 +84,7 @@ def without_drop_connect(model):
     """Stochastic depth off: the rate of every block's drop-connect layer (Dropout named *drop) set to 0."""
     import keras
 
-    from common.models import get_backbone_layer
+    from common.models.classifier import get_backbone_layer
 
     layers = [
         layer
@@ -98,7 +98,7 @@ def without_drop_connect(model):
 
 def feature_spread(model, images):
     """(mean pooled feature, mean over features of its standard deviation across ``images``)."""
-    from common.models import get_backbone_layer
+    from common.models.classifier import get_backbone_layer
 
     backbone = get_backbone_layer(model)
     names = [layer.name for layer in model.layers]
@@ -110,9 +110,9 @@ def feature_spread(model, images):
 def run_variant(name, split, image_size, batch_size, epochs, seed):
     import keras
 
-    from common.data import make_dataset
-    from common.models import build_model
-    from common.train import class_weights
+    from common.data.pipeline import make_dataset
+    from common.models.classifier import build_model
+    from common.training.inputs import class_weights
 
     pooling, options, learning_rate, change = VARIANTS[name]
     keras.backend.clear_session()
@@ -156,7 +156,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
-    from common.train import load_split
+    from common.training.inputs import load_split
 
     register_centred()
     register_scaled()

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def single_class_share(rows, fake_share, batch_size, image):
-    from common.data import make_dataset
+    from common.data.pipeline import make_dataset
 
     fakes = int(rows * fake_share)
     labels = [0] * (rows - fakes) + [1] * fakes

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.files import atomic_write_csv, atomic_write_text  # noqa: E402
+from common.core.files import atomic_write_csv, atomic_write_text  # noqa: E402
 
 
 def original_crops(frames_dir, output):
@@ -37,7 +37,7 @@ def original_crops(frames_dir, output):
     import pandas as pd
     from mtcnn import MTCNN
 
-    from common.faces import crop_with_margin
+    from common.faces.detection import crop_with_margin
 
     frames = pd.read_csv(Path(frames_dir) / "manifest.csv", keep_default_na=False)
     output = Path(output)

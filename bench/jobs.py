@@ -35,8 +35,8 @@ def job(function):
 def sampled_videos(input_dir, fps, max_frames):
     """``[(path, frame indices)]``: the videos stage 01 lists in ``input_dir`` (``--dataset folder``) and the
     frames it samples from each."""
-    from common.datasets import list_videos
-    from common.video import probe_video, sample_frame_indices
+    from common.data.adapters import list_videos
+    from common.io.video import probe_video, sample_frame_indices
 
     return [
         (str(record.path), sample_frame_indices(probe_video(record.path), fps, max_frames))
@@ -48,7 +48,7 @@ def sampled_videos(input_dir, fps, max_frames):
 def every_frame_png(input_dir, output, fps, max_frames):
     """Stage 01's baseline: decode every frame with ``VideoCapture.read()`` and write the sampled ones, resized
     by the same width rule, as PNG; one process."""
-    from common.video import resize_frame, scale_for_width
+    from common.io.video import resize_frame, scale_for_width
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -73,20 +73,20 @@ def every_frame_png(input_dir, output, fps, max_frames):
 
 
 def decoded_count(path, indices):
-    from common.video import read_frames
+    from common.io.video import read_frames
 
     return sum(frame is not None for _, frame in read_frames(path, indices))
 
 
 @job
 def decode_only(input_dir, fps, max_frames, workers):
-    """Decode the frames stage 01 samples, nothing more (``common.video.read_frames``), with stage 01's
+    """Decode the frames stage 01 samples, nothing more (``common.io.video.read_frames``), with stage 01's
     number of worker processes."""
     videos = sampled_videos(input_dir, float(fps), int(max_frames))
     workers = int(workers)
     if workers <= 1:
         return {"items": sum(decoded_count(path, indices) for path, indices in videos)}
-    from common.runner import worker_context  # workers start as stage 01's do
+    from common.core.runner import worker_context  # workers start as stage 01's do
 
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
         return {"items": sum(pool.map(decoded_count, *zip(*videos)))}
@@ -120,8 +120,8 @@ def face_files(faces_dir, images):
 def training_input(faces_dir, images, epochs):
     """Stage 04's input pipeline (``make_dataset``, training order, augmentation and cache as stage 04 runs
     it) iterated without a model; timed from the pipeline's construction, TensorFlow's import excluded."""
-    from common.config import DEFAULTS
-    from common.data import make_dataset
+    from common.core.config import DEFAULTS
+    from common.data.pipeline import make_dataset
 
     paths, labels = face_files(faces_dir, images)
     started = time.perf_counter()
@@ -137,7 +137,7 @@ def training_input(faces_dir, images, epochs):
 @job
 def cv2_batches(faces_dir, images, epochs):
     """Stage 04 input's baseline: a Python loop that reads the JPEGs with OpenCV into float32 RGB batches."""
-    from common.config import DEFAULTS
+    from common.core.config import DEFAULTS
 
     paths, _ = face_files(faces_dir, images)
     size, batch_size = DEFAULTS["train"]["image_size"], DEFAULTS["train"]["batch_size"]
@@ -159,10 +159,10 @@ def cv2_batches(faces_dir, images, epochs):
 def untrained_model(path, name):
     """Save a freshly built network with random weights as stage 05 loads models: speed does not depend on
     what a network learned."""
-    from common.backbones import BACKBONES
-    from common.checkpoint import save_model
-    from common.config import DEFAULTS
-    from common.models import build_model
+    from common.core.config import DEFAULTS
+    from common.core.model_file import save_model
+    from common.models.backbones import BACKBONES
+    from common.models.classifier import build_model
 
     size = BACKBONES.get(name).default_size
     metadata = {
@@ -182,10 +182,10 @@ def one_by_one(model_file, videos_dir, frames):
     time; a video's P(fake) is the mean of its faces'."""
     from mtcnn import MTCNN
 
-    from common.checkpoint import load_model
-    from common.faces import crop_with_margin
-    from common.predict import find_videos
-    from common.video import evenly_spaced, probe_video, resize_frame, scale_for_width
+    from common.core.model_file import load_model
+    from common.faces.detection import crop_with_margin
+    from common.inference.predict import find_videos
+    from common.io.video import evenly_spaced, probe_video, resize_frame, scale_for_width
 
     model, metadata = load_model(model_file)
     size, margin = metadata["image_size"], metadata["preprocess"]["margin"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sparse sampling of a long video: seeking (common.video.read_frames) against reading through (OpenCV
+"""Sparse sampling of a long video: seeking (common.io.video.read_frames) against reading through (OpenCV
 ``grab``, the way stage 01 read before). Run by hand:
 
     python bench/long_video.py                      # a 10-minute 640x360 H.264 video, 32 frames
@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.video import Timeline, _read_frames_opencv, evenly_spaced
+from common.io.video import Timeline, _read_frames_opencv, evenly_spaced
 
 
 def write_long_video(path, frames, size=(640, 360), fps=30):

@@ -99,7 +99,7 @@ def median_images_per_second(history_csv):
 
 
 def parameters(model_file):
-    from common.checkpoint import load_model
+    from common.core.model_file import load_model
 
     model, _ = load_model(model_file)
     return model.count_params()

@@ -29,8 +29,8 @@ def load_frames(folder, count, max_width):
     """The first ``count`` JPEG frames under ``folder``, RGB, shrunk for detection as stage 02 does."""
     import cv2
 
-    from common.faces import detection_scale
-    from common.video import resize_frame
+    from common.faces.detection import detection_scale
+    from common.io.video import resize_frame
 
     frames = []
     for path in sorted(Path(folder).rglob("*.jpg"))[:count]:
@@ -53,8 +53,8 @@ def one_pass(detector, frames, batch):
 def measure(args):
     """In the detector's own process: prints one JSON line of timings."""
     started = time.perf_counter()
-    from common.config import DEFAULTS
-    from common.faces import build_detector
+    from common.core.config import DEFAULTS
+    from common.faces.detection import build_detector
 
     preprocess = {**DEFAULTS["preprocess"], "detector": args.child}
     detector = build_detector(preprocess, args.threads or None)

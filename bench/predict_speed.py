@@ -45,9 +45,9 @@ def repeated_clips(videos, count, folder):
 def save_random_model(path, model_name, detector):
     """A model file with random weights whose crop settings name ``detector`` (configs/blazeface.yaml for
     BlazeFace), since stage 05 detects with the model's settings."""
-    from common.checkpoint import save_model
-    from common.config import DEFAULTS, load_config
-    from common.models import build_model
+    from common.core.config import DEFAULTS, load_config
+    from common.core.model_file import save_model
+    from common.models.classifier import build_model
 
     config = load_config(ROOT / "configs" / "blazeface.yaml" if detector == "blazeface" else None)
     config["preprocess"]["detector"] = detector
@@ -85,7 +85,7 @@ def decode_seconds(clips, frames):
     saved by ``save_random_model``, one clip after another, in a fresh process."""
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[1])\n"
-        "from common.config import DEFAULTS\nfrom common.predict import find_videos, video_frames\n"
+        "from common.core.config import DEFAULTS\nfrom common.inference.predict import find_videos, video_frames\n"
         "started = time.perf_counter()\n"
         "for _, path in find_videos(sys.argv[2]):\n"
         "    list(video_frames(path, int(sys.argv[3]), DEFAULTS['video']['jpeg_quality'], "
@@ -114,7 +114,7 @@ def main():
     parser.add_argument("--decode-only", action="store_true", help="also time decoding the sampled frames")
     args = parser.parse_args()
 
-    from common.predict import find_videos
+    from common.inference.predict import find_videos
 
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)

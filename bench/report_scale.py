@@ -7,7 +7,7 @@ Makes a synthetic predictions set as stage 05 keeps it for its report (no model,
 video has ``--frames`` scored frames, one face track (every ``--two-person``-th video two), every face a
 ``predict.report_thumbnail`` px crop of scikit-image's astronaut photo, moved and lit a little differently in
 each frame (face-like JPEG content), P(fake) drawn at random; one video in 50 is UNKNOWN with an error.
-Writes the page with ``common.analyst_report`` and reports its size, the time to build it, and, over
+Writes the page with ``common.inference.analyst_report`` and reports its size, the time to build it, and, over
 ``--repeat`` fresh browser pages: the time from navigation to the table drawn (``window.reportReady``, on
 the page's own clock) and the time to open the section of the video with the most faces.
 """
@@ -25,8 +25,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from common import analyst_report, predict  # noqa: E402
-from common.config import DEFAULTS  # noqa: E402
+from common.core.config import DEFAULTS  # noqa: E402
+from common.inference import analyst_report, predict  # noqa: E402
 from tools.browser import opened_report, why_no_browser  # noqa: E402
 
 

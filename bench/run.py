@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.jobs import RESULT  # noqa: E402
 from bench.peak_rss import PEAK  # noqa: E402
-from common.files import atomic_write_text  # noqa: E402
+from common.core.files import atomic_write_text  # noqa: E402
 
 STAGES = ("01", "02", "04", "05")
 SAMPLE_FPS = 2.0  # stage 01's sampling here: --fps 2, no --max-frames

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def face_crops():
     """``(name, BGR crop)`` of each demo photo's face, cut as stage 02 cuts it."""
-    from common.config import default
-    from common.faces import crop_with_margin
+    from common.core.config import default
+    from common.faces.detection import crop_with_margin
     from tools.demo import load_face_photos
 
     crops = []
@@ -47,9 +47,9 @@ def main():
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from common.facemesh import FaceMesh
-    from common.files import atomic_path
-    from common.sbi import self_blend
+    from common.core.files import atomic_path
+    from common.faces.facemesh import FaceMesh
+    from common.training.sbi import self_blend
 
     mesh = FaceMesh()
     rows, mesh_seconds, blend_seconds = [], [], []

@@ -42,8 +42,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
 
-    from common.sbi import OnlineBlends, make_pseudo_fakes
-    from common.train import load_split
+    from common.training.inputs import load_split
+    from common.training.sbi import OnlineBlends, make_pseudo_fakes
 
     split = load_split(args.dataset)
     reals = split[(split["split"] == "train") & (split["label"] == 0)]
@@ -59,7 +59,7 @@ def main(argv=None):
             BLENDS(position)
         row(f"(a) one process, epoch {epoch + 1}", faces, time.perf_counter() - started)
 
-    from common.data import make_dataset
+    from common.data.pipeline import make_dataset
 
     data = make_dataset(
         BLENDS.rows["file"], BLENDS.rows["label"], args.image_size, 16, training=True, generate=BLENDS

@@ -60,8 +60,8 @@ def pipeline_against_memory(args, strategy):
     import numpy as np
     import tensorflow as tf
 
-    from common.data import ReadLog, choose_cache, decode_image, make_dataset
-    from common.models import build_model
+    from common.data.pipeline import ReadLog, choose_cache, decode_image, make_dataset
+    from common.models.classifier import build_model
 
     name = (args.models or ["efficientnet_b0"])[0]
     size = args.image_size or 128
@@ -118,7 +118,7 @@ def pipeline_against_memory(args, strategy):
 
 
 def main():
-    from common.config import CACHE_MODES, MIXED_PRECISION_MODES
+    from common.core.config import CACHE_MODES, MIXED_PRECISION_MODES
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,9 +147,9 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from common.backbones import BACKBONES
-    from common.models import build_model
-    from common.train import setup_devices
+    from common.models.backbones import BACKBONES
+    from common.models.classifier import build_model
+    from common.training.devices import setup_devices
 
     strategy, devices = setup_devices(args.mixed_precision)
     print(f"devices: {devices}")

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common.config import choices, default, load_config
-from common.errors import UserError
-from common.quiet import filter_stderr
+from common import plugins  # noqa: F401 (every registry and its config choices, before --help or a config)
+from common.core.config import choices, default, load_config
+from common.core.errors import UserError
+from common.core.quiet import filter_stderr
+from common.core.runner import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +109,6 @@ positive_int = _bounded(int, 0, inclusive=False)
 non_negative_int = _bounded(int, 0, inclusive=True)
 
 
-def available_cores():
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def workers_option(parser, help, default=None):
     """``--workers N``; by default the cores this process may use."""
     parser.add_argument(
@@ -159,7 +156,7 @@ def run_stage(parser, argv, body, extra_overrides=None):
     keys for flags that set several (stage 03's ``--split``).
 
     Run from a shell (``argv`` None) without ``--verbose``, TensorFlow's start-up lines are filtered out of
-    standard error (``common.quiet``). A ``UserError`` (bad input folder, bad config) ends the run with one
+    standard error (``common.core.quiet``). A ``UserError`` (bad input folder, bad config) ends the run with one
     line on stderr and exit code 2, as does an ``OSError`` naming a file (a read-only output folder; with
     ``--verbose`` its traceback). Returns ``body``'s return value (an exit code) or 0.
     """

@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import common.plugins  # noqa: E402, F401  (every registry's config choices, as the stage scripts load them)
 from tools.scripts import load_script  # noqa: E402, F401  (tests import it from conftest)
 
 
@@ -75,8 +76,8 @@ def mtcnn_detector():
     """One MTCNN detector with the default preprocess settings for the whole session: building one loads its
     three networks, and ``detect`` keeps no state between calls, so the tests that share it cannot see each
     other (a test that needs other settings builds its own)."""
-    from common.config import DEFAULTS
-    from common.faces import MTCNNDetector
+    from common.core.config import DEFAULTS
+    from common.faces.detection import MTCNNDetector
 
     return MTCNNDetector(DEFAULTS["preprocess"])
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss
 
-from common.aggregate import frame_scores, video_scores, video_verdict
-from common.errors import UserError
+from common.core.errors import UserError
+from common.evaluation.aggregate import frame_scores, video_scores, video_verdict
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,11 @@ from test_predict import (  # noqa: F401  (fixtures)
     write_flat_video,
 )
 
-from common import analyst_report, predict
-from common.checkpoint import MODEL_FILE
-from common.config import DEFAULTS
-from common.faces import Face
-from common.review import flag_for_review, review_reasons
+from common.core.config import DEFAULTS
+from common.core.model_file import MODEL_FILE
+from common.evaluation.review import flag_for_review, review_reasons
+from common.faces.base import Face
+from common.inference import analyst_report, predict
 from tools.browser import opened_report, why_no_browser
 
 SETTINGS = dict(DEFAULTS["predict"])  # threshold 0.5, band 0.1, at least 4 frames with a face

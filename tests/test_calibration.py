@@ -1,11 +1,11 @@
-"""Tests for common.calibration: validation thresholds, calibration error, temperature scaling (1 = fake)."""
+"""Tests for common.evaluation.calibration: validation thresholds, calibration error, temperature scaling (1 = fake)."""
 
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from common import calibration
-from common.metrics import binary_metrics
+from common.evaluation import calibration
+from common.evaluation.metrics import binary_metrics
 
 
 def test_thresholds_on_a_hand_checkable_validation_set():

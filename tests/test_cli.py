@@ -5,8 +5,8 @@ import re
 import pytest
 from conftest import load_script
 
-from common.backbones import BACKBONES
-from common.config import DEFAULTS, ConfigError, default, load_config
+from common.core.config import DEFAULTS, ConfigError, default, load_config
+from common.models.backbones import BACKBONES
 
 STAGES = [
     "01-convert-video-to-image.py",
@@ -53,3 +53,19 @@ def test_an_unset_flag_leaves_the_config_file_value(tmp_path):
     config = load_config(config_file, overrides)
     assert config["predict"]["aggregate"] == "mean" and config["predict"]["frames"] == 3
     assert config["predict"]["threshold"] == DEFAULTS["predict"]["threshold"]
+
+
+def test_each_console_command_of_pyproject_runs_the_main_of_a_numbered_script():
+    import importlib
+
+    import tomllib
+    from conftest import ROOT, load_script
+
+    commands = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = sorted(path.name for path in ROOT.glob("0[1-7]-*.py"))
+    mains = {}
+    for command, target in commands.items():
+        module, function = target.split(":")
+        mains[command] = getattr(importlib.import_module(module), function)
+    assert len(commands) == len(scripts) == 7
+    assert {id(load_script(script).main) for script in scripts} == {id(main) for main in mains.values()}

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from common import uncertainty
-from common.compare_runs import OUTPUTS, compare_runs
+from common.evaluation import uncertainty
+from common.inference.compare_runs import OUTPUTS, compare_runs
 
 stage07 = importlib.import_module("07-compare-runs")
 

@@ -1,7 +1,7 @@
 import pytest
 
-from common.config import DEFAULTS, load_config
-from common.errors import ConfigError
+from common.core.config import DEFAULTS, load_config
+from common.core.errors import ConfigError
 
 
 def test_defaults_file_and_flags_take_precedence_in_that_order(tmp_path):

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from common.config import load_config
-from common.data import ReadLog, available_memory, cache_bytes, choose_cache, make_dataset
-from common.errors import ConfigError
+from common.core.config import load_config
+from common.core.errors import ConfigError
+from common.data.pipeline import ReadLog, available_memory, cache_bytes, choose_cache, make_dataset
 
 GIB = 2**30
 
@@ -99,8 +99,8 @@ def test_auto_caches_in_memory_only_when_the_images_fit_in_a_safe_share_of_it(
     tmp_path, caplog, memory, disk, expected, monkeypatch
 ):
     if memory is None:
-        monkeypatch.setattr("common.data.available_memory", lambda: None)
-    with caplog.at_level(logging.INFO, logger="common.data"):
+        monkeypatch.setattr("common.data.pipeline.available_memory", lambda: None)
+    with caplog.at_level(logging.INFO, logger="common.data.pipeline"):
         assert choose_cache("auto", 1000, 128, tmp_path / "cache", memory=memory, disk=disk) == expected
     assert f"image cache: {expected}" in caplog.text and "GiB of decoded images" in caplog.text
 
@@ -108,7 +108,7 @@ def test_auto_caches_in_memory_only_when_the_images_fit_in_a_safe_share_of_it(
 def test_an_explicit_cache_mode_is_kept_and_an_oversized_memory_cache_is_warned_about(tmp_path, caplog):
     for mode in ("memory", "disk", "none"):
         assert choose_cache(mode, 10, 32, tmp_path, memory=16 * GIB, disk=1) == mode
-    with caplog.at_level(logging.WARNING, logger="common.data"):
+    with caplog.at_level(logging.WARNING, logger="common.data.pipeline"):
         assert choose_cache("memory", 10**6, 299, tmp_path, memory=16 * GIB) == "memory"
     assert "> 16.00 GiB available" in caplog.text
 
@@ -119,7 +119,7 @@ def test_available_memory_is_capped_by_a_container_limit(tmp_path, monkeypatch):
     (tmp_path / "current").write_text("400000\n")
     (tmp_path / "unlimited").write_text("max\n")
     monkeypatch.setattr(
-        "common.data.CGROUP_MEMORY",
+        "common.data.pipeline.CGROUP_MEMORY",
         [(tmp_path / "unlimited", tmp_path / "current"), (tmp_path / "max", tmp_path / "current")],
     )
     assert available_memory() == 600000
@@ -144,7 +144,7 @@ def test_a_disk_cached_run_removes_its_cache_and_lists_an_unreadable_val_image(t
     import pandas as pd
     from test_train import write_dataset
 
-    from common.train import train
+    from common.training.train import train
 
     dataset = write_dataset(tmp_path / "dataset", videos_per_class=(3, 2, 1), frames=2)
     (dataset / "val" / "real" / "val_real_1__f000001_0.jpg").write_bytes(b"")
@@ -176,8 +176,8 @@ def test_a_split_without_one_readable_image_stops_the_run_with_a_message(tmp_pat
     import pandas as pd
     from test_train import write_dataset
 
-    from common.errors import UserError
-    from common.train import train
+    from common.core.errors import UserError
+    from common.training.train import train
 
     dataset = write_dataset(tmp_path / "dataset", videos_per_class=(2, 1, 1), frames=2)
     for path in pd.read_csv(dataset / "split.csv").query("split == @split")["path"]:

@@ -3,10 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.dataset import SPLITS, count_table, plan_dataset, prepare_dataset, split_by_video
-from common.errors import UserError
-from common.manifest import FACE_COLUMNS, FAKE, REAL
-from common.report import split_table
+from common.core.errors import UserError
+from common.core.manifest import FACE_COLUMNS, FAKE, REAL
+from common.data.split import SPLITS, count_table, plan_dataset, prepare_dataset, split_by_video
+from common.evaluation.run_report import split_table
 
 RATIOS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
@@ -275,7 +275,7 @@ def test_the_report_shows_per_method_counts_and_reads_an_older_count_table():
 
 
 def test_the_test_listing_keeps_a_faceless_video_of_a_group_dealt_to_test_by_ratios(tmp_path):
-    from common.dataset import list_test_videos
+    from common.data.split import list_test_videos
 
     manifest = faces_manifest(groups=10, fakes_per_real=2, frames=2)
     plan, _ = plan_dataset(manifest, RATIOS, balance="none", seed=0, protocol="ratios")
@@ -295,7 +295,7 @@ def test_the_test_listing_keeps_a_faceless_video_of_a_group_dealt_to_test_by_rat
 
 
 def test_the_report_defines_the_video_probability_as_the_run_scored_it():
-    from common.report import definitions
+    from common.evaluation.run_report import definitions
 
     track_max = definitions({"video_score": "track_max", "track_min_share": 0.25})[0]
     frame_mean = definitions({"video_score": "frame_mean", "track_min_share": 0.25})[0]

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import load_script
 
-from common.errors import UserError
-from common.tracks import iou
+from common.core.errors import UserError
+from common.faces.tracks import iou
 from tools import demo
 
 N_REAL = 3  # one clip per face photo

@@ -10,7 +10,7 @@ from conftest import ROOT, load_script
 from test_predict import write_face_video
 from test_train import write_dataset
 
-from common.checkpoint import read_metadata
+from common.core.model_file import read_metadata
 
 stage04 = load_script("04-train-cnn.py")
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, load_script, write_video
 
-from common.faces import Face
+from common.faces.base import Face
 from tools.demo import make_demo_videos
 
 DEMO = ["--config", str(ROOT / "configs" / "demo.yaml")]
@@ -63,8 +63,8 @@ def test_test_split_metrics_are_on_videos_the_model_never_trained_on(pipeline):
 
 
 def test_the_model_carries_the_crop_settings_of_stage_02(pipeline):
-    from common.checkpoint import read_metadata
-    from common.manifest import read_pipeline
+    from common.core.manifest import read_pipeline
+    from common.core.model_file import read_metadata
 
     assert (
         read_metadata(pipeline / "runs" / "latest")["preprocess"]
@@ -137,7 +137,7 @@ PAPER_CONFIGS = [
 
 
 def test_the_paper_configs_sample_score_and_choose_faces_as_deepfakebench_end_to_end():
-    from common.config import load_config
+    from common.core.config import load_config
 
     for name in PAPER_CONFIGS:
         config = load_config(ROOT / "configs" / name)
@@ -153,7 +153,7 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     video, so it gets exactly the P(fake) stage 04 reported (tiny data, 12 frames a video, small_cnn at 32 px)."""
     import yaml
 
-    from common import predict
+    from common.inference import predict
 
     paper = yaml.safe_load((ROOT / "configs" / "ffpp_c23_xception.yaml").read_text())
     assert paper["video"]["sampling"] == "frames" and "frames" not in paper["predict"]
@@ -166,7 +166,8 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     for number in range(8):  # 4 to 7.5 s at 10 frames/s: 1 frame/s would sample 4 to 8 frames
         label = ("real", "fake")[number % 2]
         write_video(tmp_path / "videos" / label / f"{label}{number}.mp4", frames=40 + 5 * number)
-    stage02 = load_script("02-crop-faces-with-mtcnn.py")
+    from common.stages import crop_faces as stage02  # what 02-crop-faces-with-mtcnn.py runs
+
     monkeypatch.setattr(stage02, "build_detector", lambda preprocess: OneFaceDetector())
     monkeypatch.setattr(predict, "build_detector", lambda preprocess: OneFaceDetector())
     work = tmp_path / "work"

@@ -11,11 +11,11 @@ import yaml
 from conftest import read_figure
 from test_train import write_dataset
 
-from common import explain
-from common.backbones import BACKBONES
-from common.checkpoint import load_model
-from common.config import load_config
-from common.models import BACKBONE_LAYER_NAME, build_model
+from common.core.config import load_config
+from common.core.model_file import load_model
+from common.evaluation import explain
+from common.models.backbones import BACKBONES
+from common.models.classifier import BACKBONE_LAYER_NAME, build_model
 from tools.scripts import load_script
 
 stage06 = load_script("06-explain-run.py")
@@ -47,7 +47,7 @@ def explain_face(rng, label):
 def trained_run(tmp_path_factory):
     """A run directory of stage 04: small_cnn at 32 px from scratch, a few epochs (it separates the test
     faces completely, P(fake) near 0 and 1)."""
-    from common.train import train
+    from common.training.train import train
 
     root = tmp_path_factory.mktemp("explain")
     dataset = write_dataset(root / "dataset", videos_per_class=(8, 2, 2), frames=4, draw=explain_face)

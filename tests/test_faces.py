@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from conftest import SequenceDetector
 
-from common.config import DEFAULTS
-from common.faces import Face, crop_with_margin, faces_with_tracks
+from common.core.config import DEFAULTS
+from common.faces.base import Face
+from common.faces.detection import crop_with_margin, faces_with_tracks
 
 PREPROCESS = DEFAULTS["preprocess"]
 
@@ -138,7 +139,7 @@ DFDC = Path(__file__).resolve().parents[2] / "shared" / "data" / "dfdc_samples" 
 @pytest.mark.skipif(not DFDC.is_file(), reason="the DFDC sample clips are not on this machine")
 @pytest.mark.parametrize("count", [10, 32])  # stage 01 at 1 frame/s; stage 05's default
 def test_the_dim_dfdc_clip_gets_a_face_in_most_sampled_frames(mtcnn, count):
-    from common.video import evenly_spaced, scaled_frames
+    from common.io.video import evenly_spaced, scaled_frames
 
     _, _, frames = scaled_frames(DFDC, lambda info: evenly_spaced(info.frame_count, count))
     frames = [frame for _, frame in frames if frame is not None]
@@ -149,8 +150,8 @@ def test_the_dim_dfdc_clip_gets_a_face_in_most_sampled_frames(mtcnn, count):
 
 @pytest.fixture(scope="module")
 def blazeface():
-    from common.config import load_config
-    from common.faces import build_detector
+    from common.core.config import load_config
+    from common.faces.detection import build_detector
 
     preprocess = load_config(Path(__file__).resolve().parents[1] / "configs" / "blazeface.yaml")["preprocess"]
     return build_detector(preprocess), preprocess
@@ -181,7 +182,7 @@ def test_blazeface_crops_nothing_from_frames_without_a_face(blazeface):
 
 @pytest.mark.skipif(not DFDC.is_file(), reason="the DFDC sample clips are not on this machine")
 def test_blazeface_finds_the_face_of_the_dim_dfdc_clip_in_most_sampled_frames(blazeface):
-    from common.video import evenly_spaced, scaled_frames
+    from common.io.video import evenly_spaced, scaled_frames
 
     detector, preprocess = blazeface
     _, _, frames = scaled_frames(DFDC, lambda info: evenly_spaced(info.frame_count, 32))

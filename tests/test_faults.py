@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from conftest import ROOT, load_script, start_interruptible, write_video
 
-from common.checkpoint import METADATA_ENTRY, MODEL_FILE, save_model
-from common.config import DEFAULTS
-from common.models import build_model
+from common.core.config import DEFAULTS
+from common.core.model_file import METADATA_ENTRY, MODEL_FILE, save_model
+from common.models.classifier import build_model
 
 stage05 = load_script("05-predict-video.py")
 
@@ -114,9 +114,9 @@ def test_stage_03_leaves_out_a_face_whose_crop_is_missing_lists_it_and_exits_1(t
 
 
 def test_two_runs_writing_one_output_the_second_is_refused_shards_of_it_are_not(tmp_path):
-    from common.errors import UserError
-    from common.files import output_lock
-    from common.shard import Shard
+    from common.core.errors import UserError
+    from common.core.files import output_lock
+    from common.core.shard import Shard
 
     folder = tmp_path / "frames"
     with output_lock(folder, "manifest.csv"):
@@ -140,13 +140,13 @@ def test_two_runs_writing_one_output_the_second_is_refused_shards_of_it_are_not(
 
 
 def test_the_lock_of_a_killed_run_is_free_at_once(tmp_path):
-    from common.files import output_lock
+    from common.core.files import output_lock
 
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, time; from common.files import output_lock; "
+            "import sys, time; from common.core.files import output_lock; "
             f"lock = output_lock({str(tmp_path)!r}, 'manifest.csv'); lock.__enter__(); print('held', flush=True); "
             "time.sleep(60)",
         ],
@@ -163,13 +163,13 @@ def test_the_lock_of_a_killed_run_is_free_at_once(tmp_path):
 
 def test_the_lock_of_a_killed_run_is_free_at_once_while_a_worker_it_forked_lives_on(tmp_path):
     """Stage 01's worker processes are forked: one busy with a video outlives a killed stage for a while."""
-    from common.files import output_lock
+    from common.core.files import output_lock
 
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import os, time; from common.files import output_lock; "
+            "import os, time; from common.core.files import output_lock; "
             f"lock = output_lock({str(tmp_path)!r}, 'manifest.csv'); lock.__enter__(); child = os.fork(); "
             # the child names itself: fork() returns in it only after its at-fork hooks ran (the parent
             # naming it could be read, on a loaded machine, before the child was ever scheduled)
@@ -193,7 +193,7 @@ def test_the_lock_of_a_killed_run_is_free_at_once_while_a_worker_it_forked_lives
 def test_stage_03_refuses_an_output_folder_another_run_is_writing(tmp_path, capsys):
     from test_dataset import faces_manifest, write_faces_folder
 
-    from common.files import output_lock
+    from common.core.files import output_lock
 
     write_faces_folder(tmp_path / "faces", faces_manifest(groups=6, fakes_per_real=1, frames=2))
     stage03 = load_script("03-prepare-fake-real-dataset.py")
@@ -244,7 +244,7 @@ def test_stage_01_killed_mid_run_then_rerun_equals_an_uninterrupted_run_file_for
 def test_temporary_files_of_a_killed_run_are_swept_those_of_live_runs_and_other_hosts_kept(tmp_path):
     import socket
 
-    from common.files import sweep_temporaries
+    from common.core.files import sweep_temporaries
 
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
@@ -421,7 +421,7 @@ def test_a_container_reporting_a_wrong_frame_rate_is_sampled_by_its_timestamps(
     """The videos are 10 frames/s (2 and 2.5 s long); their container is made to report 0, NaN or 1000
     frames/s. Stage 01 at 2 frames/s samples 4 and 5 frames, as from honest files (before: 30 frames/s was
     assumed for 0 and NaN, and 1000 believed, giving one frame each), with a warning naming the file."""
-    import common.video
+    import common.io.video
 
     honest = cv2.VideoCapture
 
@@ -435,7 +435,7 @@ def test_a_container_reporting_a_wrong_frame_rate_is_sampled_by_its_timestamps(
         def __getattr__(self, name):
             return getattr(self.capture, name)
 
-    monkeypatch.setattr(common.video.cv2, "VideoCapture", Misreporting)
+    monkeypatch.setattr(common.io.video.cv2, "VideoCapture", Misreporting)
     stage01 = load_script("01-convert-video-to-image.py")
     output = tmp_path / "frames"
     argv = ["--input", str(labelled_videos), "--output", str(output), "--fps", "2", "--workers", "1"]
@@ -511,7 +511,7 @@ def test_odd_names_a_text_and_an_image_named_mp4_through_stages_01_and_05_and_th
     from test_predict import BoxDetector
     from test_stages_01_03 import tree_digest
 
-    from common import predict
+    from common.inference import predict
 
     videos = tmp_path / "videos" / "real"
     write_video(videos / "clip 'één' $(rm -rf x) & ;.mp4", frames=20)  # 2 s

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from common.files import atomic_path, atomic_write_text
+from common.core.files import atomic_path, atomic_write_text
 
 
 def test_a_write_that_fails_leaves_neither_the_file_nor_its_temporary(tmp_path):

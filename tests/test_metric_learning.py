@@ -12,9 +12,9 @@ import tensorflow as tf
 from conftest import ROOT, load_script
 from test_train import SMALL, write_dataset
 
-from common.checkpoint import load_model, read_metadata
-from common.data import make_dataset
-from common.metric_learning import ClassifierLogs, supcon_loss, triplet_loss, with_two_targets
+from common.core.model_file import load_model, read_metadata
+from common.data.pipeline import make_dataset
+from common.training.metric_learning import ClassifierLogs, supcon_loss, triplet_loss, with_two_targets
 
 stage04 = load_script("04-train-cnn.py")
 LOSSES = {"triplet": triplet_loss, "supcon": supcon_loss}
@@ -140,7 +140,7 @@ def test_a_video_model_with_a_metric_loss_is_refused_in_one_line(tmp_path):
 
 LOAD_CLASSIFIER = """
 import sys
-from common.checkpoint import load_model
+from common.core.model_file import load_model
 model, metadata = load_model(sys.argv[1])
 print(len(model.outputs), tuple(model.outputs[0].shape), metadata["metric_learning"])
 """

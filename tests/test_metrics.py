@@ -1,4 +1,4 @@
-"""Tests for common.metrics (label 1 = fake, positive class)."""
+"""Tests for common.evaluation.metrics (label 1 = fake, positive class)."""
 
 import json
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from conftest import C0, C1, count_colour, read_figure
 
-from common import metrics
-from common.config import DEFAULTS
+from common.core.config import DEFAULTS
+from common.evaluation import metrics
 
 
 def assert_png_written(path, **size):
@@ -152,7 +152,7 @@ def test_plot_overwrites_existing_file(tmp_path):
 
 
 def test_video_accuracy_follows_the_verdicts_when_a_tied_vote_was_decided_real():
-    from common.metrics import video_metrics
+    from common.evaluation.metrics import video_metrics
 
     # video 0: a 2-of-4 tie decided REAL by its mean frame score; by the 0.5 share alone it would count as fake
     result = video_metrics([0, 1], [0.5, 1.0], [False, True])
@@ -173,8 +173,8 @@ def test_threshold_free_figures_a_paper_reports():
 
 
 def test_auc_per_manipulation_method_pits_every_real_video_against_one_method():
-    from common.config import DEFAULTS
-    from common.evaluation import evaluate
+    from common.core.config import DEFAULTS
+    from common.evaluation.evaluate import evaluate
 
     faces = pd.DataFrame(
         {
@@ -226,7 +226,7 @@ def test_deepfakebench_accuracy_calls_a_score_of_exactly_one_half_real():
 
 
 def test_deepfakebench_video_auc_ranks_videos_by_their_mean_frame_score_not_by_their_worst_track():
-    from common.evaluation import evaluate
+    from common.evaluation.evaluate import evaluate
 
     # real video r: a one-frame spurious track at 0.9 beside a steady face at 0.1 (mean frame P(fake): the
     # frame's most fake face, 0.9, 0.1, 0.1, 0.1 -> 0.3); fake video f: 0.4 in every frame

@@ -1,13 +1,13 @@
-"""Tests for common.models (all with weights=None: no downloads)."""
+"""Tests for common.models.classifier (all with weights=None: no downloads)."""
 
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
-from common import models  # noqa: E402
-from common.backbones import BACKBONES  # noqa: E402
-from common.errors import UserError  # noqa: E402
+from common.core.errors import UserError  # noqa: E402
+from common.models import classifier as models  # noqa: E402
+from common.models.backbones import BACKBONES  # noqa: E402
 
 # Keras' TF backend trips numpy 2's __array__(copy=...) deprecation; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -142,7 +142,9 @@ def test_from_scratch_efficientnet_pools_by_average_and_with_pretrained_weights_
     keras.backend.clear_session()
     pretrained = models.build_model("efficientnet_b0", image_size=32, weights=str(weights_file))
     assert models.backbone_pooling(pretrained) == "max"
-    from common.explain import untrained_copy  # --explain's t-SNE before training: the same network
+    from common.evaluation.explain import (
+        untrained_copy,  # --explain's t-SNE before training: the same network
+    )
 
     assert models.backbone_pooling(untrained_copy(pretrained, "efficientnet_b0", 32, seed=0)) == "max"
     assert models.resolve_pooling("xception", "auto", "imagenet") == "max"
@@ -217,7 +219,7 @@ def test_saved_model_reloads_without_custom_objects(tmp_path, name):
 
 
 def test_a_mixed_precision_model_is_scored_in_float32_on_a_cpu(tmp_path):
-    from common.checkpoint import load_model, save_model
+    from common.core.model_file import load_model, save_model
 
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")  # as stage 04 trains on a GPU

@@ -1,4 +1,4 @@
-"""The default face detector, MTCNN on LiteRT (``common.mtcnn_litert``), finds the faces that the ``mtcnn``
+"""The default face detector, MTCNN on LiteRT (``common.faces.mtcnn_litert``), finds the faces that the ``mtcnn``
 package finds, with its confidences, and stage 02 runs it without loading TensorFlow.
 
 The frames in ``tests/data/mtcnn`` are the demo generator's (``00-make-demo-videos.py`` with its default
@@ -16,9 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from common.config import DEFAULTS
-from common.faces import Face, MTCNNDetector, build_detector, faces_with_tracks
-from common.mtcnn_litert import MTCNNLiteRT, Network, load_weights, pnet_model, pyramid, suppress
+from common.core.config import DEFAULTS
+from common.faces.base import Face
+from common.faces.detection import MTCNNDetector, build_detector, faces_with_tracks
+from common.faces.mtcnn_litert import MTCNNLiteRT, Network, load_weights, pnet_model, pyramid, suppress
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "mtcnn"

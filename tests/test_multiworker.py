@@ -78,8 +78,8 @@ def run_workers(arguments, folder, count=2):
 def test_two_workers_train_one_run_that_only_the_chief_writes(tmp_path):
     """Both workers take the same steps on a global batch of 2 x --batch-size, the chief alone writes the
     run directory, and its model.keras is the model that the run's test scores came from."""
-    from common.checkpoint import load_model
-    from common.data import make_dataset
+    from common.core.model_file import load_model
+    from common.data.pipeline import make_dataset
 
     dataset = write_dataset(tmp_path / "dataset")
     (dataset / "train" / "fake" / "train_fake_0__f000000_0.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
@@ -126,10 +126,11 @@ tf.config.set_logical_device_configuration(
 )
 from test_train import write_dataset
 
-from common.config import load_config
-from common.data import make_dataset
-from common.models import build_model
-from common.train import fit_phases, load_split
+from common.core.config import load_config
+from common.data.pipeline import make_dataset
+from common.models.classifier import build_model
+from common.training.fitting import fit_phases
+from common.training.inputs import load_split
 
 folder = Path(sys.argv[1])
 split = load_split(write_dataset(folder))

@@ -1,11 +1,11 @@
-"""Tests for common.perturbations: the DeeperForensics-1.0 perturbations at levels 1-5."""
+"""Tests for common.io.perturbations: the DeeperForensics-1.0 perturbations at levels 1-5."""
 
 import cv2
 import numpy as np
 import pytest
 
-from common import perturbations
-from common.errors import UserError
+from common.core.errors import UserError
+from common.io import perturbations
 
 FRAME_PERTURBATIONS = sorted(set(perturbations.LEVELS) - perturbations.WHOLE_VIDEO)
 

@@ -15,13 +15,17 @@ import pytest
 from conftest import C0, ROOT, SequenceDetector, count_colour, load_script, read_figure, write_video
 from sklearn.metrics import roc_auc_score
 
-from common import data, evaluation, predict
-from common.checkpoint import MODEL_FILE, save_model
-from common.config import DEFAULTS
-from common.datasets import parse_label
-from common.errors import UserError
-from common.faces import Face, faces_with_tracks
-from common.models import build_model
+from common.core.config import DEFAULTS
+from common.core.errors import UserError
+from common.core.model_file import MODEL_FILE, save_model
+from common.data import pipeline as data
+from common.data.adapters import parse_label
+from common.evaluation import evaluate as evaluation
+from common.faces.base import Face
+from common.faces.detection import faces_with_tracks
+from common.inference import predict
+from common.models import methods
+from common.models.classifier import build_model
 
 stage05 = load_script("05-predict-video.py")
 
@@ -196,7 +200,7 @@ def write_flat_video(path, brightness, frames=6, size=(160, 120)):
 def brightness_scores(monkeypatch):
     """Score each face crop by its mean brightness / 255, so verdicts are known in advance."""
     monkeypatch.setattr(
-        predict, "score_crops", lambda model, crops, *args: np.array([c.mean() / 255 for c in crops])
+        methods, "score_crops", lambda model, crops, *args: np.array([c.mean() / 255 for c in crops])
     )
 
 
@@ -369,13 +373,13 @@ def test_the_script_crops_with_the_model_metadata_not_the_config(
     config = tmp_path / "other.yaml"
     config.write_text("preprocess:\n  margin: 0.5\n  min_confidence: 0.99\n")
     shapes = []
-    score_crops = predict.score_crops
+    score_crops = methods.score_crops
 
     def recording(model, crops, *args):
         shapes.extend(crop.shape for crop in crops)
         return score_crops(model, crops, *args)
 
-    monkeypatch.setattr(predict, "score_crops", recording)
+    monkeypatch.setattr(methods, "score_crops", recording)
     video = write_video(tmp_path / "v.mp4", frames=10)
     assert (
         stage05.main(
@@ -536,11 +540,11 @@ def test_a_model_saved_before_the_lone_face_and_track_rules_crops_as_its_trainin
 def test_the_network_is_traced_once_for_every_number_of_faces(model):
     crops = [np.full((40, 30, 3), value, np.uint8) for value in range(0, 250, 25)]
     for count in (3, 7, 10, 1):
-        scores = predict.score_crops(model, crops[:count], 32, 95, 64)
+        scores = methods.score_crops(model, crops[:count], 32, 95, 64)
         assert scores.shape == (count,)
-    assert predict.inference_function(model).experimental_get_tracing_count() == 1
+    assert methods.inference_function(model).experimental_get_tracing_count() == 1
     expected = model.predict_on_batch(data.prepare_crops(crops, 32, 95)).reshape(-1)
-    assert np.allclose(predict.score_crops(model, crops, 32, 95, 4), expected, atol=1e-6)
+    assert np.allclose(methods.score_crops(model, crops, 32, 95, 4), expected, atol=1e-6)
 
 
 def brightness_videos(folder, count=5):

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from conftest import load_script
 
-from common import predict
-from common.checkpoint import MODEL_FILE, save_model
-from common.config import DEFAULTS
-from common.faces import Face
-from common.models import build_model
-from common.shard import parse_shard
+from common.core.config import DEFAULTS
+from common.core.model_file import MODEL_FILE, save_model
+from common.core.shard import parse_shard
+from common.faces.base import Face
+from common.inference import predict
+from common.models.classifier import build_model
 
 stage05 = load_script("05-predict-video.py")
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from conftest import load_script, write_video
 
-from common.config import load_config
-from common.dataset import split_by_video
-from common.datasets import list_videos
-from common.errors import UserError
-from common.manifest import FAKE, REAL, read_table
-from common.predict import videos_and_labels
+from common.core.config import load_config
+from common.core.errors import UserError
+from common.core.manifest import FAKE, REAL, read_table
+from common.data.adapters import list_videos
+from common.data.split import split_by_video
+from common.inference.predict import videos_and_labels
 
 CELEBDF_FILES = [
     "Celeb-real/id0_0000.mp4",
@@ -202,7 +202,7 @@ def test_ffpp_videos_in_no_split_file_get_no_official_split_and_one_warning(tmp_
     for method in ["Deepfakes", "Face2Face"]:
         for name in ["010_011", "011_010"]:
             touch(root / "manipulated_sequences" / method / "c23" / "videos" / f"{name}.mp4")
-    with caplog.at_level(logging.WARNING, logger="common.datasets"):
+    with caplog.at_level(logging.WARNING, logger="common.data.adapters"):
         records = by_id(list_videos(root, "ffpp", config=two_methods()))
     unlisted = ["original/010", "original/011", "Deepfakes/010_011", "Face2Face/011_010"]
     assert {records[video_id].official_split for video_id in unlisted} == {""}
@@ -329,7 +329,7 @@ def test_temporary_files_of_a_broken_off_download_are_skipped_with_one_warning(t
     root = ffpp_tree(tmp_path / "ffpp")
     method_temp = touch(root / "manipulated_sequences" / "Deepfakes" / "c23" / "videos" / "tmpk2j9x_1a")
     original_temp = touch(root / "original_sequences" / "youtube" / "c23" / "videos" / "tmp8qz0w3ld")
-    with caplog.at_level(logging.WARNING, logger="common.datasets"):
+    with caplog.at_level(logging.WARNING, logger="common.data.adapters"):
         records = by_id(list_videos(root, "ffpp", config=two_methods()))
     assert len(records) == 30 and not any("tmp" in video_id for video_id in records)  # no bogus video
     warnings = [record.getMessage() for record in caplog.records if "not .mp4 videos" in record.getMessage()]

@@ -1,4 +1,4 @@
-"""Quiet start-up (common.quiet): TensorFlow's start-up lines are left out of standard error, nothing else."""
+"""Quiet start-up (common.core.quiet): TensorFlow's start-up lines are left out of standard error, nothing else."""
 
 import os
 import signal
@@ -9,7 +9,7 @@ import time
 
 from conftest import ROOT
 
-from common.quiet import STARTUP_NOISE, forward
+from common.core.quiet import STARTUP_NOISE, forward
 
 STARTUP = [
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
@@ -73,7 +73,7 @@ def test_ffmpegs_own_line_after_a_progress_bar_is_left_out_and_the_bar_kept():
 # a pool of worker processes) still holds standard error open
 OUTLIVED = """
 import subprocess, sys, time
-from common.quiet import filter_stderr
+from common.core.quiet import filter_stderr
 filter_stderr()
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 print(child.pid, flush=True)

@@ -6,12 +6,12 @@ import sys
 import pytest
 from conftest import ROOT
 
-from common.aggregate import RULES
-from common.backbones import BACKBONES
-from common.datasets import ADAPTERS
-from common.errors import UserError
-from common.faces import DETECTORS
-from common.registry import Registry
+from common.core.errors import UserError
+from common.core.registry import Registry
+from common.data.adapters import ADAPTERS
+from common.evaluation.aggregate import RULES
+from common.faces.base import DETECTORS
+from common.models.backbones import BACKBONES
 
 
 def test_a_name_registered_twice_is_refused():
@@ -60,7 +60,7 @@ def test_every_pluggable_kind_is_one_registry(registry, names):
 def test_the_names_and_stage_04_help_need_no_tensorflow():
     code = (
         "import sys, runpy; sys.argv = ['04-train-cnn.py', '--help']\n"
-        "import common.aggregate, common.backbones, common.datasets, common.faces\n"
+        "import common.plugins\n"
         "try:\n    runpy.run_path('04-train-cnn.py', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was loaded'\n"

@@ -10,11 +10,11 @@ import yaml
 from conftest import load_script
 from test_train import SMALL, write_dataset
 
-from common.checkpoint import read_metadata
-from common.config import default
-from common.facemesh import FaceMesh
-from common.faces import crop_with_margin
-from common.sbi import (
+from common.core.config import default
+from common.core.model_file import read_metadata
+from common.faces.detection import crop_with_margin
+from common.faces.facemesh import FaceMesh
+from common.training.sbi import (
     FOLDER,
     RECORD,
     VAL_FOLDER,
@@ -133,7 +133,7 @@ def write_faces(folder, crop, count):
 
 def epochs_of(blends, image_size=64, epochs=2):
     """Each epoch's images of the online rows, as stage 04's input pipeline makes them (row order)."""
-    from common.data import make_dataset
+    from common.data.pipeline import make_dataset
 
     rows = blends.rows
     data = make_dataset(rows["file"], rows["label"], image_size, 4, training=False, generate=blends)
@@ -178,8 +178,8 @@ def test_online_sbi_selected_on_val_pseudo_fakes_reads_no_train_or_val_fake_and_
 
 
 def test_val_pseudo_fakes_need_pseudo_fakes_in_training():
-    from common.config import load_config
-    from common.errors import ConfigError
+    from common.core.config import load_config
+    from common.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"'train\.val_fakes' sbi needs train\.pseudo_fakes: sbi"):
         load_config(overrides={"train.val_fakes": "sbi"})

@@ -12,10 +12,10 @@ from conftest import ROOT, load_script
 from test_predict import write_face_video
 from test_train import write_dataset
 
-from common import sequence
-from common.checkpoint import read_metadata
-from common.config import load_config
-from common.data import augment_window
+from common.core.config import load_config
+from common.core.model_file import read_metadata
+from common.data.pipeline import augment_window
+from common.models import video as sequence
 
 stage04 = load_script("04-train-cnn.py")
 

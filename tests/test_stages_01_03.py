@@ -8,13 +8,16 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script, start_interruptible, write_video
+from conftest import ROOT, start_interruptible, write_video
 
-from common.faces import Face
-from common.manifest import read_pipeline
+from common.core.manifest import read_pipeline
+from common.faces.base import Face
+from common.stages import crop_faces, extract_frames
 
-stage01 = load_script("01-convert-video-to-image.py")
-stage02 = load_script("02-crop-faces-with-mtcnn.py")
+stage01, stage02 = (
+    extract_frames,
+    crop_faces,
+)  # what 01-convert-video-to-image.py and 02-crop-faces-with-mtcnn.py run
 
 
 def tree_digest(folder):
@@ -174,8 +177,8 @@ def test_a_group_pattern_keeps_each_identity_in_one_group(celebrity_videos, tmp_
 
 
 def test_a_groups_csv_names_videos_by_id_or_file_name_and_must_cover_every_video(celebrity_videos, tmp_path):
-    from common.datasets import list_videos
-    from common.errors import UserError
+    from common.core.errors import UserError
+    from common.data.adapters import list_videos
 
     groups = tmp_path / "groups.csv"
     rows = [f"real/id{p}_0000,person{p}\nid{p}_id{(p + 1) % 4}_0000.mp4,person{p}" for p in range(4)]
@@ -279,7 +282,7 @@ def test_video_ids_that_differ_only_by_a_path_separator_keep_their_own_frames(tm
 
 
 def test_shards_run_one_after_the_other_equal_the_unsharded_run_file_for_file(tmp_path, monkeypatch, capsys):
-    from common.shard import Shard
+    from common.core.shard import Shard
 
     videos = tmp_path / "videos"
     ids = []

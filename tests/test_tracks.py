@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from skimage import data
 
-from common.aggregate import track_scores, video_scores
-from common.config import DEFAULTS
-from common.faces import crop_video_faces
-from common.tracks import iou, link_tracks
+from common.core.config import DEFAULTS
+from common.evaluation.aggregate import track_scores, video_scores
+from common.faces.detection import crop_video_faces
+from common.faces.tracks import iou, link_tracks
 
 
 def test_overlap_of_boxes():

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from conftest import C0, C1, ROOT, count_colour, load_script, read_figure
 
-from common.checkpoint import read_metadata
-from common.config import load_config
-from common.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
-from common.report import add_cross_dataset
+from common.core.config import load_config
+from common.core.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
+from common.core.model_file import read_metadata
+from common.evaluation.run_report import add_cross_dataset
 
 stage04 = load_script("04-train-cnn.py")
 
@@ -203,14 +203,14 @@ def test_bad_model_settings_fail_in_one_line_before_training(tmp_path, flags, me
 
 
 def test_cpu_trains_in_float32_on_one_replica():
-    from common.train import setup_devices
+    from common.training.devices import setup_devices
 
     strategy, description = setup_devices("auto")
     assert strategy.num_replicas_in_sync == 1 and "float32" in description
 
 
 def test_class_weights_only_when_the_classes_are_unbalanced():
-    from common.train import class_weights
+    from common.training.inputs import class_weights
 
     assert class_weights([0, 1, 0, 1]) is None
     weights = class_weights([0, 0, 0, 1])
@@ -218,7 +218,7 @@ def test_class_weights_only_when_the_classes_are_unbalanced():
 
 
 def test_training_data_is_shuffled_even_without_augmentation(tmp_path):
-    from common.data import make_dataset
+    from common.data.pipeline import make_dataset
 
     paths = []
     for index in range(16):
@@ -231,7 +231,7 @@ def test_training_data_is_shuffled_even_without_augmentation(tmp_path):
 
 
 def test_every_first_epoch_batch_holds_both_classes_on_a_large_label_sorted_split(tmp_path):
-    from common.data import make_dataset
+    from common.data.pipeline import make_dataset
 
     image = tmp_path / "face.jpg"  # one tiny image stands for every row: the test is about the order
     cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
@@ -245,7 +245,7 @@ def test_every_first_epoch_batch_holds_both_classes_on_a_large_label_sorted_spli
 
 
 def test_the_training_order_spreads_a_minority_class_over_the_whole_list():
-    from common.data import training_order
+    from common.data.pipeline import training_order
 
     labels = np.array([0] * 9_000 + [1] * 1_000)
     order = training_order(labels, seed=1)
@@ -258,9 +258,9 @@ def test_the_training_order_spreads_a_minority_class_over_the_whole_list():
 def test_the_saved_model_is_the_best_epoch_of_the_whole_run_across_phases(tmp_path):
     import keras
 
-    from common.checkpoint import load_model
-    from common.data import make_dataset
-    from common.train import train
+    from common.core.model_file import load_model
+    from common.data.pipeline import make_dataset
+    from common.training.train import train
 
     dataset = write_dataset(tmp_path / "dataset")
     config = load_config(
@@ -303,8 +303,8 @@ def test_a_face_crop_reaches_the_model_identically_in_training_and_in_scoring(tm
 
     import matplotlib
 
-    from common.data import make_dataset, prepare_crops
-    from common.files import write_jpeg
+    from common.core.files import write_jpeg
+    from common.data.pipeline import make_dataset, prepare_crops
 
     photo = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))
     crop = photo[60:390, 130:400]  # a face with a margin, as stage 02 cuts it
@@ -359,7 +359,7 @@ def test_a_model_that_learned_says_nothing_of_the_kind(tmp_path, capsys):
 
 
 def test_learned_nothing_means_a_constant_output_or_a_chance_validation_auc():
-    from common.train import learned_nothing
+    from common.training.train import learned_nothing
 
     faces = pd.DataFrame({"p_fake": [0.7, 0.7004, 0.7, 0.7002]})
     assert learned_nothing(faces, {"auc": 0.9}).startswith(
@@ -374,7 +374,7 @@ def test_learned_nothing_means_a_constant_output_or_a_chance_validation_auc():
 def test_a_test_video_without_a_face_is_counted_in_metrics_and_report(tmp_path):
     from test_dataset import RATIOS, faces_manifest, write_faces_folder
 
-    from common.dataset import prepare_dataset
+    from common.data.split import prepare_dataset
 
     # Celeb-DF-like official list: real_000, fake_000_0, real_001, fake_001_0; stage 02 found no face in
     # any frame of fake_001_0, so its frames are in skipped_frames.csv and none in the manifest

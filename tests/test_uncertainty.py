@@ -1,12 +1,12 @@
-"""Tests for common.uncertainty: bootstrap over videos, paired bootstrap and DeLong's test (1 = fake)."""
+"""Tests for common.evaluation.uncertainty: bootstrap over videos, paired bootstrap and DeLong's test (1 = fake)."""
 
 import numpy as np
 import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from common import uncertainty
-from common.metrics import equal_error_rate
+from common.evaluation import uncertainty
+from common.evaluation.metrics import equal_error_rate
 
 
 def frames_of_videos(n_real=30, n_fake=40, seed=0, separation=1.0):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import write_video
 
-from common.config import DEFAULTS
-from common.errors import VideoError
-from common.video import (
+from common.core.config import DEFAULTS
+from common.core.errors import VideoError
+from common.io.video import (
     VideoInfo,
     describe_sampling,
     pick_frames,
@@ -71,10 +71,10 @@ def test_frames_past_a_short_end_come_back_empty(tmp_path):
 
 @pytest.mark.parametrize(("resize", "width"), [("width_rule", 640), ("none", 1280)])
 def test_stage_01_and_stage_05_read_frames_at_the_configured_resolution(tmp_path, resize, width):
-    from common.datasets import VideoRecord
-    from common.manifest import REAL
-    from common.predict import video_frames
-    from common.video import extract_video
+    from common.core.manifest import REAL
+    from common.data.adapters import VideoRecord
+    from common.inference.predict import video_frames
+    from common.io.video import extract_video
 
     video = write_video(tmp_path / "wide.mp4", frames=4, size=(1280, 720))
     settings = {**DEFAULTS["video"], "fps": 10.0, "resize": resize}
@@ -136,7 +136,7 @@ def number_shown(frame):
 
 
 def test_far_apart_frames_are_reached_by_seeking_and_are_exactly_the_frames_asked_for(tmp_path):
-    from common.video import Timeline, _read_frames_opencv
+    from common.io.video import Timeline, _read_frames_opencv
 
     path = write_numbered_video(tmp_path / "long.mp4", frames=1200)
     wanted = [5, 250, 251, 700, 1100, 1199]
@@ -150,7 +150,7 @@ def test_far_apart_frames_are_reached_by_seeking_and_are_exactly_the_frames_aske
 
 
 def test_a_video_without_timestamps_is_read_in_order(tmp_path):
-    from common.video import Timeline
+    from common.io.video import Timeline
 
     path = write_numbered_video(tmp_path / "plain.mp4", frames=120)
     timeline = Timeline(path, timestamps=[], keyframes=[])  # as for a container without usable timestamps
@@ -184,7 +184,7 @@ def write_numbered_h264(path, frames, size=(96, 64), rotation=0, container_forma
 
 
 def test_h264_frames_that_nothing_refers_to_are_skipped_unless_sampled_and_the_rest_are_exact(tmp_path):
-    from common.video import Timeline, _read_frames_opencv
+    from common.io.video import Timeline, _read_frames_opencv
 
     path = write_numbered_h264(tmp_path / "b_frames.mp4", frames=90)
     timeline = Timeline.of(path)
@@ -199,7 +199,7 @@ def test_h264_frames_that_nothing_refers_to_are_skipped_unless_sampled_and_the_r
 
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_a_phone_video_with_rotation_metadata_is_read_the_right_way_up_as_opencv_shows_it(tmp_path, rotation):
-    from common.video import _read_frames_opencv
+    from common.io.video import _read_frames_opencv
 
     path = write_numbered_h264(tmp_path / "phone.mp4", frames=12, size=(96, 64), rotation=rotation)
     info = probe_video(path)
@@ -217,7 +217,7 @@ def test_four_channel_and_grey_videos_give_three_channel_frames_as_opencv_reads_
 ):
     import av
 
-    from common.video import _read_frames_opencv
+    from common.io.video import _read_frames_opencv
 
     path = tmp_path / f"{pixels}.{suffix}"
     with av.open(str(path), "w") as container:
@@ -238,7 +238,7 @@ def test_four_channel_and_grey_videos_give_three_channel_frames_as_opencv_reads_
 def test_a_raw_h264_stream_without_a_frame_count_or_timestamps_is_counted_and_read(tmp_path):
     """An elementary .h264 stream: OpenCV reports a meaningless frame count and the packets carry no
     timestamps; its frames are counted from its packets (before: 'no decodable frames') and read in order."""
-    from common.video import _read_frames_opencv
+    from common.io.video import _read_frames_opencv
 
     path = write_numbered_h264(tmp_path / "camera.h264", frames=30, container_format="h264")
     info = probe_video(path)

@@ -26,8 +26,8 @@ import zlib
 import cv2
 import numpy as np
 
-from common.errors import UserError
-from common.files import atomic_path, atomic_write_text
+from common.core.errors import UserError
+from common.core.files import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 

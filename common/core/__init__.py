@@ -1,0 +1,2 @@
+"""The bottom layer: configuration, registries, errors, atomic files, manifests, model-file metadata and the
+per-video runner. Imports nothing of common outside common.core."""

@@ -1,0 +1,290 @@
+"""Evaluation and reports shared by stage 04 (test split) and stage 05 (labelled videos).
+
+Both stages hand labelled face scores (one row per face, with its frame and face track) to
+``evaluate`` with the config's ``predict`` settings, so a run's ``metrics.json`` and stage 05 on the same
+videos agree. Frame-level and video-level figures are reported apart, each with its counts.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from common.core.files import atomic_write_text
+from common.core.model_file import RUN_METRICS
+from common.evaluation.aggregate import (
+    FAKE_VERDICT,
+    LABEL_OF_VERDICT,
+    NO_FACE_ERROR,
+    REAL_VERDICT,
+    RULES,
+    UNKNOWN_VERDICT,
+    frame_scores,
+    scoring,
+    video_scores,
+)
+from common.evaluation.metrics import (
+    binary_metrics,
+    deepfakebench_metrics,
+    plot_confusion_matrix,
+    plot_precision_recall,
+    plot_roc,
+    video_metrics,
+)
+
+
+def evaluate(faces, settings):
+    """Metrics of labelled face scores (one row per face: ``video``, ``frame_index``, ``p_fake``, ``label``,
+    optional ``track_id`` and ``method``) by the config's ``predict`` ``settings`` (``aggregate``,
+    ``threshold``, ``video_score``, ``track_min_share``); returns ``(metrics, frames, videos)``.
+
+    Frame level: each frame's P(fake) (its most fake face) against ``threshold``. Video level
+    (``common.evaluation.aggregate.video_scores``): AUC, log loss and the threshold-free figures from the video's
+    P(fake), accuracy and the confusion matrix from the verdicts of the ``aggregate`` rule, plus the
+    accuracy every other rule would have given. ``frames_per_video``: how
+    many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
+    manipulation method: the real videos against the fakes of that method. ``deepfakebench``: the same
+    scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
+    """
+    kwargs = scoring(settings)
+    rule, threshold = kwargs["rule"], kwargs["threshold"]
+    frames = frame_scores(faces)
+    by_rule = {name: video_scores(faces, **{**kwargs, "rule": name}) for name in RULES}
+    videos = by_rule[rule]
+    per_video = videos["frames"]
+    metrics = {
+        "frames_per_video": {
+            "min": int(per_video.min()),
+            "mean": float(per_video.mean()),
+            "max": int(per_video.max()),
+        },
+        "frame_level": binary_metrics(frames["label"], frames["p_fake"], threshold),
+        "video_level": {
+            "aggregate": rule,
+            "video_score": kwargs["video_score"],
+            "track_min_share": kwargs["min_share"],
+            **video_metrics(
+                videos["label"], videos["fake_probability"], videos["verdict"] == FAKE_VERDICT, threshold
+            ),
+            "accuracy_by_rule": {
+                name: float(((table["verdict"] == FAKE_VERDICT) == (table["label"] == 1)).mean())
+                for name, table in by_rule.items()
+            },
+        },
+    }
+    metrics["deepfakebench"] = deepfakebench_block(frames)
+    if "method" in frames and (frames["method"].fillna("") != "").any():
+        metrics["by_method"] = auc_by_method(frames, videos)
+    return metrics, frames, videos
+
+
+def deepfakebench_block(frames):
+    """The figures computed as DeepfakeBench's metric code computes them (``deepfakebench_metrics``), beside
+    ours: ``frame_level`` from each frame's P(fake), ``video_level`` from the mean of a video's frame
+    P(fake). One difference is kept on purpose: DeepfakeBench groups frames into videos by their folder name,
+    which on FaceForensics++ merges the fake videos of every method that share a pair name (``000_003``), so
+    its 700 test videos (140 real, 4 x 140 fake) count as 280; here every video stays one video."""
+    videos = frames.groupby("video", sort=True).agg(p_fake=("p_fake", "mean"), label=("label", "first"))
+    return {
+        "frame_level": deepfakebench_metrics(frames["label"], frames["p_fake"]),
+        "video_level": {
+            "score": "mean frame P(fake)",
+            **deepfakebench_metrics(videos["label"], videos["p_fake"]),
+        },
+    }
+
+
+def auc_by_method(frames, videos):
+    """``{method: {frame_auc, video_auc, fake_videos}}``: every real sample against the fakes of one
+    manipulation method (how FaceForensics++ results are reported per method)."""
+
+    def auc(table, score, method):
+        chosen = table[(table["label"] == 0) | (table["method"] == method)]
+        if chosen["label"].nunique() < 2:
+            return None
+        return binary_metrics(chosen["label"], chosen[score])["auc"]
+
+    methods = sorted(set(videos.loc[videos["label"] == 1, "method"].fillna("")) - {""})
+    return {
+        method: {
+            "frame_auc": auc(frames, "p_fake", method),
+            "video_auc": auc(videos, "fake_probability", method),
+            "fake_videos": int(((videos["label"] == 1) & (videos["method"] == method)).sum()),
+        }
+        for method in methods
+    }
+
+
+def video_coverage(listed, scored, no_face, listed_from):
+    """How many of the ``listed`` videos (ids; ``listed_from`` says where the list comes from) the figures
+    cover: ``{"listed", "scored", "no_face", "not_scored_otherwise", "listed_from"}``, ``no_face``: listed
+    videos in which no face was found (ids in ``no_face``), ``not_scored_otherwise``: the other listed videos
+    without a score (unreadable images, a video that failed)."""
+    listed = set(listed)
+    scored, no_face = set(scored) & listed, (set(no_face) & listed) - set(scored)
+    return {
+        "listed": len(listed),
+        "scored": len(scored),
+        "no_face": len(no_face),
+        "not_scored_otherwise": len(listed - scored - no_face),
+        "listed_from": listed_from,
+    }
+
+
+def coverage_line(coverage):
+    """``video_coverage`` in words, one line."""
+    line = (
+        f"{coverage['listed']} videos listed ({coverage['listed_from']}): {coverage['scored']} scored, "
+        f"{coverage['no_face']} without a face, {coverage['not_scored_otherwise']} not scored otherwise"
+    )
+    if coverage["scored"] < coverage["listed"]:
+        line += f"; the figures cover {coverage['scored']} of the {coverage['listed']} listed videos"
+    return line
+
+
+def evaluation_paths(prefix):
+    """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and six plots with the same prefix."""
+    prefix = str(prefix)
+    return {
+        "metrics": Path(f"{prefix}{RUN_METRICS}"),
+        **{
+            f"{plot}_{level}": Path(f"{prefix}{plot}_{level}.png")
+            for plot in ("confusion", "roc", "pr")
+            for level in ("frames", "videos")
+        },
+    }
+
+
+def save_evaluation(metrics, frames, videos, prefix, title):
+    """Write the metrics JSON, the confusion matrices, the ROC and the precision-recall curves (frames and
+    videos apart) under ``prefix``; return the paths."""
+    paths = evaluation_paths(prefix)
+    atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
+    for level, key, table, score in (
+        ("frames", "frame_level", frames, "p_fake"),
+        ("videos", "video_level", videos, "fake_probability"),
+    ):
+        plot_confusion_matrix(
+            metrics[key]["confusion_matrix"], paths[f"confusion_{level}"], f"{title}: {level}"
+        )
+        plot_roc(table["label"], table[score], paths[f"roc_{level}"], f"{title}: {level}")
+        plot_precision_recall(table["label"], table[score], paths[f"pr_{level}"], f"{title}: {level}")
+    return paths
+
+
+def metrics_report(metrics):
+    """Frame-level and video-level figures as printable lines."""
+    lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
+    for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
+        level = metrics[key]
+        auc, eer, ap = (shown(level[name]) for name in ("auc", "eer", "average_precision"))
+        (tn, fp), (fn, tp) = level["confusion_matrix"]
+        rule = f", verdicts by {level['aggregate']}" if "aggregate" in level else ""
+        if "unknown_left_out" in level:
+            rule += f"; {level['unknown_left_out']} UNKNOWN and {level['unlabelled_left_out']} unlabelled left out"
+        lines += [
+            f"{unit}: {level['n']} ({level['n_real']} real, {level['n_fake']} fake{rule})",
+            f"  accuracy {level['accuracy']:.3f}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
+            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}",
+            f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
+        ]
+    if "deepfakebench" in metrics:
+        frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
+        lines.append(
+            f"DeepfakeBench's way: frames AUC {shown(frame['auc'])} EER {shown(frame['eer'])} "
+            f"AP {shown(frame['average_precision'])} accuracy {frame['accuracy']:.3f}; videos (mean frame "
+            f"P(fake)) AUC {shown(video['auc'])} EER {shown(video['eer'])} accuracy {video['accuracy']:.3f}"
+        )
+    for method, figures in metrics.get("by_method", {}).items():
+        lines.append(
+            f"  {method}: frame AUC {shown(figures['frame_auc'])}, video AUC {shown(figures['video_auc'])} "
+            f"({figures['fake_videos']} fake videos against every real one)"
+        )
+    return "\n".join(lines)
+
+
+def shown(value, template="{:.3f}"):
+    """A metric for a person to read: ``template`` of ``value``, or "n/a" when it is undefined (None)."""
+    return "n/a" if value is None else template.format(value)
+
+
+PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict
+
+
+def summary_table(predictions, output):
+    """Each video's verdict (for a short batch), counts per verdict, time per video and where the CSV went."""
+    lines = []
+    if len(predictions) <= PER_VIDEO_LINES:
+        shown = [
+            column
+            for column in ("video", "verdict", "fake_probability", "label", "error")
+            if column in predictions
+        ]
+        lines += [predictions[shown].to_string(index=False, float_format=lambda value: f"{value:.3f}"), ""]
+    counts = predictions["verdict"].value_counts()
+    unknown = predictions[predictions["verdict"] == UNKNOWN_VERDICT]
+    no_face = int(unknown["error"].str.startswith(NO_FACE_ERROR).sum())
+    lines.append(f"{'verdict':<9}{'videos':>7}")
+    for verdict in (FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT):
+        lines.append(f"{verdict:<9}{int(counts.get(verdict, 0)):>7}")
+    if len(unknown):
+        lines[-1] += f"   ({no_face} without a face, {len(unknown) - no_face} failed)"
+    seconds = predictions["seconds"]
+    scored = seconds[predictions["verdict"] != UNKNOWN_VERDICT]
+    timing = f"{len(predictions)} videos in {seconds.sum():.1f} s ({seconds.mean():.2f} s per video"
+    if len(scored):
+        timing += f"; {scored.mean():.2f} s per scored video"
+    lines.append(f"{timing}) -> {output}")
+    return "\n".join(lines)
+
+
+def evaluate_predictions(predictions, faces, settings, listed_from="the labelled videos of the input"):
+    """Frame-level and video-level metrics over the labelled videos that got a verdict, by
+    ``evaluate`` (as stage 04 evaluates its test split), and ``video_coverage``: how many labelled videos
+    there were (``listed_from`` says which), got a score, had no face. Returns ``(metrics, frames,
+    videos)`` of those videos, or ``None`` when there are none.
+
+    AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
+    matrix come from the ``verdict`` column, so they agree with the CSV.
+    """
+    labelled = predictions[predictions["label"] != ""]
+    decided = labelled[labelled["verdict"] != UNKNOWN_VERDICT]
+    if decided.empty:
+        return None
+    labels = decided.set_index("video")["label"].map(LABEL_OF_VERDICT)
+    scored = faces[faces["video"].isin(labels.index)]
+    scored = scored.assign(label=scored["video"].map(labels))
+    if "method" in decided:
+        scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
+    metrics, frames, videos = evaluate(scored, settings)
+    metrics["video_level"].update(
+        unknown_left_out=int(len(labelled) - len(decided)),
+        unlabelled_left_out=int(len(predictions) - len(labelled)),
+    )
+    errors = labelled["error"] if "error" in labelled else pd.Series("", index=labelled.index)
+    metrics["video_coverage"] = video_coverage(
+        labelled["video"],
+        decided["video"],
+        labelled.loc[errors.str.startswith(NO_FACE_ERROR), "video"],
+        listed_from,
+    )
+    return metrics, frames, videos
+
+
+def report_predictions(predictions, faces, settings, output, data, sampled):
+    """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
+    ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
+    metrics (``None`` when no labelled video got a verdict). ``sampled``: how frames were sampled, in words
+    (``common.io.video.describe_sampling``)."""
+    evaluated = evaluate_predictions(predictions, faces, settings, f"the labelled videos: {data}")
+    if evaluated is None:
+        return "no labelled video got a verdict: no metrics", None
+    metrics, frames, videos = evaluated
+    metrics = {"data": f"{data}, {sampled}", "sampling": sampled, **metrics}
+    prefix = Path(output).with_name(f"{Path(output).stem}_")
+    paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
+    text = (
+        f"{metrics_report(metrics)}\n"
+        f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc,pr}}_{{frames,videos}}.png"
+    )
+    return text, metrics

@@ -1,0 +1,332 @@
+"""A one-page ``report.md`` for a run directory of stage 04: data and protocol, model and training, the
+test metrics (frame level and video level apart, each with its counts), the plots, and what the test data
+was and was not used for.
+
+Everything is read back from the files of the run (``config.yaml``, ``metrics.json``, ``history.csv``) and
+of the dataset it was trained on (``pipeline.yaml``, ``split_counts.csv``), so a report can be rendered
+again for any run directory: ``write_report(run_dir)``.
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from common.core.config import OLD_VALUES
+from common.core.files import atomic_write_text
+from common.core.manifest import read_pipeline
+from common.core.model_file import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
+from common.data.adapters import GROUPING
+from common.data.split import COUNTS
+from common.evaluation.evaluate import coverage_line, shown
+from common.io.video import WIDTH_RULE, describe_sampling
+
+REPORT = "report.md"
+BALANCE_TEXT = {  # dataset.balance -> how the report says what stage 03 did to the train split
+    "none": "keeps every face of every video (stage 04's class weights even the loss).",
+    "frames": "keeps every video, with fewer evenly spaced frames from each majority-class video to even the "
+    "classes.",
+    "videos": "balanced by dropping whole majority-class videos.",
+}
+CROSS_DIR = "cross_dataset"  # metrics of stage 05 --add-to-report on other datasets, one JSON per dataset
+PLOTS = (
+    ("Training curves", "training_curves.png"),
+    ("ROC, frames", "roc_frames.png"),
+    ("ROC, videos", "roc_videos.png"),
+    ("Precision-recall, frames", "pr_frames.png"),
+    ("Precision-recall, videos", "pr_videos.png"),
+    ("Confusion matrix, frames", "confusion_frames.png"),
+    ("Confusion matrix, videos", "confusion_videos.png"),
+    ("Grad-CAM of P(fake) on test faces", f"{EXPLAIN_DIR}/{GRADCAM_PNG}"),
+    ("t-SNE of test-face embeddings, before and after training", f"{EXPLAIN_DIR}/{TSNE_PNG}"),
+)
+FIGURES = (
+    ("n", "samples", "{:d}"),
+    ("accuracy", "accuracy at the threshold", "{:.4f}"),
+    ("balanced_accuracy", "balanced accuracy", "{:.4f}"),
+    ("auc", "AUC", "{:.4f}"),
+    ("eer", "equal error rate", "{:.4f}"),
+    ("average_precision", "average precision (fake = positive)", "{:.4f}"),
+    ("log_loss", "log loss", "{:.4g}"),
+)
+
+
+def metrics_table(metrics):
+    """The frame-level and video-level figures side by side, as Markdown lines."""
+    frame, video = metrics["frame_level"], metrics["video_level"]
+    lines = ["| figure | frames | videos |", "|---|---|---|"]
+    for key, name, template in FIGURES:
+        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
+    lines.append(
+        f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
+    )
+    rules = ", ".join(f"{rule} {accuracy:.4f}" for rule, accuracy in video["accuracy_by_rule"].items())
+    score = video.get("video_score", "track_max")
+    share = video.get("track_min_share", 0)
+    lines += [
+        "",
+        f"Video P(fake) by `{score}` over the face tracks seen in at least {share:.0%} of a video's frames with "
+        f"a face; verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}.",
+    ]
+    if "by_method" in metrics:
+        lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
+        for method, figures in metrics["by_method"].items():
+            lines.append(
+                f"| {method} | {figures['fake_videos']} | {shown(figures['frame_auc'], '{:.4f}')} "
+                f"| {shown(figures['video_auc'], '{:.4f}')} |"
+            )
+    return lines
+
+
+PHASE_NAMES = {"head": "head phase (backbone frozen)", "finetune": "fine-tuning (every layer)"}
+
+
+def learning_rates(metrics, train):
+    """The Adam learning rate of each phase the run trained in (metrics.json's ``training_phases``); for a
+    run that did not record them, the two config keys as they were."""
+    phases = metrics.get("training_phases")
+    if not phases:
+        return (
+            f"learning_rate {train['learning_rate']} (finetune_learning_rate {train['finetune_learning_rate']} "
+            "for fine-tuning after a head phase)"
+        )
+    return "learning rate " + ", then ".join(
+        f"{phase['learning_rate']:g} in the {PHASE_NAMES[phase['phase']]}" for phase in phases
+    )
+
+
+DEEPFAKEBENCH_FIGURES = (
+    ("n", "samples", "{:d}"),
+    ("auc", "AUC", "{:.4f}"),
+    ("eer", "equal error rate (nearest ROC point)", "{:.4f}"),
+    ("average_precision", "average precision", "{:.4f}"),
+    ("accuracy", "accuracy at P(fake) > 0.5", "{:.4f}"),
+)
+
+
+def deepfakebench_table(metrics):
+    """metrics.json's ``deepfakebench`` block (frames and videos side by side), as Markdown lines."""
+    block = metrics["deepfakebench"]
+    frame, video = block["frame_level"], block["video_level"]
+    lines = ["| figure | frames | videos |", "|---|---|---|"]
+    for key, name, template in DEEPFAKEBENCH_FIGURES:
+        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
+    return lines
+
+
+VIDEO_SCORE_TEXT = {  # predict.video_score -> what our video P(fake) is
+    "track_max": "the mean P(fake) of each face track that decides the video (seen in at least {share:.0%} "
+    "of its frames with a face), the most fake one counting",
+    "frame_mean": "the mean frame P(fake) over the frames of the face tracks that decide the video (seen in "
+    "at least {share:.0%} of its frames with a face)",
+}
+
+
+def definitions(video_level):
+    """The report's definitions of every figure; the video P(fake) as the run's ``video_score`` made it
+    (metrics.json's ``video_level``; a run that did not record it used ``track_max`` with every track)."""
+    rule = VIDEO_SCORE_TEXT[video_level.get("video_score", "track_max")]
+    return (
+        "- **Frame P(fake)**: the P(fake) of the frame's most fake face. **Video P(fake)** (our video figures): "
+        + rule.format(share=video_level.get("track_min_share", 0.0))
+        + ". **Verdicts**: the aggregation rule named under the table, at the threshold.",
+        *DEFINITIONS,
+    )
+
+
+DEFINITIONS = (
+    "- **Accuracy**: share of correct calls, fake when P(fake) >= the threshold (videos: the verdicts). "
+    "**Balanced accuracy**: mean of the recalls of real and of fake. **AUC**: area under the ROC curve "
+    "(scikit-learn `roc_auc_score`). **Equal error rate** (ours): where the false positive rate equals the "
+    "false negative rate, interpolated linearly between the two ROC points around the crossing. **Average "
+    "precision**: scikit-learn's `average_precision_score`, fake = positive. **Log loss**: binary "
+    "cross-entropy, P(fake) clipped to [1e-7, 1 - 1e-7].",
+    "- **DeepfakeBench-compatible** (as its `training/metrics/utils.py`, `get_test_metrics`, computes them): "
+    "frames scored by frame P(fake), videos by the mean of their frame P(fake); AUC as above; equal error "
+    "rate = the false positive rate of the ROC point (scikit-learn's default points) where |FNR - FPR| is "
+    "smallest, no interpolation; accuracy with fake when P(fake) > 0.5 (strictly). DeepfakeBench reports "
+    "AUC, EER, AP and accuracy of frames and the AUC of videos. Not copied: DeepfakeBench groups frames into "
+    "videos by folder name, so on FaceForensics++ its video AUC merges the fakes of every method that share "
+    "a pair name (`000_003`) into one video (700 test videos become 280); here each video stays one.",
+)
+
+
+def split_table(counts):
+    """Videos and faces per split, label and manipulation method (and what balancing dropped), as Markdown
+    lines; the method column only when the dataset names methods."""
+    counts = counts.fillna({"method": ""}) if "method" in counts else counts.assign(method="")
+    methods = (counts["method"] != "").any()
+    lines = [
+        f"| split | label |{' method |' if methods else ''} videos | faces | dropped videos | dropped faces |",
+        f"|---|---|{'---|' if methods else ''}---|---|---|---|",
+    ]
+    for row in counts.itertuples():
+        method = f" {row.method or '-'} |" if methods else ""
+        lines.append(
+            f"| {row.split} | {row.label} |{method} {row.videos} | {row.faces} | {row.dropped_videos} "
+            f"| {row.dropped_faces} |"
+        )
+    return lines
+
+
+def scored_of_listed(metrics):
+    """Videos scored, and of how many listed and how many without a face, when the metrics say."""
+    coverage = metrics.get("video_coverage")
+    if coverage is None:
+        return str(metrics["video_level"]["n"])
+    return f"{coverage['scored']} ({coverage['listed']}, {coverage['no_face']})"
+
+
+def cross_table(paths):
+    """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines."""
+    lines = [
+        "| data | videos scored (listed, without a face) | frame AUC | video AUC | video accuracy | frame EER "
+        "| DeepfakeBench frame EER "
+        "| DeepfakeBench video AUC |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        metrics = json.loads(path.read_text())
+        frame, video = metrics["frame_level"], metrics["video_level"]
+        compatible = metrics.get("deepfakebench", {"frame_level": {}, "video_level": {}})
+        lines.append(
+            f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} "
+            f"| {shown(frame['auc'], '{:.4f}')} "
+            f"| {shown(video['auc'], '{:.4f}')} | {video['accuracy']:.4f} | {shown(frame['eer'], '{:.4f}')} "
+            f"| {shown(compatible['frame_level'].get('eer'), '{:.4f}')} "
+            f"| {shown(compatible['video_level'].get('auc'), '{:.4f}')} |"
+        )
+    return lines
+
+
+def add_cross_dataset(run_dir, name, metrics):
+    """Keep stage 05's ``metrics`` on dataset ``name`` in the run and render its report again; return the
+    report's path."""
+    atomic_write_text(Path(run_dir) / CROSS_DIR / f"{name}.json", json.dumps(metrics, indent=2) + "\n")
+    return write_report(run_dir)
+
+
+def render_report(run_dir):
+    """The Markdown text of the report of ``run_dir``."""
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    metrics = json.loads((run_dir / RUN_METRICS).read_text())
+    dataset_dir = Path(config.get("dataset_dir", ""))
+    pipeline = read_pipeline(dataset_dir)
+    source, video, split = pipeline.get("source", {}), pipeline.get("video", {}), pipeline.get("dataset", {})
+    train, predict = config["train"], config["predict"]
+    history = pd.read_csv(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else pd.DataFrame()
+    selected = metrics.get("model_selection", {})
+    per_video = metrics.get("frames_per_video", {})
+    resize = video.get("resize", "width_rule")
+    lines = [
+        f"# Run {run_dir.name}",
+        "",
+        "## Data and protocol",
+        "",
+        f"- Dataset: `{source.get('dataset', 'unknown')}` from `{source.get('input', 'unknown')}`; "
+        f"stage 03 output `{dataset_dir}`.",
+        f"- Split: protocol `{split.get('protocol', 'ratios')}`, by video group"
+        + (
+            f" (ratios {split.get('train')}/{split.get('val')}/{split.get('test')})"
+            if split.get("protocol", "ratios") == "ratios"
+            else " (the official test list whole; val carved from the rest by group)"
+        )
+        + (
+            "; as in the official Celeb-DF v2 protocol, identities of the test list also appear in train"
+            if source.get("dataset") == "celebdf" and split.get("protocol") == "official"
+            else ""
+        )
+        + f", seed {split.get('seed', config.get('seed'))}; the train split "
+        + BALANCE_TEXT[OLD_VALUES["dataset.balance"].get(split.get("balance", True), split.get("balance"))]
+        + (f" Groups: {GROUPING[source['dataset']]}." if source.get("dataset") in GROUPING else ""),
+        f"- Frames: {describe_sampling(video) if 'fps' in video else 'sampling not recorded'}, "
+        f"resize `{resize}`"
+        + (f" ({WIDTH_RULE})" if resize == "width_rule" else "")
+        + f"; test videos contributed {per_video.get('min', '?')}-{per_video.get('max', '?')} frames with a face "
+        f"(mean {per_video.get('mean', 0):.1f}).",
+        f"- Faces: {config['preprocess']['detector']} at confidence >= {config['preprocess']['min_confidence']}, "
+        f"margin {config['preprocess']['margin']} on each side; "
+        + (
+            "only the main face track of a video kept (most face area over its frames)"
+            if config["preprocess"].get("faces") == "main"
+            else "every face of a frame kept"
+        )
+        + "; a frame scored by its most fake face.",
+    ]
+    counts_path = dataset_dir / COUNTS
+    if counts_path.is_file():
+        lines += ["", *split_table(pd.read_csv(counts_path))]
+    lines += [
+        "",
+        "## Model and training",
+        "",
+        f"- `{train['model']}` at {train['image_size']} px, weights `{train['weights']}`, BatchNorm "
+        f"`{train['batchnorm']}`; batch {train['batch_size']}, {learning_rates(metrics, train)}, "
+        f"patience {train['patience']}, seed {config.get('seed')}.",
+        f"- Epochs run: {len(history)} (head phase up to {train['head_epochs']}, fine-tuning up to "
+        f"{train['epochs']}). Selected: epoch {selected.get('epoch', '?')} of the {selected.get('phase', '?')} "
+        f"phase, {selected.get('monitor', 'val_loss')} {shown(selected.get('value'), '{:.4f}')}, on the val "
+        "split.",
+    ]
+    if train.get("pseudo_fakes") == "sbi":
+        lines.append(
+            "- Training fakes: SBI pseudo-fakes made from the train split's real faces ("
+            + (
+                "new pairs every epoch, the source or the target changed"
+                if train.get("pseudo_fakes_mode", "once") == "online"
+                else "one per real face, made once"
+            )
+            + "); no fake of the train split was seen. Model selection (val_loss) used "
+            + selected.get("val_fakes", "the val split's own fakes")
+            + (
+                ": no real fake was seen before the test split."
+                if train.get("val_fakes") == "sbi"
+                else ": real fakes were seen in model selection, so 'no real fake seen' holds for training only."
+            )
+        )
+    if metrics.get("learned_nothing"):
+        lines.append(f"- **WARNING: the model learned nothing**: {metrics['learned_nothing']}.")
+    lines += [
+        "",
+        "## Test metrics",
+        "",
+        f"Data: {metrics.get('data', 'the test split')}. Threshold {predict['threshold']}.",
+        "",
+        *(
+            [f"Test videos: {coverage_line(metrics['video_coverage'])}.", ""]
+            if "video_coverage" in metrics
+            else []
+        ),
+        *metrics_table(metrics),
+        "",
+        *(
+            ["DeepfakeBench-compatible figures (definitions below):", "", *deepfakebench_table(metrics), ""]
+            if "deepfakebench" in metrics
+            else []
+        ),
+        "Definitions:",
+        "",
+        *definitions(metrics["video_level"]),
+        "",
+        "No test data was used for training or model selection: the model was selected on the val split "
+        "(lowest val_loss over every epoch of every phase) and the test split was scored once, after training.",
+        "",
+    ]
+    cross = (
+        sorted((run_dir / CROSS_DIR).glob("[!.]*.json")) if (run_dir / CROSS_DIR).is_dir() else []
+    )  # not temporaries
+    if cross:
+        lines += ["## Cross-dataset", "", *cross_table(cross), ""]
+    lines += ["## Plots", ""]
+    for title, name in PLOTS:
+        if (run_dir / name).is_file():
+            lines += [f"**{title}**", "", f"![{title}]({name})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(run_dir):
+    """Write ``run_dir/report.md`` (atomically); return its path."""
+    path = Path(run_dir) / REPORT
+    atomic_write_text(path, render_report(run_dir))
+    return path

@@ -1,0 +1,1 @@
+"""Reading videos and sampling frames. Imports common.core."""

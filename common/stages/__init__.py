@@ -1,0 +1,3 @@
+"""The stages 01-07 as library functions: each module builds its stage's parser (``build_parser``) and runs it
+(``main``), for the numbered scripts and the console commands of ``pyproject.toml``. Imports everything below.
+"""
