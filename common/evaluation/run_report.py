@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.core.config import OLD_VALUES
+from common.core.config import OLD_VALUES, upgraded
 from common.core.files import atomic_write_text
 from common.core.manifest import read_pipeline
-from common.core.model_file import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
+from common.core.model_file import (
+    EXPLAIN_DIR,
+    GRADCAM_PNG,
+    HISTORY,
+    RUN_CONFIG,
+    RUN_METRICS,
+    TSNE_PNG,
+    read_run_config,
+)
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
 from common.evaluation.evaluate import coverage_line, shown
@@ -209,12 +217,13 @@ def add_cross_dataset(run_dir, name, metrics):
 def render_report(run_dir):
     """The Markdown text of the report of ``run_dir``."""
     run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
+    config = upgraded(read_run_config(run_dir), f"in {run_dir / RUN_CONFIG}")  # a run saved before keys moved
     metrics = json.loads((run_dir / RUN_METRICS).read_text())
     dataset_dir = Path(config.get("dataset_dir", ""))
     pipeline = read_pipeline(dataset_dir)
     source, video, split = pipeline.get("source", {}), pipeline.get("video", {}), pipeline.get("dataset", {})
     train, predict = config["train"], config["predict"]
+    sbi = train.get("sbi", {})
     history = pd.read_csv(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else pd.DataFrame()
     selected = metrics.get("model_selection", {})
     per_video = metrics.get("frames_per_video", {})
@@ -274,14 +283,14 @@ def render_report(run_dir):
             "- Training fakes: SBI pseudo-fakes made from the train split's real faces ("
             + (
                 "new pairs every epoch, the source or the target changed"
-                if train.get("pseudo_fakes_mode", "once") == "online"
+                if sbi.get("mode", "once") == "online"
                 else "one per real face, made once"
             )
             + "); no fake of the train split was seen. Model selection (val_loss) used "
             + selected.get("val_fakes", "the val split's own fakes")
             + (
                 ": no real fake was seen before the test split."
-                if train.get("val_fakes") == "sbi"
+                if sbi.get("val_fakes") == "sbi"
                 else ": real fakes were seen in model selection, so 'no real fake seen' holds for training only."
             )
         )
