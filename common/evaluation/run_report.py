@@ -27,6 +27,7 @@ from common.core.model_file import (
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
 from common.evaluation.evaluate import coverage_line, shown
+from common.faces.base import describe_admission
 from common.io.video import WIDTH_RULE, describe_sampling
 
 REPORT = "report.md"
@@ -254,7 +255,7 @@ def render_report(run_dir):
         + (f" ({WIDTH_RULE})" if resize == "width_rule" else "")
         + f"; test videos contributed {per_video.get('min', '?')}-{per_video.get('max', '?')} frames with a face "
         f"(mean {per_video.get('mean', 0):.1f}).",
-        f"- Faces: {config['preprocess']['detector']} at confidence >= {config['preprocess']['min_confidence']}, "
+        f"- Faces: {config['preprocess']['detector']} kept at {describe_admission(config['preprocess'])}; "
         f"margin {config['preprocess']['margin']} on each side; "
         + (
             "only the main face track of a video kept (most face area over its frames)"
