@@ -49,7 +49,7 @@ PLOTS = (
     ("Grad-CAM of P(fake) on test faces", f"{EXPLAIN_DIR}/{GRADCAM_PNG}"),
     ("t-SNE of test-face embeddings, before and after training", f"{EXPLAIN_DIR}/{TSNE_PNG}"),
 )
-FIGURES = (
+FIGURES = (  # metrics.json key, name, format: report.md's table, and the figures of stage 05's report.html
     ("n", "samples", "{:d}"),
     ("accuracy", "accuracy at the threshold", "{:.4f}"),
     ("balanced_accuracy", "balanced accuracy", "{:.4f}"),
