@@ -19,6 +19,10 @@ def test_defaults_file_and_flags_take_precedence_in_that_order(tmp_path):
     [
         ("preprocess:\n  min_confidense: 0.9\n", r"preprocess\.min_confidense"),
         ("video:\n  fps: fast\n", r"video\.fps"),
+        ("train:\n  metric_margn: 0.5\n", r"'train\.metric_margn'"),  # a typo of an old key
+        ("train:\n  metric:\n    los: triplet\n", r"'train\.metric\.los'"),
+        ("train:\n  window: 4\n  video:\n    window: 6\n", r"'train\.window' is 'train\.video\.window' now"),
+        ("train:\n  sbi:\n    mode: sometimes\n", r"'train\.sbi\.mode' must be one of online, once"),
     ],
 )
 def test_an_unknown_key_or_a_wrong_type_in_a_file_is_an_error_naming_the_key(tmp_path, text, key):
@@ -81,3 +85,47 @@ def test_the_lossless_ffpp_compression_is_raw_or_c0(compression):
         load_config(None, {"datasets.ffpp.compression": compression})["datasets"]["ffpp"]["compression"]
         == compression
     )
+
+
+@pytest.mark.parametrize(
+    "old, text, new, value",
+    [
+        ("train.window", "window: 4", "train.video.window", 4),
+        ("train.metric_learning", "metric_learning: triplet", "train.metric.loss", "triplet"),
+        ("train.metric_weight", "metric_weight: 0.25", "train.metric.weight", 0.25),
+        ("train.metric_margin", "metric_margin: 0.3", "train.metric.margin", 0.3),
+        (
+            "train.metric_margin",
+            "metric_learning: supcon\n  metric_margin: 0.1",
+            "train.metric.temperature",
+            0.1,
+        ),
+        ("train.pseudo_fakes_mode", "pseudo_fakes: sbi\n  pseudo_fakes_mode: once", "train.sbi.mode", "once"),
+        ("train.val_fakes", "pseudo_fakes: sbi\n  val_fakes: sbi", "train.sbi.val_fakes", "sbi"),
+    ],
+)
+def test_an_old_flat_train_key_is_read_at_its_new_place_with_a_warning_naming_it(
+    tmp_path, caplog, old, text, new, value
+):
+    from common.core.config import config_from, default
+
+    path = tmp_path / "old.yaml"
+    path.write_text(f"train:\n  {text}\n")
+    with caplog.at_level("WARNING", logger="common.core.config"):
+        config = load_config(path)
+    section, group, key = new.split(".")
+    assert config[section][group][key] == value
+    warnings = [record.getMessage() for record in caplog.records if old in record.getMessage()]
+    assert len(warnings) == 1 and f"'{new}'" in warnings[0] and str(path) in warnings[0]
+    if new == "train.metric.temperature":  # supcon's temperature, not the triplet margin
+        assert config["train"]["metric"]["margin"] == default("train.metric.margin")
+    # a run's saved config.yaml from before the move, and an override by the old dotted key
+    assert config_from({"train": dict(yaml_mapping(text))})[section][group][key] == value
+    overrides = {f"train.{name}": setting for name, setting in yaml_mapping(text).items()}
+    assert load_config(None, overrides)[section][group][key] == value
+
+
+def yaml_mapping(text):
+    import yaml
+
+    return yaml.safe_load(text.replace("\n  ", "\n"))

@@ -157,11 +157,9 @@ def test_stage04_trains_with_a_metric_loss_and_saves_the_plain_classifier(tmp_pa
     assert {"loss", "val_loss", "accuracy", "auc", "val_auc", "metric_loss"} <= set(history.columns)
     assert np.isfinite(history[["loss", "val_loss", "metric_loss"]].to_numpy()).all()
     metadata = read_metadata(run)
-    assert (metadata["metric_learning"], metadata["metric_margin"], metadata["metric_weight"]) == (
-        name,
-        0.5,
-        1.0,
-    )
+    parameter = {"triplet": "metric_margin", "supcon": "metric_temperature"}[name]  # each loss's own
+    assert (metadata["metric_learning"], metadata[parameter], metadata["metric_weight"]) == (name, 0.5, 1.0)
+    assert not ({"metric_margin", "metric_temperature"} - {parameter}) & set(metadata)
     assert json.loads((run / "metrics.json").read_text())["frame_level"]["n"] == 6
     # the logged val_loss is the cross-entropy of the saved model on val, not N/(N+1) of it
     model, _ = load_model(run)

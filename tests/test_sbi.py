@@ -170,7 +170,7 @@ def test_online_sbi_selected_on_val_pseudo_fakes_reads_no_train_or_val_fake_and_
     val_reals = split[(split["split"] == "val") & (split["label"] == 0)]
     assert sorted(record["source_path"]) == sorted(val_reals["path"]) and (record["split"] == "val").all()
     config = yaml.safe_load((run / "config.yaml").read_text())["train"]
-    assert (config["pseudo_fakes_mode"], config["val_fakes"]) == ("online", "sbi")
+    assert config["sbi"] == {"mode": "online", "val_fakes": "sbi"}
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["frame_level"]["n"] == 4 and metrics["frame_level"]["n_fake"] == 2  # test: real fakes
     assert "pseudo-fakes made once from the val split's real faces" in metrics["model_selection"]["val_fakes"]
@@ -181,5 +181,5 @@ def test_val_pseudo_fakes_need_pseudo_fakes_in_training():
     from common.core.config import load_config
     from common.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"'train\.val_fakes' sbi needs train\.pseudo_fakes: sbi"):
-        load_config(overrides={"train.val_fakes": "sbi"})
+    with pytest.raises(ConfigError, match=r"'train\.sbi\.val_fakes' sbi needs train\.pseudo_fakes: sbi"):
+        load_config(overrides={"train.sbi.val_fakes": "sbi"})

@@ -112,6 +112,11 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert f"| AUC | {metrics['frame_level']['auc']:.4f} | {metrics['video_level']['auc']:.4f} |" in report
     assert "| samples | 11 | 4 |" in report and "Epochs run: 2" in report
     assert "1 unreadable image(s) left out, see unreadable_images.csv" in report
+    # every admission rule of preprocess, not only the first
+    assert (
+        "kept at confidence >= 0.95, or >= 0.8 as a frame's only detection, or >= 0.6 continuing the track"
+        in report
+    )
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):
         assert (run / image).is_file(), image
     other = {**metrics, "data": "official test set of --dataset celebdf in /data/cdf, 32 frames per video"}

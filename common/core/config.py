@@ -6,12 +6,15 @@ crops) and stage 05 (inference crops), so both crop faces the same way.
 """
 
 import copy
+import logging
 from pathlib import Path
 
 import yaml
 
 from common.core.errors import ConfigError
 from common.core.manifest import SPLITS
+
+log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "seed": 42,
@@ -71,13 +74,20 @@ DEFAULTS = {
         "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
         "pooling": "auto",  # global pooling: auto (max; avg for efficientnet_b0 from scratch) | max | avg
         "explain": False,  # after training: Grad-CAM and t-SNE of test faces into <run>/explain/
-        "window": 8,  # video models (*_lstm): consecutive sampled crops of one face track per window
-        "metric_learning": "none",  # none | triplet | supcon: a loss on the embedding besides P(fake)'s
-        "metric_weight": 1.0,  # weight of the metric loss (the classification loss has weight 1)
-        "metric_margin": 0.5,  # triplet margin; supcon: temperature
         "pseudo_fakes": "none",  # none | sbi: self-blended fakes made from the training split's real faces
-        "pseudo_fakes_mode": "online",  # sbi: online (fresh pairs every epoch, the paper's) | once per run
-        "val_fakes": "real",  # sbi: real (model selection on val's own fakes) | sbi (on pseudo-fakes of val reals)
+        "video": {  # video models (<backbone>_lstm)
+            "window": 8,  # consecutive sampled crops of one face track per window
+        },
+        "metric": {  # metric learning: a loss on the embedding besides P(fake)'s cross-entropy
+            "loss": "none",  # none | triplet | supcon
+            "weight": 1.0,  # of the metric loss (the classification loss has weight 1)
+            "margin": 0.5,  # triplet: the margin
+            "temperature": 0.5,  # supcon: the temperature
+        },
+        "sbi": {  # pseudo_fakes: sbi
+            "mode": "online",  # online (fresh pairs every epoch, the paper's) | once per run
+            "val_fakes": "real",  # real (model selection on val's own fakes) | sbi (on pseudo-fakes of val reals)
+        },
     },
     "predict": {
         "frames": 0,  # frames per video, evenly spaced; 0 = sampled as the model's training frames were
@@ -105,6 +115,16 @@ OLD_VALUES = {  # booleans that older configs hold
     "train.cache": {True: "auto", False: "none"},
     "dataset.balance": {True: "videos", False: "none"},  # true meant dropping whole videos
 }
+# Keys that moved: an old config file's key is read at its new place, with a warning naming it. The triplet
+# margin and the supcon temperature were one key, ``train.metric_margin``: see ``moved_key``.
+MOVED_KEYS = {
+    "train.window": "train.video.window",
+    "train.metric_learning": "train.metric.loss",
+    "train.metric_weight": "train.metric.weight",
+    "train.metric_margin": "train.metric.margin",  # train.metric.temperature when the loss is supcon
+    "train.pseudo_fakes_mode": "train.sbi.mode",
+    "train.val_fakes": "train.sbi.val_fakes",
+}
 RESIZE_RULES = ("width_rule", "none")  # see common.io.video.scale_for_width
 SAMPLING_RULES = ("fps", "frames")  # see common.io.video.pick_frames
 VIDEO_SCORES = ("track_max", "frame_mean")  # see common.evaluation.aggregate.video_scores
@@ -129,8 +149,10 @@ CHOICE_KEYS = {
     "train.mixed_precision": MIXED_PRECISION_MODES,
     "train.cache": CACHE_MODES,
     "train.batchnorm": BATCHNORM_MODES,
-    "train.metric_learning": METRIC_LOSSES,
     "train.pseudo_fakes": None,  # common.training.pseudo_fakes.PSEUDO_FAKES
+    "train.metric.loss": METRIC_LOSSES,
+    "train.sbi.mode": PSEUDO_FAKES_MODES,
+    "train.sbi.val_fakes": VAL_FAKES,
     "predict.aggregate": None,  # common.evaluation.aggregate.RULES
     "predict.video_score": VIDEO_SCORES,
     "predict.faces": None,  # "model", then common.faces.detection.FACE_CHOICES
@@ -157,6 +179,44 @@ def choices():
         elif key in _PROVIDERS:
             found[key] = tuple(name for names in _PROVIDERS[key] for name in names())
     return found
+
+
+def moved_key(dotted_key, loss):
+    """The place of an old key (``MOVED_KEYS``) today, else ``dotted_key``; ``train.metric_margin`` is
+    ``train.metric.temperature`` when the metric loss ``loss`` is supcon, else ``train.metric.margin``."""
+    if dotted_key == "train.metric_margin" and loss == "supcon":
+        return "train.metric.temperature"
+    return MOVED_KEYS.get(dotted_key, dotted_key)
+
+
+def _warn_moved(old, new, source):
+    log.warning("config key '%s' (%s) is read as '%s': rename it there", old, source, new)
+
+
+def upgraded(mapping, source):
+    """A copy of a config mapping (a YAML file's sections, a saved run's config) with its old keys
+    (``MOVED_KEYS``) at their new places, one warning each naming the new key and ``source``; a key given at
+    both places is a ``ConfigError``."""
+    mapping = copy.deepcopy(mapping)
+    train = mapping.get("train")
+    if not isinstance(train, dict):
+        return mapping
+    metric = train.get("metric")
+    loss = train.get("metric_learning", metric.get("loss") if isinstance(metric, dict) else None)
+    for old, new in MOVED_KEYS.items():
+        leaf = old.split(".")[1]
+        if leaf not in train:
+            continue
+        new = moved_key(old, loss)
+        _, section, key = new.split(".")
+        node = train.setdefault(section, {})
+        if not isinstance(node, dict):
+            continue  # the merge names the section that is not a mapping
+        if key in node:
+            raise ConfigError(f"config key '{old}' is '{new}' now; {source} gives both: keep '{new}'")
+        _warn_moved(old, new, source)
+        node[key] = train.pop(leaf)
+    return mapping
 
 
 def default(dotted_key):
@@ -188,7 +248,7 @@ def load_config(path=None, overrides=None):
             raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections")
-        _merge(config, loaded, prefix="")
+        _merge(config, upgraded(loaded, f"in {path}"), prefix="")
     for key, value in (overrides or {}).items():
         if value is not None:
             set_key(config, key, value)
@@ -200,13 +260,17 @@ def config_from(mapping):
     """A resolved config from a saved one (a run's config.yaml): the built-in defaults, then ``mapping``, with
     the checks of ``load_config``; keys added since it was saved get their defaults."""
     config = copy.deepcopy(DEFAULTS)
-    _merge(config, mapping, prefix="")
+    _merge(config, upgraded(mapping, "in a saved config"), prefix="")
     validate(config)
     return config
 
 
 def set_key(config, dotted_key, value):
-    """Set one dotted key, with the same checks as a YAML file."""
+    """Set one dotted key, with the same checks as a YAML file (an old key, ``MOVED_KEYS``, at its new place)."""
+    if dotted_key in MOVED_KEYS:
+        new = moved_key(dotted_key, config["train"]["metric"]["loss"])
+        _warn_moved(dotted_key, new, "an override")
+        dotted_key = new
     *sections, leaf = dotted_key.split(".")
     node = config
     for depth, section in enumerate(sections):
@@ -308,17 +372,18 @@ def validate(config):
         ("train.learning_rate", config["train"]["learning_rate"] > 0, "must be > 0"),
         ("train.finetune_learning_rate", config["train"]["finetune_learning_rate"] > 0, "must be > 0"),
         ("train.patience", config["train"]["patience"] >= 1, "must be >= 1"),
-        ("train.window", config["train"]["window"] >= 2, "must be >= 2"),
-        ("train.metric_weight", config["train"]["metric_weight"] > 0, "must be > 0"),
-        ("train.metric_margin", config["train"]["metric_margin"] > 0, "must be > 0"),
+        ("train.video.window", config["train"]["video"]["window"] >= 2, "must be >= 2"),
+        ("train.metric.weight", config["train"]["metric"]["weight"] > 0, "must be > 0"),
+        ("train.metric.margin", config["train"]["metric"]["margin"] > 0, "must be > 0"),
+        ("train.metric.temperature", config["train"]["metric"]["temperature"] > 0, "must be > 0"),
         (
             "train.scratch_batchnorm_momentum",
             0 <= config["train"]["scratch_batchnorm_momentum"] < 1,
             "must be in [0, 1)",
         ),
         (
-            "train.val_fakes",
-            config["train"]["val_fakes"] == "real" or config["train"]["pseudo_fakes"] == "sbi",
+            "train.sbi.val_fakes",
+            config["train"]["sbi"]["val_fakes"] == "real" or config["train"]["pseudo_fakes"] == "sbi",
             "sbi needs train.pseudo_fakes: sbi",
         ),
         (

@@ -1,7 +1,8 @@
 """Dataset adapters: turn a dataset's folder into labelled video records.
 
-Each adapter registers under a name (``--dataset NAME``). Celeb-DF v2 and FaceForensics++ adapters plug in
-the same way.
+Each adapter registers under a name (``--dataset NAME``): ``folder`` (real/ and fake/ subfolders), ``dfdc``,
+``celebdf`` (Celeb-DF v2), ``ffpp`` (FaceForensics++) and ``dfd`` (DeepFakeDetection); an adapter's options
+live under ``datasets.<name>`` in the configuration.
 """
 
 import dataclasses

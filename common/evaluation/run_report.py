@@ -12,13 +12,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.core.config import OLD_VALUES
+from common.core.config import OLD_VALUES, upgraded
 from common.core.files import atomic_write_text
 from common.core.manifest import read_pipeline
-from common.core.model_file import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
+from common.core.model_file import (
+    EXPLAIN_DIR,
+    GRADCAM_PNG,
+    HISTORY,
+    RUN_CONFIG,
+    RUN_METRICS,
+    TSNE_PNG,
+    read_run_config,
+)
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
 from common.evaluation.evaluate import coverage_line, shown
+from common.faces.base import describe_admission
 from common.io.video import WIDTH_RULE, describe_sampling
 
 REPORT = "report.md"
@@ -40,7 +49,7 @@ PLOTS = (
     ("Grad-CAM of P(fake) on test faces", f"{EXPLAIN_DIR}/{GRADCAM_PNG}"),
     ("t-SNE of test-face embeddings, before and after training", f"{EXPLAIN_DIR}/{TSNE_PNG}"),
 )
-FIGURES = (
+FIGURES = (  # metrics.json key, name, format: report.md's table, and the figures of stage 05's report.html
     ("n", "samples", "{:d}"),
     ("accuracy", "accuracy at the threshold", "{:.4f}"),
     ("balanced_accuracy", "balanced accuracy", "{:.4f}"),
@@ -209,12 +218,13 @@ def add_cross_dataset(run_dir, name, metrics):
 def render_report(run_dir):
     """The Markdown text of the report of ``run_dir``."""
     run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
+    config = upgraded(read_run_config(run_dir), f"in {run_dir / RUN_CONFIG}")  # a run saved before keys moved
     metrics = json.loads((run_dir / RUN_METRICS).read_text())
     dataset_dir = Path(config.get("dataset_dir", ""))
     pipeline = read_pipeline(dataset_dir)
     source, video, split = pipeline.get("source", {}), pipeline.get("video", {}), pipeline.get("dataset", {})
     train, predict = config["train"], config["predict"]
+    sbi = train.get("sbi", {})
     history = pd.read_csv(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else pd.DataFrame()
     selected = metrics.get("model_selection", {})
     per_video = metrics.get("frames_per_video", {})
@@ -245,7 +255,7 @@ def render_report(run_dir):
         + (f" ({WIDTH_RULE})" if resize == "width_rule" else "")
         + f"; test videos contributed {per_video.get('min', '?')}-{per_video.get('max', '?')} frames with a face "
         f"(mean {per_video.get('mean', 0):.1f}).",
-        f"- Faces: {config['preprocess']['detector']} at confidence >= {config['preprocess']['min_confidence']}, "
+        f"- Faces: {config['preprocess']['detector']} kept at {describe_admission(config['preprocess'])}; "
         f"margin {config['preprocess']['margin']} on each side; "
         + (
             "only the main face track of a video kept (most face area over its frames)"
@@ -274,14 +284,14 @@ def render_report(run_dir):
             "- Training fakes: SBI pseudo-fakes made from the train split's real faces ("
             + (
                 "new pairs every epoch, the source or the target changed"
-                if train.get("pseudo_fakes_mode", "once") == "online"
+                if sbi.get("mode", "once") == "online"
                 else "one per real face, made once"
             )
             + "); no fake of the train split was seen. Model selection (val_loss) used "
             + selected.get("val_fakes", "the val split's own fakes")
             + (
                 ": no real fake was seen before the test split."
-                if train.get("val_fakes") == "sbi"
+                if sbi.get("val_fakes") == "sbi"
                 else ": real fakes were seen in model selection, so 'no real fake seen' holds for training only."
             )
         )

@@ -31,6 +31,17 @@ class Face:
 ADMISSION = ("confidence", "lone_face", "track")
 
 
+def describe_admission(preprocess):
+    """The ``ADMISSION`` rules of the ``preprocess`` settings in words (report.md)."""
+    text = f"confidence >= {preprocess['min_confidence']}"
+    if "lone_face_min_confidence" in preprocess:  # a run saved before the lone-face and track rules had one
+        text += (
+            f", or >= {preprocess['lone_face_min_confidence']} as a frame's only detection, or "
+            f">= {preprocess['track_min_confidence']} continuing the track of a face kept"
+        )
+    return text
+
+
 def lowest_floor(preprocess):
     """The lowest confidence any ``ADMISSION`` rule admits: detectors report down to it."""
     return min(

@@ -23,6 +23,7 @@ from common.core.files import atomic_write_text, encode_jpeg
 from common.core.model_file import RUN_METRICS, resolve_model_path
 from common.evaluation.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, track_scores
 from common.evaluation.review import review_reasons
+from common.evaluation.run_report import FIGURES
 from common.inference.predict import GRADCAM_COLUMN, LABEL_COLUMN, THUMBNAIL_COLUMN
 
 log = logging.getLogger(__name__)
@@ -153,10 +154,7 @@ def labelled_figures(predictions, metrics):
     return {
         "roc": roc,
         "confusion": level["confusion_matrix"],
-        "figures": {
-            key: _round(level.get(key))
-            for key in ("n", "accuracy", "balanced_accuracy", "auc", "eer", "average_precision", "log_loss")
-        },
+        "figures": {key: _round(level.get(key)) for key, _, _ in FIGURES},  # report.md's, in its order
         "left_out": {
             "unknown": level.get("unknown_left_out", 0),
             "unlabelled": level.get("unlabelled_left_out", 0),

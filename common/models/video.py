@@ -147,7 +147,7 @@ def training_inputs(parts, settings, batch_size, cache, cache_dir, seed):
     ``(parts, make, labels, images)``: ``{name: (rows, WindowReadLog)}`` for ``note_unreadable``,
     ``make(name)`` the dataset, the training windows' labels (class weights) and crops per epoch.
     ``batch_size`` counts windows."""
-    window = settings["window"]
+    window = settings["video"]["window"]
     built = {}
     for name, rows in parts.items():
         windows = window_table(rows, window)
@@ -281,7 +281,7 @@ def score_track_windows(
 
 
 class VideoMethod(ImageMethod):
-    """``<backbone>_lstm``: the backbone over each crop of a window of ``train.window`` consecutive crops of
+    """``<backbone>_lstm``: the backbone over each crop of a window of ``train.video.window`` consecutive crops of
     one face track, an LSTM over the window; trains on windows, and a face scores the mean P(fake) of its
     track's windows that hold it. No Grad-CAM (its backbone sees windows)."""
 
@@ -298,7 +298,7 @@ class VideoMethod(ImageMethod):
         return build_video_model(
             settings["model"],
             settings["image_size"],
-            settings["window"],
+            settings["video"]["window"],
             settings["weights"],
             **model_options(settings),
         )
@@ -325,7 +325,7 @@ class VideoMethod(ImageMethod):
 
     def metadata(self, settings):
         """The window length (stage 05 reads it)."""
-        return {"window": settings["window"]}
+        return {"window": settings["video"]["window"]}
 
 
 METHODS.register("video", VideoMethod())

@@ -68,20 +68,20 @@ def build_parser():
         parser, "--mixed-precision", "train.mixed_precision", "mixed_float16: auto uses it only with a GPU"
     )
     config_option(
-        parser, "--window", "train.window", "video models: crops of one face track per window", type=int
+        parser, "--window", "train.video.window", "video models: crops of one face track per window", type=int
     )
-    config_option(parser, "--metric-learning", "train.metric_learning", "a metric loss on the embedding too")
+    config_option(parser, "--metric-learning", "train.metric.loss", "a metric loss on the embedding too")
     config_option(parser, "--pseudo-fakes", "train.pseudo_fakes", "sbi: self-blended fakes from real faces")
     config_option(
         parser,
         "--pseudo-fakes-mode",
-        "train.pseudo_fakes_mode",
+        "train.sbi.mode",
         "sbi: online makes new pairs every epoch (the paper's), once makes one pseudo-fake per real face",
     )
     config_option(
         parser,
         "--val-fakes",
-        "train.val_fakes",
+        "train.sbi.val_fakes",
         "sbi: real selects the model on the val split's own fakes, sbi on pseudo-fakes of its real faces",
     )
     config_option(

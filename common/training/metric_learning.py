@@ -1,4 +1,4 @@
-"""Metric learning (``train.metric_learning``): a triplet or supervised-contrastive loss on the embedding, the
+"""Metric learning (``train.metric.loss``): a triplet or supervised-contrastive loss on the embedding, the
 backbone's pooled features, trained beside the binary cross-entropy of P(fake).
 
 Stage 04 then fits a model with two outputs, ``p_fake`` and ``embedding``, that shares every layer with the
@@ -75,11 +75,12 @@ def supcon_loss(labels, embeddings, temperature=0.5):
 
 
 LOSSES = {"triplet": triplet_loss, "supcon": supcon_loss}
+PARAMETERS = {"triplet": "margin", "supcon": "temperature"}  # each loss's key under train.metric
 
 
 def metric_loss(name, margin):
-    """The Keras loss ``(labels, embeddings) -> per-sample values`` for ``train.metric_learning`` ``name``;
-    ``margin``: the triplet margin, or the supcon temperature."""
+    """The Keras loss ``(labels, embeddings) -> per-sample values`` for ``train.metric.loss`` ``name``;
+    ``margin``: the triplet margin, or the supcon temperature (``PARAMETERS``)."""
     loss = LOSSES[name]
 
     def compute(labels, embeddings):
@@ -94,10 +95,10 @@ def check_settings(settings):
     its embedding is not one face's features."""
     from common.models.methods import method_for
 
-    if settings["metric_learning"] != "none" and method_for(settings["model"]).trains_on != "faces":
+    loss = settings["metric"]["loss"]
+    if loss != "none" and method_for(settings["model"]).trains_on != "faces":
         raise UserError(
-            f"--metric-learning {settings['metric_learning']} needs an image model, not the video model "
-            f"{settings['model']}"
+            f"--metric-learning {loss} needs an image model, not the video model {settings['model']}"
         )
 
 
@@ -193,10 +194,10 @@ def classifier_metrics():
 
 
 def prepare_fit(model, train_data, val_data, class_weight, settings):
-    """The classifier ``model`` as it is without metric learning; with it (``train.metric_learning`` triplet
+    """The classifier ``model`` as it is without metric learning; with it (``train.metric.loss`` triplet
     or supcon) the two-output ``training_model`` with the loss of each output, weighted
-    1 : ``train.metric_weight``, and its data and logs."""
-    name = settings["metric_learning"]
+    1 : ``train.metric.weight``, and its data and logs."""
+    name = settings["metric"]["loss"]
     if name == "none":
         return Fit(
             model,
@@ -206,11 +207,14 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
             [],
             lambda: {"loss": "binary_crossentropy", "metrics": classifier_metrics()},
         )
+    parameter = PARAMETERS[name]
+    value, weight = settings["metric"][parameter], settings["metric"]["weight"]
     log.info(
-        "metric learning: %s loss (margin/temperature %g) on the backbone's features, weight %g",
+        "metric learning: %s loss (%s %g) on the backbone's features, weight %g",
         name,
-        settings["metric_margin"],
-        settings["metric_weight"],
+        parameter,
+        value,
+        weight,
     )
     return Fit(
         training_model(model),
@@ -221,18 +225,16 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
         lambda: {
             "loss": {
                 OUTPUT_LAYER_NAME: "binary_crossentropy",
-                EMBEDDING_OUTPUT: metric_loss(name, settings["metric_margin"]),
+                EMBEDDING_OUTPUT: metric_loss(name, value),
             },
-            "loss_weights": {OUTPUT_LAYER_NAME: 1.0, EMBEDDING_OUTPUT: settings["metric_weight"]},
+            "loss_weights": {OUTPUT_LAYER_NAME: 1.0, EMBEDDING_OUTPUT: weight},
             "metrics": {
                 OUTPUT_LAYER_NAME: [
                     *classifier_metrics(),
                     keras.metrics.MeanMetricWrapper(bce, name=BCE_METRIC),
                 ],
                 EMBEDDING_OUTPUT: [
-                    keras.metrics.MeanMetricWrapper(
-                        metric_loss(name, settings["metric_margin"]), name=METRIC_LOSS_METRIC
-                    )
+                    keras.metrics.MeanMetricWrapper(metric_loss(name, value), name=METRIC_LOSS_METRIC)
                 ],
             },
         },
@@ -240,7 +242,14 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
 
 
 def metadata(settings):
-    """What a model file records of its metric learning: the loss, and its weight and margin when used."""
-    if settings["metric_learning"] == "none":
+    """What a model file records of its metric learning: the loss, and when used its weight and its margin
+    (triplet, ``metric_margin``) or temperature (supcon, ``metric_temperature``)."""
+    metric = settings["metric"]
+    if metric["loss"] == "none":
         return {"metric_learning": "none"}
-    return {key: settings[key] for key in ("metric_learning", "metric_weight", "metric_margin")}
+    parameter = PARAMETERS[metric["loss"]]
+    return {
+        "metric_learning": metric["loss"],
+        "metric_weight": metric["weight"],
+        f"metric_{parameter}": metric[parameter],
+    }

@@ -34,7 +34,7 @@ class KeepTheSplit:
 
 
 class ReplaceTheFakes(KeepTheSplit):
-    """A generator that replaces the train split's fakes (and with ``train.val_fakes`` the val split's):
+    """A generator that replaces the train split's fakes (and with ``train.sbi.val_fakes`` the val split's):
     the val split is scored as model selection saw it."""
 
     def evaluated_rows(self, split, val_rows):

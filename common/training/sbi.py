@@ -245,7 +245,7 @@ def replace_fakes(rows, run_dir, seed, jpeg_quality, folder=FOLDER, stream=()):
 
 
 class OnlineBlends:
-    """Fresh self-blended pairs every epoch, as the paper trains (``train.pseudo_fakes_mode: online``).
+    """Fresh self-blended pairs every epoch, as the paper trains (``train.sbi.mode: online``).
 
     ``rows``: the training rows, the real faces of ``real_rows`` that could be read (rows ``0..n-1``) and
     one pseudo-fake row per real face (rows ``n..2n-1``: label FAKE, method METHOD, ``path`` and ``file``
@@ -302,7 +302,7 @@ class OnlineBlends:
         return encode_jpeg(made, self.jpeg_quality)
 
 
-VAL_FOLDER = "pseudo-fakes-val"  # in the run directory, with train.val_fakes: sbi
+VAL_FOLDER = "pseudo-fakes-val"  # in the run directory, with train.sbi.val_fakes: sbi
 VAL_STREAM = (1,)  # the val pseudo-fakes' own random streams, apart from the train split's
 
 
@@ -310,10 +310,10 @@ def training_rows(train_rows, val_rows, settings, run_dir, seed, jpeg_quality):
     """``(train rows, val rows, generate)`` for ``train.pseudo_fakes: sbi``: the train split's fakes
     replaced by pseudo-fakes made from its real faces, online (``generate``: an ``OnlineBlends``, which makes
     every train image anew each epoch) or once (``replace_fakes``; ``generate`` None); with
-    ``train.val_fakes: sbi`` the val split's fakes replaced by pseudo-fakes made once from its real faces
+    ``train.sbi.val_fakes: sbi`` the val split's fakes replaced by pseudo-fakes made once from its real faces
     (a fixed seed: the same every epoch and run). The test split is never touched."""
     generate = None
-    if settings["pseudo_fakes_mode"] == "online":
+    if settings["sbi"]["mode"] == "online":
         reals = train_rows[train_rows["label"] == REAL]
         log.info(
             "--pseudo-fakes sbi: the train split's %d fake faces are left out",
@@ -323,14 +323,14 @@ def training_rows(train_rows, val_rows, settings, run_dir, seed, jpeg_quality):
         train_rows = generate.rows
     else:
         train_rows = replace_fakes(train_rows, run_dir, seed, jpeg_quality)
-    if settings["val_fakes"] == "sbi":
+    if settings["sbi"]["val_fakes"] == "sbi":
         val_rows = replace_fakes(val_rows, run_dir, seed, jpeg_quality, VAL_FOLDER, VAL_STREAM)
     return train_rows, val_rows, generate
 
 
 def selection_data(settings):
     """What model selection's val fakes were (metrics.json ``model_selection.val_fakes``, report.md)."""
-    if settings["pseudo_fakes"] == "sbi" and settings["val_fakes"] == "sbi":
+    if settings["pseudo_fakes"] == "sbi" and settings["sbi"]["val_fakes"] == "sbi":
         return "SBI pseudo-fakes made once from the val split's real faces (its own fakes left out)"
     return "the val split's own fakes"
 
