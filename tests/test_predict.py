@@ -245,7 +245,9 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(
         roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"])
     )
     printed = capsys.readouterr().out
-    assert "3 UNKNOWN" in printed and "accuracy 0.750" in printed and "log loss" in printed
+    assert "3 UNKNOWN" in printed and "accuracy 0.750 [" in printed and "log loss" in printed
+    assert everything["bootstrap"]["n_resamples"] == 1000 and "1000 resamples, seed 0" in printed
+    assert everything["frame_level"]["intervals"]["auc"][1] <= 1.0
 
 
 def test_metrics_follow_the_verdict_when_a_vote_is_tied():

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from conftest import C0, C1, ROOT, count_colour, load_script, read_figure
 
-from common.core.config import load_config
+from common.core.config import DEFAULTS, load_config
 from common.core.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
 from common.core.model_file import read_metadata
+from common.evaluation.evaluate import with_interval
 from common.evaluation.run_report import add_cross_dataset
 
 stage04 = load_script("04-train-cnn.py")
@@ -109,7 +110,14 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert "1 unreadable image(s) left out" in metrics["data"]
     report = (run / "report.md").read_text()
     assert "No test data was used for training or model selection" in report
-    assert f"| AUC | {metrics['frame_level']['auc']:.4f} | {metrics['video_level']['auc']:.4f} |" in report
+    frame_auc, video_auc = (
+        with_interval(metrics[level], "auc", "{:.4f}") for level in ("frame_level", "video_level")
+    )
+    assert f"| AUC | {frame_auc} | {video_auc} |" in report and "] |" in report  # value [low, high]
+    bootstrap = DEFAULTS["evaluation"]["bootstrap_resamples"]
+    assert metrics["bootstrap"]["n_resamples"] == bootstrap and f"{bootstrap} resamples" in report
+    assert set(metrics["video_level"]["intervals"]) == {"auc", "eer", "average_precision", "accuracy"}
+    assert "intervals" not in metrics["validation"]["frame_level"]  # the test split's figures only
     assert "| samples | 11 | 4 |" in report and "Epochs run: 2" in report
     assert "1 unreadable image(s) left out, see unreadable_images.csv" in report
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", report):

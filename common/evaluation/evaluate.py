@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.core.config import DEFAULTS
 from common.core.files import atomic_write_text
 from common.core.model_file import RUN_METRICS
 from common.evaluation.aggregate import (
@@ -31,9 +32,18 @@ from common.evaluation.metrics import (
     plot_roc,
     video_metrics,
 )
+from common.evaluation.uncertainty import (
+    BOOTSTRAP_METHOD,
+    CONFIDENCE,
+    accuracy_at,
+    auc,
+    average_precision,
+    bootstrap_metric,
+    eer,
+)
 
 
-def evaluate(faces, settings):
+def evaluate(faces, settings, statistics=None):
     """Metrics of labelled face scores (one row per face: ``video``, ``frame_index``, ``p_fake``, ``label``,
     optional ``track_id`` and ``method``) by the config's ``predict`` ``settings`` (``aggregate``,
     ``threshold``, ``video_score``, ``track_min_share``); returns ``(metrics, frames, videos)``.
@@ -45,7 +55,12 @@ def evaluate(faces, settings):
     many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
     manipulation method: the real videos against the fakes of that method. ``deepfakebench``: the same
     scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
+
+    ``statistics``: the config's ``evaluation`` section (None: its defaults). With ``bootstrap_resamples``
+    above 0, each level gets ``intervals`` (``bootstrap_intervals``) and ``bootstrap`` records the resamples
+    and the seed once.
     """
+    statistics = {**DEFAULTS["evaluation"], **(statistics or {})}
     kwargs = scoring(settings)
     rule, threshold = kwargs["rule"], kwargs["threshold"]
     frames = frame_scores(faces)
@@ -72,10 +87,54 @@ def evaluate(faces, settings):
             },
         },
     }
+    resamples, seed = statistics["bootstrap_resamples"], statistics["bootstrap_seed"]
+    if resamples:
+        metrics["bootstrap"] = {
+            "n_resamples": int(resamples),
+            "seed": seed,
+            "confidence": CONFIDENCE,
+            "method": f"{BOOTSTRAP_METHOD}; a frame-level resample takes all frames of each video drawn",
+        }
+        metrics["frame_level"]["intervals"] = bootstrap_intervals(
+            frames["label"], frames["p_fake"], frames["video"], frames["p_fake"], threshold, resamples, seed
+        )
+        verdict_is_fake = (videos["verdict"] == FAKE_VERDICT).astype(float)
+        metrics["video_level"]["intervals"] = bootstrap_intervals(
+            videos["label"],
+            videos["fake_probability"],
+            videos["video"],
+            verdict_is_fake,
+            0.5,
+            resamples,
+            seed,
+        )
     metrics["deepfakebench"] = deepfakebench_block(frames)
     if "method" in frames and (frames["method"].fillna("") != "").any():
         metrics["by_method"] = auc_by_method(frames, videos)
     return metrics, frames, videos
+
+
+def bootstrap_intervals(labels, scores, videos, called, threshold, resamples, seed):
+    """``{auc, eer, average_precision, accuracy: [low, high]}``: 95 % intervals by
+    ``common.evaluation.uncertainty.bootstrap_metric`` over ``videos`` (the rows of one video drawn
+    together), the same ``resamples`` and ``seed`` for every figure. AUC, EER and AP from ``scores``,
+    accuracy from ``called`` at ``threshold`` (frames: P(fake) against the threshold; videos: the verdict).
+    An interval is None when it is undefined (one class only, or a video labelled both ways)."""
+    figures = {
+        "auc": (auc, scores),
+        "eer": (eer, scores),
+        "average_precision": (average_precision, scores),
+        "accuracy": (accuracy_at(threshold), called),
+    }
+    intervals = {}
+    for name, (metric, values) in figures.items():
+        try:
+            result = bootstrap_metric(values, labels, videos, metric, resamples, seed)
+        except ValueError:
+            intervals[name] = None
+            continue
+        intervals[name] = [result["low"], result["high"]]
+    return intervals
 
 
 def deepfakebench_block(frames):
@@ -177,17 +236,21 @@ def metrics_report(metrics):
     lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
-        auc, eer, ap = (shown(level[name]) for name in ("auc", "eer", "average_precision"))
+        accuracy, auc, eer, ap = (
+            with_interval(level, name) for name in ("accuracy", "auc", "eer", "average_precision")
+        )
         (tn, fp), (fn, tp) = level["confusion_matrix"]
         rule = f", verdicts by {level['aggregate']}" if "aggregate" in level else ""
         if "unknown_left_out" in level:
             rule += f"; {level['unknown_left_out']} UNKNOWN and {level['unlabelled_left_out']} unlabelled left out"
         lines += [
             f"{unit}: {level['n']} ({level['n_real']} real, {level['n_fake']} fake{rule})",
-            f"  accuracy {level['accuracy']:.3f}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
+            f"  accuracy {accuracy}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
             f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}",
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
+    if "bootstrap" in metrics:
+        lines.append(bootstrap_line(metrics["bootstrap"]))
     if "deepfakebench" in metrics:
         frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
         lines.append(
@@ -206,6 +269,24 @@ def metrics_report(metrics):
 def shown(value, template="{:.3f}"):
     """A metric for a person to read: ``template`` of ``value``, or "n/a" when it is undefined (None)."""
     return "n/a" if value is None else template.format(value)
+
+
+def with_interval(level, name, template="{:.3f}"):
+    """A figure of a level's metrics (``frame_level``, ``video_level``) as ``value [low, high]`` when the level
+    has a bootstrap interval for it, else as ``shown``."""
+    interval = level.get("intervals", {}).get(name)
+    if level.get(name) is None or interval is None:
+        return shown(level.get(name), template)
+    low, high = interval
+    return f"{template.format(level[name])} [{template.format(low)}, {template.format(high)}]"
+
+
+def bootstrap_line(bootstrap):
+    """What the ``[low, high]`` intervals are, one line."""
+    return (
+        f"[low, high]: {bootstrap['confidence']:.0%} intervals, {bootstrap['method']}, "
+        f"{bootstrap['n_resamples']} resamples, seed {bootstrap['seed']}"
+    )
 
 
 PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict
@@ -238,10 +319,13 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, faces, settings, listed_from="the labelled videos of the input"):
+def evaluate_predictions(
+    predictions, faces, settings, listed_from="the labelled videos of the input", statistics=None
+):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
     ``evaluate`` (as stage 04 evaluates its test split), and ``video_coverage``: how many labelled videos
-    there were (``listed_from`` says which), got a score, had no face. Returns ``(metrics, frames,
+    there were (``listed_from`` says which), got a score, had no face; ``statistics``: the config's
+    ``evaluation`` settings (None: the defaults). Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
 
     AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
@@ -256,7 +340,7 @@ def evaluate_predictions(predictions, faces, settings, listed_from="the labelled
     scored = scored.assign(label=scored["video"].map(labels))
     if "method" in decided:
         scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
-    metrics, frames, videos = evaluate(scored, settings)
+    metrics, frames, videos = evaluate(scored, settings, statistics)
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
@@ -271,12 +355,12 @@ def evaluate_predictions(predictions, faces, settings, listed_from="the labelled
     return metrics, frames, videos
 
 
-def report_predictions(predictions, faces, settings, output, data, sampled):
+def report_predictions(predictions, faces, settings, output, data, sampled, statistics=None):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
     metrics (``None`` when no labelled video got a verdict). ``sampled``: how frames were sampled, in words
-    (``common.io.video.describe_sampling``)."""
-    evaluated = evaluate_predictions(predictions, faces, settings, f"the labelled videos: {data}")
+    (``common.io.video.describe_sampling``); ``statistics``: the config's ``evaluation`` settings."""
+    evaluated = evaluate_predictions(predictions, faces, settings, f"the labelled videos: {data}", statistics)
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated

@@ -18,7 +18,7 @@ from common.core.manifest import read_pipeline
 from common.core.model_file import EXPLAIN_DIR, GRADCAM_PNG, HISTORY, RUN_METRICS, TSNE_PNG, read_run_config
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
-from common.evaluation.evaluate import coverage_line, shown
+from common.evaluation.evaluate import bootstrap_line, coverage_line, shown, with_interval
 from common.io.video import WIDTH_RULE, describe_sampling
 
 REPORT = "report.md"
@@ -56,7 +56,9 @@ def metrics_table(metrics):
     frame, video = metrics["frame_level"], metrics["video_level"]
     lines = ["| figure | frames | videos |", "|---|---|---|"]
     for key, name, template in FIGURES:
-        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
+        lines.append(
+            f"| {name} | {with_interval(frame, key, template)} | {with_interval(video, key, template)} |"
+        )
     lines.append(
         f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
     )
@@ -68,6 +70,8 @@ def metrics_table(metrics):
         f"Video P(fake) by `{score}` over the face tracks seen in at least {share:.0%} of a video's frames with "
         f"a face; verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}.",
     ]
+    if "bootstrap" in metrics:
+        lines += ["", bootstrap_line(metrics["bootstrap"]) + "."]
     if "by_method" in metrics:
         lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
         for method, figures in metrics["by_method"].items():
