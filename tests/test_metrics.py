@@ -277,6 +277,25 @@ def test_no_resamples_means_no_intervals_and_the_reports_show_them_when_there_ar
     assert "50 resamples" in printed
 
 
+def test_expected_calibration_error_of_frames_and_videos_with_its_bins():
+    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.run_report import metrics_table
+
+    # top-label confidences: r0 real 0.9 right, f0 fake 0.8 right, r1 fake 0.7 wrong, f1 real 0.6 wrong.
+    # 10 bins: each alone, |1 - 0.9| + |1 - 0.8| + |0 - 0.7| + |0 - 0.6| = 1.6 over 4 = 0.4;
+    # 1 bin: |mean right 0.5 - mean confidence 0.75| = 0.25
+    faces = frames_of_videos({"r0": (0, 0.1), "f0": (1, 0.8), "r1": (0, 0.7), "f1": (1, 0.4)}, frames=2)
+    for bins, expected in ((10, 0.4), (1, 0.25)):
+        statistics = {"ece_bins": bins, "bootstrap_resamples": 0}
+        result, _, _ = evaluate(faces, DEFAULTS["predict"], statistics)
+        for level in ("frame_level", "video_level"):
+            assert result[level]["ece"] == pytest.approx(expected) and result[level]["ece_bins"] == bins
+    assert "ECE 0.250 (top-label, 1 bins)" in metrics_report(result)
+    table = metrics_table(result)
+    assert "| expected calibration error (top-label) | 0.2500 | 0.2500 |" in table
+    assert any("over 1 equal-width bins" in line for line in table)
+
+
 def test_deepfakebench_eer_takes_the_nearest_roc_point_where_ours_interpolates():
     # reals 0.2, 0.6; fakes 0.4, 0.6, 0.8. ROC points (FPR, TPR): (0, 0), (0, 1/3), (0.5, 2/3), (0.5, 1), (1, 1);
     # FNR - FPR: 1, 2/3, -1/6, -1/2, -1. Nearest point: the third, FPR 0.5. Between the second and the third

@@ -82,6 +82,7 @@ DEFAULTS = {
     "evaluation": {  # statistics of stage 04's test metrics and stage 05's labelled metrics
         "bootstrap_resamples": 1000,  # 95 % intervals by bootstrap over videos; 0 = no intervals
         "bootstrap_seed": 0,
+        "ece_bins": 15,  # equal-width bins of the top-label expected calibration error
     },
     "predict": {
         "frames": 0,  # frames per video, evenly spaced; 0 = sampled as the model's training frames were

@@ -24,6 +24,7 @@ from common.evaluation.aggregate import (
     scoring,
     video_scores,
 )
+from common.evaluation.calibration import expected_calibration_error
 from common.evaluation.metrics import (
     binary_metrics,
     deepfakebench_metrics,
@@ -58,7 +59,9 @@ def evaluate(faces, settings, statistics=None):
 
     ``statistics``: the config's ``evaluation`` section (None: its defaults). With ``bootstrap_resamples``
     above 0, each level gets ``intervals`` (``bootstrap_intervals``) and ``bootstrap`` records the resamples
-    and the seed once.
+    and the seed once. Calibration: ``ece``, the top-label expected calibration error
+    (``common.evaluation.calibration.expected_calibration_error``: confidence max(P, 1 - P) of the class called
+    at 0.5, over ``ece_bins`` equal-width bins), of the frames' P(fake) and of the videos' P(fake).
     """
     statistics = {**DEFAULTS["evaluation"], **(statistics or {})}
     kwargs = scoring(settings)
@@ -87,6 +90,12 @@ def evaluate(faces, settings, statistics=None):
             },
         },
     }
+    bins = statistics["ece_bins"]
+    for key, labels, p_fake in (
+        ("frame_level", frames["label"], frames["p_fake"]),
+        ("video_level", videos["label"], videos["fake_probability"]),
+    ):
+        metrics[key].update(ece=expected_calibration_error(labels, p_fake, bins), ece_bins=bins)
     resamples, seed = statistics["bootstrap_resamples"], statistics["bootstrap_seed"]
     if resamples:
         metrics["bootstrap"] = {
@@ -246,7 +255,7 @@ def metrics_report(metrics):
         lines += [
             f"{unit}: {level['n']} ({level['n_real']} real, {level['n_fake']} fake{rule})",
             f"  accuracy {accuracy}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
-            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}",
+            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}{ece_shown(level)}",
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
     if "bootstrap" in metrics:
@@ -279,6 +288,13 @@ def with_interval(level, name, template="{:.3f}"):
         return shown(level.get(name), template)
     low, high = interval
     return f"{template.format(level[name])} [{template.format(low)}, {template.format(high)}]"
+
+
+def ece_shown(level):
+    """A level's expected calibration error for the printed report ("" when it has none)."""
+    if "ece" not in level:
+        return ""
+    return f"   ECE {level['ece']:.3f} (top-label, {level['ece_bins']} bins)"
 
 
 def bootstrap_line(bootstrap):

@@ -48,6 +48,7 @@ FIGURES = (
     ("eer", "equal error rate", "{:.4f}"),
     ("average_precision", "average precision (fake = positive)", "{:.4f}"),
     ("log_loss", "log loss", "{:.4g}"),
+    ("ece", "expected calibration error (top-label)", "{:.4f}"),
 )
 
 
@@ -70,6 +71,13 @@ def metrics_table(metrics):
         f"Video P(fake) by `{score}` over the face tracks seen in at least {share:.0%} of a video's frames with "
         f"a face; verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}.",
     ]
+    if "ece_bins" in frame:
+        lines += [
+            "",
+            f"Expected calibration error: top-label (confidence max(P(fake), 1 - P(fake)) of the class called "
+            f"at 0.5 against the share called right) over {frame['ece_bins']} equal-width bins, of the "
+            "frames' and of the videos' P(fake).",
+        ]
     if "bootstrap" in metrics:
         lines += ["", bootstrap_line(metrics["bootstrap"]) + "."]
     if "by_method" in metrics:
