@@ -296,6 +296,30 @@ def test_expected_calibration_error_of_frames_and_videos_with_its_bins():
     assert any("over 1 equal-width bins" in line for line in table)
 
 
+def test_validation_threshold_is_the_val_frames_eer_point_and_its_test_accuracy_is_reported():
+    from common.evaluation.evaluate import choose_validation_threshold, evaluate, metrics_report
+    from common.evaluation.run_report import metrics_table
+
+    val = frames_of_videos({"r0": (0, 0.2), "r1": (0, 0.3), "f0": (1, 0.35), "f1": (1, 0.6)}, frames=1)
+    chosen = choose_validation_threshold(val)  # 0.35 separates the val split: FPR = FNR = 0
+    assert chosen["value"] == pytest.approx(0.35) and (chosen["split"], chosen["level"]) == ("val", "frame")
+    assert "EER" in chosen["rule"]
+    assert choose_validation_threshold(val[val["label"] == 0]) is None  # one class: no threshold
+    # test: both fakes below 0.5 but above 0.35
+    test = frames_of_videos({"r0": (0, 0.1), "r1": (0, 0.32), "f0": (1, 0.4), "f1": (1, 0.45)}, frames=3)
+    result, _, _ = evaluate(test, DEFAULTS["predict"], {"bootstrap_resamples": 0}, chosen)
+    block = result["at_validation_threshold"]
+    assert block["frame_accuracy_at_0.5"] == 0.5 and block["video_accuracy_at_0.5"] == 0.5
+    assert block["frame_accuracy_at_threshold"] == 1.0 and block["video_accuracy_at_threshold"] == 1.0
+    assert result["video_level"]["accuracy"] == 0.5  # the verdicts keep the configured threshold
+    assert "chosen on the val split" in metrics_report(result) and "frames 0.500 / 1.000" in metrics_report(
+        result
+    )
+    assert any(line.startswith("| 0.3500, chosen on the val split") for line in metrics_table(result))
+    plain, _, _ = evaluate(test, DEFAULTS["predict"], {"bootstrap_resamples": 0})
+    assert "at_validation_threshold" not in plain
+
+
 def test_deepfakebench_eer_takes_the_nearest_roc_point_where_ours_interpolates():
     # reals 0.2, 0.6; fakes 0.4, 0.6, 0.8. ROC points (FPR, TPR): (0, 0), (0, 1/3), (0.5, 2/3), (0.5, 1), (1, 1);
     # FNR - FPR: 1, 2/3, -1/6, -1/2, -1. Nearest point: the third, FPR 0.5. Between the second and the third

@@ -130,6 +130,10 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert (metadata["model"], metadata["image_size"]) == ("small_cnn", 32)
     assert metadata["preprocess"] == load_config()["preprocess"]  # no stage 02 record: this config's
     assert "label 1 = fake" in metadata["label_meaning"]
+    chosen = metadata["validation_threshold"]  # the val split's EER point, in the model and the metrics
+    assert (chosen["split"], chosen["level"]) == ("val", "frame") and 0 <= chosen["value"] <= 1
+    assert metrics["at_validation_threshold"]["value"] == chosen["value"]
+    assert "chosen on the val split" in report
 
 
 def test_head_then_finetune_phases_continue_one_history_and_report_both_learning_rates(tmp_path, capfd):

@@ -24,7 +24,7 @@ from common.evaluation.aggregate import (
     scoring,
     video_scores,
 )
-from common.evaluation.calibration import expected_calibration_error
+from common.evaluation.calibration import eer_threshold, expected_calibration_error
 from common.evaluation.metrics import (
     binary_metrics,
     deepfakebench_metrics,
@@ -44,7 +44,7 @@ from common.evaluation.uncertainty import (
 )
 
 
-def evaluate(faces, settings, statistics=None):
+def evaluate(faces, settings, statistics=None, validation_threshold=None):
     """Metrics of labelled face scores (one row per face: ``video``, ``frame_index``, ``p_fake``, ``label``,
     optional ``track_id`` and ``method``) by the config's ``predict`` ``settings`` (``aggregate``,
     ``threshold``, ``video_score``, ``track_min_share``); returns ``(metrics, frames, videos)``.
@@ -62,6 +62,9 @@ def evaluate(faces, settings, statistics=None):
     and the seed once. Calibration: ``ece``, the top-label expected calibration error
     (``common.evaluation.calibration.expected_calibration_error``: confidence max(P, 1 - P) of the class called
     at 0.5, over ``ece_bins`` equal-width bins), of the frames' P(fake) and of the videos' P(fake).
+    ``validation_threshold``: a threshold chosen on validation scores (``choose_validation_threshold``), or
+    None; with one, ``at_validation_threshold`` holds the accuracies at 0.5 and at it
+    (``accuracy_at_validation_threshold``).
     """
     statistics = {**DEFAULTS["evaluation"], **(statistics or {})}
     kwargs = scoring(settings)
@@ -117,6 +120,10 @@ def evaluate(faces, settings, statistics=None):
             resamples,
             seed,
         )
+    if validation_threshold is not None:
+        metrics["at_validation_threshold"] = accuracy_at_validation_threshold(
+            faces, frames, kwargs, validation_threshold
+        )
     metrics["deepfakebench"] = deepfakebench_block(frames)
     if "method" in frames and (frames["method"].fillna("") != "").any():
         metrics["by_method"] = auc_by_method(frames, videos)
@@ -144,6 +151,46 @@ def bootstrap_intervals(labels, scores, videos, called, threshold, resamples, se
             continue
         intervals[name] = [result["low"], result["high"]]
     return intervals
+
+
+VALIDATION_THRESHOLD_RULE = (
+    "EER point of the val split's frame P(fake) (false positive rate = false negative rate)"
+)
+
+
+def choose_validation_threshold(frames):
+    """The threshold stage 04 chooses on the validation split: ``{"value", "split", "level", "rule"}``, the
+    equal-error-rate point (``common.evaluation.calibration.eer_threshold``) of the val ``frames``' P(fake)
+    (one row per frame, its most fake face); None when the val split lacks a class."""
+    try:
+        value = eer_threshold(frames["label"], frames["p_fake"])
+    except ValueError:
+        return None
+    return {"value": value, "split": "val", "level": "frame", "rule": VALIDATION_THRESHOLD_RULE}
+
+
+def accuracy_at_validation_threshold(faces, frames, kwargs, chosen):
+    """``chosen`` (``choose_validation_threshold``'s answer) with the accuracies of these scores at 0.5 and at
+    its value: frames (P(fake) >= threshold is fake) and videos (the verdicts of the ``aggregate`` rule of
+    ``kwargs``, ``scoring``'s answer, with the threshold in place of the configured one)."""
+    result = dict(chosen)
+    for name, threshold in (("at_0.5", 0.5), ("at_threshold", chosen["value"])):
+        called = (frames["p_fake"] >= threshold).astype(int)
+        videos = video_scores(faces, **{**kwargs, "threshold": threshold})
+        result[f"frame_accuracy_{name}"] = float((called == frames["label"]).mean())
+        result[f"video_accuracy_{name}"] = float(
+            ((videos["verdict"] == FAKE_VERDICT) == (videos["label"] == 1)).mean()
+        )
+    return result
+
+
+def validation_threshold_line(block):
+    """``at_validation_threshold`` in words, one line."""
+    return (
+        f"threshold chosen on the {block['split']} split ({block['rule']}): {block['value']:.3f}; accuracy at "
+        f"0.5 / at it: frames {block['frame_accuracy_at_0.5']:.3f} / {block['frame_accuracy_at_threshold']:.3f}, "
+        f"videos {block['video_accuracy_at_0.5']:.3f} / {block['video_accuracy_at_threshold']:.3f}"
+    )
 
 
 def deepfakebench_block(frames):
@@ -258,6 +305,8 @@ def metrics_report(metrics):
             f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}{ece_shown(level)}",
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
+    if "at_validation_threshold" in metrics:
+        lines.append(validation_threshold_line(metrics["at_validation_threshold"]))
     if "bootstrap" in metrics:
         lines.append(bootstrap_line(metrics["bootstrap"]))
     if "deepfakebench" in metrics:
@@ -336,12 +385,18 @@ def summary_table(predictions, output):
 
 
 def evaluate_predictions(
-    predictions, faces, settings, listed_from="the labelled videos of the input", statistics=None
+    predictions,
+    faces,
+    settings,
+    listed_from="the labelled videos of the input",
+    statistics=None,
+    validation_threshold=None,
 ):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
     ``evaluate`` (as stage 04 evaluates its test split), and ``video_coverage``: how many labelled videos
     there were (``listed_from`` says which), got a score, had no face; ``statistics``: the config's
-    ``evaluation`` settings (None: the defaults). Returns ``(metrics, frames,
+    ``evaluation`` settings (None: the defaults); ``validation_threshold``: the model's, when it records one
+    (the accuracies at it go beside those at the configured threshold; the verdicts stay). Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
 
     AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
@@ -356,7 +411,7 @@ def evaluate_predictions(
     scored = scored.assign(label=scored["video"].map(labels))
     if "method" in decided:
         scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
-    metrics, frames, videos = evaluate(scored, settings, statistics)
+    metrics, frames, videos = evaluate(scored, settings, statistics, validation_threshold)
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
@@ -371,12 +426,17 @@ def evaluate_predictions(
     return metrics, frames, videos
 
 
-def report_predictions(predictions, faces, settings, output, data, sampled, statistics=None):
+def report_predictions(
+    predictions, faces, settings, output, data, sampled, statistics=None, validation_threshold=None
+):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
     metrics (``None`` when no labelled video got a verdict). ``sampled``: how frames were sampled, in words
-    (``common.io.video.describe_sampling``); ``statistics``: the config's ``evaluation`` settings."""
-    evaluated = evaluate_predictions(predictions, faces, settings, f"the labelled videos: {data}", statistics)
+    (``common.io.video.describe_sampling``); ``statistics``: the config's ``evaluation`` settings;
+    ``validation_threshold``: the one the model's metadata records, or None."""
+    evaluated = evaluate_predictions(
+        predictions, faces, settings, f"the labelled videos: {data}", statistics, validation_threshold
+    )
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated

@@ -78,6 +78,16 @@ def metrics_table(metrics):
             f"at 0.5 against the share called right) over {frame['ece_bins']} equal-width bins, of the "
             "frames' and of the videos' P(fake).",
         ]
+    if "at_validation_threshold" in metrics:
+        block = metrics["at_validation_threshold"]
+        lines += [
+            "",
+            "| accuracy at | frames | videos |",
+            "|---|---|---|",
+            f"| 0.5 | {block['frame_accuracy_at_0.5']:.4f} | {block['video_accuracy_at_0.5']:.4f} |",
+            f"| {block['value']:.4f}, chosen on the {block['split']} split ({block['rule']}) "
+            f"| {block['frame_accuracy_at_threshold']:.4f} | {block['video_accuracy_at_threshold']:.4f} |",
+        ]
     if "bootstrap" in metrics:
         lines += ["", bootstrap_line(metrics["bootstrap"]) + "."]
     if "by_method" in metrics:

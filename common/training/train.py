@@ -10,7 +10,7 @@ from common.core.config import save_config
 from common.core.errors import UserError
 from common.core.files import atomic_write_csv
 from common.core.manifest import read_pipeline
-from common.core.model_file import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model
+from common.core.model_file import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model, update_metadata
 from common.data.pipeline import choose_cache
 from common.evaluation import evaluate as evaluation
 from common.evaluation.metrics import plot_history
@@ -38,17 +38,20 @@ LEARNED_NOTHING_AUC = 0.55  # validation frame AUC at or below which a model is 
 CONSTANT_SPREAD = 1e-3  # validation P(fake) within this range of each other: one constant output
 
 
-def score_split(method, model, rows, image_size, batch_size, predict_settings, run_dir, statistics=None):
+def score_split(
+    method, model, rows, image_size, batch_size, predict_settings, run_dir, statistics=None, threshold=None
+):
     """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings: aggregation
     rule, video score, track support, threshold; ``statistics``: the ``evaluation`` settings, bootstrap
-    intervals and calibration); faces whose image cannot be read are left out (``note_unreadable``).
+    intervals and calibration; ``threshold``: the one chosen on the val split, whose accuracies the metrics
+    add); faces whose image cannot be read are left out (``note_unreadable``).
     Returns ``(metrics, faces, frames, videos, unreadable rows)``."""
     read_log, p_fake = method.score_rows(model, rows, image_size, batch_size, shard_by_data)
     name = rows["split"].iloc[0]
     note_unreadable(run_dir, {name: (rows, read_log)}, f"the {name} split's evaluation")  # raises then
     unreadable, rows = rows[read_log.unread()], rows[~read_log.unread()]
     faces = rows.drop(columns="file").assign(video=rows["video_id"], p_fake=p_fake)
-    metrics, frames, videos = evaluation.evaluate(faces, predict_settings, statistics)
+    metrics, frames, videos = evaluation.evaluate(faces, predict_settings, statistics, threshold)
     return metrics, faces, frames, videos, unreadable
 
 
@@ -79,9 +82,12 @@ def evaluate_run(
     metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate; and
     ``video_coverage``: how many of the test videos of ``listing``, ``listed_test_videos``'s answer, were
     scored), the test split's per-face, per-frame and per-video scores, and the plots. ``statistics``: the
-    config's ``evaluation`` settings (the test split's bootstrap intervals; the val split gets none)."""
+    config's ``evaluation`` settings (the test split's bootstrap intervals; the val split gets none). The
+    threshold at the EER point of the val split's frame scores (``choose_validation_threshold``) goes into
+    the model file's metadata (``validation_threshold``), and the test accuracies at 0.5 and at it into
+    metrics.json (``at_validation_threshold``)."""
     val_statistics = {**(statistics or {}), "bootstrap_resamples": 0}
-    validation, val_faces, *_ = score_split(
+    validation, val_faces, val_frames, *_ = score_split(
         method,
         model,
         split[split["split"] == "val"],
@@ -98,6 +104,9 @@ def evaluate_run(
             "learning rate, or more data?)",
             reason,
         )
+    chosen = evaluation.choose_validation_threshold(val_frames)
+    if chosen is not None:  # stage 05 reports the accuracy at it too
+        update_metadata(run_dir / MODEL_FILE, validation_threshold=chosen)
     metrics, faces, frames, videos, unreadable = score_split(
         method,
         model,
@@ -107,6 +116,7 @@ def evaluate_run(
         predict_settings,
         run_dir,
         statistics,
+        chosen,
     )
     left_out = (
         f"; {len(unreadable)} unreadable image(s) left out, see {UNREADABLE}" if len(unreadable) else ""
