@@ -50,7 +50,11 @@ def update_metadata(path, **entries):
     entries are copied unchanged (no Keras needed)."""
     path = resolve_model_path(path)
     metadata = {**read_metadata(path), **entries}
-    with atomic_path(path) as temporary, zipfile.ZipFile(path) as source, zipfile.ZipFile(temporary, "w") as target:
+    with (
+        atomic_path(path) as temporary,
+        zipfile.ZipFile(path) as source,
+        zipfile.ZipFile(temporary, "w") as target,
+    ):
         for item in source.infolist():
             if item.filename != METADATA_ENTRY:
                 with source.open(item) as reader, target.open(item, "w") as writer:
