@@ -192,6 +192,134 @@ def test_auc_per_manipulation_method_pits_every_real_video_against_one_method():
     assert result["frames_per_video"] == {"min": 1, "mean": 1.0, "max": 1}
 
 
+def frames_of_videos(scores_by_video, frames=5):
+    """Faces of one frame each: ``frames`` identical frames per video (``{video: (label, p_fake)}``)."""
+    rows = [
+        {"video": video, "frame_index": index, "p_fake": p_fake, "label": label}
+        for video, (label, p_fake) in scores_by_video.items()
+        for index in range(frames)
+    ]
+    return pd.DataFrame(rows)
+
+
+OVERLAPPING = {  # four real and four fake videos whose scores overlap: every interval has some width
+    "r0": (0, 0.1),
+    "r1": (0, 0.3),
+    "r2": (0, 0.55),
+    "r3": (0, 0.7),
+    "f0": (1, 0.4),
+    "f1": (1, 0.6),
+    "f2": (1, 0.8),
+    "f3": (1, 0.9),
+}
+
+
+def test_every_reported_figure_has_the_interval_of_bootstrap_metric_over_videos():
+    from common.evaluation import uncertainty
+    from common.evaluation.evaluate import evaluate
+
+    faces = frames_of_videos(OVERLAPPING)
+    faces.loc[faces["video"] == "f0", "p_fake"] = [0.4, 0.45, 0.5, 0.2, 0.3]  # frames of f0 differ
+    statistics = {"bootstrap_resamples": 200, "bootstrap_seed": 7}
+    result, _, videos = evaluate(faces, DEFAULTS["predict"], statistics)
+    assert result["bootstrap"]["n_resamples"] == 200 and result["bootstrap"]["seed"] == 7
+    named = {
+        "auc": uncertainty.auc,
+        "eer": uncertainty.eer,
+        "average_precision": uncertainty.average_precision,
+        "accuracy": uncertainty.accuracy_at(0.5),
+    }
+    for name, metric in named.items():
+        expected = uncertainty.bootstrap_metric(
+            faces["p_fake"], faces["label"], faces["video"], metric, n_resamples=200, seed=7
+        )
+        assert result["frame_level"]["intervals"][name] == pytest.approx([expected["low"], expected["high"]])
+        low, high = result["frame_level"]["intervals"][name]
+        assert low <= result["frame_level"][name] <= high and low < high
+    expected = uncertainty.bootstrap_metric(
+        videos["fake_probability"], videos["label"], None, uncertainty.auc, n_resamples=200, seed=7
+    )
+    assert result["video_level"]["intervals"]["auc"] == pytest.approx([expected["low"], expected["high"]])
+    for name in named:
+        low, high = result["video_level"]["intervals"][name]
+        assert low <= result["video_level"][name] <= high
+    assert json.loads(json.dumps(result)) == result  # what metrics.json holds
+
+
+def test_frame_level_intervals_resample_whole_videos():
+    from common.evaluation.evaluate import evaluate
+
+    # five identical frames per video: a resample of videos gives the frames the same AUC as their videos,
+    # so the frame-level intervals are the video-level ones (a resample of single frames would be narrower)
+    statistics = {"bootstrap_resamples": 300, "bootstrap_seed": 0}
+    result, _, _ = evaluate(frames_of_videos(OVERLAPPING), DEFAULTS["predict"], statistics)
+    for name in ("auc", "eer", "average_precision"):
+        assert result["frame_level"]["intervals"][name] == pytest.approx(
+            result["video_level"]["intervals"][name]
+        )
+
+
+def test_no_resamples_means_no_intervals_and_the_reports_show_them_when_there_are():
+    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.run_report import metrics_table
+
+    faces = frames_of_videos(OVERLAPPING, frames=2)
+    plain, _, _ = evaluate(faces, DEFAULTS["predict"], {"bootstrap_resamples": 0})
+    assert "bootstrap" not in plain and "intervals" not in plain["frame_level"]
+    assert "[" not in next(line for line in metrics_table(plain) if line.startswith("| AUC"))
+    result, _, _ = evaluate(faces, DEFAULTS["predict"], {"bootstrap_resamples": 50})
+    low, high = result["video_level"]["intervals"]["auc"]
+    auc = f"{result['video_level']['auc']:.4f} [{low:.4f}, {high:.4f}]"
+    table = "\n".join(metrics_table(result))
+    assert "| AUC | " in table and auc in table and "50 resamples, seed 0" in table
+    printed = metrics_report(result)
+    assert f"AUC {result['video_level']['auc']:.3f} [{low:.3f}, {high:.3f}]" in printed
+    assert "50 resamples" in printed
+
+
+def test_expected_calibration_error_of_frames_and_videos_with_its_bins():
+    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.run_report import metrics_table
+
+    # top-label confidences: r0 real 0.9 right, f0 fake 0.8 right, r1 fake 0.7 wrong, f1 real 0.6 wrong.
+    # 10 bins: each alone, |1 - 0.9| + |1 - 0.8| + |0 - 0.7| + |0 - 0.6| = 1.6 over 4 = 0.4;
+    # 1 bin: |mean right 0.5 - mean confidence 0.75| = 0.25
+    faces = frames_of_videos({"r0": (0, 0.1), "f0": (1, 0.8), "r1": (0, 0.7), "f1": (1, 0.4)}, frames=2)
+    for bins, expected in ((10, 0.4), (1, 0.25)):
+        statistics = {"ece_bins": bins, "bootstrap_resamples": 0}
+        result, _, _ = evaluate(faces, DEFAULTS["predict"], statistics)
+        for level in ("frame_level", "video_level"):
+            assert result[level]["ece"] == pytest.approx(expected) and result[level]["ece_bins"] == bins
+    assert "ECE 0.250 (top-label, 1 bins)" in metrics_report(result)
+    table = metrics_table(result)
+    assert "| expected calibration error (top-label) | 0.2500 | 0.2500 |" in table
+    assert any("over 1 equal-width bins" in line for line in table)
+
+
+def test_validation_threshold_is_the_val_frames_eer_point_and_its_test_accuracy_is_reported():
+    from common.evaluation.evaluate import choose_validation_threshold, evaluate, metrics_report
+    from common.evaluation.run_report import metrics_table
+
+    val = frames_of_videos({"r0": (0, 0.2), "r1": (0, 0.3), "f0": (1, 0.35), "f1": (1, 0.6)}, frames=1)
+    chosen = choose_validation_threshold(val)  # 0.35 separates the val split: FPR = FNR = 0
+    assert chosen["value"] == pytest.approx(0.35) and (chosen["split"], chosen["level"]) == ("val", "frame")
+    assert "EER" in chosen["rule"]
+    assert choose_validation_threshold(val[val["label"] == 0]) is None  # one class: no threshold
+    # test: both fakes below 0.5 but above 0.35
+    test = frames_of_videos({"r0": (0, 0.1), "r1": (0, 0.32), "f0": (1, 0.4), "f1": (1, 0.45)}, frames=3)
+    result, _, _ = evaluate(test, DEFAULTS["predict"], {"bootstrap_resamples": 0}, chosen)
+    block = result["at_validation_threshold"]
+    assert block["frame_accuracy_at_0.5"] == 0.5 and block["video_accuracy_at_0.5"] == 0.5
+    assert block["frame_accuracy_at_threshold"] == 1.0 and block["video_accuracy_at_threshold"] == 1.0
+    assert result["video_level"]["accuracy"] == 0.5  # the verdicts keep the configured threshold
+    assert "chosen on the val split" in metrics_report(result) and "frames 0.500 / 1.000" in metrics_report(
+        result
+    )
+    assert any(line.startswith("| 0.3500, chosen on the val split") for line in metrics_table(result))
+    plain, _, _ = evaluate(test, DEFAULTS["predict"], {"bootstrap_resamples": 0})
+    assert "at_validation_threshold" not in plain
+
+
 def test_deepfakebench_eer_takes_the_nearest_roc_point_where_ours_interpolates():
     # reals 0.2, 0.6; fakes 0.4, 0.6, 0.8. ROC points (FPR, TPR): (0, 0), (0, 1/3), (0.5, 2/3), (0.5, 1), (1, 1);
     # FNR - FPR: 1, 2/3, -1/6, -1/2, -1. Nearest point: the third, FPR 0.5. Between the second and the third

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from common.core.config import DEFAULTS
 from common.core.errors import UserError
-from common.core.model_file import MODEL_FILE, save_model
+from common.core.model_file import MODEL_FILE, save_model, update_metadata
 from common.data import pipeline as data
 from common.data.adapters import parse_label
 from common.evaluation import evaluate as evaluation
@@ -245,7 +246,33 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(
         roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"])
     )
     printed = capsys.readouterr().out
-    assert "3 UNKNOWN" in printed and "accuracy 0.750" in printed and "log loss" in printed
+    assert "3 UNKNOWN" in printed and "accuracy 0.750 [" in printed and "log loss" in printed
+    assert everything["bootstrap"]["n_resamples"] == 1000 and "1000 resamples, seed 0" in printed
+    assert everything["frame_level"]["intervals"]["auc"][1] <= 1.0
+
+
+def test_stage05_reports_the_accuracy_at_the_models_validation_threshold_beside_its_own(
+    run_dir, tmp_path, stand_in_detector, brightness_scores, capsys
+):
+    model = tmp_path / "run" / MODEL_FILE
+    model.parent.mkdir()
+    shutil.copy(run_dir / MODEL_FILE, model)
+    chosen = {"value": 0.75, "split": "val", "level": "frame", "rule": "EER point"}
+    update_metadata(model, validation_threshold=chosen)
+    videos = tmp_path / "videos"
+    write_flat_video(videos / "fake" / "f1.mp4", 200)  # P(fake) about 0.78
+    write_flat_video(videos / "fake" / "f2.mp4", 210)
+    write_flat_video(videos / "real" / "r1.mp4", 40)
+    write_flat_video(videos / "real" / "hard.mp4", 180)  # about 0.71: FAKE at 0.5, REAL at 0.75
+    output = tmp_path / "preds.csv"
+    assert stage05.main(stage05_argv(str(model.parent), str(videos), str(output), "--frames", "4")) == 0
+    assert read_predictions(output).set_index("video").loc["real/hard.mp4", "verdict"] == "FAKE"
+    everything = json.loads((tmp_path / "preds_metrics.json").read_text())
+    assert everything["video_level"]["accuracy"] == 0.75  # the verdicts, at the configured 0.5
+    block = everything["at_validation_threshold"]
+    assert block["value"] == 0.75 and block["video_accuracy_at_threshold"] == 1.0
+    assert block["frame_accuracy_at_0.5"] == 0.75 and block["frame_accuracy_at_threshold"] == 1.0
+    assert "threshold chosen on the val split (EER point): 0.750" in capsys.readouterr().out
 
 
 def test_metrics_follow_the_verdict_when_a_vote_is_tied():

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from conftest import C0, C1, ROOT, count_colour, load_script, read_figure
 
-from common.core.config import load_config
+from common.core.config import DEFAULTS, load_config
 from common.core.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
 from common.core.model_file import read_metadata
+from common.evaluation.evaluate import with_interval
 from common.evaluation.run_report import add_cross_dataset
 
 stage04 = load_script("04-train-cnn.py")
@@ -109,7 +110,14 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert "1 unreadable image(s) left out" in metrics["data"]
     report = (run / "report.md").read_text()
     assert "No test data was used for training or model selection" in report
-    assert f"| AUC | {metrics['frame_level']['auc']:.4f} | {metrics['video_level']['auc']:.4f} |" in report
+    frame_auc, video_auc = (
+        with_interval(metrics[level], "auc", "{:.4f}") for level in ("frame_level", "video_level")
+    )
+    assert f"| AUC | {frame_auc} | {video_auc} |" in report and "] |" in report  # value [low, high]
+    bootstrap = DEFAULTS["evaluation"]["bootstrap_resamples"]
+    assert metrics["bootstrap"]["n_resamples"] == bootstrap and f"{bootstrap} resamples" in report
+    assert set(metrics["video_level"]["intervals"]) == {"auc", "eer", "average_precision", "accuracy"}
+    assert "intervals" not in metrics["validation"]["frame_level"]  # the test split's figures only
     assert "| samples | 11 | 4 |" in report and "Epochs run: 2" in report
     assert "1 unreadable image(s) left out, see unreadable_images.csv" in report
     # every admission rule of preprocess, not only the first
@@ -127,6 +135,10 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert (metadata["model"], metadata["image_size"]) == ("small_cnn", 32)
     assert metadata["preprocess"] == load_config()["preprocess"]  # no stage 02 record: this config's
     assert "label 1 = fake" in metadata["label_meaning"]
+    chosen = metadata["validation_threshold"]  # the val split's EER point, in the model and the metrics
+    assert (chosen["split"], chosen["level"]) == ("val", "frame") and 0 <= chosen["value"] <= 1
+    assert metrics["at_validation_threshold"]["value"] == chosen["value"]
+    assert "chosen on the val split" in report
 
 
 def test_head_then_finetune_phases_continue_one_history_and_report_both_learning_rates(tmp_path, capfd):

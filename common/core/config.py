@@ -89,6 +89,11 @@ DEFAULTS = {
             "val_fakes": "real",  # real (model selection on val's own fakes) | sbi (on pseudo-fakes of val reals)
         },
     },
+    "evaluation": {  # statistics of stage 04's test metrics and stage 05's labelled metrics
+        "bootstrap_resamples": 1000,  # 95 % intervals by bootstrap over videos; 0 = no intervals
+        "bootstrap_seed": 0,
+        "ece_bins": 15,  # equal-width bins of the top-label expected calibration error
+    },
     "predict": {
         "frames": 0,  # frames per video, evenly spaced; 0 = sampled as the model's training frames were
         "faces": "model",  # model (the model's preprocess.faces) | all | main

@@ -5,6 +5,7 @@ stage 05 needs nothing but the file.
 """
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -42,6 +43,23 @@ def save_model(model, path, metadata):
             archive.writestr(
                 METADATA_ENTRY, json.dumps({**metadata, "label_meaning": LABEL_MEANING}, indent=2)
             )
+
+
+def update_metadata(path, **entries):
+    """Add ``entries`` to the metadata of a model file written by ``save_model``, atomically; the model's own
+    entries are copied unchanged (no Keras needed)."""
+    path = resolve_model_path(path)
+    metadata = {**read_metadata(path), **entries}
+    with (
+        atomic_path(path) as temporary,
+        zipfile.ZipFile(path) as source,
+        zipfile.ZipFile(temporary, "w") as target,
+    ):
+        for item in source.infolist():
+            if item.filename != METADATA_ENTRY:
+                with source.open(item) as reader, target.open(item, "w") as writer:
+                    shutil.copyfileobj(reader, writer)
+        target.writestr(METADATA_ENTRY, json.dumps(metadata, indent=2))
 
 
 def resolve_model_path(path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.core.config import DEFAULTS
 from common.core.files import atomic_write_text
 from common.core.model_file import RUN_METRICS
 from common.evaluation.aggregate import (
@@ -23,6 +24,7 @@ from common.evaluation.aggregate import (
     scoring,
     video_scores,
 )
+from common.evaluation.calibration import eer_threshold, expected_calibration_error
 from common.evaluation.metrics import (
     binary_metrics,
     deepfakebench_metrics,
@@ -31,9 +33,18 @@ from common.evaluation.metrics import (
     plot_roc,
     video_metrics,
 )
+from common.evaluation.uncertainty import (
+    BOOTSTRAP_METHOD,
+    CONFIDENCE,
+    accuracy_at,
+    auc,
+    average_precision,
+    bootstrap_metric,
+    eer,
+)
 
 
-def evaluate(faces, settings):
+def evaluate(faces, settings, statistics=None, validation_threshold=None):
     """Metrics of labelled face scores (one row per face: ``video``, ``frame_index``, ``p_fake``, ``label``,
     optional ``track_id`` and ``method``) by the config's ``predict`` ``settings`` (``aggregate``,
     ``threshold``, ``video_score``, ``track_min_share``); returns ``(metrics, frames, videos)``.
@@ -45,7 +56,17 @@ def evaluate(faces, settings):
     many frames with a face each video contributed. With a ``method`` column (FaceForensics++), AUC per
     manipulation method: the real videos against the fakes of that method. ``deepfakebench``: the same
     scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
+
+    ``statistics``: the config's ``evaluation`` section (None: its defaults). With ``bootstrap_resamples``
+    above 0, each level gets ``intervals`` (``bootstrap_intervals``) and ``bootstrap`` records the resamples
+    and the seed once. Calibration: ``ece``, the top-label expected calibration error
+    (``common.evaluation.calibration.expected_calibration_error``: confidence max(P, 1 - P) of the class called
+    at 0.5, over ``ece_bins`` equal-width bins), of the frames' P(fake) and of the videos' P(fake).
+    ``validation_threshold``: a threshold chosen on validation scores (``choose_validation_threshold``), or
+    None; with one, ``at_validation_threshold`` holds the accuracies at 0.5 and at it
+    (``accuracy_at_validation_threshold``).
     """
+    statistics = {**DEFAULTS["evaluation"], **(statistics or {})}
     kwargs = scoring(settings)
     rule, threshold = kwargs["rule"], kwargs["threshold"]
     frames = frame_scores(faces)
@@ -72,10 +93,104 @@ def evaluate(faces, settings):
             },
         },
     }
+    bins = statistics["ece_bins"]
+    for key, labels, p_fake in (
+        ("frame_level", frames["label"], frames["p_fake"]),
+        ("video_level", videos["label"], videos["fake_probability"]),
+    ):
+        metrics[key].update(ece=expected_calibration_error(labels, p_fake, bins), ece_bins=bins)
+    resamples, seed = statistics["bootstrap_resamples"], statistics["bootstrap_seed"]
+    if resamples:
+        metrics["bootstrap"] = {
+            "n_resamples": int(resamples),
+            "seed": seed,
+            "confidence": CONFIDENCE,
+            "method": f"{BOOTSTRAP_METHOD}; a frame-level resample takes all frames of each video drawn",
+        }
+        metrics["frame_level"]["intervals"] = bootstrap_intervals(
+            frames["label"], frames["p_fake"], frames["video"], frames["p_fake"], threshold, resamples, seed
+        )
+        verdict_is_fake = (videos["verdict"] == FAKE_VERDICT).astype(float)
+        metrics["video_level"]["intervals"] = bootstrap_intervals(
+            videos["label"],
+            videos["fake_probability"],
+            videos["video"],
+            verdict_is_fake,
+            0.5,
+            resamples,
+            seed,
+        )
+    if validation_threshold is not None:
+        metrics["at_validation_threshold"] = accuracy_at_validation_threshold(
+            faces, frames, kwargs, validation_threshold
+        )
     metrics["deepfakebench"] = deepfakebench_block(frames)
     if "method" in frames and (frames["method"].fillna("") != "").any():
         metrics["by_method"] = auc_by_method(frames, videos)
     return metrics, frames, videos
+
+
+def bootstrap_intervals(labels, scores, videos, called, threshold, resamples, seed):
+    """``{auc, eer, average_precision, accuracy: [low, high]}``: 95 % intervals by
+    ``common.evaluation.uncertainty.bootstrap_metric`` over ``videos`` (the rows of one video drawn
+    together), the same ``resamples`` and ``seed`` for every figure. AUC, EER and AP from ``scores``,
+    accuracy from ``called`` at ``threshold`` (frames: P(fake) against the threshold; videos: the verdict).
+    An interval is None when it is undefined (one class only, or a video labelled both ways)."""
+    figures = {
+        "auc": (auc, scores),
+        "eer": (eer, scores),
+        "average_precision": (average_precision, scores),
+        "accuracy": (accuracy_at(threshold), called),
+    }
+    intervals = {}
+    for name, (metric, values) in figures.items():
+        try:
+            result = bootstrap_metric(values, labels, videos, metric, resamples, seed)
+        except ValueError:
+            intervals[name] = None
+            continue
+        intervals[name] = [result["low"], result["high"]]
+    return intervals
+
+
+VALIDATION_THRESHOLD_RULE = (
+    "EER point of the val split's frame P(fake) (false positive rate = false negative rate)"
+)
+
+
+def choose_validation_threshold(frames):
+    """The threshold stage 04 chooses on the validation split: ``{"value", "split", "level", "rule"}``, the
+    equal-error-rate point (``common.evaluation.calibration.eer_threshold``) of the val ``frames``' P(fake)
+    (one row per frame, its most fake face); None when the val split lacks a class."""
+    try:
+        value = eer_threshold(frames["label"], frames["p_fake"])
+    except ValueError:
+        return None
+    return {"value": value, "split": "val", "level": "frame", "rule": VALIDATION_THRESHOLD_RULE}
+
+
+def accuracy_at_validation_threshold(faces, frames, kwargs, chosen):
+    """``chosen`` (``choose_validation_threshold``'s answer) with the accuracies of these scores at 0.5 and at
+    its value: frames (P(fake) >= threshold is fake) and videos (the verdicts of the ``aggregate`` rule of
+    ``kwargs``, ``scoring``'s answer, with the threshold in place of the configured one)."""
+    result = dict(chosen)
+    for name, threshold in (("at_0.5", 0.5), ("at_threshold", chosen["value"])):
+        called = (frames["p_fake"] >= threshold).astype(int)
+        videos = video_scores(faces, **{**kwargs, "threshold": threshold})
+        result[f"frame_accuracy_{name}"] = float((called == frames["label"]).mean())
+        result[f"video_accuracy_{name}"] = float(
+            ((videos["verdict"] == FAKE_VERDICT) == (videos["label"] == 1)).mean()
+        )
+    return result
+
+
+def validation_threshold_line(block):
+    """``at_validation_threshold`` in words, one line."""
+    return (
+        f"threshold chosen on the {block['split']} split ({block['rule']}): {block['value']:.3f}; accuracy at "
+        f"0.5 / at it: frames {block['frame_accuracy_at_0.5']:.3f} / {block['frame_accuracy_at_threshold']:.3f}, "
+        f"videos {block['video_accuracy_at_0.5']:.3f} / {block['video_accuracy_at_threshold']:.3f}"
+    )
 
 
 def deepfakebench_block(frames):
@@ -177,17 +292,23 @@ def metrics_report(metrics):
     lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
-        auc, eer, ap = (shown(level[name]) for name in ("auc", "eer", "average_precision"))
+        accuracy, auc, eer, ap = (
+            with_interval(level, name) for name in ("accuracy", "auc", "eer", "average_precision")
+        )
         (tn, fp), (fn, tp) = level["confusion_matrix"]
         rule = f", verdicts by {level['aggregate']}" if "aggregate" in level else ""
         if "unknown_left_out" in level:
             rule += f"; {level['unknown_left_out']} UNKNOWN and {level['unlabelled_left_out']} unlabelled left out"
         lines += [
             f"{unit}: {level['n']} ({level['n_real']} real, {level['n_fake']} fake{rule})",
-            f"  accuracy {level['accuracy']:.3f}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
-            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}",
+            f"  accuracy {accuracy}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
+            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}{ece_shown(level)}",
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
+    if "at_validation_threshold" in metrics:
+        lines.append(validation_threshold_line(metrics["at_validation_threshold"]))
+    if "bootstrap" in metrics:
+        lines.append(bootstrap_line(metrics["bootstrap"]))
     if "deepfakebench" in metrics:
         frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
         lines.append(
@@ -206,6 +327,31 @@ def metrics_report(metrics):
 def shown(value, template="{:.3f}"):
     """A metric for a person to read: ``template`` of ``value``, or "n/a" when it is undefined (None)."""
     return "n/a" if value is None else template.format(value)
+
+
+def with_interval(level, name, template="{:.3f}"):
+    """A figure of a level's metrics (``frame_level``, ``video_level``) as ``value [low, high]`` when the level
+    has a bootstrap interval for it, else as ``shown``."""
+    interval = level.get("intervals", {}).get(name)
+    if level.get(name) is None or interval is None:
+        return shown(level.get(name), template)
+    low, high = interval
+    return f"{template.format(level[name])} [{template.format(low)}, {template.format(high)}]"
+
+
+def ece_shown(level):
+    """A level's expected calibration error for the printed report ("" when it has none)."""
+    if "ece" not in level:
+        return ""
+    return f"   ECE {level['ece']:.3f} (top-label, {level['ece_bins']} bins)"
+
+
+def bootstrap_line(bootstrap):
+    """What the ``[low, high]`` intervals are, one line."""
+    return (
+        f"[low, high]: {bootstrap['confidence']:.0%} intervals, {bootstrap['method']}, "
+        f"{bootstrap['n_resamples']} resamples, seed {bootstrap['seed']}"
+    )
 
 
 PER_VIDEO_LINES = 40  # up to this many videos, the summary lists each verdict
@@ -238,10 +384,19 @@ def summary_table(predictions, output):
     return "\n".join(lines)
 
 
-def evaluate_predictions(predictions, faces, settings, listed_from="the labelled videos of the input"):
+def evaluate_predictions(
+    predictions,
+    faces,
+    settings,
+    listed_from="the labelled videos of the input",
+    statistics=None,
+    validation_threshold=None,
+):
     """Frame-level and video-level metrics over the labelled videos that got a verdict, by
     ``evaluate`` (as stage 04 evaluates its test split), and ``video_coverage``: how many labelled videos
-    there were (``listed_from`` says which), got a score, had no face. Returns ``(metrics, frames,
+    there were (``listed_from`` says which), got a score, had no face; ``statistics``: the config's
+    ``evaluation`` settings (None: the defaults); ``validation_threshold``: the model's, when it records one
+    (the accuracies at it go beside those at the configured threshold; the verdicts stay). Returns ``(metrics, frames,
     videos)`` of those videos, or ``None`` when there are none.
 
     AUC and log loss come from ``fake_probability``; accuracy, precision, recall, F1 and the confusion
@@ -256,7 +411,7 @@ def evaluate_predictions(predictions, faces, settings, listed_from="the labelled
     scored = scored.assign(label=scored["video"].map(labels))
     if "method" in decided:
         scored = scored.assign(method=scored["video"].map(decided.set_index("video")["method"]))
-    metrics, frames, videos = evaluate(scored, settings)
+    metrics, frames, videos = evaluate(scored, settings, statistics, validation_threshold)
     metrics["video_level"].update(
         unknown_left_out=int(len(labelled) - len(decided)),
         unlabelled_left_out=int(len(predictions) - len(labelled)),
@@ -271,12 +426,17 @@ def evaluate_predictions(predictions, faces, settings, listed_from="the labelled
     return metrics, frames, videos
 
 
-def report_predictions(predictions, faces, settings, output, data, sampled):
+def report_predictions(
+    predictions, faces, settings, output, data, sampled, statistics=None, validation_threshold=None
+):
     """Evaluate stage 05's labelled predictions (``settings``: the config's ``predict`` section), write
     ``<output stem>_metrics.json`` and the plots next to ``output``; return the printable report and the
     metrics (``None`` when no labelled video got a verdict). ``sampled``: how frames were sampled, in words
-    (``common.io.video.describe_sampling``)."""
-    evaluated = evaluate_predictions(predictions, faces, settings, f"the labelled videos: {data}")
+    (``common.io.video.describe_sampling``); ``statistics``: the config's ``evaluation`` settings;
+    ``validation_threshold``: the one the model's metadata records, or None."""
+    evaluated = evaluate_predictions(
+        predictions, faces, settings, f"the labelled videos: {data}", statistics, validation_threshold
+    )
     if evaluated is None:
         return "no labelled video got a verdict: no metrics", None
     metrics, frames, videos = evaluated

@@ -26,7 +26,7 @@ from common.core.model_file import (
 )
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
-from common.evaluation.evaluate import coverage_line, shown
+from common.evaluation.evaluate import bootstrap_line, coverage_line, shown, with_interval
 from common.faces.base import describe_admission
 from common.io.video import WIDTH_RULE, describe_sampling
 
@@ -57,6 +57,7 @@ FIGURES = (  # metrics.json key, name, format: report.md's table, and the figure
     ("eer", "equal error rate", "{:.4f}"),
     ("average_precision", "average precision (fake = positive)", "{:.4f}"),
     ("log_loss", "log loss", "{:.4g}"),
+    ("ece", "expected calibration error (top-label)", "{:.4f}"),
 )
 
 
@@ -65,7 +66,9 @@ def metrics_table(metrics):
     frame, video = metrics["frame_level"], metrics["video_level"]
     lines = ["| figure | frames | videos |", "|---|---|---|"]
     for key, name, template in FIGURES:
-        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
+        lines.append(
+            f"| {name} | {with_interval(frame, key, template)} | {with_interval(video, key, template)} |"
+        )
     lines.append(
         f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
     )
@@ -77,6 +80,25 @@ def metrics_table(metrics):
         f"Video P(fake) by `{score}` over the face tracks seen in at least {share:.0%} of a video's frames with "
         f"a face; verdicts by `{video['aggregate']}`; video accuracy under each rule: {rules}.",
     ]
+    if "ece_bins" in frame:
+        lines += [
+            "",
+            f"Expected calibration error: top-label (confidence max(P(fake), 1 - P(fake)) of the class called "
+            f"at 0.5 against the share called right) over {frame['ece_bins']} equal-width bins, of the "
+            "frames' and of the videos' P(fake).",
+        ]
+    if "at_validation_threshold" in metrics:
+        block = metrics["at_validation_threshold"]
+        lines += [
+            "",
+            "| accuracy at | frames | videos |",
+            "|---|---|---|",
+            f"| 0.5 | {block['frame_accuracy_at_0.5']:.4f} | {block['video_accuracy_at_0.5']:.4f} |",
+            f"| {block['value']:.4f}, chosen on the {block['split']} split ({block['rule']}) "
+            f"| {block['frame_accuracy_at_threshold']:.4f} | {block['video_accuracy_at_threshold']:.4f} |",
+        ]
+    if "bootstrap" in metrics:
+        lines += ["", bootstrap_line(metrics["bootstrap"]) + "."]
     if "by_method" in metrics:
         lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
         for method, figures in metrics["by_method"].items():

@@ -141,7 +141,14 @@ def score(args, config):
         data += f" in {args.input}"
         sampled = describe_sampling(predict.sampling(metadata, settings["frames"]))
         text, metrics = evaluation.report_predictions(
-            predictions, faces, settings, args.output, data, sampled
+            predictions,
+            faces,
+            settings,
+            args.output,
+            data,
+            sampled,
+            config["evaluation"],
+            metadata.get("validation_threshold"),
         )
         print(text)
         if args.add_to_report and metrics is not None:

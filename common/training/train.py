@@ -10,7 +10,7 @@ from common.core.config import save_config
 from common.core.errors import UserError
 from common.core.files import atomic_write_csv
 from common.core.manifest import read_pipeline
-from common.core.model_file import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model
+from common.core.model_file import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model, update_metadata
 from common.data.pipeline import choose_cache
 from common.evaluation import evaluate as evaluation
 from common.evaluation.metrics import plot_history
@@ -38,17 +38,20 @@ LEARNED_NOTHING_AUC = 0.55  # validation frame AUC at or below which a model is 
 CONSTANT_SPREAD = 1e-3  # validation P(fake) within this range of each other: one constant output
 
 
-def score_split(method, model, rows, image_size, batch_size, predict_settings, run_dir):
+def score_split(
+    method, model, rows, image_size, batch_size, predict_settings, run_dir, statistics=None, threshold=None
+):
     """Score a split's faces and evaluate them by the path stage 05 takes (``predict`` settings: aggregation
-    rule, video score, track support, threshold); faces whose image cannot be read are left out
-    (``note_unreadable``).
+    rule, video score, track support, threshold; ``statistics``: the ``evaluation`` settings, bootstrap
+    intervals and calibration; ``threshold``: the one chosen on the val split, whose accuracies the metrics
+    add); faces whose image cannot be read are left out (``note_unreadable``).
     Returns ``(metrics, faces, frames, videos, unreadable rows)``."""
     read_log, p_fake = method.score_rows(model, rows, image_size, batch_size, shard_by_data)
     name = rows["split"].iloc[0]
     note_unreadable(run_dir, {name: (rows, read_log)}, f"the {name} split's evaluation")  # raises then
     unreadable, rows = rows[read_log.unread()], rows[~read_log.unread()]
     faces = rows.drop(columns="file").assign(video=rows["video_id"], p_fake=p_fake)
-    metrics, frames, videos = evaluation.evaluate(faces, predict_settings)
+    metrics, frames, videos = evaluation.evaluate(faces, predict_settings, statistics, threshold)
     return metrics, faces, frames, videos, unreadable
 
 
@@ -63,14 +66,36 @@ def learned_nothing(faces, frame_metrics):
 
 
 def evaluate_run(
-    method, model, split, image_size, batch_size, predict_settings, selected, run_dir, phases=(), listing=None
+    method,
+    model,
+    split,
+    image_size,
+    batch_size,
+    predict_settings,
+    selected,
+    run_dir,
+    phases=(),
+    listing=None,
+    statistics=None,
 ):
     """Score the validation split (to check that the model learned something) and the test split; write
     metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate; and
     ``video_coverage``: how many of the test videos of ``listing``, ``listed_test_videos``'s answer, were
-    scored), the test split's per-face, per-frame and per-video scores, and the plots."""
-    validation, val_faces, *_ = score_split(
-        method, model, split[split["split"] == "val"], image_size, batch_size, predict_settings, run_dir
+    scored), the test split's per-face, per-frame and per-video scores, and the plots. ``statistics``: the
+    config's ``evaluation`` settings (the test split's bootstrap intervals; the val split gets none). The
+    threshold at the EER point of the val split's frame scores (``choose_validation_threshold``) goes into
+    the model file's metadata (``validation_threshold``), and the test accuracies at 0.5 and at it into
+    metrics.json (``at_validation_threshold``)."""
+    val_statistics = {**(statistics or {}), "bootstrap_resamples": 0}
+    validation, val_faces, val_frames, *_ = score_split(
+        method,
+        model,
+        split[split["split"] == "val"],
+        image_size,
+        batch_size,
+        predict_settings,
+        run_dir,
+        val_statistics,
     )
     reason = learned_nothing(val_faces, validation["frame_level"])
     if reason:
@@ -79,8 +104,19 @@ def evaluate_run(
             "learning rate, or more data?)",
             reason,
         )
+    chosen = evaluation.choose_validation_threshold(val_frames)
+    if chosen is not None:  # stage 05 reports the accuracy at it too
+        update_metadata(run_dir / MODEL_FILE, validation_threshold=chosen)
     metrics, faces, frames, videos, unreadable = score_split(
-        method, model, split[split["split"] == "test"], image_size, batch_size, predict_settings, run_dir
+        method,
+        model,
+        split[split["split"] == "test"],
+        image_size,
+        batch_size,
+        predict_settings,
+        run_dir,
+        statistics,
+        chosen,
     )
     left_out = (
         f"; {len(unreadable)} unreadable image(s) left out, see {UNREADABLE}" if len(unreadable) else ""
@@ -212,6 +248,7 @@ def train(dataset_dir, runs_dir, config, resume=None):
         run_dir,
         training_phases(settings),
         listed_test_videos(dataset_dir, split),
+        config["evaluation"],
     )
     if scratch is None:  # the chief
         if settings["explain"]:
