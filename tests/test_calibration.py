@@ -11,11 +11,12 @@ from common.evaluation.metrics import binary_metrics
 def test_thresholds_on_a_hand_checkable_validation_set():
     """Reals 0.1, 0.2, 0.3, 0.6; fakes 0.4, 0.7, 0.8, 0.9. At 0.7: FPR 0, FNR 1/4, balanced accuracy 7/8.
     At 0.4: FPR 1/4, FNR 0, balanced accuracy 7/8 too; at 0.6 FPR = FNR = 1/4 (the equal error point),
-    balanced accuracy 3/4. The tie on balanced accuracy goes to the higher threshold, 0.7."""
+    balanced accuracy 3/4. The tie on balanced accuracy goes to the higher score, 0.7. Each threshold sits
+    halfway down to the next lower score (0.6 -> 0.5, 0.7 -> 0.65), where val is classified alike."""
     labels = [0, 0, 0, 0, 1, 1, 1, 1]
     scores = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
-    assert calibration.eer_threshold(labels, scores) == 0.6
-    assert calibration.balanced_accuracy_threshold(labels, scores) == 0.7
+    assert calibration.eer_threshold(labels, scores) == pytest.approx(0.5)
+    assert calibration.balanced_accuracy_threshold(labels, scores) == pytest.approx(0.65)
     at = calibration.balanced_accuracy_threshold(labels, scores)
     assert binary_metrics(labels, scores, threshold=at)["balanced_accuracy"] == 7 / 8
 
@@ -109,3 +110,15 @@ def test_fitted_temperature_minimises_the_log_loss():
     best = calibration.fit_temperature(labels, p_fake)
     loss = lambda t: skm.log_loss(labels, calibration.apply_temperature(p_fake, t))
     assert loss(best) <= min(loss(best * 0.98), loss(best * 1.02))
+
+
+def test_a_perfectly_separated_validation_set_puts_the_threshold_midway_between_the_classes():
+    """Val reals at most 0.1, fakes from 0.99989 (a confident model on easy data): any threshold between
+    them separates val, and the middle one, not the lowest fake's score, still calls a test fake at 0.9
+    fake."""
+    labels = [0, 0, 1, 1]
+    scores = [0.05, 0.1, 0.99989, 0.9999]
+    for choose in (calibration.eer_threshold, calibration.balanced_accuracy_threshold):
+        threshold = choose(labels, scores)
+        assert threshold == pytest.approx((0.1 + 0.99989) / 2)
+        assert 0.9 >= threshold > 0.1

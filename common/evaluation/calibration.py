@@ -41,21 +41,32 @@ def _roc_with_thresholds(labels, scores):
     return fpr, tpr, thresholds
 
 
+def _midway_below(thresholds, best):
+    """The threshold halfway between the chosen distinct score ``thresholds[best]`` and the next lower one:
+    every threshold in between classifies the validation samples alike, and the middle leaves test scores
+    the most room on both sides (a perfectly separated val split would otherwise put it on its lowest fake,
+    calling real every test fake a hair below it). The ends stay as they are: above every score (nothing
+    fake) and the lowest score (everything fake)."""
+    if best == 0 or best == len(thresholds) - 1:
+        return float(thresholds[best])
+    return float((thresholds[best] + thresholds[best + 1]) / 2)
+
+
 def eer_threshold(labels, scores):
-    """The equal-error-rate threshold of validation ``scores``: among the thresholds at the distinct
-    scores, the one where |false negative rate - false positive rate| is smallest (the highest such
-    threshold on a tie). Returns a float; fake when score >= it."""
+    """The equal-error-rate threshold of validation ``scores``: the distinct score where |false negative
+    rate - false positive rate| is smallest (the highest such score on a tie), moved halfway down to the
+    next lower score (``_midway_below``). Returns a float; fake when score >= it."""
     fpr, tpr, thresholds = _roc_with_thresholds(labels, scores)
-    return float(thresholds[int(np.argmin(np.abs((1 - tpr) - fpr)))])
+    return _midway_below(thresholds, int(np.argmin(np.abs((1 - tpr) - fpr))))
 
 
 def balanced_accuracy_threshold(labels, scores):
     """The best-balanced-accuracy threshold of validation ``scores``: among the thresholds at the distinct
     scores, the one with the highest (true positive rate + true negative rate) / 2, the same as the
-    highest Youden's J = TPR - FPR (the highest such threshold on a tie). Returns a float; fake when
-    score >= it."""
+    highest Youden's J = TPR - FPR (the highest such score on a tie), moved halfway down to the next lower
+    score (``_midway_below``). Returns a float; fake when score >= it."""
     fpr, tpr, thresholds = _roc_with_thresholds(labels, scores)
-    return float(thresholds[int(np.argmax(tpr - fpr))])
+    return _midway_below(thresholds, int(np.argmax(tpr - fpr)))
 
 
 def _bin_of(p_fake, n_bins):
