@@ -102,3 +102,20 @@ class SequenceDetector:
     def detect(self, frames_rgb):
         self.sizes += [frame.shape for frame in frames_rgb]
         return [list(faces) for faces in self.faces_per_frame[: len(frames_rgb)]]
+
+
+NO_TENSORFLOW = (
+    "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was loaded'\n"
+)
+
+
+def run_without_tensorflow(code):
+    """Run ``code`` (Python, ``sys`` imported by it) in a fresh interpreter in the project root, then check
+    that it loaded neither TensorFlow nor Keras; returns the completed process (its stdout is text)."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-c", code + NO_TENSORFLOW], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result
