@@ -336,7 +336,7 @@ def celebdf_videos(root, config=None):
             f"{root} has none of {', '.join(CELEBDF_FOLDERS)} (expected by --dataset celebdf): "
             "pass the Celeb-DF v2 folder as --input"
         )
-    listed = _celebdf_test_list(root / CELEBDF_TEST_LIST)
+    listed = celebdf_test_list(root / CELEBDF_TEST_LIST)
     records = {}
     found = download_videos([root / name for name in present], "Celeb-DF v2")
     for name in present:
@@ -370,7 +370,7 @@ def _celebdf_identities(record):
     return tuple(match.groups()[:-1])
 
 
-def _celebdf_test_list(list_path):
+def celebdf_test_list(list_path):
     """``{video_id: line number}`` of the Celeb-DF test list at ``list_path``; ``UserError`` on any bad line."""
     if not list_path.is_file():
         raise UserError(
@@ -468,7 +468,7 @@ def ffpp_videos(root, config=None):
             else f"download it or remove {method} from datasets.ffpp.methods",
         )
     splits_folder = Path(options["splits"]).expanduser() if options["splits"] else root / "splits"
-    pair_splits, listed_pair_of = _ffpp_official_pairs(splits_folder, SPLITS)
+    pair_splits, listed_pair_of = ffpp_official_pairs(splits_folder, SPLITS)
 
     found = download_videos([original_folder, *method_folders.values()], "FaceForensics++")
     originals = [(_relative_name(path, original_folder), path) for path in found[original_folder]]
@@ -535,7 +535,7 @@ def _ffpp_group(pair_of, original):
     return f"pair_{pair[0]}_{pair[1]}" if pair else f"original/{original}"
 
 
-def _ffpp_official_pairs(folder, splits):
+def ffpp_official_pairs(folder, splits):
     """Read ``<split>.json`` for each of ``splits`` in ``folder``; return ``({pair: split}, {original: pair})``
     where a pair is the tuple of its two original ids, sorted. ``UserError`` when a file is missing or not a
     list of id pairs, a pair is in two files, or an original is in two pairs."""
