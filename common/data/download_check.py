@@ -27,8 +27,8 @@ from common.data.adapters import (
 )
 
 # Celeb-DF v2. 5,639 fakes: the Celeb-DF paper (Li et al., CVPR 2020, arXiv 1909.12962, abstract). 590
-# Celeb-real, 300 YouTube-real and 518 test videos: the Celeb-DF v2 download's README, as quoted in issue 24;
-# not confirmed from a public source here.
+# Celeb-real, 300 YouTube-real and 518 test videos: issue 24, and the same numbers in a third-party README
+# (github.com/HanMoonSub/DeepGuard, preprocess/celeb_df_v2/README.md), not in a source of the authors' here.
 CELEBDF_V2_VIDEOS = {"Celeb-real": 590, "YouTube-real": 300, "Celeb-synthesis": 5639}
 CELEBDF_V2_TEST_VIDEOS = 518
 # FaceForensics++: 1,000 originals and 1,000 fakes per method (FaceShifter too) at each compression (the
