@@ -3,6 +3,7 @@
 The adapters never open a video, so most trees here hold empty placeholder files.
 """
 
+import dataclasses
 import json
 import logging
 
@@ -393,3 +394,22 @@ def test_stage_05_scores_every_dfd_video_as_a_cross_dataset_test_set(tmp_path):
     videos, labels, methods = videos_and_labels(root, tmp_path / "out.csv", dataset="dfd")
     assert len(videos) == len(labels) == 12 and sum(labels.values()) == 4
     assert methods["DeepFakeDetection/04_05__podium_speech__5VYCXNE0"] == "DeepFakeDetection"
+
+
+def test_celebdf_v1_reads_the_v2_layout_in_stage_01_and_stage_05_and_names_its_release(tmp_path):
+    root = celebdf_tree(tmp_path / "cdf1")
+    v1, v2 = list_videos(root, "celebdf_v1"), list_videos(root, "celebdf")
+    assert [dataclasses.astuple(record) for record in v1] == [dataclasses.astuple(record) for record in v2]
+    tested = {line.split()[1].removesuffix(".mp4") for line in CELEBDF_TEST_LIST if line}
+    videos, labels, _ = videos_and_labels(root, tmp_path / "out.csv", dataset="celebdf_v1")
+    assert len(videos) == len(labels) == len(tested) and sum(labels.values()) == 2  # two listed fakes
+    stage01 = load_script("01-convert-video-to-image.py")
+    for name in CELEBDF_FILES:
+        write_video(root / name, 4)
+    output = tmp_path / "frames"
+    assert stage01.main(["--input", str(root), "--output", str(output), "--dataset", "celebdf_v1"]) == 0
+    frames = read_table(output / "manifest.csv").drop_duplicates("video_id").set_index("video_id")
+    assert set(frames.index[frames["official_split"] == "test"]) == tested
+    (root / "List_of_testing_videos.txt").unlink()
+    with pytest.raises(UserError, match=r"Celeb-DF v1 ships List_of_testing_videos.txt"):
+        list_videos(root, "celebdf_v1")

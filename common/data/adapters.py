@@ -315,9 +315,26 @@ CELEBDF_FAKE_NAME = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
 
 @ADAPTERS.register("celebdf")
 def celebdf_videos(root, config=None):
-    """Celeb-DF v2 at ``root``: ``Celeb-real/idX_NNNN.mp4``, ``YouTube-real/NNNNN.mp4``,
+    """Celeb-DF v2 at ``root`` (``celebdf_release``)."""
+    return celebdf_release(root, "Celeb-DF v2")
+
+
+@ADAPTERS.register("celebdf_v1")
+def celebdf_v1_videos(root, config=None):
+    """Celeb-DF v1 at ``root``, read as Celeb-DF v2 (``celebdf_release``): issue 24 takes its layout to be
+    v2's (``Celeb-real/``, ``YouTube-real/``, ``Celeb-synthesis/``, ``List_of_testing_videos.txt``). Not
+    confirmed from a public source here: the Celeb-DF repository's early README describes a pre-release
+    with ``Real_1/`` (158 videos), ``Real_2/`` (250), ``deepfake/`` (795) and ``test.txt``; such a download
+    must be renamed to the v2 names first. The size of v1's test list is not confirmed either, so nothing
+    here assumes one."""
+    return celebdf_release(root, "Celeb-DF v1")
+
+
+def celebdf_release(root, release):
+    """Celeb-DF (``release``, "Celeb-DF v2" or "Celeb-DF v1", named in messages) at ``root``:
+    ``Celeb-real/idX_NNNN.mp4``, ``YouTube-real/NNNNN.mp4``,
     ``Celeb-synthesis/idA_idB_NNNN.mp4`` and the official test list ``List_of_testing_videos.txt`` (lines
-    ``<1 = real | 0 = fake> <folder>/<file>.mp4``). ``config`` is not used.
+    ``<1 = real | 0 = fake> <folder>/<file>.mp4``).
 
     Yields one ``VideoRecord`` per file: id ``<folder>/<stem>``, label from the folder, ``official_split``
     "test" for the videos of the test list (every line of it, the first included) and "" for the others.
@@ -333,12 +350,12 @@ def celebdf_videos(root, config=None):
     present = [name for name in CELEBDF_FOLDERS if (root / name).is_dir()]
     if not present:
         raise UserError(
-            f"{root} has none of {', '.join(CELEBDF_FOLDERS)} (expected by --dataset celebdf): "
-            "pass the Celeb-DF v2 folder as --input"
+            f"{root} has none of {', '.join(CELEBDF_FOLDERS)} (expected in {release}): "
+            f"pass the {release} folder as --input"
         )
-    listed = _celebdf_test_list(root / CELEBDF_TEST_LIST)
+    listed = celebdf_test_list(root / CELEBDF_TEST_LIST, release)
     records = {}
-    found = download_videos([root / name for name in present], "Celeb-DF v2")
+    found = download_videos([root / name for name in present], release)
     for name in present:
         for path in found[root / name]:
             record = _celebdf_record(root, name, path)
@@ -347,7 +364,7 @@ def celebdf_videos(root, config=None):
         if video_id not in records:
             raise UserError(
                 f"{root / CELEBDF_TEST_LIST} line {line_number}: {video_id} is not on disk below {root}; "
-                "restore the video (or its folder) from the Celeb-DF v2 download"
+                f"restore the video (or its folder) from the {release} download"
             )
     identities = [_celebdf_identities(record) for record in records.values()]
     videos = pd.Series([ids[0] for ids in identities if ids]).value_counts().to_dict()
@@ -370,11 +387,11 @@ def _celebdf_identities(record):
     return tuple(match.groups()[:-1])
 
 
-def _celebdf_test_list(list_path):
+def celebdf_test_list(list_path, release="Celeb-DF v2"):
     """``{video_id: line number}`` of the Celeb-DF test list at ``list_path``; ``UserError`` on any bad line."""
     if not list_path.is_file():
         raise UserError(
-            f"Celeb-DF test list not found: {list_path} (Celeb-DF v2 ships {CELEBDF_TEST_LIST} in its root "
+            f"Celeb-DF test list not found: {list_path} ({release} ships {CELEBDF_TEST_LIST} in its root "
             "folder; put it there)"
         )
     listed = {}
@@ -468,7 +485,7 @@ def ffpp_videos(root, config=None):
             else f"download it or remove {method} from datasets.ffpp.methods",
         )
     splits_folder = Path(options["splits"]).expanduser() if options["splits"] else root / "splits"
-    pair_splits, listed_pair_of = _ffpp_official_pairs(splits_folder, SPLITS)
+    pair_splits, listed_pair_of = ffpp_official_pairs(splits_folder, SPLITS)
 
     found = download_videos([original_folder, *method_folders.values()], "FaceForensics++")
     originals = [(_relative_name(path, original_folder), path) for path in found[original_folder]]
@@ -535,7 +552,7 @@ def _ffpp_group(pair_of, original):
     return f"pair_{pair[0]}_{pair[1]}" if pair else f"original/{original}"
 
 
-def _ffpp_official_pairs(folder, splits):
+def ffpp_official_pairs(folder, splits):
     """Read ``<split>.json`` for each of ``splits`` in ``folder``; return ``({pair: split}, {original: pair})``
     where a pair is the tuple of its two original ids, sorted. ``UserError`` when a file is missing or not a
     list of id pairs, a pair is in two files, or an original is in two pairs."""
@@ -677,6 +694,7 @@ GROUPING = {  # --dataset -> what keeps videos together in one split (report.md 
     "group of most videos (then each identity is its own group, and stage 01 warned); the official test list "
     "stays whole in test",
     "ffpp": "an official pair: its two originals and all their fakes",
+    "celebdf_v1": "as for celebdf (Celeb-DF v2, whose layout it shares)",
     "dfd": "actors that share a fake form one group, so no actor is in two splits, unless that made one group "
     "of most videos (then each actor is its own group, and stage 01 warned)",
 }
@@ -692,7 +710,7 @@ def source_options(parser):
         default="folder",
         choices=ADAPTERS.names(),
         help="dataset layout, which gives labels and groups: folder = real/ and fake/ subfolders; "
-        "dfdc = metadata.json files; celebdf, ffpp, dfd = the official downloads (dfd: DeepFakeDetection, "
+        "dfdc = metadata.json files; celebdf, celebdf_v1, ffpp, dfd = the official downloads (dfd: DeepFakeDetection, "
         "in the FaceForensics++ folder)",
     )
     grouping = parser.add_mutually_exclusive_group()

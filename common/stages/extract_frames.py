@@ -16,6 +16,7 @@ from common.core.manifest import FRAME_COLUMNS, record_pipeline
 from common.core.runner import run_per_video
 from common.core.shard import shard_option
 from common.data.adapters import list_videos, source_options
+from common.data.download_check import check_download, check_option
 from common.io.video import WIDTH_RULE, extract_video
 
 
@@ -27,6 +28,7 @@ def build_parser():
         output_help="folder for frames/ and manifest.csv (created; must not lie inside --input)",
     )
     source_options(parser)
+    check_option(parser, " (--dataset celebdf, ffpp or dfd)")
     config_option(
         parser,
         "--sampling",
@@ -61,6 +63,8 @@ def build_parser():
 
 
 def convert(args, config):
+    if args.check:  # nothing written, not even the output folder
+        return check_download(args.input, args.dataset, config)
     records = list_videos(args.input, args.dataset, args.groups, args.group_pattern, config)
     settings = config["video"]
     source = {"dataset": args.dataset, "input": str(Path(args.input).resolve())}

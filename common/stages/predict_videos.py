@@ -15,6 +15,7 @@ from common.core.errors import UserError
 from common.core.files import output_lock
 from common.core.shard import shard_option
 from common.data.adapters import label_options
+from common.data.download_check import check_download, check_option
 from common.evaluation import evaluate as evaluation
 from common.evaluation.review import flag_for_review
 from common.evaluation.run_report import add_cross_dataset
@@ -76,6 +77,7 @@ def build_parser():
     config_option(parser, "--threshold", "predict.threshold", "frame/video score counted as fake", type=float)
     config_option(parser, "--batch-size", "predict.batch_size", "faces per forward pass", type=positive_int)
     label_options(parser)
+    check_option(parser, " (needs --dataset celebdf, ffpp or dfd; --model is not read)")
     workers_option(
         parser,
         "videos decoded and searched for faces at once (threads, each with its own detector) while the model "
@@ -106,6 +108,10 @@ def build_parser():
 
 
 def run(args, config):
+    if args.check:  # nothing written, the model not even loaded
+        if not args.dataset:
+            raise UserError("--check needs --dataset (celebdf, ffpp or dfd)")
+        return check_download(args.input, args.dataset, config)
     with output_lock(Path(args.output).parent, Path(args.output).name, args.shard, tree=False):  # one run
         return score(args, config)
 

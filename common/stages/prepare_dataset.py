@@ -21,7 +21,7 @@ def build_parser():
         "--split",
         nargs="+",
         metavar="official | TRAIN VAL TEST",
-        help="'official' keeps the official splits of --dataset celebdf/ffpp (test = the official list; val "
+        help="'official' keeps the official splits of --dataset celebdf/celebdf_v1/ffpp (test = the official list; val "
         "carved by group from the rest), or ratios by video summing to 1 (config dataset.protocol and "
         "dataset.train/val/test; default: official when the data has official splits, else "
         + " ".join(f"{default(f'dataset.{name}'):g}" for name in SPLITS)
