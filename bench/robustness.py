@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Robustness sweep: one model scores one labelled folder of videos with stage 05, clean and under each
+DeeperForensics-1.0 perturbation at each level (``05-predict-video.py --perturb NAME:LEVEL``,
+``common.io.perturbations``), and the video and frame AUCs go to one table and one plot:
+
+    python bench/robustness.py --model RUN --input LABELLED_FOLDER --output DIR
+    python bench/robustness.py --model RUN --input FOLDER --output DIR --perturbations jpeg gaussian_blur --levels 1 5
+
+Writes ``DIR/robustness.csv``, ``DIR/robustness.md`` and ``DIR/robustness.png`` (video AUC against level,
+one line per perturbation, the clean video AUC as a dashed line); each stage 05 run keeps its outputs and
+log in ``DIR/<perturbation>_<level>/`` (``DIR/clean/``). AUCs are stage 05's (``<output>_metrics.json``):
+video AUC over the labelled videos that got a verdict (fake_probability), frame AUC over their scored
+frames; the table gives those counts beside each AUC.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from common.core.errors import UserError  # noqa: E402
+from common.core.files import atomic_write_csv, atomic_write_text  # noqa: E402
+from common.io.perturbations import PERTURBATIONS, parse_perturbation  # noqa: E402
+
+CLEAN = "clean"
+COLUMNS = [
+    "perturbation",
+    "level",
+    "video_auc",
+    "videos",
+    "fake_videos",
+    "real_videos",
+    "frame_auc",
+    "frames",
+]
+
+
+def run_stage05(model, input_folder, folder, perturbation=None, config=None):
+    """Stage 05 on ``input_folder`` into ``folder``, perturbed by ``(name, level)`` or clean; its table row."""
+    folder.mkdir(parents=True, exist_ok=True)
+    output = folder / "predictions.csv"
+    command = [sys.executable, ROOT / "05-predict-video.py", "--model", model, "--input", input_folder]
+    command += ["--output", output, "--report", folder / "report.html"]
+    command += ["--config", config] if config else []
+    command += ["--perturb", f"{perturbation[0]}:{perturbation[1]}"] if perturbation else []
+    with open(folder / "stage05.log", "w") as log:
+        done = subprocess.run(list(map(str, command)), stdout=log, stderr=subprocess.STDOUT)
+    metrics_file = folder / "predictions_metrics.json"
+    if done.returncode not in (0, 1) or not metrics_file.is_file():  # 1: some video unreadable, still scored
+        raise RuntimeError(f"stage 05 failed (exit {done.returncode}), see {folder / 'stage05.log'}")
+    metrics = json.loads(metrics_file.read_text())
+    name, level = perturbation or (CLEAN, 0)
+    return row_from_metrics(name, level, metrics), metrics["data"]
+
+
+def row_from_metrics(name, level, metrics):
+    """One row of the table (``COLUMNS``) from stage 05's metrics."""
+    videos, frames = metrics["video_level"], metrics["frame_level"]
+    return {
+        "perturbation": name,
+        "level": level,
+        "video_auc": videos["auc"],
+        "videos": videos["n"],
+        "fake_videos": videos["n_fake"],
+        "real_videos": videos["n_real"],
+        "frame_auc": frames["auc"],
+        "frames": frames["n"],
+    }
+
+
+def markdown_table(table, data):
+    """The table as Markdown, under a line naming the data and the AUCs' definitions."""
+    lines = [
+        "# Robustness to DeeperForensics-1.0 perturbations",
+        "",
+        f"Data: {data}. Video AUC over the labelled videos with a verdict (stage 05's fake_probability), "
+        "frame AUC over their scored frames; level 0 is the clean run.",
+        "",
+        "| perturbation | level | video AUC | videos (fake/real) | frame AUC | frames |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.perturbation} | {row.level} | {row.video_auc:.3f} | {row.videos} "
+            f"({row.fake_videos}/{row.real_videos}) | {row.frame_auc:.3f} | {row.frames} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(table, data, path):
+    """Video AUC against level, one line per perturbation, the clean run's as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from common.evaluation.metrics import save_figure_atomically
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    clean = table[table["perturbation"] == CLEAN]
+    for name, rows in table[table["perturbation"] != CLEAN].groupby("perturbation", sort=False):
+        rows = rows.sort_values("level")
+        ax.plot(rows["level"], rows["video_auc"], marker="o", label=name)
+    if len(clean):
+        ax.axhline(clean["video_auc"].iloc[0], color="black", linestyle="--", label="clean")
+    levels = sorted(set(table.loc[table["perturbation"] != CLEAN, "level"]))
+    ax.set_xticks(levels or [1, 2, 3, 4, 5])
+    ax.set_xlabel("perturbation level (DeeperForensics-1.0)")
+    ax.set_ylabel("video AUC")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Video AUC under perturbation\n{data}", fontsize=9)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(alpha=0.3)
+    return save_figure_atomically(fig, path)
+
+
+def write_results(rows, data, output):
+    """``robustness.csv``, ``robustness.md`` and ``robustness.png`` in ``output`` from the table rows;
+    returns the table."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    atomic_write_csv(output / "robustness.csv", table)
+    atomic_write_text(output / "robustness.md", markdown_table(table, data))
+    plot(table, data, output / "robustness.png")
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="run directory of 04-train-cnn.py or its model.keras")
+    parser.add_argument("--input", required=True, help="labelled folder of videos (real/ and fake/)")
+    parser.add_argument("--output", required=True, help="folder for the table, plot and each run")
+    parser.add_argument("--config", help="config file passed to stage 05 (its seed seeds the perturbations)")
+    parser.add_argument(
+        "--perturbations", nargs="+", default=PERTURBATIONS.names(), help="default: all seven"
+    )
+    parser.add_argument("--levels", nargs="+", type=int, default=[1, 3, 5], help="default: 1 3 5")
+    args = parser.parse_args(argv)
+    try:  # a bad name or level stops the sweep before any run
+        [parse_perturbation(f"{name}:{level}") for name in args.perturbations for level in args.levels]
+    except UserError as error:
+        parser.error(str(error))
+    output = Path(args.output)
+    row, data = run_stage05(args.model, args.input, output / CLEAN, config=args.config)
+    rows = [row]
+    print(f"clean: video AUC {row['video_auc']:.3f}, frame AUC {row['frame_auc']:.3f}", flush=True)
+    for name in args.perturbations:
+        for level in args.levels:
+            row, _ = run_stage05(
+                args.model, args.input, output / f"{name}_{level}", (name, level), args.config
+            )
+            rows.append(row)
+            print(
+                f"{name} {level}: video AUC {row['video_auc']:.3f}, frame AUC {row['frame_auc']:.3f}",
+                flush=True,
+            )
+    write_results(rows, f"{data}; model {args.model}", output)
+    print(f"robustness -> {output / 'robustness.md'}, {output / 'robustness.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
