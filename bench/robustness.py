@@ -8,7 +8,8 @@ DeeperForensics-1.0 perturbation at each level (``05-predict-video.py --perturb 
 
 Writes ``DIR/robustness.csv``, ``DIR/robustness.md`` and ``DIR/robustness.png`` (video AUC against level,
 one line per perturbation, the clean video AUC as a dashed line); each stage 05 run keeps its outputs and
-log in ``DIR/<perturbation>_<level>/`` (``DIR/clean/``). AUCs are stage 05's (``<output>_metrics.json``):
+log in ``DIR/<perturbation>_<level>/`` (``DIR/clean/``); a run whose predictions are there is not run
+again (delete DIR to start over). AUCs are stage 05's (``<output>_metrics.json``):
 video AUC over the labelled videos that got a verdict (fake_probability), frame AUC over their scored
 frames; the table gives those counts beside each AUC.
 """
@@ -36,6 +37,7 @@ COLUMNS = [
     "videos",
     "fake_videos",
     "real_videos",
+    "no_verdict",
     "frame_auc",
     "frames",
 ]
@@ -49,22 +51,37 @@ def run_stage05(model, input_folder, folder, perturbation=None, config=None):
     command += ["--output", output, "--report", folder / "report.html"]
     command += ["--config", config] if config else []
     command += ["--perturb", f"{perturbation[0]}:{perturbation[1]}"] if perturbation else []
-    with open(folder / "stage05.log", "w") as log:
-        done = subprocess.run(list(map(str, command)), stdout=log, stderr=subprocess.STDOUT)
-    metrics_file = folder / "predictions_metrics.json"
-    if done.returncode not in (0, 1) or not metrics_file.is_file():  # 1: some video unreadable, still scored
-        raise RuntimeError(f"stage 05 failed (exit {done.returncode}), see {folder / 'stage05.log'}")
-    metrics = json.loads(metrics_file.read_text())
+    if not output.is_file():  # a run a killed sweep finished is kept
+        with open(folder / "stage05.log", "w") as log:
+            done = subprocess.run(list(map(str, command)), stdout=log, stderr=subprocess.STDOUT)
+        if done.returncode not in (0, 1) or not output.is_file():  # 1: a video got no verdict
+            raise RuntimeError(f"stage 05 failed (exit {done.returncode}), see {folder / 'stage05.log'}")
+    metrics_file = folder / "predictions_metrics.json"  # absent when no labelled video got a verdict
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    no_verdict = int((pd.read_csv(output, keep_default_na=False)["verdict"] == "UNKNOWN").sum())
     name, level = perturbation or (CLEAN, 0)
-    return row_from_metrics(name, level, metrics), metrics["data"]
+    return row_from_metrics(name, level, metrics, no_verdict), metrics["data"] if metrics else None
 
 
-def row_from_metrics(name, level, metrics):
-    """One row of the table (``COLUMNS``) from stage 05's metrics."""
+def row_from_metrics(name, level, metrics, no_verdict=0):
+    """One row of the table (``COLUMNS``) from stage 05's metrics and the number of videos that got no
+    verdict (UNKNOWN: no face found, or unreadable); ``metrics`` None (no labelled video got a verdict):
+    AUCs missing, counts 0."""
+    row = {"perturbation": name, "level": level, "no_verdict": no_verdict}
+    if metrics is None:
+        missing = float("nan")
+        return {
+            **row,
+            "video_auc": missing,
+            "videos": 0,
+            "fake_videos": 0,
+            "real_videos": 0,
+            "frame_auc": missing,
+            "frames": 0,
+        }
     videos, frames = metrics["video_level"], metrics["frame_level"]
     return {
-        "perturbation": name,
-        "level": level,
+        **row,
         "video_auc": videos["auc"],
         "videos": videos["n"],
         "fake_videos": videos["n_fake"],
@@ -74,21 +91,27 @@ def row_from_metrics(name, level, metrics):
     }
 
 
+def auc(value):
+    """An AUC to three decimals, or n/a when missing."""
+    return "n/a" if pd.isna(value) else f"{value:.3f}"
+
+
 def markdown_table(table, data):
     """The table as Markdown, under a line naming the data and the AUCs' definitions."""
     lines = [
         "# Robustness to DeeperForensics-1.0 perturbations",
         "",
         f"Data: {data}. Video AUC over the labelled videos with a verdict (stage 05's fake_probability), "
-        "frame AUC over their scored frames; level 0 is the clean run.",
+        "frame AUC over their scored frames; level 0 is the clean run; no verdict: videos in which no face "
+        "was found (or unreadable), left out of the AUCs; n/a: no video got a verdict.",
         "",
-        "| perturbation | level | video AUC | videos (fake/real) | frame AUC | frames |",
-        "|---|---|---|---|---|---|",
+        "| perturbation | level | video AUC | videos (fake/real) | no verdict | frame AUC | frames |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
         lines.append(
-            f"| {row.perturbation} | {row.level} | {row.video_auc:.3f} | {row.videos} "
-            f"({row.fake_videos}/{row.real_videos}) | {row.frame_auc:.3f} | {row.frames} |"
+            f"| {row.perturbation} | {row.level} | {auc(row.video_auc)} | {row.videos} "
+            f"({row.fake_videos}/{row.real_videos}) | {row.no_verdict} | {auc(row.frame_auc)} | {row.frames} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -149,8 +172,9 @@ def main(argv=None):
         parser.error(str(error))
     output = Path(args.output)
     row, data = run_stage05(args.model, args.input, output / CLEAN, config=args.config)
+    data = data or f"labelled videos in {args.input}"
     rows = [row]
-    print(f"clean: video AUC {row['video_auc']:.3f}, frame AUC {row['frame_auc']:.3f}", flush=True)
+    print(f"clean: video AUC {auc(row['video_auc'])}, frame AUC {auc(row['frame_auc'])}", flush=True)
     for name in args.perturbations:
         for level in args.levels:
             row, _ = run_stage05(
@@ -158,7 +182,7 @@ def main(argv=None):
             )
             rows.append(row)
             print(
-                f"{name} {level}: video AUC {row['video_auc']:.3f}, frame AUC {row['frame_auc']:.3f}",
+                f"{name} {level}: video AUC {auc(row['video_auc'])}, frame AUC {auc(row['frame_auc'])}",
                 flush=True,
             )
     write_results(rows, f"{data}; model {args.model}", output)

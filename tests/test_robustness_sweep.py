@@ -22,19 +22,24 @@ def test_the_sweep_writes_a_table_with_counts_and_a_plot_of_auc_against_level(tm
             robustness.row_from_metrics(name, level, metrics(auc, auc - 0.1))
             for level, auc in zip((1, 3, 5), aucs)
         ]
+    rows.append(
+        robustness.row_from_metrics("gaussian_noise", 5, None, no_verdict=5)
+    )  # no face found anywhere
     table = robustness.write_results(rows, "5 demo videos; model RUN", tmp_path)
 
     written = pd.read_csv(tmp_path / "robustness.csv")
-    assert list(written.columns) == robustness.COLUMNS and len(written) == 7
+    assert list(written.columns) == robustness.COLUMNS and len(written) == 8
     jpeg = written[written["perturbation"] == "jpeg"].set_index("level")
     assert jpeg.loc[3, "video_auc"] == 0.7 and jpeg.loc[3, "frame_auc"] == pytest.approx(0.6)
     assert jpeg.loc[5, "videos"] == 5 and jpeg.loc[5, "fake_videos"] == 3 and jpeg.loc[5, "frames"] == 40
+    assert written["no_verdict"].tolist() == [0] * 7 + [5]
     assert table.equals(pd.DataFrame(rows, columns=robustness.COLUMNS))
 
     text = (tmp_path / "robustness.md").read_text()
     assert "Data: 5 demo videos; model RUN" in text
-    assert "| clean | 0 | 0.950 | 5 (3/2) | 0.900 | 40 |" in text
-    assert "| gaussian_blur | 5 | 0.400 | 5 (3/2) | 0.300 | 40 |" in text
+    assert "| clean | 0 | 0.950 | 5 (3/2) | 0 | 0.900 | 40 |" in text
+    assert "| gaussian_blur | 5 | 0.400 | 5 (3/2) | 0 | 0.300 | 40 |" in text
+    assert "| gaussian_noise | 5 | n/a | 0 (0/0) | 5 | n/a | 0 |" in text
 
     figure = read_figure(tmp_path / "robustness.png")
     assert count_colour(figure, C0) > 50  # the first perturbation's line
