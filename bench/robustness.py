@@ -15,6 +15,7 @@ frames; the table gives those counts beside each AUC.
 """
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -117,7 +118,8 @@ def markdown_table(table, data):
 
 
 def plot(table, data, path):
-    """Video AUC against level, one line per perturbation, the clean run's as a dashed line."""
+    """Video AUC against level, one line per perturbation (each its own marker, as lines may coincide), the
+    clean run's as a dashed line; a level where no video got a verdict is an x on the level axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,15 +129,19 @@ def plot(table, data, path):
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     clean = table[table["perturbation"] == CLEAN]
-    for name, rows in table[table["perturbation"] != CLEAN].groupby("perturbation", sort=False):
+    perturbed = table[table["perturbation"] != CLEAN].groupby("perturbation", sort=False)
+    for (name, rows), marker in zip(perturbed, itertools.cycle("osD^vP*")):
         rows = rows.sort_values("level")
-        ax.plot(rows["level"], rows["video_auc"], marker="o", label=name)
+        (line,) = ax.plot(rows["level"], rows["video_auc"], marker=marker, markersize=9, label=name)
+        missing = rows[rows["video_auc"].isna()]
+        if len(missing):
+            ax.plot(missing["level"], [0] * len(missing), "x", color=line.get_color(), markersize=10, mew=2)
     if len(clean):
         ax.axhline(clean["video_auc"].iloc[0], color="black", linestyle="--", label="clean")
     levels = sorted(set(table.loc[table["perturbation"] != CLEAN, "level"]))
     ax.set_xticks(levels or [1, 2, 3, 4, 5])
     ax.set_xlabel("perturbation level (DeeperForensics-1.0)")
-    ax.set_ylabel("video AUC")
+    ax.set_ylabel("video AUC (x at 0: no video got a verdict)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"Video AUC under perturbation\n{data}", fontsize=9)
     ax.legend(fontsize=8, loc="lower left")
@@ -185,7 +191,7 @@ def main(argv=None):
                 f"{name} {level}: video AUC {auc(row['video_auc'])}, frame AUC {auc(row['frame_auc'])}",
                 flush=True,
             )
-    write_results(rows, f"{data}; model {args.model}", output)
+    write_results(rows, f"{data}; model {Path(args.model).resolve()}", output)
     print(f"robustness -> {output / 'robustness.md'}, {output / 'robustness.png'}")
     return 0
 
