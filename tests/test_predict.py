@@ -720,3 +720,99 @@ def test_a_model_trained_on_the_main_face_scores_that_face_unless_told_otherwise
     if crop_side:  # the main face is the large one (80 px, 128 with the margin), not the one in the corner
         _, _, _, crops = predict.video_faces(video, TwoPeopleDetector(), metadata_with(faces="main"), 4)
         assert {crop.shape for crop in crops} == {(crop_side, crop_side, 3)}
+
+
+# ---------------------------------------------------------------- --perturb: frames perturbed before detection
+
+
+class FrameRecorder(BoxDetector):
+    """A ``BoxDetector`` that keeps a copy of every frame it is asked to search."""
+
+    def __init__(self):
+        super().__init__()
+        self.frames = []
+
+    def detect(self, frames_rgb):
+        self.frames += [frame.copy() for frame in frames_rgb]
+        return super().detect(frames_rgb)
+
+
+def write_textured_video(path, frames=6, size=(160, 120)):
+    """A video of random texture (blur and noise change it visibly), a new pattern in each frame."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    try:
+        for _ in range(frames):
+            writer.write(
+                rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+                .repeat(8, 0)
+                .repeat(8, 1)
+            )
+    finally:
+        writer.release()
+    return path
+
+
+def frames_searched(run_dir, videos, output, monkeypatch, *flags):
+    """The RGB frames stage 05 hands the face detector (one worker: videos in order), and its exit code."""
+    recorder = FrameRecorder()
+    monkeypatch.setattr(predict, "build_detector", lambda preprocess: recorder)
+    code = stage05.main(
+        stage05_argv(str(run_dir), str(videos), str(output), "--frames", "3", "--workers", "1", *flags)
+    )
+    return code, recorder.frames
+
+
+def test_perturb_applies_the_perturbation_to_every_sampled_frame_before_detection(
+    run_dir, tmp_path, monkeypatch, capsys
+):
+    from common.io.perturbations import perturb_frames
+
+    videos = tmp_path / "videos"
+    write_textured_video(videos / "fake" / "f.mp4")
+    write_textured_video(videos / "real" / "r.mp4", frames=7)
+    _, clean = frames_searched(run_dir, videos, tmp_path / "clean.csv", monkeypatch)
+    code, blurred = frames_searched(
+        run_dir, videos, tmp_path / "blur.csv", monkeypatch, "--perturb", "gaussian_blur:5"
+    )
+    assert code == 0 and len(clean) == len(blurred) == 6
+    assert not np.array_equal(np.stack(clean), np.stack(blurred))
+    expected = perturb_frames(clean, "gaussian_blur", 5, None)
+    assert all(np.array_equal(got, want) for got, want in zip(blurred, expected))
+    metrics = json.loads((tmp_path / "blur_metrics.json").read_text())
+    assert "perturbed: gaussian_blur level 5" in metrics["data"]
+    assert "perturbed: gaussian_blur level 5" in capsys.readouterr().out
+
+    # a random perturbation: the same seed gives the same frames, another seed others
+    _, noisy = frames_searched(
+        run_dir, videos, tmp_path / "n1.csv", monkeypatch, "--perturb", "gaussian_noise:2"
+    )
+    _, again = frames_searched(
+        run_dir, videos, tmp_path / "n2.csv", monkeypatch, "--perturb", "gaussian_noise:2"
+    )
+    config = tmp_path / "seed.yaml"
+    config.write_text("seed: 7\n")
+    _, other = frames_searched(
+        run_dir,
+        videos,
+        tmp_path / "n3.csv",
+        monkeypatch,
+        "--perturb",
+        "gaussian_noise:2",
+        "--config",
+        str(config),
+    )
+    assert np.array_equal(np.stack(noisy), np.stack(again))
+    assert not np.array_equal(np.stack(noisy), np.stack(other))
+
+
+@pytest.mark.parametrize("value", ["blur", "nonsense:3", "jpeg:9"])
+def test_a_bad_perturbation_is_a_one_line_error(run_dir, tmp_path, stand_in_detector, capsys, value):
+    write_textured_video(tmp_path / "v.mp4")
+    code = stage05.main(
+        stage05_argv(str(run_dir), str(tmp_path / "v.mp4"), str(tmp_path / "p.csv"), "--perturb", value)
+    )
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and "error:" in error
+    assert not (tmp_path / "p.csv").exists()

@@ -55,6 +55,7 @@ from common.evaluation.aggregate import (
     video_scores,
 )
 from common.faces.detection import DETECT_CHUNK, build_detector, faces_with_tracks
+from common.io.perturbations import perturb_indexed_bgr
 from common.io.video import pick_frames, prefetched, scaled_frames
 from common.models.backbones import keras_model_name
 from common.models.methods import inference_function, method_for
@@ -82,6 +83,7 @@ LABEL_COLUMN = "label"  # added when labels are known: FAKE, REAL or empty
 # What stage 05 keeps of each face for its HTML report when the predict settings ask for it: a small JPEG of
 # the crop (base64), and for the most fake faces of an image model a Grad-CAM overlay (base64 JPEG, else "").
 KEEP_THUMBNAILS, GRADCAM_FACES = "keep_thumbnails", "gradcam_faces"  # keys of the settings (not the config)
+PERTURB = "perturb"  # settings key too: {"name", "level", "seed"} of stage 05 --perturb, or absent
 THUMBNAIL_COLUMN, GRADCAM_COLUMN = "thumbnail", "gradcam"
 THUMBNAIL_QUALITY = 90  # the report re-encodes them, a track to one image
 
@@ -249,7 +251,7 @@ def video_frames(path, video, jpeg_quality=None, resize="width_rule"):
     return decoded()
 
 
-def video_faces(path, detector, metadata, frames):
+def video_faces(path, detector, metadata, frames, perturb=None):
     """Sample a video's frames (``sampling``: as the model's training frames were, or ``frames`` evenly
     spaced) and crop its faces with the model's ``preprocess`` settings. Frames are decoded in a background
     thread while faces are detected in those already decoded.
@@ -257,11 +259,17 @@ def video_faces(path, detector, metadata, frames):
     Returns ``(frames_sampled, frame_indices, track_ids, crops)``: ``frame_indices[i]`` is the index in the
     video of the frame that face crop ``crops[i]`` (BGR) comes from, ``track_ids[i]`` its face track
     (``common.faces.tracks.link_tracks``). ``VideoError`` if the file is no video or no frame decodes.
+    ``perturb`` (``PERTURB``): the sampled frames are perturbed before detection
+    (``common.io.perturbations.perturb_indexed_bgr``).
     """
     video = metadata.get("video", {})  # stage 01's settings; models trained before video.resize: width rule
     sampled = video_frames(
         path, sampling(metadata, frames), video.get("jpeg_quality"), video.get("resize", "width_rule")
     )
+    if perturb:
+        sampled = perturb_indexed_bgr(
+            sampled, perturb["name"], perturb["level"], perturb["seed"], Path(path).name
+        )
     indices = []
 
     def frames_in_order():
@@ -304,14 +312,18 @@ def score_video(path, model, detector, metadata, settings, name=None):
     """
     name = str(path) if name is None else name
     return score_faces(
-        name, faces_or_error(path, detector, metadata, settings["frames"]), model, metadata, settings
+        name,
+        faces_or_error(path, detector, metadata, settings["frames"], settings.get(PERTURB)),
+        model,
+        metadata,
+        settings,
     )
 
 
-def faces_or_error(path, detector, metadata, frames):
+def faces_or_error(path, detector, metadata, frames, perturb=None):
     """What ``video_faces`` returns, or the exception it raised: a detection thread hands either back."""
     try:
-        return video_faces(path, detector, metadata, frames)
+        return video_faces(path, detector, metadata, frames, perturb)
     except Exception as error:
         return error
 
@@ -413,7 +425,7 @@ class DetectorPool:
             self._free.put(detector)
 
 
-def faces_in_order(videos, detector, metadata, frames, workers=1):
+def faces_in_order(videos, detector, metadata, frames, workers=1, perturb=None):
     """``(name, faces_or_error)`` for each ``(name, path)`` of ``videos``, in their order.
 
     With ``workers`` > 1, that many threads decode and detect the next videos while the caller uses the
@@ -423,7 +435,7 @@ def faces_in_order(videos, detector, metadata, frames, workers=1):
     waits for those under way."""
     if workers <= 1:
         for name, path in videos:
-            yield name, faces_or_error(path, detector, metadata, frames)
+            yield name, faces_or_error(path, detector, metadata, frames, perturb)
         return
     videos = iter(videos)
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="faces") as pool:
@@ -431,7 +443,9 @@ def faces_in_order(videos, detector, metadata, frames, workers=1):
         try:
             while True:
                 for name, path in itertools.islice(videos, workers - len(ahead)):
-                    ahead.append((name, pool.submit(faces_or_error, path, detector, metadata, frames)))
+                    ahead.append(
+                        (name, pool.submit(faces_or_error, path, detector, metadata, frames, perturb))
+                    )
                 if not ahead:
                     return
                 name, future = ahead.popleft()
@@ -573,7 +587,12 @@ def predict_videos(
     paths = dict(videos)
     fresh = [missing is None or name in missing for name, _ in videos]
     found = faces_in_order(
-        [video for video, new in zip(videos, fresh) if new], detector, metadata, settings["frames"], workers
+        [video for video, new in zip(videos, fresh) if new],
+        detector,
+        metadata,
+        settings["frames"],
+        workers,
+        settings.get(PERTURB),
     )
     rows, faces = [], FaceScores()
     with contextlib.closing(found), tqdm(total=len(videos), desc="scoring videos", unit="video") as bar:

@@ -20,6 +20,7 @@ that with FFmpeg (``--via_xvid``); stage 05 scores the perturbed frames directly
 """
 
 import logging
+import zlib
 from fractions import Fraction
 
 import cv2
@@ -230,3 +231,23 @@ def perturb_frames(frames, name, level, rng):
     if name in WHOLE_VIDEO:
         return function(list(frames), level, rng)
     return [function(frame, level, rng) for frame in frames]
+
+
+def perturb_indexed_bgr(indexed_frames, name, level, seed, video):
+    """Stage 05's hook: ``[(frame_index, frame_bgr)]`` (the sampled frames of one video, as decoded) with
+    perturbation ``name`` at ``level`` applied to each frame in RGB, the random ones drawn from a generator
+    seeded by ``seed`` (the config's) and ``video`` (its file name), so the same seed gives the same frames
+    of a video wherever it lies and whatever else is scored. Returns a new list, in the same order."""
+    indexed_frames = list(indexed_frames)
+    rng = np.random.default_rng([int(seed), zlib.crc32(str(video).encode())])
+    rgb = [np.ascontiguousarray(frame[..., ::-1]) for _, frame in indexed_frames]
+    perturbed = perturb_frames(rgb, name, level, rng)
+    return [
+        (index, np.ascontiguousarray(frame[..., ::-1]))
+        for (index, _), frame in zip(indexed_frames, perturbed)
+    ]
+
+
+def describe_perturbation(name, level):
+    """The perturbation in words, for reports: "perturbed: jpeg level 3"."""
+    return f"perturbed: {name} level {level}"

@@ -20,6 +20,7 @@ from common.evaluation import evaluate as evaluation
 from common.evaluation.review import flag_for_review
 from common.evaluation.run_report import add_cross_dataset
 from common.inference import analyst_report, predict
+from common.io.perturbations import PERTURBATIONS, describe_perturbation, parse_perturbation
 from common.io.video import describe_sampling
 
 GRADCAM_TOP = 3  # crops per video with a Grad-CAM overlay under --report-gradcam
@@ -99,6 +100,13 @@ def build_parser():
         "a backward pass each)",
     )
     parser.add_argument(
+        "--perturb",
+        metavar="NAME:LEVEL",
+        help="perturb every sampled frame before face detection with one of DeeperForensics-1.0's perturbations "
+        f"at level 1-5, e.g. jpeg:3 ({', '.join(PERTURBATIONS.names())}); random ones are seeded by the "
+        "config's seed and the video's file name; recorded in the metrics",
+    )
+    parser.add_argument(
         "--add-to-report",
         action="store_true",
         help="add these metrics to the cross-dataset table of the model's run report (report.md); "
@@ -119,6 +127,7 @@ def run(args, config):
 def score(args, config):
     if args.add_to_report and not Path(args.model).is_dir():
         raise UserError("--add-to-report needs --model to be a run directory of 04-train-cnn.py")
+    perturb = parse_perturbation(args.perturb) if args.perturb else None
     videos, labels, methods = predict.videos_and_labels(
         args.input, args.output, args.labels, args.dataset, config
     )
@@ -126,6 +135,8 @@ def score(args, config):
     if args.report_gradcam and not report:
         raise UserError("--report-gradcam needs a report: pass --report PATH.html")
     settings = dict(config["predict"])
+    if perturb:  # in the settings, so results kept by a run without it (or with another) are not mixed in
+        settings[predict.PERTURB] = {"name": perturb[0], "level": perturb[1], "seed": config["seed"]}
     if report:  # keep a thumbnail of every face (and Grad-CAM overlays) for the page
         settings.update(
             {predict.KEEP_THUMBNAILS: True, predict.GRADCAM_FACES: GRADCAM_TOP * args.report_gradcam}
@@ -145,6 +156,8 @@ def score(args, config):
     if labels is not None:
         data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
         data += f" in {args.input}"
+        if perturb:
+            data += f", {describe_perturbation(*perturb)}"
         sampled = describe_sampling(predict.sampling(metadata, settings["frames"]))
         text, metrics = evaluation.report_predictions(
             predictions,
