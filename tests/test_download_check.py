@@ -4,7 +4,8 @@ folders, lists and listed videos named, exit 1 when the protocol misses somethin
 from conftest import load_script
 from test_protocols import celebdf_tree, dfd_tree, ffpp_tree, two_methods
 
-from common.data.download_check import CELEBDF_V2_TEST_VIDEOS, CELEBDF_V2_VIDEOS, check_download
+from common.data.adapters import CELEBDF_V2_TEST_VIDEOS, CELEBDF_V2_VIDEOS
+from common.data.download_check import check_download
 
 
 def test_a_complete_tiny_celebdf_tree_passes_with_its_counts_against_the_official_ones(tmp_path, capsys):

@@ -3,8 +3,11 @@
 Each adapter registers under a name (``--dataset NAME``) in its own module: ``folder`` (real/ and fake/
 subfolders), ``dfdc``, ``celebdf`` (Celeb-DF v2) and ``celebdf_v1``, ``ffpp`` (FaceForensics++) and ``dfd``
 (DeepFakeDetection); what they share is in ``base``. An adapter's options live under ``datasets.<name>`` in
-the configuration. Importing the package registers every adapter; the names below are re-exported, so
-``from common.data.adapters import X`` works for each of them.
+the configuration. Each adapter module declares everything of its dataset: the adapter
+(``ADAPTERS.register``), its config section ``datasets.<name>`` with its defaults (``register_options``) and
+choices (``register_choices``), what keeps its videos together in a split (``GROUPING``) and its ``--check``
+with the official numbers (``CHECKS.register``, a ``Check`` from ``check``). Importing the package registers
+every adapter; the names below are re-exported, so ``from common.data.adapters import X`` works for each.
 """
 
 from common.data.adapters.base import (
@@ -25,6 +28,7 @@ from common.data.adapters.base import (
     read_labels,
     read_video_table,
     regroup,
+    relative_name,
     source_options,
 )
 from common.data.adapters.celebdf import (
@@ -33,17 +37,23 @@ from common.data.adapters.celebdf import (
     CELEBDF_LIST_LABELS,
     CELEBDF_REAL_NAME,
     CELEBDF_TEST_LIST,
+    CELEBDF_V2_TEST_VIDEOS,
+    CELEBDF_V2_VIDEOS,
     celebdf_release,
     celebdf_test_list,
     celebdf_v1_videos,
     celebdf_videos,
+    check_celebdf,
 )
+from common.data.adapters.check import CHECKS, Check
 from common.data.adapters.dfd import (
     DFD_FAKE_NAME,
     DFD_FAKES,
     DFD_METHOD,
     DFD_ORIGINALS,
     DFD_REAL_NAME,
+    DFD_VIDEOS,
+    check_dfd,
     dfd_videos,
 )
 from common.data.adapters.dfdc import dfdc_videos
@@ -51,8 +61,14 @@ from common.data.adapters.ffpp import (
     FFPP_COMPRESSION_FOLDERS,
     FFPP_FAKE_NAME,
     FFPP_MANIPULATED,
+    FFPP_METHODS,
     FFPP_ORIGINALS,
+    FFPP_SPLIT_VIDEOS,
+    FFPP_VIDEOS,
+    check_ffpp,
+    check_ffpp_options,
     ffpp_folder,
+    ffpp_folder_or_none,
     ffpp_official_pairs,
     ffpp_videos,
 )
@@ -65,29 +81,42 @@ __all__ = [
     "CELEBDF_LIST_LABELS",
     "CELEBDF_REAL_NAME",
     "CELEBDF_TEST_LIST",
+    "CELEBDF_V2_TEST_VIDEOS",
+    "CELEBDF_V2_VIDEOS",
+    "CHECKS",
     "DFD_FAKES",
     "DFD_FAKE_NAME",
     "DFD_METHOD",
     "DFD_ORIGINALS",
     "DFD_REAL_NAME",
+    "DFD_VIDEOS",
     "DOWNLOAD_SUFFIX",
     "FFPP_COMPRESSION_FOLDERS",
     "FFPP_FAKE_NAME",
     "FFPP_MANIPULATED",
+    "FFPP_METHODS",
     "FFPP_ORIGINALS",
+    "FFPP_SPLIT_VIDEOS",
+    "FFPP_VIDEOS",
     "GROUPING",
     "LABEL_VALUES",
     "SIDECAR_SUFFIXES",
+    "Check",
     "VideoRecord",
     "candidate_files",
     "celebdf_release",
     "celebdf_test_list",
     "celebdf_v1_videos",
     "celebdf_videos",
+    "check_celebdf",
+    "check_dfd",
+    "check_ffpp",
+    "check_ffpp_options",
     "dfd_videos",
     "dfdc_videos",
     "download_videos",
     "ffpp_folder",
+    "ffpp_folder_or_none",
     "ffpp_official_pairs",
     "ffpp_videos",
     "folder_labels",
@@ -101,5 +130,6 @@ __all__ = [
     "read_labels",
     "read_video_table",
     "regroup",
+    "relative_name",
     "source_options",
 ]

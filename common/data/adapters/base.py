@@ -42,8 +42,11 @@ class VideoRecord:
             )
 
 
-# name -> function(root) yielding VideoRecords
+# name -> function(root, config) yielding VideoRecords; each adapter module registers its own
 ADAPTERS = Registry("dataset", "--dataset", "common.data.adapters.ADAPTERS")
+# name -> what keeps its videos together in one split, in words (report.md says it); each adapter module adds its
+# own line, and every registered adapter has one (tests/test_registry.py)
+GROUPING = {}
 
 
 def list_videos(root, dataset="folder", groups=None, group_pattern=None, config=None):
@@ -188,6 +191,11 @@ def download_videos(folders, dataset):
     return videos
 
 
+def relative_name(path, folder):
+    """``path`` below ``folder`` without its suffix, with '/' separators: ``000_003``."""
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
 def identity_groups(links, videos, what):
     """``{identity: group}`` joining the identities that share a video into one group (connected
     components of the graph whose edges are ``links``, pairs of identities of one fake), so that no identity
@@ -252,20 +260,6 @@ def read_labels(csv_path):
     return labels
 
 
-GROUPING = {  # --dataset -> what keeps videos together in one split (report.md says it)
-    "folder": "a video alone, unless stage 01 was given --groups or --group-pattern",
-    "dfdc": "a real clip with every fake made from it (metadata.json's original)",
-    "celebdf": "identities that share a fake (its target and its swapped-in identity, and every identity linked "
-    "to them by another fake) form one group, so no identity is in two of train/val, unless that made one "
-    "group of most videos (then each identity is its own group, and stage 01 warned); the official test list "
-    "stays whole in test",
-    "ffpp": "an official pair: its two originals and all their fakes",
-    "celebdf_v1": "as for celebdf (Celeb-DF v2, whose layout it shares)",
-    "dfd": "actors that share a fake form one group, so no actor is in two splits, unless that made one group "
-    "of most videos (then each actor is its own group, and stage 01 warned)",
-}
-
-
 def source_options(parser):
     """Stage 01's flags for where labels and groups come from: ``--dataset`` (the adapter) and
     ``--groups`` / ``--group-pattern`` (``list_videos``)."""
@@ -273,9 +267,9 @@ def source_options(parser):
         "--dataset",
         default="folder",
         choices=ADAPTERS.names(),
-        help="dataset layout, which gives labels and groups: folder = real/ and fake/ subfolders; "
-        "dfdc = metadata.json files; celebdf, celebdf_v1, ffpp, dfd = the official downloads (dfd: DeepFakeDetection, "
-        "in the FaceForensics++ folder)",
+        help="dataset layout, which gives labels and groups: folder = real/ and fake/ subfolders; each other "
+        "name reads that dataset's official download as it ships (the README's protocols section says which "
+        "layout each takes)",
     )
     grouping = parser.add_mutually_exclusive_group()
     grouping.add_argument(
@@ -306,5 +300,5 @@ def label_options(parser):
         choices=ADAPTERS.names(),
         help="score the official test set of this dataset, --input being its raw download folder "
         "(labels and methods from the adapter; e.g. celebdf for a cross-dataset test); a dataset without "
-        "an official split (dfd, dfdc, folder) is scored whole",
+        "an official split (such as dfd or folder) is scored whole",
     )

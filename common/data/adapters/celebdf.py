@@ -8,7 +8,15 @@ import pandas as pd
 
 from common.core.errors import UserError
 from common.core.manifest import FAKE, LABEL_NAMES, REAL
-from common.data.adapters.base import ADAPTERS, VideoRecord, download_videos, identity_groups
+from common.data.adapters.base import (
+    ADAPTERS,
+    DOWNLOAD_SUFFIX,
+    GROUPING,
+    VideoRecord,
+    download_videos,
+    identity_groups,
+)
+from common.data.adapters.check import CHECKS, Check
 
 CELEBDF_FOLDERS = {"Celeb-real": REAL, "YouTube-real": REAL, "Celeb-synthesis": FAKE}  # folder -> label
 CELEBDF_TEST_LIST = "List_of_testing_videos.txt"
@@ -16,6 +24,19 @@ CELEBDF_LIST_LABELS = {"1": REAL, "0": FAKE}  # the test list's own convention: 
 CELEBDF_REAL_NAME = re.compile(r"^(id\d+)_(\d+)$")  # Celeb-real/id0_0000: identity, clip
 # Celeb-synthesis/id0_id16_0000: target identity (whose clip was manipulated), swapped-in identity, clip
 CELEBDF_FAKE_NAME = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
+# Celeb-DF v2. 5,639 fakes: the Celeb-DF paper (Li et al., CVPR 2020, arXiv 1909.12962, abstract). 590
+# Celeb-real, 300 YouTube-real and 518 test videos: issue 24, and the same numbers in a third-party README
+# (github.com/HanMoonSub/DeepGuard, preprocess/celeb_df_v2/README.md), not in a source of the authors' here.
+CELEBDF_V2_VIDEOS = {"Celeb-real": 590, "YouTube-real": 300, "Celeb-synthesis": 5639}
+CELEBDF_V2_TEST_VIDEOS = 518
+
+GROUPING["celebdf"] = (
+    "identities that share a fake (its target and its swapped-in identity, and every identity linked to them by "
+    "another fake) form one group, so no identity is in two of train/val, unless that made one group of most "
+    "videos (then each identity is its own group, and stage 01 warned); the official test list stays whole in "
+    "test"
+)
+GROUPING["celebdf_v1"] = "as for celebdf (Celeb-DF v2, whose layout it shares)"
 
 
 @ADAPTERS.register("celebdf")
@@ -141,3 +162,25 @@ def _celebdf_record(root, folder, path):
     return VideoRecord(
         video_id=video_id, path=path, label=label, source_video=f"Celeb-real/{target}_{clip}", group=target
     )
+
+
+@CHECKS.register("celebdf")
+def check_celebdf(root, config):
+    """``--check --dataset celebdf``: the three folders against ``CELEBDF_V2_VIDEOS``, the test list against
+    ``CELEBDF_V2_TEST_VIDEOS``, and every listed video on disk. Celeb-DF v1 has no check: its numbers are
+    not confirmed here."""
+    check = Check(f"Celeb-DF v2 at {root}")
+    on_disk = set()
+    for name, expected in CELEBDF_V2_VIDEOS.items():
+        for path in check.folder(f"{name}/", root / name, expected) or ():
+            on_disk.add(path.relative_to(root).with_suffix("").as_posix())
+    list_path = root / CELEBDF_TEST_LIST
+    if not list_path.is_file():
+        check.lack(f"{CELEBDF_TEST_LIST}: the official test list is not in {root}")
+        return check
+    listed = celebdf_test_list(list_path)
+    check.count(f"{CELEBDF_TEST_LIST} entries", len(listed), CELEBDF_V2_TEST_VIDEOS)
+    for video_id, line_number in listed.items():
+        if video_id not in on_disk:
+            check.lack(f"{CELEBDF_TEST_LIST} line {line_number}: {video_id}{DOWNLOAD_SUFFIX} is not on disk")
+    return check

@@ -6,17 +6,35 @@ from pathlib import Path
 
 import pandas as pd
 
-from common.core.config import DEFAULTS, register_choices
+from common.core.config import DEFAULTS, register_choices, register_options
 from common.core.errors import UserError
 from common.core.manifest import FAKE, REAL
-from common.data.adapters.base import ADAPTERS, VideoRecord, download_videos, identity_groups
-from common.data.adapters.ffpp import FFPP_COMPRESSION_FOLDERS, _relative_name, ffpp_folder
+from common.data.adapters.base import (
+    ADAPTERS,
+    GROUPING,
+    VideoRecord,
+    download_videos,
+    identity_groups,
+    relative_name,
+)
+from common.data.adapters.check import CHECKS, Check
+from common.data.adapters.ffpp import FFPP_COMPRESSION_FOLDERS, ffpp_folder, ffpp_folder_or_none
 
 DFD_ORIGINALS = Path("original_sequences", "actors")  # then <compression>/videos/<actor>__<scene>.mp4
 DFD_FAKES = Path("manipulated_sequences", "DeepFakeDetection")  # then <compression>/videos/<name>.mp4
 DFD_METHOD = "DeepFakeDetection"  # the method of its fakes, and the folder names of their video ids
 DFD_REAL_NAME = re.compile(r"^(\d+)__(.+)$")  # 01__kitchen_pan: actor, scene
 DFD_FAKE_NAME = re.compile(r"^(\d+)_(\d+)__(.+)__(\w+)$")  # 01_02__kitchen_pan__YVGY8LOK: actors, scene, take
+# DeepFakeDetection: 363 originals and 3,068 fakes (Table 1 of the Celeb-DF paper, arXiv 1909.12962).
+DFD_VIDEOS = {"originals": 363, "fakes": 3068}
+
+# DeepFakeDetection, shipped with FaceForensics++ (--dataset dfd, same root folder)
+register_options("datasets.dfd", {"compression": "c23"})  # raw (= c0) | c23 | c40
+register_choices("datasets.dfd.compression", lambda: tuple(FFPP_COMPRESSION_FOLDERS))
+GROUPING["dfd"] = (
+    "actors that share a fake form one group, so no actor is in two splits, unless that made one group of most "
+    "videos (then each actor is its own group, and stage 01 warned)"
+)
 
 
 @ADAPTERS.register("dfd")
@@ -50,7 +68,7 @@ def dfd_videos(root, config=None):
                 raise UserError(
                     f"{path}: DeepFakeDetection videos here are named {expected}; rename or remove it"
                 )
-            name = _relative_name(path, folder)
+            name = relative_name(path, folder)
             if label == REAL:
                 actors.append((f"actor_{match[1]}",))
                 records.append(VideoRecord(video_id=f"actors/{name}", path=path, label=REAL))
@@ -70,4 +88,12 @@ def dfd_videos(root, config=None):
     return [dataclasses.replace(record, group=group_of[ids[0]]) for record, ids in zip(records, actors)]
 
 
-register_choices("datasets.dfd.compression", lambda: tuple(FFPP_COMPRESSION_FOLDERS))
+@CHECKS.register("dfd")
+def check_dfd(root, config):
+    """``--check --dataset dfd``: originals and fakes at the chosen compression against ``DFD_VIDEOS``."""
+    compression = config["datasets"]["dfd"]["compression"]
+    check = Check(f"DeepFakeDetection at {root}, compression {compression}")
+    for base, what in ((root / DFD_ORIGINALS, "originals"), (root / DFD_FAKES, "fakes")):
+        folder = ffpp_folder_or_none(base, compression) or base / compression / "videos"
+        check.folder(what, folder, DFD_VIDEOS[what])
+    return check

@@ -5,7 +5,9 @@ from pathlib import Path
 
 from common.core.errors import UserError
 from common.core.manifest import FAKE, REAL
-from common.data.adapters.base import ADAPTERS, VideoRecord
+from common.data.adapters.base import ADAPTERS, GROUPING, VideoRecord
+
+GROUPING["dfdc"] = "a real clip with every fake made from it (metadata.json's original)"
 
 
 @ADAPTERS.register("dfdc")

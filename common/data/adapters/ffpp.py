@@ -5,10 +5,11 @@ import logging
 import re
 from pathlib import Path
 
-from common.core.config import DEFAULTS, register_choices
-from common.core.errors import UserError
+from common.core.config import DEFAULTS, register_choices, register_options
+from common.core.errors import ConfigError, UserError
 from common.core.manifest import FAKE, REAL, SPLITS
-from common.data.adapters.base import ADAPTERS, VideoRecord, download_videos
+from common.data.adapters.base import ADAPTERS, GROUPING, VideoRecord, download_videos, relative_name
+from common.data.adapters.check import CHECKS, Check
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,42 @@ FFPP_COMPRESSION_FOLDERS = {"raw": ("raw", "c0"), "c0": ("raw", "c0"), "c23": ("
 FFPP_MANIPULATED = Path("manipulated_sequences")  # then <Method>/<compression>/videos/<target>_<source>.mp4
 # <target>_<source>: the target video's frames, manipulated with the face (or expressions) of the source video
 FFPP_FAKE_NAME = re.compile(r"^(\d+)_(\d+)$")
+FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
+# FaceForensics++: 1,000 originals and 1,000 fakes per method (FaceShifter too) at each compression (the
+# FaceForensics repository's README: "1000 original video sequences"; FaceShifter: "All 1000 original videos
+# ... have been manipulated"). The official split files list 360/70/70 pairs, so 720/140/140 originals (the
+# FaceForensics++ paper, Rössler et al. 2019; as quoted in issue 24, not confirmed from a public source here).
+FFPP_VIDEOS = 1000
+FFPP_SPLIT_VIDEOS = {"train": 720, "val": 140, "test": 140}
+
+
+def check_ffpp_options(options):
+    """``datasets.ffpp.methods`` is a non-empty list of ``FFPP_METHODS``; ``ConfigError`` otherwise, pointing
+    DeepFakeDetection to its own adapter."""
+    methods = options["methods"]
+    if "DeepFakeDetection" in methods:
+        raise ConfigError(
+            "config key 'datasets.ffpp.methods': DeepFakeDetection is a dataset of its own (other actors, "
+            "no official split): read it with --dataset dfd (stage 01, or stage 05 as a cross-dataset test)"
+        )
+    if not methods or any(method not in FFPP_METHODS for method in methods):
+        raise ConfigError(
+            f"config key 'datasets.ffpp.methods' must be a non-empty list of {', '.join(FFPP_METHODS)}, "
+            f"got {methods!r}"
+        )
+
+
+register_options(
+    "datasets.ffpp",
+    {
+        "compression": "c23",  # raw (= c0, the download script's raw/) | c23 | c40
+        "methods": ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"],  # also: FaceShifter
+        "splits": "",  # folder of the official train/val/test.json; "" = <root>/splits
+    },
+    check_ffpp_options,
+)
+register_choices("datasets.ffpp.compression", lambda: tuple(FFPP_COMPRESSION_FOLDERS))
+GROUPING["ffpp"] = "an official pair: its two originals and all their fakes"
 
 
 @ADAPTERS.register("ffpp")
@@ -62,7 +99,7 @@ def ffpp_videos(root, config=None):
     pair_splits, listed_pair_of = ffpp_official_pairs(splits_folder, SPLITS)
 
     found = download_videos([original_folder, *method_folders.values()], "FaceForensics++")
-    originals = [(_relative_name(path, original_folder), path) for path in found[original_folder]]
+    originals = [(relative_name(path, original_folder), path) for path in found[original_folder]]
     fakes = []  # (method, name, target, source, path)
     for method, folder in method_folders.items():
         for path in found[folder]:
@@ -72,7 +109,7 @@ def ffpp_videos(root, config=None):
                     f"{path}: FaceForensics++ fakes are named <target>_<source>.mp4 (such as 000_003.mp4); "
                     "rename or remove the file"
                 )
-            fakes.append((method, _relative_name(path, folder), match[1], match[2], path))
+            fakes.append((method, relative_name(path, folder), match[1], match[2], path))
     pair_of = dict(listed_pair_of)  # pairs known only from fake file names keep their originals together too
     for _, _, target, source, _ in fakes:
         if target not in pair_of and source not in pair_of:
@@ -113,11 +150,6 @@ def ffpp_folder(base, compression, what, fix):
             return base / name / "videos"
     expected = base / FFPP_COMPRESSION_FOLDERS[compression][0] / "videos"
     raise UserError(f"{what} not found: {expected}; {fix}")
-
-
-def _relative_name(path, folder):
-    """``path`` below ``folder`` without its suffix, with '/' separators: ``000_003``."""
-    return path.relative_to(folder).with_suffix("").as_posix()
 
 
 def _ffpp_group(pair_of, original):
@@ -202,4 +234,44 @@ def _warn_about_ffpp_coverage(records, pair_splits, method_folders, splits_folde
         )
 
 
-register_choices("datasets.ffpp.compression", lambda: tuple(FFPP_COMPRESSION_FOLDERS))
+def ffpp_folder_or_none(base, compression):
+    """``ffpp_folder``, or ``None`` when it is not there."""
+    try:
+        return ffpp_folder(base, compression, "", "")
+    except UserError:
+        return None
+
+
+@CHECKS.register("ffpp")
+def check_ffpp(root, config):
+    """``--check --dataset ffpp``: the originals and each method's folder at the chosen compression against
+    ``FFPP_VIDEOS``, each split file's originals against ``FFPP_SPLIT_VIDEOS``, and every video of a listed
+    pair on disk."""
+    options = config["datasets"]["ffpp"]
+    compression = options["compression"]
+    check = Check(
+        f"FaceForensics++ at {root}, compression {compression}, methods {', '.join(options['methods'])}"
+    )
+    folders = {"original": (root / FFPP_ORIGINALS, "originals")}
+    folders.update({method: (root / FFPP_MANIPULATED / method, method) for method in options["methods"]})
+    on_disk = set()
+    for prefix, (base, what) in folders.items():
+        folder = ffpp_folder_or_none(base, compression)
+        for path in check.folder(what, folder or base / compression / "videos", FFPP_VIDEOS) or ():
+            on_disk.add(f"{prefix}/{path.relative_to(folder).with_suffix('').as_posix()}")
+    splits_folder = Path(options["splits"]).expanduser() if options["splits"] else root / "splits"
+    for split in SPLITS:
+        if not (splits_folder / f"{split}.json").is_file():
+            check.lack(f"{split}.json: the official split file is not in {splits_folder}")
+            continue
+        pair_splits, _ = ffpp_official_pairs(splits_folder, (split,))
+        check.count(f"{split}.json originals", 2 * len(pair_splits), FFPP_SPLIT_VIDEOS[split])
+        for a, b in pair_splits:
+            needed = [f"original/{a}", f"original/{b}"]
+            needed += [
+                f"{method}/{name}" for method in options["methods"] for name in (f"{a}_{b}", f"{b}_{a}")
+            ]
+            absent = [video_id for video_id in needed if video_id not in on_disk]
+            if absent:
+                check.lack(f"{split}.json pair {a}, {b}: {', '.join(absent)} not on disk")
+    return check

@@ -4,7 +4,9 @@ from pathlib import Path
 
 from common.core.errors import UserError
 from common.core.manifest import LABEL_NAMES
-from common.data.adapters.base import ADAPTERS, VideoRecord, candidate_files
+from common.data.adapters.base import ADAPTERS, GROUPING, VideoRecord, candidate_files
+
+GROUPING["folder"] = "a video alone, unless stage 01 was given --groups or --group-pattern"
 
 
 @ADAPTERS.register("folder")
