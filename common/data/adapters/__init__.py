@@ -1,13 +1,13 @@
 """Dataset adapters: turn a dataset's folder into labelled video records.
 
 Each adapter registers under a name (``--dataset NAME``) in its own module: ``folder`` (real/ and fake/
-subfolders), ``dfdc``, ``celebdf`` (Celeb-DF v2) and ``celebdf_v1``, ``ffpp`` (FaceForensics++) and ``dfd``
-(DeepFakeDetection); what they share is in ``base``. An adapter's options live under ``datasets.<name>`` in
-the configuration. Each adapter module declares everything of its dataset: the adapter
-(``ADAPTERS.register``), its config section ``datasets.<name>`` with its defaults (``register_options``) and
-choices (``register_choices``), what keeps its videos together in a split (``GROUPING``) and its ``--check``
-with the official numbers (``CHECKS.register``, a ``Check`` from ``check``). Importing the package registers
-every adapter; the names below are re-exported, so ``from common.data.adapters import X`` works for each.
+subfolders), ``dfdc`` (training parts and test set) and ``dfdcp`` (its preview), ``celebdf`` (Celeb-DF v2)
+and ``celebdf_v1``, ``ffpp`` (FaceForensics++) and ``dfd`` (DeepFakeDetection); what they share is in
+``base``. Each adapter module declares everything of its dataset: the adapter (``ADAPTERS.register``), its
+config section ``datasets.<name>`` with its defaults (``register_options``) and choices
+(``register_choices``), what keeps its videos together in a split (``GROUPING``) and its ``--check`` with the
+official numbers (``CHECKS.register``, a ``Check`` from ``check``). Importing the package registers every
+adapter; the names below are re-exported, so ``from common.data.adapters import X`` works for each.
 """
 
 from common.data.adapters.base import (
@@ -56,7 +56,23 @@ from common.data.adapters.dfd import (
     check_dfd,
     dfd_videos,
 )
-from common.data.adapters.dfdc import dfdc_videos
+from common.data.adapters.dfdc import (
+    DFDC_METADATA,
+    DFDC_TEST_LABELS,
+    check_dfdc,
+    dfdc_metadata,
+    dfdc_test_list,
+    dfdc_test_videos,
+    dfdc_videos,
+)
+from common.data.adapters.dfdcp import (
+    DFDCP_FOLDERS,
+    DFDCP_INDEX,
+    DFDCP_VIDEOS,
+    check_dfdcp,
+    dfdcp_index,
+    dfdcp_videos,
+)
 from common.data.adapters.ffpp import (
     FFPP_COMPRESSION_FOLDERS,
     FFPP_FAKE_NAME,
@@ -84,6 +100,11 @@ __all__ = [
     "CELEBDF_V2_TEST_VIDEOS",
     "CELEBDF_V2_VIDEOS",
     "CHECKS",
+    "DFDCP_FOLDERS",
+    "DFDCP_INDEX",
+    "DFDCP_VIDEOS",
+    "DFDC_METADATA",
+    "DFDC_TEST_LABELS",
     "DFD_FAKES",
     "DFD_FAKE_NAME",
     "DFD_METHOD",
@@ -110,10 +131,17 @@ __all__ = [
     "celebdf_videos",
     "check_celebdf",
     "check_dfd",
+    "check_dfdc",
+    "check_dfdcp",
     "check_ffpp",
     "check_ffpp_options",
     "dfd_videos",
+    "dfdc_metadata",
+    "dfdc_test_list",
+    "dfdc_test_videos",
     "dfdc_videos",
+    "dfdcp_index",
+    "dfdcp_videos",
     "download_videos",
     "ffpp_folder",
     "ffpp_folder_or_none",

@@ -80,8 +80,10 @@ def list_videos(root, dataset="folder", groups=None, group_pattern=None, config=
         records = regroup(
             records, groups_by_pattern(records, group_pattern), f"--group-pattern {group_pattern}"
         )
-    ungrouped = [
-        record.video_id for record in records if record.label == FAKE and record.group == record.video_id
+    ungrouped = [  # an official test video goes to test whatever its group
+        record.video_id
+        for record in records
+        if record.label == FAKE and record.group == record.video_id and record.official_split != "test"
     ]
     if ungrouped:
         log.warning(
