@@ -1,10 +1,13 @@
 """``--check`` of stage 01 and stage 05: an official download counted against the official numbers, missing
 folders, lists and listed videos named, exit 1 when the protocol misses something, and nothing written."""
 
-from conftest import load_script
-from test_protocols import celebdf_tree, dfd_tree, ffpp_tree, two_methods
+import shutil
 
-from common.data.download_check import CELEBDF_V2_TEST_VIDEOS, CELEBDF_V2_VIDEOS, check_download
+from conftest import load_script
+from test_protocols import celebdf_tree, dfd_tree, dfdc_tree, dfdcp_tree, ffpp_tree, two_methods
+
+from common.data.adapters import CELEBDF_V2_TEST_VIDEOS, CELEBDF_V2_VIDEOS
+from common.data.download_check import check_download
 
 
 def test_a_complete_tiny_celebdf_tree_passes_with_its_counts_against_the_official_ones(tmp_path, capsys):
@@ -83,4 +86,49 @@ def test_stage_05_check_needs_dataset_and_writes_nothing(tmp_path, capsys):
     assert stage.main([*args, "--dataset", "celebdf"]) == 0
     assert "5 of 518 expected" in capsys.readouterr().out
     assert stage.main(args) == 2 and "--check needs --dataset" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_dfdc_check_counts_the_test_labels_and_names_a_missing_test_video_and_a_missing_labels_csv(
+    tmp_path, capsys
+):
+    root = dfdc_tree(tmp_path / "DFDC")
+    assert check_download(root, "dfdc") == 0
+    out = capsys.readouterr().out
+    assert (
+        "test/labels.csv: 3 test videos listed (2 fake, 1 real); the official count is not confirmed" in out
+    )
+    assert "train/dfdc_train_part_0/metadata.json: 2 videos listed" in out and "MISSING" not in out
+    (root / "test" / "videos" / "eeeeeeeeee.mp4").unlink()
+    (root / "train" / "dfdc_train_part_0" / "aaaaaaaaaa.mp4").unlink()
+    assert check_download(root, "dfdc") == 1
+    out = capsys.readouterr().out
+    assert "MISSING test/labels.csv line 4: eeeeeeeeee.mp4 is not on disk" in out
+    assert (
+        "MISSING train/dfdc_train_part_0/metadata.json: 1 listed video(s) not on disk: aaaaaaaaaa.mp4" in out
+    )
+    (root / "test" / "labels.csv").unlink()
+    assert check_download(root, "dfdc") == 1
+    assert "MISSING labels.csv: the test set's label file is not below" in capsys.readouterr().out
+
+
+def test_dfdcp_check_counts_dataset_json_against_the_official_numbers_and_names_what_is_missing(
+    tmp_path, capsys
+):
+    root = dfdcp_tree(tmp_path / "dfdcp")
+    stage = load_script("05-predict-video.py")
+    args = ["--input", str(root), "--output", str(tmp_path / "out" / "p.csv"), "--model", "none", "--check"]
+    assert stage.main([*args, "--dataset", "dfdcp"]) == 0
+    out = capsys.readouterr().out
+    assert "dataset.json real entries: 4 of 1131 expected (1127 short)" in out
+    assert "dataset.json fake entries: 3 of 4119 expected (4116 short)" in out
+    assert "test entries (the official test set): 2 (1 fake)" in out and "MISSING" not in out
+    shutil.rmtree(root / "method_B")
+    (root / "original_videos/5/5_A/5_a.mp4").unlink()
+    assert check_download(root, "dfdcp") == 1
+    out = capsys.readouterr().out
+    assert "MISSING method_B/: folder not found (1 videos listed in it)" in out
+    assert "MISSING original_videos/5/5_A/5_a.mp4 is listed in dataset.json but not on disk" in out
+    (root / "dataset.json").unlink()
+    assert check_download(root, "dfdcp") == 1 and "MISSING dataset.json" in capsys.readouterr().out
     assert not (tmp_path / "out").exists()

@@ -413,3 +413,149 @@ def test_celebdf_v1_reads_the_v2_layout_in_stage_01_and_stage_05_and_names_its_r
     (root / "List_of_testing_videos.txt").unlink()
     with pytest.raises(UserError, match=r"Celeb-DF v1 ships List_of_testing_videos.txt"):
         list_videos(root, "celebdf_v1")
+
+
+# The DFDC layouts as public code reads them (common/data/adapters/dfdc.py and dfdcp.py say which code):
+# training parts with metadata.json; the test set's labels.csv (filename, label: 1 = fake, 0 = real) above its
+# videos, at any depth below it.
+DFDC_METADATA = {
+    "aaaaaaaaaa.mp4": {"label": "REAL", "split": "train", "original": None},
+    "bbbbbbbbbb.mp4": {"label": "FAKE", "split": "train", "original": "aaaaaaaaaa.mp4"},
+}
+DFDC_TEST_LABELS = "filename,label\ncccccccccc.mp4,1\ndddddddddd.mp4,0\neeeeeeeeee.mp4,1\n"
+DFDC_TEST_FILES = ["test/cccccccccc.mp4", "test/dddddddddd.mp4", "test/videos/eeeeeeeeee.mp4"]
+
+
+def dfdc_tree(root, make=touch):
+    """A tiny DFDC folder: one training part and the test set (``DFDC_TEST_FILES`` and its labels.csv)."""
+    part = root / "train" / "dfdc_train_part_0"
+    for name in DFDC_METADATA:
+        make(part / name)
+    (part / "metadata.json").write_text(json.dumps(DFDC_METADATA))
+    for name in DFDC_TEST_FILES:
+        make(root / name)
+    (root / "test" / "labels.csv").write_text(DFDC_TEST_LABELS)
+    return root
+
+
+def test_dfdc_reads_the_training_parts_and_the_test_set_of_labels_csv_as_the_official_test(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="common.data.adapters"):
+        records = by_id(list_videos(dfdc_tree(tmp_path / "DFDC"), "dfdc"))
+    assert {video_id: (record.label, record.official_split) for video_id, record in records.items()} == {
+        "aaaaaaaaaa": (REAL, ""),
+        "bbbbbbbbbb": (FAKE, ""),
+        "cccccccccc": (FAKE, "test"),
+        "dddddddddd": (REAL, "test"),
+        "eeeeeeeeee": (FAKE, "test"),  # found below test/, in test/videos/
+    }
+    assert records["bbbbbbbbbb"].group == "aaaaaaaaaa"
+    assert records["eeeeeeeeee"].path == tmp_path / "DFDC" / "test" / "videos" / "eeeeeeeeee.mp4"
+    assert not caplog.records  # a test fake needs no group: the official test set goes to test whole
+    videos, labels, _ = videos_and_labels(tmp_path / "DFDC", tmp_path / "out.csv", dataset="dfdc")
+    assert labels == {"cccccccccc": FAKE, "dddddddddd": REAL, "eeeeeeeeee": FAKE}
+    assert [video_id for video_id, _ in videos] == sorted(labels)
+    test_alone = list_videos(tmp_path / "DFDC" / "test", "dfdc")
+    assert [record.video_id for record in test_alone] == sorted(labels)
+
+
+@pytest.mark.parametrize(
+    ("labels_csv", "message"),
+    [
+        (
+            "filename,label\ncccccccccc.mp4,FAKE\n",
+            r"labels.csv line 2: label 'FAKE' is neither 1 \(fake\) nor 0",
+        ),
+        ("video,label\ncccccccccc.mp4,1\n", r"labels.csv lacks column\(s\) filename"),
+        (
+            "filename,label\ncccccccccc.mp4,1\nffffffffff.mp4,0\n",
+            r"labels.csv line 3: ffffffffff.mp4 is not below",
+        ),
+        ("filename,label\ncccccccccc.mp4,1\ncccccccccc.mp4,1\n", r"lines 2 and 3 both name cccccccccc.mp4"),
+    ],
+)
+def test_dfdc_a_bad_test_labels_csv_fails_naming_the_line(tmp_path, labels_csv, message):
+    root = dfdc_tree(tmp_path / "DFDC")
+    (root / "test" / "labels.csv").write_text(labels_csv)
+    with pytest.raises(UserError, match=message):
+        list_videos(root, "dfdc")
+
+
+def test_stage_01_on_dfdc_puts_the_test_set_in_the_manifest_as_official_test(tmp_path):
+    root = dfdc_tree(tmp_path / "DFDC", make=lambda path: write_video(path, 4))
+    stage01 = load_script("01-convert-video-to-image.py")
+    output = tmp_path / "frames"
+    assert stage01.main(["--input", str(root), "--output", str(output), "--dataset", "dfdc"]) == 0
+    frames = read_table(output / "manifest.csv").drop_duplicates("video_id").set_index("video_id")
+    assert set(frames.index[frames["official_split"] == "test"]) == {"cccccccccc", "dddddddddd", "eeeeeeeeee"}
+    assert set(frames.index[frames["official_split"] == ""]) == {"aaaaaaaaaa", "bbbbbbbbbb"}
+
+
+# The DFDC preview: dataset.json keyed by the video's path below the root, with label, set, target_id and
+# swapped_id. Subjects 1-2 and 3-4 are linked by a fake each; subject 5 only by a fake whose swapped_id is 5.
+DFDCP_INDEX = {
+    "original_videos/1/1_A/1_a.mp4": {"label": "real", "set": "train", "target_id": 1, "swapped_id": None},
+    "original_videos/2/2_A/2_a.mp4": {"label": "real", "set": "train", "target_id": 2, "swapped_id": None},
+    "original_videos/3/3_B/3_b.mp4": {"label": "real", "set": "test", "target_id": 3, "swapped_id": None},
+    "original_videos/5/5_A/5_a.mp4": {"label": "real", "set": "train", "target_id": 5, "swapped_id": None},
+    "method_A/1/1_A/1_2_a.mp4": {"label": "fake", "set": "train", "target_id": 1, "swapped_id": 2},
+    "method_B/3/3_B/3_4_b.mp4": {"label": "fake", "set": "test", "target_id": 3, "swapped_id": 4},
+    "method_A/5/5_A/5_5_a.mp4": {"label": "fake", "set": "train", "target_id": 5, "swapped_id": 5},
+}
+
+
+def dfdcp_tree(root, index=DFDCP_INDEX):
+    for key in index:
+        touch(root / key)
+    (root / "dataset.json").write_text(json.dumps(index))
+    return root
+
+
+def test_dfdcp_labels_methods_identity_groups_and_the_official_test_set_of_dataset_json(tmp_path):
+    records = by_id(list_videos(dfdcp_tree(tmp_path / "dfdcp"), "dfdcp"))
+    assert {
+        video_id: (record.label, record.official_split, record.method, record.group)
+        for video_id, record in records.items()
+    } == {
+        "original_videos/1/1_A/1_a": (REAL, "", "", "subject_1+subject_2"),
+        "original_videos/2/2_A/2_a": (REAL, "", "", "subject_1+subject_2"),
+        "original_videos/3/3_B/3_b": (REAL, "test", "", "subject_3+subject_4"),
+        "original_videos/5/5_A/5_a": (REAL, "", "", "subject_5"),
+        "method_A/1/1_A/1_2_a": (FAKE, "", "method_A", "subject_1+subject_2"),
+        "method_B/3/3_B/3_4_b": (FAKE, "test", "method_B", "subject_3+subject_4"),
+        "method_A/5/5_A/5_5_a": (FAKE, "", "method_A", "subject_5"),
+    }
+    videos, labels, methods = videos_and_labels(tmp_path / "dfdcp", tmp_path / "out.csv", dataset="dfdcp")
+    assert labels == {"original_videos/3/3_B/3_b": REAL, "method_B/3/3_B/3_4_b": FAKE}
+    assert dict(videos)["method_B/3/3_B/3_4_b"] == tmp_path / "dfdcp" / "method_B/3/3_B/3_4_b.mp4"
+    assert methods["method_B/3/3_B/3_4_b"] == "method_B"
+
+
+@pytest.mark.parametrize(
+    ("key", "entry", "message"),
+    [
+        (
+            "method_C/1/x.mp4",
+            {"label": "fake", "set": "test", "target_id": 1},
+            r"is no \.mp4 video in one of",
+        ),
+        ("method_A/1/x.mp4", {"label": "FAKE!", "set": "test", "target_id": 1}, r"has label 'FAKE!'"),
+        ("method_A/1/x.mp4", {"label": "fake", "set": "dev", "target_id": 1}, r"has set 'dev', expected one"),
+        ("method_A/1/x.mp4", {"label": "fake", "set": "test"}, r"has no target_id"),
+    ],
+)
+def test_dfdcp_a_malformed_entry_fails_naming_the_video(tmp_path, key, entry, message):
+    root = dfdcp_tree(tmp_path / "dfdcp", {**DFDCP_INDEX, key: entry})
+    with pytest.raises(UserError, match=r"dataset.json: '" + key.replace(".", r"\.") + "' " + message):
+        list_videos(root, "dfdcp")
+
+
+def test_dfdcp_without_its_index_or_a_listed_video_fails_naming_what_to_restore(tmp_path):
+    root = dfdcp_tree(tmp_path / "dfdcp")
+    (root / "method_B/3/3_B/3_4_b.mp4").unlink()
+    with pytest.raises(
+        UserError, match=r"1 of the 7 videos that .*dataset.json lists are not on disk .*3_4_b"
+    ):
+        list_videos(root, "dfdcp")
+    (root / "dataset.json").unlink()
+    with pytest.raises(UserError, match=r"DFDC preview index not found: .*dataset.json"):
+        list_videos(root, "dfdcp")

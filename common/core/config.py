@@ -26,16 +26,9 @@ DEFAULTS = {
         "jpeg_quality": 95,
         "resize": "width_rule",  # width_rule (common.io.video.WIDTH_RULE) | none: native size
     },
-    "datasets": {  # options of the dataset adapters (stage 01, and stage 05 with --dataset)
-        "ffpp": {
-            "compression": "c23",  # raw (= c0, the download script's raw/) | c23 | c40
-            "methods": ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"],  # also: FaceShifter
-            "splits": "",  # folder of the official train/val/test.json; "" = <root>/splits
-        },
-        "dfd": {  # DeepFakeDetection, shipped with FaceForensics++ (--dataset dfd, same root folder)
-            "compression": "c23",  # raw (= c0) | c23 | c40
-        },
-    },
+    # options of the dataset adapters (stage 01, and stage 05 with --dataset): each adapter module declares its
+    # section, datasets.<name>, with register_options
+    "datasets": {},
     "preprocess": {  # face detection and cropping: stage 02 and stage 05
         "detector": "mtcnn",  # mtcnn (LiteRT) | mtcnn_package (the package on TensorFlow) | blazeface
         "min_confidence": 0.95,
@@ -134,7 +127,6 @@ RESIZE_RULES = ("width_rule", "none")  # see common.io.video.scale_for_width
 SAMPLING_RULES = ("fps", "frames")  # see common.io.video.pick_frames
 VIDEO_SCORES = ("track_max", "frame_mean")  # see common.evaluation.aggregate.video_scores
 SPLIT_PROTOCOLS = ("auto", "official", "ratios")  # see common.data.split.split_by_video
-FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 
 
 # The keys whose value names something, in the order they are checked: a tuple is a fixed list of modes;
@@ -146,8 +138,6 @@ CHOICE_KEYS = {
     "video.resize": RESIZE_RULES,
     "dataset.protocol": SPLIT_PROTOCOLS,
     "dataset.balance": None,  # common.data.split.BALANCE_MODES
-    "datasets.ffpp.compression": None,  # common.data.adapters.FFPP_COMPRESSION_FOLDERS
-    "datasets.dfd.compression": None,  # the same folders
     "preprocess.detector": None,  # common.faces.base.DETECTORS
     "preprocess.faces": None,  # common.faces.detection.FACE_CHOICES
     "train.model": None,  # common.models.backbones.BACKBONES, then common.models.video's <backbone>_lstm
@@ -163,12 +153,36 @@ CHOICE_KEYS = {
     "predict.faces": None,  # "model", then common.faces.detection.FACE_CHOICES
 }
 _PROVIDERS = {}  # dotted key -> functions returning names, in registration order
+PLUGIN_SECTIONS = (
+    "datasets",
+)  # sections of DEFAULTS whose subsections the plug-ins declare (register_options)
+_OPTION_CHECKS = {}  # dotted section -> function(section) raising ConfigError, from register_options
+
+
+def register_options(dotted_section, options, check=None):
+    """A plug-in module declares its own config section ``dotted_section`` ("datasets.ffpp"), a subsection of
+    one of ``PLUGIN_SECTIONS``: ``options`` maps each key to its built-in default, which ``DEFAULTS`` then
+    holds (``configs/default.yaml`` lists it too); ``check``, if given, is called with the resolved section by
+    ``validate`` and raises ``ConfigError`` for a value its type alone does not refuse. Its keys may then take
+    ``register_choices``. Declaring a section twice is a programming error."""
+    parent, _, name = dotted_section.rpartition(".")
+    if parent not in PLUGIN_SECTIONS or not name:
+        raise ValueError(f"config section '{dotted_section}' is not one that plug-ins declare")
+    if name in DEFAULTS[parent]:
+        raise ValueError(f"config section '{dotted_section}' is already declared")
+    DEFAULTS[parent][name] = copy.deepcopy(options)
+    if check is not None:
+        _OPTION_CHECKS[dotted_section] = check
 
 
 def register_choices(dotted_key, names):
     """A plug-in module adds the names that ``names()`` returns (called when asked, so names registered
-    later count) to the allowed values of ``dotted_key``, one of ``CHOICE_KEYS`` without a fixed list."""
-    if CHOICE_KEYS.get(dotted_key, ()) is not None:
+    later count) to the allowed values of ``dotted_key``: one of ``CHOICE_KEYS`` without a fixed list, or a
+    key of a section that a plug-in declared (``register_options``)."""
+    section, _, key = dotted_key.rpartition(".")
+    parent, _, name = section.rpartition(".")
+    declared = parent in PLUGIN_SECTIONS and key in DEFAULTS[parent].get(name, {})
+    if CHOICE_KEYS.get(dotted_key, ()) is not None and not declared:
         raise ValueError(f"config key '{dotted_key}' takes no registered choices")
     _PROVIDERS.setdefault(dotted_key, []).append(names)
 
@@ -183,6 +197,9 @@ def choices():
             found[key] = fixed
         elif key in _PROVIDERS:
             found[key] = tuple(name for names in _PROVIDERS[key] for name in names())
+    for key, providers in _PROVIDERS.items():  # the keys of declared sections (register_options)
+        if key not in CHOICE_KEYS:
+            found[key] = tuple(name for names in providers for name in names())
     return found
 
 
@@ -324,17 +341,8 @@ def validate(config):
         value = _value(config, dotted)
         if value not in allowed:
             raise ConfigError(f"config key '{dotted}' must be one of {', '.join(allowed)}, got {value!r}")
-    methods = config["datasets"]["ffpp"]["methods"]
-    if "DeepFakeDetection" in methods:
-        raise ConfigError(
-            "config key 'datasets.ffpp.methods': DeepFakeDetection is a dataset of its own (other actors, "
-            "no official split): read it with --dataset dfd (stage 01, or stage 05 as a cross-dataset test)"
-        )
-    if not methods or any(method not in FFPP_METHODS for method in methods):
-        raise ConfigError(
-            f"config key 'datasets.ffpp.methods' must be a non-empty list of {', '.join(FFPP_METHODS)}, "
-            f"got {methods!r}"
-        )
+    for dotted_section, check in _OPTION_CHECKS.items():
+        check(_value(config, dotted_section))
     checks = [
         ("video.fps", config["video"]["fps"] > 0, "must be > 0"),
         ("video.max_frames", config["video"]["max_frames"] >= 0, "must be >= 0 (0 = no cap)"),

@@ -28,7 +28,7 @@ def build_parser():
         output_help="folder for frames/ and manifest.csv (created; must not lie inside --input)",
     )
     source_options(parser)
-    check_option(parser, " (--dataset celebdf, ffpp or dfd)")
+    check_option(parser)
     config_option(
         parser,
         "--sampling",

@@ -78,7 +78,7 @@ def build_parser():
     config_option(parser, "--threshold", "predict.threshold", "frame/video score counted as fake", type=float)
     config_option(parser, "--batch-size", "predict.batch_size", "faces per forward pass", type=positive_int)
     label_options(parser)
-    check_option(parser, " (needs --dataset celebdf, ffpp or dfd; --model is not read)")
+    check_option(parser, "; --model is not read")
     workers_option(
         parser,
         "videos decoded and searched for faces at once (threads, each with its own detector) while the model "
