@@ -1,8 +1,9 @@
 """Dataset adapters: turn a dataset's folder into labelled video records.
 
 Each adapter registers under a name (``--dataset NAME``) in its own module: ``folder`` (real/ and fake/
-subfolders), ``dfdc``, ``celebdf`` (Celeb-DF v2) and ``celebdf_v1``, ``ffpp`` (FaceForensics++) and ``dfd``
-(DeepFakeDetection); what they share is in ``base``. An adapter's options live under ``datasets.<name>`` in
+subfolders), ``dfdc``, ``celebdf`` (Celeb-DF v2) and ``celebdf_v1``, ``ffpp`` (FaceForensics++), ``dfd``
+(DeepFakeDetection) and ``uadfv``; what they share is in ``base``. An adapter's options live under
+``datasets.<name>`` in
 the configuration. Each adapter module declares everything of its dataset: the adapter
 (``ADAPTERS.register``), its config section ``datasets.<name>`` with its defaults (``register_options``) and
 choices (``register_choices``), what keeps its videos together in a split (``GROUPING``) and its ``--check``
@@ -73,6 +74,7 @@ from common.data.adapters.ffpp import (
     ffpp_videos,
 )
 from common.data.adapters.folder import folder_labels, folder_videos
+from common.data.adapters.uadfv import UADFV_CLIPS, check_uadfv, uadfv_videos
 
 __all__ = [
     "ADAPTERS",
@@ -101,6 +103,7 @@ __all__ = [
     "GROUPING",
     "LABEL_VALUES",
     "SIDECAR_SUFFIXES",
+    "UADFV_CLIPS",
     "Check",
     "VideoRecord",
     "candidate_files",
@@ -112,6 +115,7 @@ __all__ = [
     "check_dfd",
     "check_ffpp",
     "check_ffpp_options",
+    "check_uadfv",
     "dfd_videos",
     "dfdc_videos",
     "download_videos",
@@ -132,4 +136,5 @@ __all__ = [
     "regroup",
     "relative_name",
     "source_options",
+    "uadfv_videos",
 ]
