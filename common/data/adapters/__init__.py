@@ -2,8 +2,8 @@
 
 Each adapter registers under a name (``--dataset NAME``) in its own module: ``folder`` (real/ and fake/
 subfolders), ``dfdc``, ``celebdf`` (Celeb-DF v2) and ``celebdf_v1``, ``ffpp`` (FaceForensics++), ``dfd``
-(DeepFakeDetection) and ``uadfv``; what they share is in ``base``. An adapter's options live under
-``datasets.<name>`` in
+(DeepFakeDetection), ``uadfv`` and ``deeperforensics`` (DeeperForensics-1.0); what they share is in
+``base``. An adapter's options live under ``datasets.<name>`` in
 the configuration. Each adapter module declares everything of its dataset: the adapter
 (``ADAPTERS.register``), its config section ``datasets.<name>`` with its defaults (``register_options``) and
 choices (``register_choices``), what keeps its videos together in a split (``GROUPING``) and its ``--check``
@@ -47,6 +47,16 @@ from common.data.adapters.celebdf import (
     check_celebdf,
 )
 from common.data.adapters.check import CHECKS, Check
+from common.data.adapters.deeperforensics import (
+    DF_FAKE_NAME,
+    DF_MANIPULATED,
+    DF_SOURCES,
+    DF_SPLITS,
+    DF_VARIANTS,
+    check_deeperforensics,
+    deeperforensics_lists,
+    deeperforensics_videos,
+)
 from common.data.adapters.dfd import (
     DFD_FAKE_NAME,
     DFD_FAKES,
@@ -92,6 +102,11 @@ __all__ = [
     "DFD_ORIGINALS",
     "DFD_REAL_NAME",
     "DFD_VIDEOS",
+    "DF_FAKE_NAME",
+    "DF_MANIPULATED",
+    "DF_SOURCES",
+    "DF_SPLITS",
+    "DF_VARIANTS",
     "DOWNLOAD_SUFFIX",
     "FFPP_COMPRESSION_FOLDERS",
     "FFPP_FAKE_NAME",
@@ -112,10 +127,13 @@ __all__ = [
     "celebdf_v1_videos",
     "celebdf_videos",
     "check_celebdf",
+    "check_deeperforensics",
     "check_dfd",
     "check_ffpp",
     "check_ffpp_options",
     "check_uadfv",
+    "deeperforensics_lists",
+    "deeperforensics_videos",
     "dfd_videos",
     "dfdc_videos",
     "download_videos",
