@@ -101,7 +101,8 @@ def test_source_videos_as_reals_take_their_actors_split_as_deepfakebench_reads_t
     m004 = [record for video_id, record in sources.items() if video_id.startswith("source/M004/")]
     assert {(record.official_split, record.group) for record in m004} == {("train", "actor_M004")}
     m030 = records["source/M030/light_right/neutral/camera_front/M030_light_right_neutral_camera_front"]
-    assert m030.official_split == "" and records["end_to_end/000_M004"].source_video == ""
+    assert (m030.official_split, m030.group) == ("", "actor_M030")  # an actor without fakes: no split
+    assert records["end_to_end/000_M004"].source_video == ""
     _, labels, _ = videos_and_labels(
         root, tmp_path / "o.csv", dataset="deeperforensics", config=with_reals(tmp_path, "source")
     )

@@ -93,13 +93,13 @@ def deeperforensics_videos(root, config=None):
     Fakes: every ``.mp4`` of ``manipulated_videos/<variant>/`` as ``<variant>/<target>_<actor>`` (method
     ``<variant>``), ``official_split`` that of the list naming it ("" for a fake in no list, counted in one
     warning line). Reals with ``reals: target``: every ``.mp4`` of ``target_videos`` as ``target/<target>``,
-    the ``source_video`` of its fakes; with ``reals: source``: every ``.mp4`` below ``source_videos/<actor>/`` as
-    ``source/<actor>/<path>``. A real takes the split of the listed fakes of its target (``target``) or of its
-    actor (``source``), test before val before train when they are in several lists, "" when none is listed.
-    ``group``: the actor (``actor_M004``), joined with every actor that shares a target video (``identity_groups``),
-    a real the group of its fakes' actor (a target no fake uses, its own). ``UserError`` for a missing folder or
-    list, an unset ``target_videos``, a list line naming no ``<target>_<actor>`` fake, a fake listed twice, or a
-    misnamed fake."""
+    the ``source_video`` of its fakes; with ``reals: source``: every ``.mp4`` below ``source_videos/<actor>/``
+    as ``source/<actor>/<path>``. A real takes the split of the listed fakes of its target (``target``) or of
+    its actor (``source``), test before val before train when they are in several lists, "" when none is.
+    ``group``: the actor (``actor_M004``), joined with every actor that shares a target video
+    (``identity_groups``); a real has the group of its fakes' actor (a target no fake uses: itself; an actor
+    without fakes: the actor). ``UserError`` for a missing folder or list, an unset ``target_videos``, a list
+    line naming no ``<target>_<actor>`` fake, a fake listed twice, or a misnamed fake."""
     options = (config or DEFAULTS)["datasets"]["deeperforensics"]
     variant, reals = options["variant"], options["reals"]
     fake_folder = root / DF_MANIPULATED / variant
@@ -159,7 +159,7 @@ def deeperforensics_videos(root, config=None):
                 path=path,
                 label=REAL,
                 official_split=next((split for split in DF_SPLIT_ORDER if split in splits), ""),
-                group=group_of.get(actors[0], "") if actors else "",
+                group=group_of.get(actors[0], actors[0]) if actors else "",  # an actor without fakes: itself
             )
         )
     unlisted = [record.video_id for record in records if record.label == FAKE and not record.official_split]
