@@ -2,12 +2,13 @@
 
 Each adapter registers under a name (``--dataset NAME``) in its own module: ``folder`` (real/ and fake/
 subfolders), ``dfdc`` (training parts and test set) and ``dfdcp`` (its preview), ``celebdf`` (Celeb-DF v2)
-and ``celebdf_v1``, ``ffpp`` (FaceForensics++) and ``dfd`` (DeepFakeDetection); what they share is in
-``base``. Each adapter module declares everything of its dataset: the adapter (``ADAPTERS.register``), its
-config section ``datasets.<name>`` with its defaults (``register_options``) and choices
-(``register_choices``), what keeps its videos together in a split (``GROUPING``) and its ``--check`` with the
-official numbers (``CHECKS.register``, a ``Check`` from ``check``). Importing the package registers every
-adapter; the names below are re-exported, so ``from common.data.adapters import X`` works for each.
+and ``celebdf_v1``, ``ffpp`` (FaceForensics++), ``dfd`` (DeepFakeDetection), ``uadfv`` and ``deeperforensics``
+(DeeperForensics-1.0); what they share is in ``base``. Each adapter module declares everything of its dataset:
+the adapter (``ADAPTERS.register``), its config section ``datasets.<name>`` with its defaults
+(``register_options``) and choices (``register_choices``), what keeps its videos together in a split
+(``GROUPING``) and its ``--check`` with the official numbers (``CHECKS.register``, a ``Check`` from ``check``).
+Importing the package registers every adapter; the names below are re-exported, so
+``from common.data.adapters import X`` works for each.
 """
 
 from common.data.adapters.base import (
@@ -46,6 +47,16 @@ from common.data.adapters.celebdf import (
     check_celebdf,
 )
 from common.data.adapters.check import CHECKS, Check
+from common.data.adapters.deeperforensics import (
+    DF_FAKE_NAME,
+    DF_MANIPULATED,
+    DF_SOURCES,
+    DF_SPLITS,
+    DF_VARIANTS,
+    check_deeperforensics,
+    deeperforensics_lists,
+    deeperforensics_videos,
+)
 from common.data.adapters.dfd import (
     DFD_FAKE_NAME,
     DFD_FAKES,
@@ -89,6 +100,7 @@ from common.data.adapters.ffpp import (
     ffpp_videos,
 )
 from common.data.adapters.folder import folder_labels, folder_videos
+from common.data.adapters.uadfv import UADFV_CLIPS, check_uadfv, uadfv_videos
 
 __all__ = [
     "ADAPTERS",
@@ -111,6 +123,11 @@ __all__ = [
     "DFD_ORIGINALS",
     "DFD_REAL_NAME",
     "DFD_VIDEOS",
+    "DF_FAKE_NAME",
+    "DF_MANIPULATED",
+    "DF_SOURCES",
+    "DF_SPLITS",
+    "DF_VARIANTS",
     "DOWNLOAD_SUFFIX",
     "FFPP_COMPRESSION_FOLDERS",
     "FFPP_FAKE_NAME",
@@ -122,6 +139,7 @@ __all__ = [
     "GROUPING",
     "LABEL_VALUES",
     "SIDECAR_SUFFIXES",
+    "UADFV_CLIPS",
     "Check",
     "VideoRecord",
     "candidate_files",
@@ -130,11 +148,15 @@ __all__ = [
     "celebdf_v1_videos",
     "celebdf_videos",
     "check_celebdf",
+    "check_deeperforensics",
     "check_dfd",
     "check_dfdc",
     "check_dfdcp",
     "check_ffpp",
     "check_ffpp_options",
+    "check_uadfv",
+    "deeperforensics_lists",
+    "deeperforensics_videos",
     "dfd_videos",
     "dfdc_metadata",
     "dfdc_test_list",
@@ -160,4 +182,5 @@ __all__ = [
     "regroup",
     "relative_name",
     "source_options",
+    "uadfv_videos",
 ]
