@@ -7,6 +7,7 @@ from conftest import load_script
 from test_protocols import celebdf_tree, dfd_tree, dfdc_tree, dfdcp_tree, ffpp_tree, two_methods
 
 from common.data.adapters import CELEBDF_V2_TEST_VIDEOS, CELEBDF_V2_VIDEOS
+from common.data.adapters.celebdf import CELEBDF_V1_FAKES, CELEBDF_V1_REALS
 from common.data.download_check import check_download
 
 
@@ -132,3 +133,19 @@ def test_dfdcp_check_counts_dataset_json_against_the_official_numbers_and_names_
     (root / "dataset.json").unlink()
     assert check_download(root, "dfdcp") == 1 and "MISSING dataset.json" in capsys.readouterr().out
     assert not (tmp_path / "out").exists()
+
+
+def test_celebdf_v1_check_counts_fakes_and_both_real_folders_together_and_names_a_missing_listed_video(
+    tmp_path, capsys
+):
+    root = celebdf_tree(tmp_path / "celeb")
+    assert check_download(root, "celebdf_v1") == 0
+    out = capsys.readouterr().out
+    assert f"Celeb-synthesis/ ({root / 'Celeb-synthesis'}): 3 of {CELEBDF_V1_FAKES} expected" in out
+    assert f"Celeb-real/ and YouTube-real/ together: 5 of {CELEBDF_V1_REALS} expected" in out
+    assert "List_of_testing_videos.txt entries: 5; the official number is not confirmed here" in out
+    (root / "Celeb-real" / "id1_0000.mp4").unlink()
+    assert check_download(root, "celebdf_v1") == 1
+    assert "MISSING List_of_testing_videos.txt line 6: Celeb-real/id1_0000.mp4 is not on disk" in (
+        capsys.readouterr().out
+    )

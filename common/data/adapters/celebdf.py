@@ -24,11 +24,15 @@ CELEBDF_LIST_LABELS = {"1": REAL, "0": FAKE}  # the test list's own convention: 
 CELEBDF_REAL_NAME = re.compile(r"^(id\d+)_(\d+)$")  # Celeb-real/id0_0000: identity, clip
 # Celeb-synthesis/id0_id16_0000: target identity (whose clip was manipulated), swapped-in identity, clip
 CELEBDF_FAKE_NAME = re.compile(r"^(id\d+)_(id\d+)_(\d+)$")
-# Celeb-DF v2. 5,639 fakes: the Celeb-DF paper (Li et al., CVPR 2020, arXiv 1909.12962, abstract). 590
-# Celeb-real, 300 YouTube-real and 518 test videos: issue 24, and the same numbers in a third-party README
-# (github.com/HanMoonSub/DeepGuard, preprocess/celeb_df_v2/README.md), not in a source of the authors' here.
+# Celeb-DF v2: 590 Celeb-real, 300 YouTube-real, 5,639 Celeb-synthesis and 518 videos in the test list, as the
+# authors' repository (github.com/yuezunli/celeb-deepfakeforensics, README.md, "Dataset Structure") lists them.
 CELEBDF_V2_VIDEOS = {"Celeb-real": 590, "YouTube-real": 300, "Celeb-synthesis": 5639}
 CELEBDF_V2_TEST_VIDEOS = 518
+# Celeb-DF v1, the same repository's Celeb-DF-v1/README.md: the same four names as v2 ("Dataset Structure"),
+# "408 original videos" and "795 DeepFake videos". How the 408 divide between Celeb-real and YouTube-real and
+# how many videos the test list names are not said there, so the reals are counted together and the list as is.
+CELEBDF_V1_FAKES = 795
+CELEBDF_V1_REALS = 408
 
 GROUPING["celebdf"] = (
     "identities that share a fake (its target and its swapped-in identity, and every identity linked to them by "
@@ -47,12 +51,10 @@ def celebdf_videos(root, config=None):
 
 @ADAPTERS.register("celebdf_v1")
 def celebdf_v1_videos(root, config=None):
-    """Celeb-DF v1 at ``root``, read as Celeb-DF v2 (``celebdf_release``): issue 24 takes its layout to be
-    v2's (``Celeb-real/``, ``YouTube-real/``, ``Celeb-synthesis/``, ``List_of_testing_videos.txt``). Not
-    confirmed from a public source here: the Celeb-DF repository's early README describes a pre-release
-    with ``Real_1/`` (158 videos), ``Real_2/`` (250), ``deepfake/`` (795) and ``test.txt``; such a download
-    must be renamed to the v2 names first. The size of v1's test list is not confirmed either, so nothing
-    here assumes one."""
+    """Celeb-DF v1 at ``root``, read as Celeb-DF v2 (``celebdf_release``): its authors' README gives v1 the
+    same layout (``Celeb-real/``, ``YouTube-real/``, ``Celeb-synthesis/``, ``List_of_testing_videos.txt``).
+    An earlier pre-release of that README described ``Real_1/``, ``Real_2/``, ``deepfake/`` and ``test.txt``
+    (the DFF dataset): such a download must be renamed to these names first."""
     return celebdf_release(root, "Celeb-DF v1")
 
 
@@ -167,19 +169,44 @@ def _celebdf_record(root, folder, path):
 @CHECKS.register("celebdf")
 def check_celebdf(root, config):
     """``--check --dataset celebdf``: the three folders against ``CELEBDF_V2_VIDEOS``, the test list against
-    ``CELEBDF_V2_TEST_VIDEOS``, and every listed video on disk. Celeb-DF v1 has no check: its numbers are
-    not confirmed here."""
+    ``CELEBDF_V2_TEST_VIDEOS``, and every listed video on disk."""
     check = Check(f"Celeb-DF v2 at {root}")
     on_disk = set()
     for name, expected in CELEBDF_V2_VIDEOS.items():
-        for path in check.folder(f"{name}/", root / name, expected) or ():
-            on_disk.add(path.relative_to(root).with_suffix("").as_posix())
+        on_disk |= _counted_folder(check, root, name, expected)
+    return _check_test_list(check, root, on_disk, CELEBDF_V2_TEST_VIDEOS)
+
+
+@CHECKS.register("celebdf_v1")
+def check_celebdf_v1(root, config):
+    """``--check --dataset celebdf_v1``: Celeb-synthesis against ``CELEBDF_V1_FAKES``, the two real folders
+    together against ``CELEBDF_V1_REALS``, the test list counted (no official number) and every listed video
+    on disk."""
+    check = Check(f"Celeb-DF v1 at {root}")
+    on_disk = _counted_folder(check, root, "Celeb-synthesis", CELEBDF_V1_FAKES)
+    reals = set()
+    for name in ("Celeb-real", "YouTube-real"):
+        reals |= _counted_folder(check, root, name, None)
+    check.count("Celeb-real/ and YouTube-real/ together", len(reals), CELEBDF_V1_REALS)
+    return _check_test_list(check, root, on_disk | reals, None)
+
+
+def _counted_folder(check, root, name, expected):
+    """The ids (``<folder>/<stem>``) of the videos in ``root/name``, counted on ``check`` against ``expected``
+    (None: counted only); an empty set when the folder is missing."""
+    videos = check.folder(f"{name}/", root / name, expected) or ()
+    return {path.relative_to(root).with_suffix("").as_posix() for path in videos}
+
+
+def _check_test_list(check, root, on_disk, expected):
+    """The test list of ``root`` counted against ``expected`` (None: counted only) and every listed video looked
+    for in ``on_disk``."""
     list_path = root / CELEBDF_TEST_LIST
     if not list_path.is_file():
         check.lack(f"{CELEBDF_TEST_LIST}: the official test list is not in {root}")
         return check
     listed = celebdf_test_list(list_path)
-    check.count(f"{CELEBDF_TEST_LIST} entries", len(listed), CELEBDF_V2_TEST_VIDEOS)
+    check.count(f"{CELEBDF_TEST_LIST} entries", len(listed), expected)
     for video_id, line_number in listed.items():
         if video_id not in on_disk:
             check.lack(f"{CELEBDF_TEST_LIST} line {line_number}: {video_id}{DOWNLOAD_SUFFIX} is not on disk")

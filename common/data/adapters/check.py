@@ -26,18 +26,22 @@ class Check:
         self.say(f"MISSING {line}")
 
     def count(self, what, found, expected):
-        """One "N of M expected" line for ``what``."""
-        if found == expected:
+        """One "N of M expected" line for ``what`` ("N; no official number" when ``expected`` is None)."""
+        if expected is None:
+            self.say(f"{what}: {found}; the official number is not confirmed here")
+        elif found == expected:
             self.say(f"{what}: {found} of {expected} expected, complete")
         else:
             gap = f"{expected - found} short" if found < expected else f"{found - expected} extra"
             self.say(f"{what}: {found} of {expected} expected ({gap})")
 
     def folder(self, what, folder, expected):
-        """Count the videos of ``folder``; name the files in it that are no video (extra). Returns the video
-        paths, or ``None`` (and a MISSING line) when the folder is not there."""
+        """Count the videos of ``folder`` (against ``expected``, or None); name the files in it that are no
+        video (extra). Returns the video paths, or ``None`` (and a MISSING line) when the folder is not there."""
         if folder is None or not Path(folder).is_dir():
-            self.lack(f"{what}: folder {folder} not found ({expected} videos expected)")
+            self.lack(
+                f"{what}: folder {folder} not found" + (f" ({expected} videos expected)" if expected else "")
+            )
             return None
         files = candidate_files(folder)
         videos = [path for path in files if path.suffix.lower() == DOWNLOAD_SUFFIX]

@@ -23,8 +23,8 @@ FFPP_FAKE_NAME = re.compile(r"^(\d+)_(\d+)$")
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
 # FaceForensics++: 1,000 originals and 1,000 fakes per method (FaceShifter too) at each compression (the
 # FaceForensics repository's README: "1000 original video sequences"; FaceShifter: "All 1000 original videos
-# ... have been manipulated"). The official split files list 360/70/70 pairs, so 720/140/140 originals (the
-# FaceForensics++ paper, Rössler et al. 2019; as quoted in issue 24, not confirmed from a public source here).
+# ... have been manipulated"). The official split files (dataset/splits/{train,val,test}.json of
+# github.com/ondyari/FaceForensics, counted) list 360/70/70 pairs of 720/140/140 distinct originals.
 FFPP_VIDEOS = 1000
 FFPP_SPLIT_VIDEOS = {"train": 720, "val": 140, "test": 140}
 
