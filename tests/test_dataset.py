@@ -187,6 +187,17 @@ def test_fakes_without_a_group_are_split_on_their_own_with_a_warning(caplog):
     assert (plan.groupby("video_id")["group"].first() == plan.groupby("video_id").size().index).all()
 
 
+def test_fakes_of_an_official_test_list_without_a_group_raise_no_warning_but_the_others_do(caplog):
+    # the DFDC test set: its fakes name no source video, and they go to test whatever their group
+    manifest = faces_manifest(groups=10, fakes_per_real=1, official_test=range(6))
+    fakes = manifest["label"] == FAKE
+    manifest.loc[fakes, "group"] = manifest.loc[fakes, "video_id"]
+    plan, _ = plan_dataset(manifest, RATIOS, balance="none", seed=0)
+    assert "4 of 4 fake videos have no known source video or group" in caplog.text
+    listed = plan["video_id"].str.match(r"(real|fake)_00[0-5]")
+    assert set(plan.loc[listed, "split"]) == {"test"}
+
+
 def test_each_split_row_traces_its_face_back_to_the_frame_box_and_confidence(tmp_path):
     manifest = faces_manifest(groups=6, fakes_per_real=1, frames=2)
     rng = np.random.default_rng(0)

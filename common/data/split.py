@@ -96,8 +96,9 @@ def split_by_video(videos, ratios, seed, protocol="auto"):
 
 
 def warn_about_ungrouped_fakes(videos):
-    """Warn when fakes are their own group: nothing keeps them apart from the video they were made from."""
-    fakes = videos[videos["label"] == FAKE]
+    """Warn when fakes are their own group: nothing keeps them apart from the video they were made from.
+    Fakes of an official test list are left out: they go to test whatever their group (``split_by_video``)."""
+    fakes = videos[(videos["label"] == FAKE) & (videos["official_split"] != "test")]
     alone = fakes[fakes["group"] == fakes["video_id"]]
     if len(alone):
         log.warning(
