@@ -125,6 +125,38 @@ def test_an_old_flat_train_key_is_read_at_its_new_place_with_a_warning_naming_it
     assert load_config(None, overrides)[section][group][key] == value
 
 
+@pytest.mark.parametrize(
+    "text, flag, new, untouched",
+    [
+        ("metric_margin: 0.1", "supcon", "temperature", "margin"),
+        ("metric_learning: supcon\n  metric_margin: 0.1", "triplet", "margin", "temperature"),
+    ],
+)
+def test_the_old_flat_margin_of_a_file_goes_to_the_setting_of_the_loss_the_command_line_chose(
+    tmp_path, caplog, text, flag, new, untouched
+):
+    from conftest import load_script
+
+    from common.core.config import default
+
+    path = tmp_path / "old.yaml"
+    path.write_text(f"train:\n  {text}\n")
+    parser = load_script("04-train-cnn.py").build_parser()
+    args = parser.parse_args(["--config", str(path), "--metric-learning", flag])
+    with caplog.at_level("WARNING", logger="common.core.config"):
+        metric = load_config(path, {key: getattr(args, dest) for dest, key in parser.config_keys.items()})
+    metric = metric["train"]["metric"]
+    assert (metric["loss"], metric[new]) == (flag, 0.1)
+    assert metric[untouched] == default(f"train.metric.{untouched}")
+    warnings = [
+        record.getMessage() for record in caplog.records if "train.metric_margin" in record.getMessage()
+    ]
+    assert len(warnings) == 1 and f"'train.metric.{new}'" in warnings[0]
+    # the old key given as an override before the loss goes by that loss too
+    overridden = load_config(None, {"train.metric_margin": 0.1, "train.metric.loss": flag})["train"]["metric"]
+    assert overridden[new] == 0.1
+
+
 def yaml_mapping(text):
     import yaml
 

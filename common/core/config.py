@@ -128,8 +128,8 @@ MOVED_KEYS = {
     "train.pseudo_fakes_mode": "train.sbi.mode",
     "train.val_fakes": "train.sbi.val_fakes",
 }
-# Old keys read at the own setting (``register_own_settings``) of the name that a choice key holds: the old
-# ``train.metric_margin`` was the triplet margin and the supcon temperature.
+# Old keys read at the own setting (``register_own_settings``) of the name that a choice key holds in the end,
+# a command line's over a file's: ``train.metric_margin`` was the triplet margin and the supcon temperature.
 MOVED_TO_OWN_SETTING = {"train.metric_margin": "train.metric.loss"}
 RESIZE_RULES = ("width_rule", "none")  # see common.io.video.scale_for_width
 SAMPLING_RULES = ("fps", "frames")  # see common.io.video.pick_frames
@@ -196,33 +196,65 @@ def register_own_settings(dotted_key, settings_of):
 
 def moved_key(dotted_key, chosen=None):
     """The place of an old key (``MOVED_KEYS``) today, else ``dotted_key``. An old key of
-    ``MOVED_TO_OWN_SETTING`` goes to the first own setting of ``chosen``, the name its choice key holds
-    (``train.metric_margin``: the supcon temperature, the triplet margin), or to its ``MOVED_KEYS`` place
+    ``MOVED_TO_OWN_SETTING`` goes to the first own setting of ``chosen``, the name its choice key holds in the
+    end (``train.metric_margin``: the supcon temperature, the triplet margin), or to its ``MOVED_KEYS`` place
     when that name has none."""
     settings_of = _OWN_SETTINGS.get(MOVED_TO_OWN_SETTING.get(dotted_key))
     own = settings_of(chosen) if settings_of is not None else ()
     return own[0] if own else MOVED_KEYS.get(dotted_key, dotted_key)
 
 
+def _names_of(dotted_key):
+    """``dotted_key`` and the old keys that moved to it."""
+    return (dotted_key, *(old for old, new in MOVED_KEYS.items() if new == dotted_key))
+
+
+def _given(mapping, dotted_key):
+    """The value that the sections of ``mapping`` give ``dotted_key``, at its place or an old one; else None."""
+    for name in _names_of(dotted_key):
+        node = mapping
+        for part in name.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
+
+
+def _chosen_in(overrides):
+    """The names that the command line's ``overrides`` (dotted keys) give the choice keys of
+    ``MOVED_TO_OWN_SETTING``, by choice key."""
+    chosen = {}
+    for choice in set(MOVED_TO_OWN_SETTING.values()):
+        for name in _names_of(choice):
+            if overrides.get(name) is not None:
+                chosen[choice] = overrides[name]
+    return chosen
+
+
 def _warn_moved(old, new, source):
     log.warning("config key '%s' (%s) is read as '%s': rename it there", old, source, new)
 
 
-def upgraded(mapping, source):
+def upgraded(mapping, source, chosen=None):
     """A copy of a config mapping (a YAML file's sections, a saved run's config) with its old keys
     (``MOVED_KEYS``) at their new places, one warning each naming the new key and ``source``; a key given at
-    both places is a ``ConfigError``."""
+    both places is a ``ConfigError``. ``chosen``: names that a command line gives choice keys, by dotted key
+    (``_chosen_in``); they decide where an old key of ``MOVED_TO_OWN_SETTING`` goes, else ``mapping``'s own
+    names do, else the defaults."""
     mapping = copy.deepcopy(mapping)
     train = mapping.get("train")
     if not isinstance(train, dict):
         return mapping
-    metric = train.get("metric")
-    loss = train.get("metric_learning", metric.get("loss") if isinstance(metric, dict) else None)
     for old in MOVED_KEYS:
         leaf = old.split(".")[1]
         if leaf not in train:
             continue
-        new = moved_key(old, loss)
+        choice = MOVED_TO_OWN_SETTING.get(old)
+        in_force = None
+        if choice is not None:
+            in_force = (chosen or {}).get(choice, _given(mapping, choice))
+            in_force = default(choice) if in_force is None else in_force
+        new = moved_key(old, in_force)
         _, section, key = new.split(".")
         node = train.setdefault(section, {})
         if not isinstance(node, dict):
@@ -250,7 +282,8 @@ def load_config(path=None, overrides=None):
     """Return the resolved config: defaults, then the YAML file at ``path``, then ``overrides``.
 
     ``overrides`` maps dotted keys ("video.fps") to values; ``None`` values are ignored so that unset
-    command-line flags do not override the file.
+    command-line flags do not override the file. An old key that moved to a loss's own setting
+    (``MOVED_TO_OWN_SETTING``) goes where the loss in force says: the command line's, else the file's.
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
@@ -263,10 +296,11 @@ def load_config(path=None, overrides=None):
             raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections")
-        _merge(config, upgraded(loaded, f"in {path}"), prefix="")
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            set_key(config, key, value)
+        _merge(config, upgraded(loaded, f"in {path}", _chosen_in(overrides or {})), prefix="")
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    deciding = {name for choice in MOVED_TO_OWN_SETTING.values() for name in _names_of(choice)}
+    for key, value in sorted(overrides.items(), key=lambda item: item[0] not in deciding):  # choices first
+        set_key(config, key, value)
     validate(config)
     return config
 
