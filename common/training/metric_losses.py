@@ -18,6 +18,7 @@ from common.core.registry import Registry
 
 NO_METRIC_LOSS = "none"  # train.metric.loss without metric learning
 SETTINGS_SECTION = "train.metric"  # where a loss's settings are
+LOSS_KEY = f"{SETTINGS_SECTION}.loss"  # the config key naming the loss
 SQUARED_DISTANCE_FLOOR = 1e-12  # keeps the gradient of the square root finite at distance 0
 
 
@@ -32,7 +33,7 @@ class MetricLoss:
 
 
 LOSSES = Registry("metric loss", "--metric-learning", "common.training.metric_losses.LOSSES")
-register_choices("train.metric.loss", lambda: (NO_METRIC_LOSS, *LOSSES.names()))
+register_choices(LOSS_KEY, lambda: (NO_METRIC_LOSS, *LOSSES.names()))
 
 
 def own_settings(name):
@@ -42,7 +43,7 @@ def own_settings(name):
     return tuple(f"{SETTINGS_SECTION}.{key}" for key in LOSSES.get(name).settings)
 
 
-register_own_settings("train.metric.loss", own_settings)
+register_own_settings(LOSS_KEY, own_settings)
 
 
 def settings_of(name, metric):
