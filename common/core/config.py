@@ -164,7 +164,6 @@ CHOICE_KEYS = {
     "predict.faces": None,  # "model", then common.faces.detection.FACE_CHOICES
 }
 _PROVIDERS = {}  # dotted key -> functions returning names, in registration order
-_OWN_SETTINGS = {}  # dotted key -> function: a name it takes -> the dotted keys of that name's own settings
 
 
 def register_choices(dotted_key, names):
@@ -186,6 +185,9 @@ def choices():
         elif key in _PROVIDERS:
             found[key] = tuple(name for names in _PROVIDERS[key] for name in names())
     return found
+
+
+_OWN_SETTINGS = {}  # dotted key -> function: a name it takes -> the dotted keys of that name's own settings
 
 
 def register_own_settings(dotted_key, settings_of):

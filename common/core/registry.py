@@ -6,8 +6,7 @@ light entries (specs and functions that import heavy libraries only when called)
 without loading TensorFlow: stage 04's ``--help`` lists the backbones in a second.
 
 Where each registry lives: ``common.models.backbones.BACKBONES``, ``common.data.adapters.ADAPTERS``,
-``common.faces.detection.DETECTORS``, ``common.evaluation.aggregate.RULES``,
-``common.training.metric_losses.LOSSES``.
+``common.faces.detection.DETECTORS``, ``common.evaluation.aggregate.RULES``.
 """
 
 from common.core.errors import UserError
