@@ -9,4 +9,4 @@ from common.data import adapters, split  # noqa: F401 (dataset adapters; dataset
 from common.evaluation import aggregate  # noqa: F401 (aggregation rules)
 from common.faces import base, detection  # noqa: F401 (face detectors; preprocess.faces)
 from common.models import backbones, video  # noqa: F401 (backbones, then their <backbone>_lstm video models)
-from common.training import pseudo_fakes  # noqa: F401 (pseudo-fake generators, through the package)
+from common.training import metric_losses, pseudo_fakes  # noqa: F401 (metric losses, pseudo-fakes)

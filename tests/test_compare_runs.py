@@ -43,11 +43,16 @@ def video_scores(seed, n_real=8, n_fake=10, separation=1.5):
     return videos, frames
 
 
-def make_run(root, name, seed, model="small_cnn", scores_seed=None, dataset="/data/demo/dataset"):
-    """A run directory with the files of stage 04 that stage 07 reads."""
+def make_run(
+    root, name, seed, model="small_cnn", scores_seed=None, dataset="/data/demo/dataset", config_file=None
+):
+    """A run directory with the files of stage 04 that stage 07 reads; ``config_file``: its record of the
+    --config file it was started with (None: a run from before runs recorded it)."""
     run = root / name
     run.mkdir(parents=True)
     config = {"seed": seed, "train": {"model": model, "image_size": 64}, "dataset_dir": dataset}
+    if config_file is not None:
+        config["config_file"] = config_file
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     (run / "metrics.json").write_text(json.dumps({"data": "test split of split.csv"}))
     (run / "model.keras").write_bytes(f"weights of {name}".encode())
@@ -89,6 +94,31 @@ def test_one_row_per_run_with_the_auc_and_the_bootstrap_interval_of_its_test_vid
     assert "(8 real + 10 fake videos)" in markdown
     for name in OUTPUTS.values():
         assert (tmp_path / "out" / name).stat().st_size > 0
+
+
+def test_each_run_is_named_with_the_config_file_it_was_started_with(tmp_path):
+    runs = tmp_path / "runs"
+    recorded = {"path": "configs/demo.yaml", "sha256": "ab" * 32}
+    run_dirs = [
+        make_run(runs, "a-small_cnn-42", 42, config_file=recorded),
+        make_run(runs, "b-small_cnn-7", 7, config_file="defaults"),  # started without --config
+        make_run(runs, "c-small_cnn-1", 1),  # from before runs recorded it
+    ]
+    markdown, paths = compare_runs(run_dirs, tmp_path / "out", n_resamples=RESAMPLES)
+    cells = pd.read_csv(paths["cells"], keep_default_na=False)
+    assert list(cells["config_file"]) == ["configs/demo.yaml", "defaults", "not recorded"]
+    assert list(cells["config_sha256"]) == ["ab" * 32, "", ""]
+    assert list(cells["config"]) == [
+        "A",
+        "A",
+        "A",
+    ]  # the same settings: seeds of one config, whatever the file
+    rows = [line for line in markdown.splitlines() if line.startswith(("| a-", "| b-", "| c-"))]
+    assert [row.split(" | ")[3] for row in rows] == [
+        "configs/demo.yaml (sha256 abababababab)",
+        "defaults",
+        "not recorded",
+    ]
 
 
 def test_frame_level_cells_are_the_auc_of_the_test_frames(three_runs, tmp_path):
@@ -201,7 +231,7 @@ def test_the_script_prints_the_table_and_records_resamples_and_seed(three_runs, 
     code = stage07.main([*map(str, three_runs[::2]), "--output", str(tmp_path / "out"), "--resamples", "50"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| a-small_cnn-42 | small_cnn | A | 42 | " in printed
+    assert "| a-small_cnn-42 | small_cnn | A | not recorded | 42 | " in printed
     assert "50 resamples, seed 0" in printed
     assert printed.startswith((tmp_path / "out" / "compare.md").read_text())
 

@@ -109,13 +109,10 @@ def test_an_old_flat_train_key_is_read_at_its_new_place_with_a_warning_naming_it
 ):
     from common.core.config import config_from, default
 
-    path = tmp_path / "old.yaml"
-    path.write_text(f"train:\n  {text}\n")
-    with caplog.at_level("WARNING", logger="common.core.config"):
-        config = load_config(path)
+    config, path, messages = load_old_file(tmp_path, caplog, text)
     section, group, key = new.split(".")
     assert config[section][group][key] == value
-    warnings = [record.getMessage() for record in caplog.records if old in record.getMessage()]
+    warnings = [message for message in messages if old in message]
     assert len(warnings) == 1 and f"'{new}'" in warnings[0] and str(path) in warnings[0]
     if new == "train.metric.temperature":  # supcon's temperature, not the triplet margin
         assert config["train"]["metric"]["margin"] == default("train.metric.margin")
@@ -123,6 +120,43 @@ def test_an_old_flat_train_key_is_read_at_its_new_place_with_a_warning_naming_it
     assert config_from({"train": dict(yaml_mapping(text))})[section][group][key] == value
     overrides = {f"train.{name}": setting for name, setting in yaml_mapping(text).items()}
     assert load_config(None, overrides)[section][group][key] == value
+
+
+@pytest.mark.parametrize(
+    "text, flag, new, untouched",
+    [
+        ("metric_margin: 0.1", "supcon", "temperature", "margin"),
+        ("metric_learning: supcon\n  metric_margin: 0.1", "triplet", "margin", "temperature"),
+    ],
+)
+def test_the_old_flat_margin_of_a_file_goes_to_the_setting_of_the_loss_the_command_line_chose(
+    tmp_path, caplog, text, flag, new, untouched
+):
+    from conftest import load_script
+
+    from common.core.config import default
+
+    parser = load_script("04-train-cnn.py").build_parser()
+    args = parser.parse_args(["--metric-learning", flag])
+    overrides = {key: getattr(args, dest) for dest, key in parser.config_keys.items()}
+    config, _, messages = load_old_file(tmp_path, caplog, text, overrides)
+    metric = config["train"]["metric"]
+    assert (metric["loss"], metric[new]) == (flag, 0.1)
+    assert metric[untouched] == default(f"train.metric.{untouched}")
+    warnings = [message for message in messages if "train.metric_margin" in message]
+    assert len(warnings) == 1 and f"'train.metric.{new}'" in warnings[0]
+    # the old key given as an override before the loss goes by that loss too
+    overridden = load_config(None, {"train.metric_margin": 0.1, "train.metric.loss": flag})["train"]["metric"]
+    assert overridden[new] == 0.1
+
+
+def load_old_file(tmp_path, caplog, text, overrides=None):
+    """``(config, path, logged messages)`` of loading a config file whose train section is ``text``."""
+    path = tmp_path / "old.yaml"
+    path.write_text(f"train:\n  {text}\n")
+    with caplog.at_level("WARNING", logger="common.core.config"):
+        config = load_config(path, overrides)
+    return config, path, [record.getMessage() for record in caplog.records]
 
 
 def yaml_mapping(text):

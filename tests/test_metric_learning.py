@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import ROOT, load_script
+from conftest import ROOT, load_script, run_without_tensorflow
 from test_train import SMALL, write_dataset
 
+from common.core.config import load_config
 from common.core.model_file import load_model, read_metadata
 from common.data.pipeline import make_dataset
-from common.training.metric_learning import ClassifierLogs, supcon_loss, triplet_loss, with_two_targets
+from common.training.metric_learning import ClassifierLogs, metadata, metric_loss, with_two_targets
+from common.training.metric_losses import LOSSES, MetricLoss, supcon_loss, triplet_loss
 
 stage04 = load_script("04-train-cnn.py")
-LOSSES = {"triplet": triplet_loss, "supcon": supcon_loss}
 
 
 def clusters(rng, fakes_among_reals=0, spread=0.05):
@@ -47,16 +48,47 @@ def test_supcon_loss_is_lower_for_separated_classes():
     assert mean_loss(supcon_loss, *clusters(rng, fakes_among_reals=1), margin=0.1) > separated + 1.0
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("name", LOSSES.names())
 def test_a_batch_of_one_class_gives_a_zero_loss_not_nan(name):
     embeddings = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    loss = LOSSES.get(name).function
     for labels in (np.zeros(6, np.float32), np.ones(6, np.float32)):
-        values = keras.ops.convert_to_numpy(LOSSES[name](labels, embeddings, 0.5))
+        values = keras.ops.convert_to_numpy(loss(labels, embeddings, 0.5))
         assert np.all(values == 0.0)
     variable = tf.Variable(embeddings)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(LOSSES[name](np.zeros(6, np.float32), variable, 0.5))
-    assert np.all(np.isfinite(tape.gradient(loss, variable).numpy()))
+        total = tf.reduce_mean(loss(np.zeros(6, np.float32), variable, 0.5))
+    assert np.all(np.isfinite(tape.gradient(total, variable).numpy()))
+
+
+def test_a_new_loss_is_one_registry_entry_that_the_config_accepts_and_that_gets_its_own_setting(monkeypatch):
+    received = []
+
+    def toy_loss(labels, embeddings, temperature):
+        received.append(temperature)
+        return keras.ops.zeros_like(labels)
+
+    # as LOSSES.register("toy", MetricLoss(toy_loss, ("temperature",))) in common/training/metric_losses.py
+    monkeypatch.setitem(LOSSES._entries, "toy", MetricLoss(toy_loss, ("temperature",)))
+    train = load_config(None, {"train.metric.loss": "toy", "train.metric.temperature": 0.2})["train"]
+    metric_loss("toy", train["metric"])(np.zeros(2, np.float32), np.ones((2, 3), np.float32))
+    assert received == [0.2]
+    assert metadata(train) == {"metric_learning": "toy", "metric_weight": 1.0, "metric_temperature": 0.2}
+    # an old config's one flat key goes to the loss's own setting
+    old = load_config(None, {"train.metric_learning": "toy", "train.metric_margin": 0.3})["train"]["metric"]
+    assert (old["temperature"], old["margin"]) == (0.3, 0.5)
+
+
+def test_the_metric_losses_and_their_settings_are_known_without_tensorflow():
+    code = (
+        "import sys\n"
+        "import common.plugins\n"
+        "from common.core.config import DEFAULTS, choices\n"
+        "from common.training.metric_losses import LOSSES\n"
+        "print(*choices()['train.metric.loss'])\n"
+        "assert all(set(LOSSES.get(name).settings) <= set(DEFAULTS['train']['metric']) for name in LOSSES)\n"
+    )
+    assert run_without_tensorflow(code).stdout.split() == ["none", "supcon", "triplet"]
 
 
 def same_to_different_distance(labels, embeddings):
@@ -68,7 +100,7 @@ def same_to_different_distance(labels, embeddings):
     return distances[same].mean() / distances[labels[:, None] != labels[None]].mean()
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("name", LOSSES.names())
 def test_gradient_steps_pull_each_class_together(name):
     rng = np.random.default_rng(1)
     labels = np.array([0, 1] * 8, np.float32)
@@ -77,7 +109,7 @@ def test_gradient_steps_pull_each_class_together(name):
     optimizer = keras.optimizers.SGD(1.0)
     for _ in range(50):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(LOSSES[name](labels, embeddings, 0.5))
+            loss = tf.reduce_mean(LOSSES.get(name).function(labels, embeddings, 0.5))
         optimizer.apply([tape.gradient(loss, embeddings)], [embeddings])
     assert same_to_different_distance(labels, embeddings.numpy()) < 0.7 * before
 
@@ -146,7 +178,7 @@ print(len(model.outputs), tuple(model.outputs[0].shape), metadata["metric_learni
 """
 
 
-@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("name", LOSSES.names())
 def test_stage04_trains_with_a_metric_loss_and_saves_the_plain_classifier(tmp_path, name):
     dataset = write_dataset(tmp_path / "dataset", videos_per_class=(4, 2, 1), frames=3)  # val: 8 + 4 faces
     runs = tmp_path / "runs"

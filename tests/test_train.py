@@ -1,5 +1,6 @@
 """Stage 04 on a tiny hand-made dataset: run directory contents, corrupt images, devices, class weights."""
 
+import hashlib
 import json
 import re
 import subprocess
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import C0, C1, ROOT, count_colour, load_script, read_figure
 
 from common.core.config import DEFAULTS, load_config
@@ -67,11 +69,15 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     (dataset / "train" / "fake" / "train_fake_0__f000000_0.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     test_face = dataset / "test" / "real" / "test_real_1__f000002_0.jpg"
     test_face.write_bytes(test_face.read_bytes()[:100])  # cut short
-    assert (
-        stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "2"])
-        == 0
-    )
+    config_file = tmp_path / "experiment.yaml"
+    config_file.write_text("train:\n  patience: 5\n")
+    arguments = ["--input", str(dataset), "--output", str(tmp_path / "runs"), "--config", str(config_file)]
+    assert stage04.main([*arguments, *SMALL, "--epochs", "2"]) == 0
     run = (tmp_path / "runs" / "latest").resolve()
+    # the run names the config file it was started with, as given, and its content's SHA-256
+    sha256 = hashlib.sha256(config_file.read_bytes()).hexdigest()
+    recorded = yaml.safe_load((run / "config.yaml").read_text())["config_file"]
+    assert recorded == {"path": str(config_file), "sha256": sha256}
     assert run.name.endswith("-small_cnn-32")
     for name in (
         "config.yaml",
@@ -139,6 +145,21 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert (chosen["split"], chosen["level"]) == ("val", "frame") and 0 <= chosen["value"] <= 1
     assert metrics["at_validation_threshold"]["value"] == chosen["value"]
     assert "chosen on the val split" in report
+    assert f"- Config file: `{config_file} (sha256 {sha256[:12]})`, command-line flags over it" in report
+
+
+def test_a_resumed_run_keeps_the_config_file_it_was_started_with(tmp_path):
+    from common.core.config import save_config
+    from common.training.run_dir import resumed_run
+
+    recorded = {"path": "configs/demo.yaml", "sha256": "ab" * 32}
+    config = load_config(None, {"train.epochs": 3})
+    save_config(
+        {**config, "dataset_dir": "/data/d", "config_file": recorded}, tmp_path / "run" / "config.yaml"
+    )
+    dataset_dir, runs_dir, resumed, config_file = resumed_run(tmp_path / "run")
+    assert (dataset_dir, runs_dir, config_file) == ("/data/d", tmp_path, recorded)
+    assert resumed == config
 
 
 def test_head_then_finetune_phases_continue_one_history_and_report_both_learning_rates(tmp_path, capfd):
@@ -370,6 +391,11 @@ def test_a_model_that_learned_says_nothing_of_the_kind(tmp_path, capsys):
         == 0
     )
     assert "learned nothing" not in capsys.readouterr().out
+    # started without --config: the run records the built-in defaults as its config
+    assert (
+        yaml.safe_load((tmp_path / "runs" / "latest" / "config.yaml").read_text())["config_file"]
+        == "defaults"
+    )
     metrics = json.loads((tmp_path / "runs" / "latest" / "metrics.json").read_text())
     assert metrics["learned_nothing"] is None and metrics["validation"]["frame_level"]["auc"] > 0.55
     assert metrics["model_selection"]["monitor"] == "val_loss"

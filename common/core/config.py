@@ -72,10 +72,10 @@ DEFAULTS = {
             "window": 8,  # consecutive sampled crops of one face track per window
         },
         "metric": {  # metric learning: a loss on the embedding besides P(fake)'s cross-entropy
-            "loss": "none",  # none | triplet | supcon
+            "loss": "none",  # none | a loss of common.training.metric_losses.LOSSES (triplet, supcon)
             "weight": 1.0,  # of the metric loss (the classification loss has weight 1)
-            "margin": 0.5,  # triplet: the margin
-            "temperature": 0.5,  # supcon: the temperature
+            "margin": 0.5,  # triplet: the margin (its own setting, declared in LOSSES)
+            "temperature": 0.5,  # supcon: the temperature (its own setting)
         },
         "sbi": {  # pseudo_fakes: sbi
             "mode": "online",  # online (fresh pairs every epoch, the paper's) | once per run
@@ -106,23 +106,24 @@ BATCHNORM_MODES = ("auto", "frozen", "train")  # see common.models.classifier.fr
 POOLING_MODES = ("auto", "max", "avg")  # see common.models.classifier.resolve_pooling
 MIXED_PRECISION_MODES = ("auto", "on", "off")  # see common.training.devices.setup_devices
 CACHE_MODES = ("auto", "memory", "disk", "none")  # see common.data.pipeline.choose_cache
-METRIC_LOSSES = ("none", "triplet", "supcon")  # see common.training.metric_learning
 PSEUDO_FAKES_MODES = ("online", "once")  # see common.training.sbi.training_rows
 VAL_FAKES = ("real", "sbi")  # see common.training.sbi.training_rows
 OLD_VALUES = {  # booleans that older configs hold
     "train.cache": {True: "auto", False: "none"},
     "dataset.balance": {True: "videos", False: "none"},  # true meant dropping whole videos
 }
-# Keys that moved: an old config file's key is read at its new place, with a warning naming it. The triplet
-# margin and the supcon temperature were one key, ``train.metric_margin``: see ``moved_key``.
+# Keys that moved: an old config file's key is read at its new place, with a warning naming it.
 MOVED_KEYS = {
     "train.window": "train.video.window",
     "train.metric_learning": "train.metric.loss",
     "train.metric_weight": "train.metric.weight",
-    "train.metric_margin": "train.metric.margin",  # train.metric.temperature when the loss is supcon
+    "train.metric_margin": "train.metric.margin",  # or the loss's own setting: MOVED_TO_OWN_SETTING
     "train.pseudo_fakes_mode": "train.sbi.mode",
     "train.val_fakes": "train.sbi.val_fakes",
 }
+# Old keys read at the own setting (``register_own_settings``) of the name that a choice key holds in the end,
+# a command line's over a file's: ``train.metric_margin`` was the triplet margin and the supcon temperature.
+MOVED_TO_OWN_SETTING = {"train.metric_margin": "train.metric.loss"}
 RESIZE_RULES = ("width_rule", "none")  # see common.io.video.scale_for_width
 SAMPLING_RULES = ("fps", "frames")  # see common.io.video.pick_frames
 VIDEO_SCORES = ("track_max", "frame_mean")  # see common.evaluation.aggregate.video_scores
@@ -145,7 +146,7 @@ CHOICE_KEYS = {
     "train.cache": CACHE_MODES,
     "train.batchnorm": BATCHNORM_MODES,
     "train.pseudo_fakes": None,  # common.training.pseudo_fakes.PSEUDO_FAKES
-    "train.metric.loss": METRIC_LOSSES,
+    "train.metric.loss": None,  # "none", then common.training.metric_losses.LOSSES
     "train.sbi.mode": PSEUDO_FAKES_MODES,
     "train.sbi.val_fakes": VAL_FAKES,
     "predict.aggregate": None,  # common.evaluation.aggregate.RULES
@@ -203,33 +204,76 @@ def choices():
     return found
 
 
-def moved_key(dotted_key, loss):
-    """The place of an old key (``MOVED_KEYS``) today, else ``dotted_key``; ``train.metric_margin`` is
-    ``train.metric.temperature`` when the metric loss ``loss`` is supcon, else ``train.metric.margin``."""
-    if dotted_key == "train.metric_margin" and loss == "supcon":
-        return "train.metric.temperature"
-    return MOVED_KEYS.get(dotted_key, dotted_key)
+_OWN_SETTINGS = {}  # dotted key -> function: a name it takes -> the dotted keys of that name's own settings
+
+
+def register_own_settings(dotted_key, settings_of):
+    """A plug-in module says which config keys each name it registers on ``dotted_key`` takes as its own
+    settings: ``settings_of(name)`` -> dotted keys, none for a name without (``MOVED_TO_OWN_SETTING``)."""
+    _OWN_SETTINGS[dotted_key] = settings_of
+
+
+def moved_key(dotted_key, chosen=None):
+    """The place of an old key (``MOVED_KEYS``) today, else ``dotted_key``. An old key of
+    ``MOVED_TO_OWN_SETTING`` goes to the first own setting of ``chosen``, the name its choice key holds in the
+    end (``train.metric_margin``: the supcon temperature, the triplet margin), or to its ``MOVED_KEYS`` place
+    when that name has none."""
+    settings_of = _OWN_SETTINGS.get(MOVED_TO_OWN_SETTING.get(dotted_key))
+    own = settings_of(chosen) if settings_of is not None else ()
+    return own[0] if own else MOVED_KEYS.get(dotted_key, dotted_key)
+
+
+def _names_of(dotted_key):
+    """``dotted_key`` and the old keys that moved to it."""
+    return (dotted_key, *(old for old, new in MOVED_KEYS.items() if new == dotted_key))
+
+
+def _given(mapping, dotted_key):
+    """The value that the sections of ``mapping`` give ``dotted_key``, at its place or an old one; else None."""
+    for name in _names_of(dotted_key):
+        node = mapping
+        for part in name.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
+
+
+def _chosen_in(overrides):
+    """The names that the command line's ``overrides`` (dotted keys) give the choice keys of
+    ``MOVED_TO_OWN_SETTING``, by choice key."""
+    chosen = {}
+    for choice in set(MOVED_TO_OWN_SETTING.values()):
+        for name in _names_of(choice):
+            if overrides.get(name) is not None:
+                chosen[choice] = overrides[name]
+    return chosen
 
 
 def _warn_moved(old, new, source):
     log.warning("config key '%s' (%s) is read as '%s': rename it there", old, source, new)
 
 
-def upgraded(mapping, source):
+def upgraded(mapping, source, chosen=None):
     """A copy of a config mapping (a YAML file's sections, a saved run's config) with its old keys
     (``MOVED_KEYS``) at their new places, one warning each naming the new key and ``source``; a key given at
-    both places is a ``ConfigError``."""
+    both places is a ``ConfigError``. ``chosen``: names that a command line gives choice keys, by dotted key
+    (``_chosen_in``); they decide where an old key of ``MOVED_TO_OWN_SETTING`` goes, else ``mapping``'s own
+    names do, else the defaults."""
     mapping = copy.deepcopy(mapping)
     train = mapping.get("train")
     if not isinstance(train, dict):
         return mapping
-    metric = train.get("metric")
-    loss = train.get("metric_learning", metric.get("loss") if isinstance(metric, dict) else None)
-    for old, new in MOVED_KEYS.items():
+    for old in MOVED_KEYS:
         leaf = old.split(".")[1]
         if leaf not in train:
             continue
-        new = moved_key(old, loss)
+        choice = MOVED_TO_OWN_SETTING.get(old)
+        in_force = None
+        if choice is not None:
+            in_force = (chosen or {}).get(choice, _given(mapping, choice))
+            in_force = default(choice) if in_force is None else in_force
+        new = moved_key(old, in_force)
         _, section, key = new.split(".")
         node = train.setdefault(section, {})
         if not isinstance(node, dict):
@@ -257,7 +301,8 @@ def load_config(path=None, overrides=None):
     """Return the resolved config: defaults, then the YAML file at ``path``, then ``overrides``.
 
     ``overrides`` maps dotted keys ("video.fps") to values; ``None`` values are ignored so that unset
-    command-line flags do not override the file.
+    command-line flags do not override the file. An old key that moved to a loss's own setting
+    (``MOVED_TO_OWN_SETTING``) goes where the loss in force says: the command line's, else the file's.
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
@@ -270,10 +315,11 @@ def load_config(path=None, overrides=None):
             raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections")
-        _merge(config, upgraded(loaded, f"in {path}"), prefix="")
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            set_key(config, key, value)
+        _merge(config, upgraded(loaded, f"in {path}", _chosen_in(overrides or {})), prefix="")
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    deciding = {name for choice in MOVED_TO_OWN_SETTING.values() for name in _names_of(choice)}
+    for key, value in sorted(overrides.items(), key=lambda item: item[0] not in deciding):  # choices first
+        set_key(config, key, value)
     validate(config)
     return config
 
@@ -290,7 +336,8 @@ def config_from(mapping):
 def set_key(config, dotted_key, value):
     """Set one dotted key, with the same checks as a YAML file (an old key, ``MOVED_KEYS``, at its new place)."""
     if dotted_key in MOVED_KEYS:
-        new = moved_key(dotted_key, config["train"]["metric"]["loss"])
+        choice = MOVED_TO_OWN_SETTING.get(dotted_key)
+        new = moved_key(dotted_key, None if choice is None else _value(config, choice))
         _warn_moved(dotted_key, new, "an override")
         dotted_key = new
     *sections, leaf = dotted_key.split(".")

@@ -10,12 +10,12 @@ import zipfile
 from pathlib import Path
 
 from common.core.errors import UserError
-from common.core.files import atomic_path
+from common.core.files import atomic_path, file_sha256
 
 METADATA_ENTRY = "deepfake_detect.json"
 MODEL_FILE = "model.keras"
 # The other files of a run directory of stage 04 that later tools read back.
-RUN_CONFIG = "config.yaml"  # the resolved config, plus dataset_dir
+RUN_CONFIG = "config.yaml"  # the resolved config, plus dataset_dir and config_file (CONFIG_FILE_KEY)
 HISTORY = "history.csv"  # one row per epoch, both phases
 RUN_METRICS = "metrics.json"  # test metrics, model selection, validation
 TEST_FACES = "test_faces.csv"  # one row per test face with its P(fake); test_frames.csv, test_videos.csv
@@ -25,6 +25,32 @@ GRADCAM_PNG, TSNE_PNG = (
     "tsne.png",
 )  # what common.evaluation.explain writes (there, or to stage 06's --output)
 LABEL_MEANING = "output is P(fake): label 1 = fake, 0 = real"
+CONFIG_FILE_KEY = "config_file"  # RUN_CONFIG's record of the --config file the run was started with
+NO_CONFIG_FILE = "defaults"  # that record for a run started without one: the built-in defaults, then flags
+SHORT_SHA256 = 12  # hex digits of a config file's SHA-256 shown in tables
+
+
+def config_file_record(path):
+    """What a run records of the config file it was started with (``--config PATH``): ``{"path": PATH as
+    given, "sha256": the SHA-256 of its content}``, or ``NO_CONFIG_FILE`` when ``path`` is None."""
+    if path is None:
+        return NO_CONFIG_FILE
+    return {"path": str(path), "sha256": file_sha256(path)}
+
+
+def recorded_config_file(run_config):
+    """``(path, sha256)`` of the config file recorded in a run's config.yaml: the path as given and its
+    SHA-256; ``("defaults", "")`` for a run started without one; ``("not recorded", "")`` for a run from
+    before runs recorded it."""
+    record = run_config.get(CONFIG_FILE_KEY)
+    if isinstance(record, dict):
+        return str(record.get("path")), str(record.get("sha256", ""))
+    return ("not recorded" if record is None else str(record)), ""
+
+
+def describe_config_file(path, sha256):
+    """``recorded_config_file``'s answer in words: "PATH (sha256 <its first 12 digits>)", or the word."""
+    return f"{path} (sha256 {sha256[:SHORT_SHA256]})" if sha256 else path
 
 
 def read_run_config(run_dir):

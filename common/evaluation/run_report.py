@@ -22,7 +22,9 @@ from common.core.model_file import (
     RUN_CONFIG,
     RUN_METRICS,
     TSNE_PNG,
+    describe_config_file,
     read_run_config,
+    recorded_config_file,
 )
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
@@ -296,6 +298,8 @@ def render_report(run_dir):
         f"- `{train['model']}` at {train['image_size']} px, weights `{train['weights']}`, BatchNorm "
         f"`{train['batchnorm']}`; batch {train['batch_size']}, {learning_rates(metrics, train)}, "
         f"patience {train['patience']}, seed {config.get('seed')}.",
+        f"- Config file: `{describe_config_file(*recorded_config_file(config))}`, command-line flags over it; "
+        f"the settings used are in `{RUN_CONFIG}`.",
         f"- Epochs run: {len(history)} (head phase up to {train['head_epochs']}, fine-tuning up to "
         f"{train['epochs']}). Selected: epoch {selected.get('epoch', '?')} of the {selected.get('phase', '?')} "
         f"phase, {selected.get('monitor', 'val_loss')} {shown(selected.get('value'), '{:.4f}')}, on the val "

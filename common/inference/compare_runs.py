@@ -26,7 +26,15 @@ import pandas as pd
 
 from common.core.errors import UserError
 from common.core.files import atomic_path, atomic_write_csv, atomic_write_text, file_sha256
-from common.core.model_file import MODEL_FILE, RUN_CONFIG, RUN_METRICS, read_run_config
+from common.core.model_file import (
+    CONFIG_FILE_KEY,
+    MODEL_FILE,
+    RUN_CONFIG,
+    RUN_METRICS,
+    describe_config_file,
+    read_run_config,
+    recorded_config_file,
+)
 from common.evaluation.aggregate import LABEL_OF_VERDICT, UNKNOWN_VERDICT
 from common.evaluation.run_report import CROSS_DIR
 from common.evaluation.uncertainty import (
@@ -55,7 +63,8 @@ OUTPUTS = {  # what stage 07 writes into --output
     "pooled": "compare_pooled.csv",
     "plot": "compare.png",
 }
-NOT_IN_CONFIG = ("seed",)  # runs whose configs differ only in these keys are seeds of one config
+# runs whose configs differ only in these keys are seeds of one config (the settings decide, not the file)
+NOT_IN_CONFIG = ("seed", CONFIG_FILE_KEY)
 
 
 @dataclass
@@ -79,6 +88,7 @@ class Run:
     seed: object
     model: str
     dataset_dir: str
+    config_file: tuple = ("not recorded", "")  # (path, sha256) of its --config file: recorded_config_file
     test_sets: dict = field(default_factory=dict)  # test set name -> Scores
     cross_without_scores: list = field(default_factory=list)  # stage 05 sets kept as metrics only
 
@@ -159,6 +169,7 @@ def read_run(path):
         seed=config.get("seed"),
         model=config.get("train", {}).get("model", "unknown"),
         dataset_dir=str(config.get("dataset_dir", "")),
+        config_file=recorded_config_file(config),
     )
     run.test_sets[OWN_TEST_SET] = Scores(videos, frames, data, source)
     cross = path / CROSS_DIR
@@ -381,14 +392,15 @@ def render_markdown(runs, labels, legend, test_sets, cells, pairs, pooled, level
         "",
         f"Which file holds each run's scores: the `scores_from` column of {OUTPUTS['cells']}.",
         "",
-        "Configs (runs that differ only by seed share one):",
+        "Configs (runs that differ only by seed share one; the column `config file` names the `--config` file "
+        "a run of stage 04 was started with, flags over it, or `defaults`):",
         "",
     ]
     lines += [f"- {label}: {settings}" for label, settings in legend.items()]
-    header = ["run", "model", "config", "seed", *test_sets]
+    header = ["run", "model", "config", "config file", "seed", *test_sets]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run, label in zip(runs, labels):
-        row = [run.name, run.model, label, str(run.seed)]
+        row = [run.name, run.model, label, describe_config_file(*run.config_file), str(run.seed)]
         row += [_format_cell(cells.get((run.name, test_set)), level) for test_set in test_sets]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"## Paired tests of the {level}-level AUC difference", ""]
@@ -561,6 +573,8 @@ def _cells_table(runs, labels, test_sets, cells, level):
                     "path": str(run.path),
                     "model": run.model,
                     "config": label,
+                    "config_file": run.config_file[0],
+                    "config_sha256": run.config_file[1],
                     "seed": run.seed,
                     "test_set": test_set,
                     "data": run.test_sets[test_set].data,

@@ -100,7 +100,7 @@ def train_model(args, config):
     from common.evaluation.evaluate import shown
     from common.training.train import train  # TensorFlow loads here, after the arguments are known to be good
 
-    run_dir, metrics = train(args.input, args.output, config, args.resume)
+    run_dir, metrics = train(args.input, args.output, config, args.resume, args.config)
     frame, video = metrics["frame_level"], metrics["video_level"]
     print(
         f"test split: frame accuracy {frame['accuracy']:.3f} AUC {shown(frame['auc'])} ({frame['n']} frames); "

@@ -1,10 +1,10 @@
-"""Metric learning (``train.metric.loss``): a triplet or supervised-contrastive loss on the embedding, the
-backbone's pooled features, trained beside the binary cross-entropy of P(fake).
+"""Metric learning (``train.metric.loss``): a loss of ``common.training.metric_losses.LOSSES`` (triplet,
+supervised contrastive) on the embedding, the backbone's pooled features, trained beside the binary
+cross-entropy of P(fake).
 
 Stage 04 then fits a model with two outputs, ``p_fake`` and ``embedding``, that shares every layer with the
 classifier; the classifier itself (image -> P(fake)) is what it saves, so stage 05 and the evaluation need no
-change. The losses take the labels of a batch (label 1 = fake, 0 = real) and see only pairs inside it: a batch
-of one class gives them nothing to separate, and they give it a loss of 0.
+change.
 """
 
 import dataclasses
@@ -16,75 +16,20 @@ from keras import ops
 
 from common.core.errors import UserError
 from common.models.classifier import OUTPUT_LAYER_NAME, get_backbone_layer
+from common.training.metric_losses import LOSSES, NO_METRIC_LOSS, settings_of
 
 log = logging.getLogger(__name__)
 
 EMBEDDING_OUTPUT = "embedding"
-SQUARED_DISTANCE_FLOOR = 1e-12  # keeps the gradient of the square root finite at distance 0
 
 
-def _normalized(embeddings):
-    """The rows of ``embeddings`` as float32 unit vectors (mixed precision hands float16 features)."""
-    embeddings = ops.cast(embeddings, "float32")
-    return embeddings / ops.sqrt(ops.maximum(ops.sum(embeddings**2, axis=1, keepdims=True), 1e-12))
-
-
-def _pair_masks(labels):
-    """``(positives, negatives)``: n x n booleans, same label and not the anchor itself / other label."""
-    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-    same = ops.equal(labels[:, None], labels[None, :])
-    itself = ops.cast(ops.eye(ops.shape(labels)[0]), "bool")
-    return ops.logical_and(same, ops.logical_not(itself)), ops.logical_not(same)
-
-
-def _per_anchor(losses, valid):
-    """Per-sample losses whose mean over the batch (Keras' reduction) is the mean over the ``valid`` anchors:
-    those with a positive and a negative in the batch; 0 when there is none (a batch of one class)."""
-    valid = ops.cast(valid, "float32")
-    count = ops.sum(valid)
-    scale = ops.cast(ops.shape(valid)[0], "float32") / ops.maximum(count, 1.0)
-    return ops.where(valid > 0, losses, 0.0) * scale
-
-
-def triplet_loss(labels, embeddings, margin=0.5):
-    """Batch-hard triplet loss (Hermans et al. 2017) on L2-normalised embeddings, per anchor: max(0, distance
-    to its farthest positive - distance to its nearest negative + ``margin``). Returns one value per row."""
-    embeddings = _normalized(embeddings)
-    positives, negatives = _pair_masks(labels)
-    squared = 2.0 - 2.0 * ops.matmul(embeddings, ops.transpose(embeddings))
-    distances = ops.sqrt(ops.maximum(squared, SQUARED_DISTANCE_FLOOR))
-    farthest_positive = ops.max(ops.where(positives, distances, 0.0), axis=1)
-    nearest_negative = ops.min(ops.where(negatives, distances, 4.0), axis=1)  # unit vectors: distance <= 2
-    losses = ops.relu(farthest_positive - nearest_negative + margin)
-    return _per_anchor(losses, ops.logical_and(ops.any(positives, axis=1), ops.any(negatives, axis=1)))
-
-
-def supcon_loss(labels, embeddings, temperature=0.5):
-    """Supervised contrastive loss (Khosla et al. 2020, L_out) on L2-normalised embeddings, per anchor: minus
-    the mean over its positives p of log(exp(s_p / t) / sum over every other sample a of exp(s_a / t)), s the
-    cosine similarity and t the ``temperature``. Returns one value per row."""
-    embeddings = _normalized(embeddings)
-    positives, negatives = _pair_masks(labels)
-    others = ops.logical_or(positives, negatives)
-    logits = ops.matmul(embeddings, ops.transpose(embeddings)) / temperature
-    logits = ops.where(others, logits, -1e9)
-    log_probabilities = logits - ops.logsumexp(logits, axis=1, keepdims=True)
-    positive_count = ops.sum(ops.cast(positives, "float32"), axis=1)
-    losses = -ops.sum(ops.where(positives, log_probabilities, 0.0), axis=1) / ops.maximum(positive_count, 1.0)
-    return _per_anchor(losses, ops.logical_and(positive_count > 0, ops.any(negatives, axis=1)))
-
-
-LOSSES = {"triplet": triplet_loss, "supcon": supcon_loss}
-PARAMETERS = {"triplet": "margin", "supcon": "temperature"}  # each loss's key under train.metric
-
-
-def metric_loss(name, margin):
-    """The Keras loss ``(labels, embeddings) -> per-sample values`` for ``train.metric.loss`` ``name``;
-    ``margin``: the triplet margin, or the supcon temperature (``PARAMETERS``)."""
-    loss = LOSSES[name]
+def metric_loss(name, metric):
+    """The Keras loss ``(labels, embeddings) -> per-sample values`` of the registered loss ``name``
+    (``LOSSES``) with its own settings from ``metric``, the config's ``train.metric``."""
+    loss, settings = LOSSES.get(name).function, settings_of(name, metric)
 
     def compute(labels, embeddings):
-        return loss(labels, embeddings, margin)
+        return loss(labels, embeddings, **settings)
 
     compute.__name__ = f"{name}_loss"
     return compute
@@ -96,7 +41,7 @@ def check_settings(settings):
     from common.models.methods import method_for
 
     loss = settings["metric"]["loss"]
-    if loss != "none" and method_for(settings["model"]).trains_on != "faces":
+    if loss != NO_METRIC_LOSS and method_for(settings["model"]).trains_on != "faces":
         raise UserError(
             f"--metric-learning {loss} needs an image model, not the video model {settings['model']}"
         )
@@ -198,7 +143,7 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
     or supcon) the two-output ``training_model`` with the loss of each output, weighted
     1 : ``train.metric.weight``, and its data and logs."""
     name = settings["metric"]["loss"]
-    if name == "none":
+    if name == NO_METRIC_LOSS:
         return Fit(
             model,
             train_data,
@@ -207,15 +152,9 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
             [],
             lambda: {"loss": "binary_crossentropy", "metrics": classifier_metrics()},
         )
-    parameter = PARAMETERS[name]
-    value, weight = settings["metric"][parameter], settings["metric"]["weight"]
-    log.info(
-        "metric learning: %s loss (%s %g) on the backbone's features, weight %g",
-        name,
-        parameter,
-        value,
-        weight,
-    )
+    own = ", ".join(f"{key} {value:g}" for key, value in settings_of(name, settings["metric"]).items())
+    weight = settings["metric"]["weight"]
+    log.info("metric learning: %s loss (%s) on the backbone's features, weight %g", name, own, weight)
     return Fit(
         training_model(model),
         with_two_targets(train_data, class_weight),
@@ -225,7 +164,7 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
         lambda: {
             "loss": {
                 OUTPUT_LAYER_NAME: "binary_crossentropy",
-                EMBEDDING_OUTPUT: metric_loss(name, value),
+                EMBEDDING_OUTPUT: metric_loss(name, settings["metric"]),
             },
             "loss_weights": {OUTPUT_LAYER_NAME: 1.0, EMBEDDING_OUTPUT: weight},
             "metrics": {
@@ -234,7 +173,9 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
                     keras.metrics.MeanMetricWrapper(bce, name=BCE_METRIC),
                 ],
                 EMBEDDING_OUTPUT: [
-                    keras.metrics.MeanMetricWrapper(metric_loss(name, value), name=METRIC_LOSS_METRIC)
+                    keras.metrics.MeanMetricWrapper(
+                        metric_loss(name, settings["metric"]), name=METRIC_LOSS_METRIC
+                    )
                 ],
             },
         },
@@ -242,14 +183,14 @@ def prepare_fit(model, train_data, val_data, class_weight, settings):
 
 
 def metadata(settings):
-    """What a model file records of its metric learning: the loss, and when used its weight and its margin
-    (triplet, ``metric_margin``) or temperature (supcon, ``metric_temperature``)."""
+    """What a model file records of its metric learning: the loss, and when used its weight and its own
+    settings, each as ``metric_<key>`` (triplet: ``metric_margin``; supcon: ``metric_temperature``)."""
     metric = settings["metric"]
-    if metric["loss"] == "none":
-        return {"metric_learning": "none"}
-    parameter = PARAMETERS[metric["loss"]]
+    if metric["loss"] == NO_METRIC_LOSS:
+        return {"metric_learning": NO_METRIC_LOSS}
+    own = settings_of(metric["loss"], metric)
     return {
         "metric_learning": metric["loss"],
         "metric_weight": metric["weight"],
-        f"metric_{parameter}": metric[parameter],
+        **{f"metric_{key}": value for key, value in own.items()},
     }

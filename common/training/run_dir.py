@@ -10,7 +10,7 @@ from pathlib import Path
 
 from common.core.config import config_from
 from common.core.errors import UserError
-from common.core.model_file import MODEL_FILE, RUN_CONFIG, read_run_config
+from common.core.model_file import CONFIG_FILE_KEY, MODEL_FILE, RUN_CONFIG, read_run_config
 from common.training.devices import from_chief, worker_role
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,10 @@ def point_latest(runs_dir, run_dir):
 
 
 def resumed_run(run_dir):
-    """``(dataset_dir, runs_dir, config)`` of the interrupted run in ``run_dir``, from its own config.yaml:
-    ``--resume`` trains with the settings the run started with. ``UserError`` for a folder that is no run
-    of this stage, or a run that finished."""
+    """``(dataset_dir, runs_dir, config, config_file)`` of the interrupted run in ``run_dir``, from its own
+    config.yaml: ``--resume`` trains with the settings the run started with; ``config_file``: its record of
+    the config file it was started with (``config_file_record``; None in a run that has none). ``UserError``
+    for a folder that is no run of this stage, or a run that finished."""
     run_dir = Path(run_dir)
     saved = read_run_config(run_dir)
     if "dataset_dir" not in saved:
@@ -49,8 +50,8 @@ def resumed_run(run_dir):
         raise UserError(f"{run_dir} finished training (it holds {MODEL_FILE}): nothing to resume")
     if worker_role()[1] > 1:
         raise UserError("--resume runs on one machine; unset TF_CONFIG")
-    dataset_dir = saved.pop("dataset_dir")
-    return dataset_dir, run_dir.parent, config_from(saved)
+    dataset_dir, config_file = saved.pop("dataset_dir"), saved.pop(CONFIG_FILE_KEY, None)
+    return dataset_dir, run_dir.parent, config_from(saved), config_file
 
 
 def open_run_dir(strategy, runs_dir, model_name, image_size):

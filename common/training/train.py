@@ -10,7 +10,16 @@ from common.core.config import save_config
 from common.core.errors import UserError
 from common.core.files import atomic_write_csv
 from common.core.manifest import read_pipeline
-from common.core.model_file import EXPLAIN_DIR, HISTORY, MODEL_FILE, RUN_CONFIG, save_model, update_metadata
+from common.core.model_file import (
+    CONFIG_FILE_KEY,
+    EXPLAIN_DIR,
+    HISTORY,
+    MODEL_FILE,
+    RUN_CONFIG,
+    config_file_record,
+    save_model,
+    update_metadata,
+)
 from common.data.pipeline import choose_cache
 from common.evaluation import evaluate as evaluation
 from common.evaluation.metrics import plot_history
@@ -137,13 +146,17 @@ def evaluate_run(
     return metrics
 
 
-def train(dataset_dir, runs_dir, config, resume=None):
+def train(dataset_dir, runs_dir, config, resume=None, config_file=None):
     """Train, keep the best model (by val_loss) in a new run directory, evaluate it on the test split.
     Returns ``(run_dir, metrics)``; every worker of a multi-worker run returns the chief's run_dir.
     ``resume``: the run directory of an interrupted run, which goes on from its last finished epoch with the
-    settings it started with (``resumed_run``; the arguments before it are then ignored)."""
+    settings it started with (``resumed_run``; the arguments before it are then ignored). ``config_file``:
+    the path of the config file ``config`` was loaded from (``--config``), None for none; the run's
+    config.yaml records it with its SHA-256 (``config_file_record``)."""
     if resume is not None:
-        dataset_dir, runs_dir, config = resumed_run(resume)
+        dataset_dir, runs_dir, config, source = resumed_run(resume)
+    else:
+        source = config_file_record(config_file)
     settings = config["train"]
     method = method_for(settings["model"])
     try:  # a wrong model name, size or weights path fails before any work
@@ -171,7 +184,10 @@ def train(dataset_dir, runs_dir, config, resume=None):
         "preprocess": pipeline.get("preprocess", config["preprocess"]),
         "video": pipeline.get("video", config["video"]),
     }
-    save_config({**resolved, "dataset_dir": str(Path(dataset_dir).resolve())}, run_dir / RUN_CONFIG)
+    recorded = {"dataset_dir": str(Path(dataset_dir).resolve())}
+    if source is not None:  # None: a resumed run from before runs recorded their config file
+        recorded[CONFIG_FILE_KEY] = source
+    save_config({**resolved, **recorded}, run_dir / RUN_CONFIG)
 
     train_rows, val_rows = split[split["split"] == "train"], split[split["split"] == "val"]
     pseudo_fakes = PSEUDO_FAKES.get(settings["pseudo_fakes"])  # train fakes made from train reals, if any
