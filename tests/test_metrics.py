@@ -374,3 +374,51 @@ def test_deepfakebench_video_auc_ranks_videos_by_their_mean_frame_score_not_by_t
     assert compatible["video_level"]["auc"] == 1.0 and compatible["video_level"]["n"] == 2
     assert compatible["video_level"]["accuracy"] == 0.5  # 0.3 real (right), 0.4 real (wrong)
     assert compatible["frame_level"]["n"] == 8
+
+
+def test_reliability_diagram_bars_follow_the_share_of_fakes_of_each_bin(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from common.evaluation.calibration import reliability_diagram
+
+    # 4 bins: [0, .25) 2 reals; [.25, .5) 1 real 1 fake; [.5, .75) empty; [.75, 1] 1 real 3 fakes
+    labels, p_fake = [0, 0, 0, 1, 0, 1, 1, 1], [0.1, 0.2, 0.3, 0.4, 0.8, 0.9, 0.95, 1.0]
+    diagram = reliability_diagram(labels, p_fake, n_bins=4)
+    fig, ax = plt.subplots()
+    bars = metrics.draw_reliability_diagram(ax, diagram)
+    assert [bar.get_height() for bar in bars] == pytest.approx([0.0, 0.5, 0.75])  # none for the empty bin
+    assert [bar.get_x() for bar in bars] == pytest.approx([0.0, 0.25, 0.75])
+    assert [bar.get_width() for bar in bars] == pytest.approx([0.25] * 3)
+    dots = ax.lines[1]  # the mean P(fake) of each non-empty bin against its share of fakes
+    assert list(dots.get_xdata()) == pytest.approx([0.15, 0.35, 0.9125])
+    plt.close(fig)
+
+    out = tmp_path / "reliability.png"
+    metrics.plot_reliability_diagram(diagram, out, "frames: 8 frames")
+    pixels = assert_png_written(out, **SQUARE)
+    assert count_colour(pixels, C1) > 20  # the dots in C1, beside the bars
+
+
+def test_evaluation_draws_reliability_diagrams_of_frames_and_videos_named_with_level_data_and_count(
+    tmp_path,
+):
+    from common.evaluation.evaluate import evaluate, report_predictions
+
+    faces = frames_of_videos(OVERLAPPING, frames=3)
+    _, _, videos = evaluate(faces, DEFAULTS["predict"], {"bootstrap_resamples": 0})
+    predictions = videos.assign(label=videos["label"].map({0: "REAL", 1: "FAKE"}), error="", seconds=0.1)
+    text, _ = report_predictions(
+        predictions,
+        faces,
+        DEFAULTS["predict"],
+        tmp_path / "preds.csv",
+        "labelled videos in demo",
+        "3 frames",
+        {"bootstrap_resamples": 0},
+    )
+    assert "Reliability diagram of P(fake), frames: labelled videos in demo, 24 frames" in text
+    assert "Reliability diagram of P(fake), videos: labelled videos in demo, 8 videos" in text
+    for level in ("frames", "videos"):
+        path = tmp_path / f"preds_reliability_{level}.png"
+        assert str(path) in text
+        assert_png_written(path, **SQUARE)

@@ -85,6 +85,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
         "roc_videos.png",
         "pr_frames.png",
         "pr_videos.png",
+        "reliability_frames.png",
+        "reliability_videos.png",
         "report.md",
         "test_faces.csv",
         "test_frames.csv",
@@ -100,6 +102,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     # both classes in the test split: a curve, not the one-class note (short where it runs along the axes)
     for name in ("roc_frames", "roc_videos", "pr_frames", "pr_videos"):
         assert count_colour(read_figure(run / f"{name}.png", width=(440, 540), height=(440, 540)), C0) > 20
+    for name in ("reliability_frames", "reliability_videos"):
+        read_figure(run / f"{name}.png", width=(440, 540), height=(440, 540))
     assert len(pd.read_csv(run / "history.csv")) == 2
     assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == [
         "train/fake/train_fake_0__f000000_0.jpg",
@@ -119,6 +123,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert set(metrics["video_level"]["intervals"]) == {"auc", "eer", "average_precision", "accuracy"}
     assert "intervals" not in metrics["validation"]["frame_level"]  # the test split's figures only
     assert "| samples | 11 | 4 |" in report and "Epochs run: 2" in report
+    assert "**Reliability diagram of P(fake), frames: test split, 11 frames**" in report
+    assert "![Reliability diagram of P(fake), videos: test split, 4 videos](reliability_videos.png)" in report
     assert "1 unreadable image(s) left out, see unreadable_images.csv" in report
     # every admission rule of preprocess, not only the first
     assert (

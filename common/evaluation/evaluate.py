@@ -6,6 +6,7 @@ videos agree. Frame-level and video-level figures are reported apart, each with 
 """
 
 import json
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -24,12 +25,13 @@ from common.evaluation.aggregate import (
     scoring,
     video_scores,
 )
-from common.evaluation.calibration import eer_threshold, expected_calibration_error
+from common.evaluation.calibration import eer_threshold, expected_calibration_error, reliability_diagram
 from common.evaluation.metrics import (
     binary_metrics,
     deepfakebench_metrics,
     plot_confusion_matrix,
     plot_precision_recall,
+    plot_reliability_diagram,
     plot_roc,
     video_metrics,
 )
@@ -257,34 +259,58 @@ def coverage_line(coverage):
     return line
 
 
+PLOT_KINDS = (
+    "confusion",
+    "roc",
+    "pr",
+    "reliability",
+)  # the plots save_evaluation draws, frames and videos each
+LEVELS = (("frames", "frame_level"), ("videos", "video_level"))  # plot-name level, metrics.json key
+
+
 def evaluation_paths(prefix):
-    """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and six plots with the same prefix."""
+    """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and eight plots with the same prefix."""
     prefix = str(prefix)
     return {
         "metrics": Path(f"{prefix}{RUN_METRICS}"),
         **{
             f"{plot}_{level}": Path(f"{prefix}{plot}_{level}.png")
-            for plot in ("confusion", "roc", "pr")
-            for level in ("frames", "videos")
+            for plot in PLOT_KINDS
+            for level, _ in LEVELS
         },
     }
 
 
-def save_evaluation(metrics, frames, videos, prefix, title):
-    """Write the metrics JSON, the confusion matrices, the ROC and the precision-recall curves (frames and
-    videos apart) under ``prefix``; return the paths."""
+def reliability_caption(level, data, count):
+    """What a reliability diagram shows, as its title and the reports name it: the ``level`` ("frames" or
+    "videos"), the ``data`` and how many samples."""
+    return f"Reliability diagram of P(fake), {level}: {data}, {count} {level}"
+
+
+def save_evaluation(metrics, frames, videos, prefix, title, data=None):
+    """Write the metrics JSON, the confusion matrices, the ROC and the precision-recall curves and the
+    reliability diagrams (``common.evaluation.calibration.reliability_diagram`` over the ``ece_bins`` of the
+    metrics) of frames and videos apart under ``prefix``; ``data`` names the data in the reliability
+    diagrams' titles (None: ``title``). Returns the paths."""
     paths = evaluation_paths(prefix)
     atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
-    for level, key, table, score in (
-        ("frames", "frame_level", frames, "p_fake"),
-        ("videos", "video_level", videos, "fake_probability"),
-    ):
+    for (level, key), table, score in zip(LEVELS, (frames, videos), ("p_fake", "fake_probability")):
         plot_confusion_matrix(
             metrics[key]["confusion_matrix"], paths[f"confusion_{level}"], f"{title}: {level}"
         )
         plot_roc(table["label"], table[score], paths[f"roc_{level}"], f"{title}: {level}")
         plot_precision_recall(table["label"], table[score], paths[f"pr_{level}"], f"{title}: {level}")
+        diagram = reliability_diagram(
+            table["label"], table[score], metrics[key].get("ece_bins", DEFAULTS["evaluation"]["ece_bins"])
+        )
+        caption = textwrap.fill(
+            reliability_caption(level, data or title, len(table)), RELIABILITY_TITLE_WIDTH
+        )
+        plot_reliability_diagram(diagram, paths[f"reliability_{level}"], caption)
     return paths
+
+
+RELIABILITY_TITLE_WIDTH = 60  # characters per line of a reliability diagram's title (a 5-inch figure)
 
 
 def metrics_report(metrics):
@@ -442,9 +468,14 @@ def report_predictions(
     metrics, frames, videos = evaluated
     metrics = {"data": f"{data}, {sampled}", "sampling": sampled, **metrics}
     prefix = Path(output).with_name(f"{Path(output).stem}_")
-    paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
+    paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05", data)
+    reliability = "; ".join(
+        f"{reliability_caption(level, data, len(table))} -> {paths[f'reliability_{level}']}"
+        for (level, _), table in zip(LEVELS, (frames, videos))
+    )
     text = (
         f"{metrics_report(metrics)}\n"
-        f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc,pr}}_{{frames,videos}}.png"
+        f"metrics -> {paths['metrics']}, plots -> {prefix}{{{','.join(PLOT_KINDS)}}}_{{frames,videos}}.png\n"
+        f"{reliability}"
     )
     return text, metrics

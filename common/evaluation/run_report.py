@@ -26,7 +26,14 @@ from common.core.model_file import (
 )
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
-from common.evaluation.evaluate import bootstrap_line, coverage_line, shown, with_interval
+from common.evaluation.evaluate import (
+    LEVELS,
+    bootstrap_line,
+    coverage_line,
+    reliability_caption,
+    shown,
+    with_interval,
+)
 from common.faces.base import describe_admission
 from common.io.video import WIDTH_RULE, describe_sampling
 
@@ -46,6 +53,8 @@ PLOTS = (
     ("Precision-recall, videos", "pr_videos.png"),
     ("Confusion matrix, frames", "confusion_frames.png"),
     ("Confusion matrix, videos", "confusion_videos.png"),
+    ("Reliability diagram, frames", "reliability_frames.png"),  # captioned by plot_captions
+    ("Reliability diagram, videos", "reliability_videos.png"),
     ("Grad-CAM of P(fake) on test faces", f"{EXPLAIN_DIR}/{GRADCAM_PNG}"),
     ("t-SNE of test-face embeddings, before and after training", f"{EXPLAIN_DIR}/{TSNE_PNG}"),
 )
@@ -237,6 +246,15 @@ def add_cross_dataset(run_dir, name, metrics):
     return write_report(run_dir)
 
 
+def plot_captions(metrics):
+    """The captions of the plots whose title depends on the metrics: each reliability diagram with its level,
+    data and count."""
+    return {
+        f"reliability_{level}.png": reliability_caption(level, "test split", metrics[key]["n"])
+        for level, key in LEVELS
+    }
+
+
 def render_report(run_dir):
     """The Markdown text of the report of ``run_dir``."""
     run_dir = Path(run_dir)
@@ -351,8 +369,10 @@ def render_report(run_dir):
     if cross:
         lines += ["## Cross-dataset", "", *cross_table(cross), ""]
     lines += ["## Plots", ""]
+    captions = plot_captions(metrics)
     for title, name in PLOTS:
         if (run_dir / name).is_file():
+            title = captions.get(name, title)
             lines += [f"**{title}**", "", f"![{title}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
