@@ -422,3 +422,92 @@ def test_evaluation_draws_reliability_diagrams_of_frames_and_videos_named_with_l
         path = tmp_path / f"preds_reliability_{level}.png"
         assert str(path) in text
         assert_png_written(path, **SQUARE)
+
+
+def faces_of_two_methods(seed=3, n_real=8, n_fake=6):
+    """One face per frame of ``n_real`` real videos and ``n_fake`` fake videos of each of two methods, 1-4
+    frames a video sharing a video-level offset (correlated frames), P(fake) in (0, 1) rounded so ties occur."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    kinds = [("", 0, 0.0)] * n_real + [("Deepfakes", 1, 1.5)] * n_fake + [("NeuralTextures", 1, 0.5)] * n_fake
+    for number, (method, label, shift) in enumerate(kinds):
+        offset = rng.normal(shift, 1.0)
+        for frame in range(int(rng.integers(1, 5))):
+            p_fake = round(float(1 / (1 + np.exp(-(offset + rng.normal(0, 0.5))))), 2)
+            rows.append(
+                {
+                    "video": f"v{number:02d}",
+                    "frame_index": frame,
+                    "p_fake": p_fake,
+                    "label": label,
+                    "method": method,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_deepfakebench_and_per_method_intervals_equal_the_slow_obvious_bootstrap(tmp_path):
+    from conftest import slow_bootstrap
+    from sklearn import metrics as skm
+
+    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.run_report import cross_table, deepfakebench_table, metrics_table
+
+    faces = faces_of_two_methods()
+    result, frames, videos = evaluate(
+        faces, DEFAULTS["predict"], {"bootstrap_resamples": 150, "bootstrap_seed": 4}
+    )
+    references = {  # DeepfakeBench's definitions, one call on the rows of a resample
+        "auc": skm.roc_auc_score,
+        "eer": metrics.nearest_point_error_rate,
+        "average_precision": skm.average_precision_score,
+        "accuracy": lambda labels, scores: float(np.mean((scores > 0.5) == labels)),
+    }
+    by_video = frames.groupby("video", sort=True).agg(p_fake=("p_fake", "mean"), label=("label", "first"))
+    for key, scores, labels, ids in (
+        ("frame_level", frames["p_fake"], frames["label"], frames["video"]),
+        ("video_level", by_video["p_fake"], by_video["label"], by_video.index),
+    ):
+        intervals = result["deepfakebench"][key]["intervals"]
+        for name, reference in references.items():
+            args = (np.asarray(scores), np.asarray(labels), np.asarray(ids), reference, 150, 4)
+            _, expected = slow_bootstrap(*args)
+            assert intervals[name] == pytest.approx(list(expected), abs=1e-12), (key, name)
+    for method in ("Deepfakes", "NeuralTextures"):
+        figures = result["by_method"][method]
+        for name, table, score in (
+            ("frame_auc", frames, "p_fake"),
+            ("video_auc", videos, "fake_probability"),
+        ):
+            chosen = table[(table["label"] == 0) | (table["method"] == method)]
+            args = (chosen[score].to_numpy(), chosen["label"].to_numpy(), chosen["video"].to_numpy())
+            _, expected = slow_bootstrap(*args, skm.roc_auc_score, 150, 4)
+            assert figures["intervals"][name] == pytest.approx(list(expected), abs=1e-12), (method, name)
+            low, high = figures["intervals"][name]
+            assert low <= figures[name] <= high
+
+    def shown(figures, name):
+        low, high = figures["intervals"][name]
+        return f"{figures[name]:.4f} [{low:.4f}, {high:.4f}]"
+
+    compatible = result["deepfakebench"]
+    assert f"| AUC | {shown(compatible['frame_level'], 'auc')} | " in "\n".join(deepfakebench_table(result))
+    deepfakes = result["by_method"]["Deepfakes"]
+    row = f"| Deepfakes | 6 | {shown(deepfakes, 'frame_auc')} | {shown(deepfakes, 'video_auc')} |"
+    assert row in metrics_table(result)
+    low, high = deepfakes["intervals"]["video_auc"]
+    assert f"video AUC {deepfakes['video_auc']:.3f} [{low:.3f}, {high:.3f}]" in metrics_report(result)
+    (tmp_path / "ffpp.json").write_text(json.dumps({**result, "data": "FF++ test"}))
+    table = "\n".join(cross_table([tmp_path / "ffpp.json"]))
+    frame, video = result["frame_level"], result["video_level"]
+    assert f"| {shown(frame, 'auc')} | {shown(video, 'auc')} | " in table
+    assert f"| {shown(compatible['video_level'], 'auc')} |" in table
+    assert "150 resamples, seed 4" in table
+
+
+def test_no_resamples_no_deepfakebench_or_per_method_intervals():
+    from common.evaluation.evaluate import evaluate
+
+    result, _, _ = evaluate(faces_of_two_methods(), DEFAULTS["predict"], {"bootstrap_resamples": 0})
+    assert "intervals" not in result["deepfakebench"]["frame_level"]
+    assert "intervals" not in result["by_method"]["Deepfakes"]

@@ -27,8 +27,10 @@ from common.evaluation.aggregate import (
 )
 from common.evaluation.calibration import eer_threshold, expected_calibration_error, reliability_diagram
 from common.evaluation.metrics import (
+    DEEPFAKEBENCH_THRESHOLD,
     binary_metrics,
     deepfakebench_metrics,
+    nearest_point_error_rate,
     plot_confusion_matrix,
     plot_precision_recall,
     plot_reliability_diagram,
@@ -38,11 +40,13 @@ from common.evaluation.metrics import (
 from common.evaluation.uncertainty import (
     BOOTSTRAP_METHOD,
     CONFIDENCE,
+    accuracy_above,
     accuracy_at,
     auc,
     average_precision,
     bootstrap_metric,
     eer,
+    per_resample,
 )
 
 
@@ -126,9 +130,9 @@ def evaluate(faces, settings, statistics=None, validation_threshold=None):
         metrics["at_validation_threshold"] = accuracy_at_validation_threshold(
             faces, frames, kwargs, validation_threshold
         )
-    metrics["deepfakebench"] = deepfakebench_block(frames)
+    metrics["deepfakebench"] = deepfakebench_block(frames, resamples, seed)
     if "method" in frames and (frames["method"].fillna("") != "").any():
-        metrics["by_method"] = auc_by_method(frames, videos)
+        metrics["by_method"] = auc_by_method(frames, videos, resamples, seed)
     return metrics, frames, videos
 
 
@@ -144,6 +148,14 @@ def bootstrap_intervals(labels, scores, videos, called, threshold, resamples, se
         "average_precision": (average_precision, scores),
         "accuracy": (accuracy_at(threshold), called),
     }
+    return intervals_of(figures, labels, videos, resamples, seed)
+
+
+def intervals_of(figures, labels, videos, resamples, seed):
+    """``{name: [low, high]}`` of ``figures`` (``{name: (metric, values)}``, a metric of
+    ``common.evaluation.uncertainty`` and the scores it takes), each by ``bootstrap_metric`` over ``videos``
+    with the same ``resamples`` and ``seed``; None where the interval is undefined (one class only, or a
+    video labelled both ways)."""
     intervals = {}
     for name, (metric, values) in figures.items():
         try:
@@ -195,41 +207,78 @@ def validation_threshold_line(block):
     )
 
 
-def deepfakebench_block(frames):
+DEEPFAKEBENCH_INTERVALS = {  # deepfakebench_metrics' figures as bootstrap metrics (uncertainty's interface)
+    "auc": auc,
+    "eer": per_resample(nearest_point_error_rate),  # scikit-learn's ROC points: exact, one call a resample
+    "average_precision": average_precision,
+    "accuracy": accuracy_above(DEEPFAKEBENCH_THRESHOLD),
+}
+
+
+def deepfakebench_block(frames, resamples=0, seed=0):
     """The figures computed as DeepfakeBench's metric code computes them (``deepfakebench_metrics``), beside
     ours: ``frame_level`` from each frame's P(fake), ``video_level`` from the mean of a video's frame
     P(fake). One difference is kept on purpose: DeepfakeBench groups frames into videos by their folder name,
     which on FaceForensics++ merges the fake videos of every method that share a pair name (``000_003``), so
-    its 700 test videos (140 real, 4 x 140 fake) count as 280; here every video stays one video."""
+    its 700 test videos (140 real, 4 x 140 fake) count as 280; here every video stays one video.
+
+    With ``resamples`` above 0, each level gets ``intervals`` of its four figures, defined as DeepfakeBench
+    defines them, by the bootstrap over videos of ``bootstrap_intervals`` (same ``resamples`` and ``seed``):
+    frames resampled by whole videos, videos one row each."""
     videos = frames.groupby("video", sort=True).agg(p_fake=("p_fake", "mean"), label=("label", "first"))
-    return {
+    block = {
         "frame_level": deepfakebench_metrics(frames["label"], frames["p_fake"]),
         "video_level": {
             "score": "mean frame P(fake)",
             **deepfakebench_metrics(videos["label"], videos["p_fake"]),
         },
     }
+    if resamples:
+        for key, table in (("frame_level", frames), ("video_level", videos.reset_index())):
+            figures = {name: (metric, table["p_fake"]) for name, metric in DEEPFAKEBENCH_INTERVALS.items()}
+            block[key]["intervals"] = intervals_of(figures, table["label"], table["video"], resamples, seed)
+    return block
 
 
-def auc_by_method(frames, videos):
+def auc_by_method(frames, videos, resamples=0, seed=0):
     """``{method: {frame_auc, video_auc, fake_videos}}``: every real sample against the fakes of one
-    manipulation method (how FaceForensics++ results are reported per method)."""
+    manipulation method (how FaceForensics++ results are reported per method). With ``resamples`` above 0,
+    ``intervals`` of both AUCs by the bootstrap over videos of ``bootstrap_intervals`` (same ``resamples``
+    and ``seed``) on those samples: the frames resampled by whole videos, the videos one row each."""
 
-    def auc(table, score, method):
-        chosen = table[(table["label"] == 0) | (table["method"] == method)]
-        if chosen["label"].nunique() < 2:
-            return None
-        return binary_metrics(chosen["label"], chosen[score])["auc"]
+    def chosen(table, method):
+        return table[(table["label"] == 0) | (table["method"] == method)]
+
+    def auc_of(table, score):
+        return binary_metrics(table["label"], table[score])["auc"] if table["label"].nunique() == 2 else None
 
     methods = sorted(set(videos.loc[videos["label"] == 1, "method"].fillna("")) - {""})
-    return {
-        method: {
-            "frame_auc": auc(frames, "p_fake", method),
-            "video_auc": auc(videos, "fake_probability", method),
+    result = {}
+    for method in methods:
+        method_frames, method_videos = chosen(frames, method), chosen(videos, method)
+        result[method] = {
+            "frame_auc": auc_of(method_frames, "p_fake"),
+            "video_auc": auc_of(method_videos, "fake_probability"),
             "fake_videos": int(((videos["label"] == 1) & (videos["method"] == method)).sum()),
         }
-        for method in methods
-    }
+        if resamples:
+            result[method]["intervals"] = {
+                **intervals_of(
+                    {"frame_auc": (auc, method_frames["p_fake"])},
+                    method_frames["label"],
+                    method_frames["video"],
+                    resamples,
+                    seed,
+                ),
+                **intervals_of(
+                    {"video_auc": (auc, method_videos["fake_probability"])},
+                    method_videos["label"],
+                    method_videos["video"],
+                    resamples,
+                    seed,
+                ),
+            }
+    return result
 
 
 def video_coverage(listed, scored, no_face, listed_from):
@@ -338,14 +387,15 @@ def metrics_report(metrics):
     if "deepfakebench" in metrics:
         frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
         lines.append(
-            f"DeepfakeBench's way: frames AUC {shown(frame['auc'])} EER {shown(frame['eer'])} "
-            f"AP {shown(frame['average_precision'])} accuracy {frame['accuracy']:.3f}; videos (mean frame "
-            f"P(fake)) AUC {shown(video['auc'])} EER {shown(video['eer'])} accuracy {video['accuracy']:.3f}"
+            f"DeepfakeBench's way: frames AUC {with_interval(frame, 'auc')} EER {with_interval(frame, 'eer')} "
+            f"AP {with_interval(frame, 'average_precision')} accuracy {with_interval(frame, 'accuracy')}; "
+            f"videos (mean frame P(fake)) AUC {with_interval(video, 'auc')} EER {with_interval(video, 'eer')} "
+            f"accuracy {with_interval(video, 'accuracy')}"
         )
     for method, figures in metrics.get("by_method", {}).items():
         lines.append(
-            f"  {method}: frame AUC {shown(figures['frame_auc'])}, video AUC {shown(figures['video_auc'])} "
-            f"({figures['fake_videos']} fake videos against every real one)"
+            f"  {method}: frame AUC {with_interval(figures, 'frame_auc')}, video AUC "
+            f"{with_interval(figures, 'video_auc')} ({figures['fake_videos']} fake videos against every real one)"
         )
     return "\n".join(lines)
 

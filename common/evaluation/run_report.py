@@ -112,8 +112,8 @@ def metrics_table(metrics):
         lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
         for method, figures in metrics["by_method"].items():
             lines.append(
-                f"| {method} | {figures['fake_videos']} | {shown(figures['frame_auc'], '{:.4f}')} "
-                f"| {shown(figures['video_auc'], '{:.4f}')} |"
+                f"| {method} | {figures['fake_videos']} | {with_interval(figures, 'frame_auc', '{:.4f}')} "
+                f"| {with_interval(figures, 'video_auc', '{:.4f}')} |"
             )
     return lines
 
@@ -150,7 +150,9 @@ def deepfakebench_table(metrics):
     frame, video = block["frame_level"], block["video_level"]
     lines = ["| figure | frames | videos |", "|---|---|---|"]
     for key, name, template in DEEPFAKEBENCH_FIGURES:
-        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
+        lines.append(
+            f"| {name} | {with_interval(frame, key, template)} | {with_interval(video, key, template)} |"
+        )
     return lines
 
 
@@ -218,24 +220,40 @@ def scored_of_listed(metrics):
 
 
 def cross_table(paths):
-    """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines."""
+    """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines; a figure with a
+    bootstrap interval in the stored metrics shows it as ``value [low, high]``, and a line below says how the
+    intervals were made (once when every dataset used the same resamples and seed, else per dataset)."""
     lines = [
         "| data | videos scored (listed, without a face) | frame AUC | video AUC | video accuracy | frame EER "
         "| DeepfakeBench frame EER "
         "| DeepfakeBench video AUC |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    bootstraps = []
     for path in paths:
         metrics = json.loads(path.read_text())
         frame, video = metrics["frame_level"], metrics["video_level"]
         compatible = metrics.get("deepfakebench", {"frame_level": {}, "video_level": {}})
+        cells = [
+            with_interval(level, key, "{:.4f}")
+            for level, key in (
+                (frame, "auc"),
+                (video, "auc"),
+                (video, "accuracy"),
+                (frame, "eer"),
+                (compatible["frame_level"], "eer"),
+                (compatible["video_level"], "auc"),
+            )
+        ]
         lines.append(
-            f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} "
-            f"| {shown(frame['auc'], '{:.4f}')} "
-            f"| {shown(video['auc'], '{:.4f}')} | {video['accuracy']:.4f} | {shown(frame['eer'], '{:.4f}')} "
-            f"| {shown(compatible['frame_level'].get('eer'), '{:.4f}')} "
-            f"| {shown(compatible['video_level'].get('auc'), '{:.4f}')} |"
+            f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} | {' | '.join(cells)} |"
         )
+        if "bootstrap" in metrics:
+            bootstraps.append((path.stem, bootstrap_line(metrics["bootstrap"])))
+    if len({line for _, line in bootstraps}) == 1:
+        lines += ["", bootstraps[0][1] + "."]
+    else:
+        lines += [line for name, text in bootstraps for line in ("", f"{name}: {text}.")]
     return lines
 
 
