@@ -145,6 +145,49 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert (chosen["split"], chosen["level"]) == ("val", "frame") and 0 <= chosen["value"] <= 1
     assert metrics["at_validation_threshold"]["value"] == chosen["value"]
     assert "chosen on the val split" in report
+    assert metrics["temperature_scaling"] is None and "temperature_scaling" not in metadata  # off by default
+    assert "Temperature scaling" not in report
+
+
+def test_temperature_scaling_calibrates_the_saved_model_and_the_threshold_and_test_figures_are_of_it(
+    tmp_path,
+):
+    from common.core.model_file import load_model
+    from common.evaluation.aggregate import frame_scores
+    from common.evaluation.calibration import eer_threshold, expected_calibration_error
+    from common.models.methods import method_for
+    from common.training.inputs import load_split
+
+    dataset = write_dataset(tmp_path / "dataset")
+    flags = ["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "2"]
+    assert stage04.main([*flags, "--temperature-scaling"]) == 0
+    run = (tmp_path / "runs" / "latest").resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    block, metadata = metrics["temperature_scaling"], read_metadata(run)
+    assert block["temperature"] > 0 and block["fitted_on"].startswith("val split, frame P(fake)")
+    assert metadata["temperature_scaling"] == block  # in the model file, for whoever loads it
+    assert block["val_log_loss_after"] <= block["val_log_loss_before"] + 1e-9  # what the fit minimises
+    assert block["val_ece_after"] == metrics["validation"]["frame_level"]["ece"]  # val as finally scored
+
+    # what the saved model outputs (as stage 05 loads it) is what stage 04 evaluated and chose its threshold on
+    model, _ = load_model(run)
+    split = load_split(dataset)
+    method = method_for("small_cnn")
+    scored = {}
+    for name in ("val", "test"):
+        rows = split[split["split"] == name]
+        _, p_fake = method.score_rows(model, rows, 32, 8)
+        scored[name] = frame_scores(rows.assign(video=rows["video_id"], p_fake=p_fake))
+    test_faces = pd.read_csv(run / "test_faces.csv")
+    np.testing.assert_allclose(np.sort(test_faces["p_fake"]), np.sort(scored["test"]["p_fake"]), atol=1e-6)
+    val = scored["val"]
+    assert metadata["validation_threshold"]["value"] == pytest.approx(
+        eer_threshold(val["label"], val["p_fake"])
+    )
+    assert block["val_ece_after"] == pytest.approx(expected_calibration_error(val["label"], val["p_fake"]))
+    report = (run / "report.md").read_text()
+    assert f"Temperature scaling: T = {block['temperature']:.4g}, fitted on the val split" in report
+    assert f"val frame ECE {block['val_ece_before']:.4f} before, {block['val_ece_after']:.4f} after" in report
 
 
 def test_head_then_finetune_phases_continue_one_history_and_report_both_learning_rates(tmp_path, capfd):

@@ -118,6 +118,17 @@ def metrics_table(metrics):
     return lines
 
 
+def temperature_line(block):
+    """metrics.json's ``temperature_scaling`` (stage 04 ``--temperature-scaling``) in words, one line."""
+    return (
+        f"Temperature scaling: T = {block['temperature']:.4g}, fitted on the {block['fitted_on']} ({block['rule']}); "
+        f"val frame ECE {block['val_ece_before']:.4f} before, {block['val_ece_after']:.4f} after "
+        f"({block['ece_bins']} bins), log loss {block['val_log_loss_before']:.4f} before, "
+        f"{block['val_log_loss_after']:.4f} after. The model file outputs the calibrated P(fake): every figure "
+        "here, and the threshold chosen on val, is of it."
+    )
+
+
 PHASE_NAMES = {"head": "head phase (backbone frozen)", "finetune": "fine-tuning (every layer)"}
 
 
@@ -368,6 +379,11 @@ def render_report(run_dir):
         ),
         *metrics_table(metrics),
         "",
+        *(
+            [temperature_line(metrics["temperature_scaling"]), ""]
+            if metrics.get("temperature_scaling")
+            else []
+        ),
         *(
             ["DeepfakeBench-compatible figures (definitions below):", "", *deepfakebench_table(metrics), ""]
             if "deepfakebench" in metrics
