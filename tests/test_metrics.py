@@ -1,6 +1,7 @@
 """Tests for common.evaluation.metrics (label 1 = fake, positive class)."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -511,3 +512,29 @@ def test_no_resamples_no_deepfakebench_or_per_method_intervals():
     result, _, _ = evaluate(faces_of_two_methods(), DEFAULTS["predict"], {"bootstrap_resamples": 0})
     assert "intervals" not in result["deepfakebench"]["frame_level"]
     assert "intervals" not in result["by_method"]["Deepfakes"]
+
+
+def test_the_printed_report_and_report_md_show_the_figures_of_the_one_list_with_their_names():
+    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES
+    from common.evaluation.run_report import DEFINITIONS, deepfakebench_table, metrics_table
+
+    result, _, _ = evaluate(
+        frames_of_videos(OVERLAPPING, frames=2), DEFAULTS["predict"], {"bootstrap_resamples": 0}
+    )
+    rows = [line.split(" | ")[0].lstrip("| ") for line in metrics_table(result)[2:]]
+    assert rows[: len(FIGURES)] == [
+        figure.label for figure in FIGURES
+    ]  # report.md's table, in the list's order
+    compatible_rows = [line.split(" | ")[0].lstrip("| ") for line in deepfakebench_table(result)[2:]]
+    assert compatible_rows == [figure.label for figure in DEEPFAKEBENCH_FIGURES]
+    printed = metrics_report(result).splitlines()
+    video_line = printed[printed.index(next(line for line in printed if line.startswith("videos:"))) + 1]
+    names = [figure.short for figure in FIGURES if figure.key != "n"]
+    assert (
+        re.findall(r"(?:^  |   )([A-Za-z][A-Za-z ]*?) \d", video_line) == names
+    )  # the printed names, in that order
+    assert video_line.startswith(f"  accuracy {result['video_level']['accuracy']:.3f}   balanced ")
+    definitions = DEFINITIONS[0]
+    assert all(figure.definition in definitions for figure in FIGURES if figure.definition)
+    assert definitions.startswith("- **Accuracy**: share of correct calls") and "**Log loss**" in definitions

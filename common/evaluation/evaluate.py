@@ -26,6 +26,7 @@ from common.evaluation.aggregate import (
     video_scores,
 )
 from common.evaluation.calibration import eer_threshold, expected_calibration_error, reliability_diagram
+from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES
 from common.evaluation.metrics import (
     DEEPFAKEBENCH_THRESHOLD,
     binary_metrics,
@@ -367,17 +368,13 @@ def metrics_report(metrics):
     lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
-        accuracy, auc, eer, ap = (
-            with_interval(level, name) for name in ("accuracy", "auc", "eer", "average_precision")
-        )
         (tn, fp), (fn, tp) = level["confusion_matrix"]
         rule = f", verdicts by {level['aggregate']}" if "aggregate" in level else ""
         if "unknown_left_out" in level:
             rule += f"; {level['unknown_left_out']} UNKNOWN and {level['unlabelled_left_out']} unlabelled left out"
         lines += [
             f"{unit}: {level['n']} ({level['n_real']} real, {level['n_fake']} fake{rule})",
-            f"  accuracy {accuracy}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
-            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}{ece_shown(level)}",
+            "  " + "   ".join(printed_figures(FIGURES, level)),
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
     if "at_validation_threshold" in metrics:
@@ -387,10 +384,8 @@ def metrics_report(metrics):
     if "deepfakebench" in metrics:
         frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
         lines.append(
-            f"DeepfakeBench's way: frames AUC {with_interval(frame, 'auc')} EER {with_interval(frame, 'eer')} "
-            f"AP {with_interval(frame, 'average_precision')} accuracy {with_interval(frame, 'accuracy')}; "
-            f"videos (mean frame P(fake)) AUC {with_interval(video, 'auc')} EER {with_interval(video, 'eer')} "
-            f"accuracy {with_interval(video, 'accuracy')}"
+            f"DeepfakeBench's way: frames {' '.join(printed_figures(DEEPFAKEBENCH_FIGURES, frame))}; "
+            f"videos (mean frame P(fake)) {' '.join(printed_figures(DEEPFAKEBENCH_FIGURES, video))}"
         )
     for method, figures in metrics.get("by_method", {}).items():
         lines.append(
@@ -415,11 +410,19 @@ def with_interval(level, name, template="{:.3f}"):
     return f"{template.format(level[name])} [{template.format(low)}, {template.format(high)}]"
 
 
-def ece_shown(level):
-    """A level's expected calibration error for the printed report ("" when it has none)."""
-    if "ece" not in level:
-        return ""
-    return f"   ECE {level['ece']:.3f} (top-label, {level['ece_bins']} bins)"
+def printed_figures(figures, level):
+    """``figures`` (``common.evaluation.figures``) of one level's metrics as the printed report shows them:
+    "short value [low, high]" each, the count left out (the line above says it), ECE with its bins; a figure
+    the level lacks (metrics of an older run) left out."""
+    shown_figures = []
+    for figure in figures:
+        if figure.key == "n" or figure.key not in level:
+            continue
+        text = f"{figure.short} {with_interval(level, figure.key)}"
+        if figure.key == "ece":
+            text += f" (top-label, {level['ece_bins']} bins)"
+        shown_figures.append(text)
+    return shown_figures
 
 
 def bootstrap_line(bootstrap):

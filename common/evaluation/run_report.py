@@ -34,6 +34,7 @@ from common.evaluation.evaluate import (
     shown,
     with_interval,
 )
+from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES, definitions_line
 from common.faces.base import describe_admission
 from common.io.video import WIDTH_RULE, describe_sampling
 
@@ -58,26 +59,22 @@ PLOTS = (
     ("Grad-CAM of P(fake) on test faces", f"{EXPLAIN_DIR}/{GRADCAM_PNG}"),
     ("t-SNE of test-face embeddings, before and after training", f"{EXPLAIN_DIR}/{TSNE_PNG}"),
 )
-FIGURES = (  # metrics.json key, name, format: report.md's table, and the figures of stage 05's report.html
-    ("n", "samples", "{:d}"),
-    ("accuracy", "accuracy at the threshold", "{:.4f}"),
-    ("balanced_accuracy", "balanced accuracy", "{:.4f}"),
-    ("auc", "AUC", "{:.4f}"),
-    ("eer", "equal error rate", "{:.4f}"),
-    ("average_precision", "average precision (fake = positive)", "{:.4f}"),
-    ("log_loss", "log loss", "{:.4g}"),
-    ("ece", "expected calibration error (top-label)", "{:.4f}"),
-)
+
+
+def side_by_side(figures, frame, video):
+    """Markdown lines of a table of ``figures`` (``common.evaluation.figures``), one row each, with the
+    ``frame`` and ``video`` level's values (and intervals) in two columns."""
+    lines = ["| figure | frames | videos |", "|---|---|---|"]
+    for figure in figures:
+        cells = (with_interval(level, figure.key, figure.template) for level in (frame, video))
+        lines.append(f"| {figure.label} | {' | '.join(cells)} |")
+    return lines
 
 
 def metrics_table(metrics):
     """The frame-level and video-level figures side by side, as Markdown lines."""
     frame, video = metrics["frame_level"], metrics["video_level"]
-    lines = ["| figure | frames | videos |", "|---|---|---|"]
-    for key, name, template in FIGURES:
-        lines.append(
-            f"| {name} | {with_interval(frame, key, template)} | {with_interval(video, key, template)} |"
-        )
+    lines = side_by_side(FIGURES, frame, video)
     lines.append(
         f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
     )
@@ -92,9 +89,8 @@ def metrics_table(metrics):
     if "ece_bins" in frame:
         lines += [
             "",
-            f"Expected calibration error: top-label (confidence max(P(fake), 1 - P(fake)) of the class called "
-            f"at 0.5 against the share called right) over {frame['ece_bins']} equal-width bins, of the "
-            "frames' and of the videos' P(fake).",
+            f"Expected calibration error over {frame['ece_bins']} equal-width bins, of the frames' and of the "
+            "videos' P(fake) (defined below).",
         ]
     if "at_validation_threshold" in metrics:
         block = metrics["at_validation_threshold"]
@@ -146,25 +142,11 @@ def learning_rates(metrics, train):
     )
 
 
-DEEPFAKEBENCH_FIGURES = (
-    ("n", "samples", "{:d}"),
-    ("auc", "AUC", "{:.4f}"),
-    ("eer", "equal error rate (nearest ROC point)", "{:.4f}"),
-    ("average_precision", "average precision", "{:.4f}"),
-    ("accuracy", "accuracy at P(fake) > 0.5", "{:.4f}"),
-)
-
-
 def deepfakebench_table(metrics):
     """metrics.json's ``deepfakebench`` block (frames and videos side by side), as Markdown lines."""
     block = metrics["deepfakebench"]
     frame, video = block["frame_level"], block["video_level"]
-    lines = ["| figure | frames | videos |", "|---|---|---|"]
-    for key, name, template in DEEPFAKEBENCH_FIGURES:
-        lines.append(
-            f"| {name} | {with_interval(frame, key, template)} | {with_interval(video, key, template)} |"
-        )
-    return lines
+    return side_by_side(DEEPFAKEBENCH_FIGURES, frame, video)
 
 
 VIDEO_SCORE_TEXT = {  # predict.video_score -> what our video P(fake) is
@@ -188,12 +170,7 @@ def definitions(video_level):
 
 
 DEFINITIONS = (
-    "- **Accuracy**: share of correct calls, fake when P(fake) >= the threshold (videos: the verdicts). "
-    "**Balanced accuracy**: mean of the recalls of real and of fake. **AUC**: area under the ROC curve "
-    "(scikit-learn `roc_auc_score`). **Equal error rate** (ours): where the false positive rate equals the "
-    "false negative rate, interpolated linearly between the two ROC points around the crossing. **Average "
-    "precision**: scikit-learn's `average_precision_score`, fake = positive. **Log loss**: binary "
-    "cross-entropy, P(fake) clipped to [1e-7, 1 - 1e-7].",
+    definitions_line(),
     "- **DeepfakeBench-compatible** (as its `training/metrics/utils.py`, `get_test_metrics`, computes them): "
     "frames scored by frame P(fake), videos by the mean of their frame P(fake); AUC as above; equal error "
     "rate = the false positive rate of the ROC point (scikit-learn's default points) where |FNR - FPR| is "
