@@ -65,8 +65,9 @@ def evaluate(faces, settings, statistics=None, validation_threshold=None):
     scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
 
     ``statistics``: the config's ``evaluation`` section (None: its defaults). With ``bootstrap_resamples``
-    above 0, each level gets ``intervals`` (``bootstrap_intervals``) and ``bootstrap`` records the resamples
-    and the seed once. Calibration: ``ece``, the top-label expected calibration error
+    above 0, each level gets ``intervals`` (``bootstrap_intervals``), as do both levels of ``deepfakebench``
+    and each method of ``by_method``, and ``bootstrap`` records the resamples and the seed once.
+    Calibration: ``ece``, the top-label expected calibration error
     (``common.evaluation.calibration.expected_calibration_error``: confidence max(P, 1 - P) of the class called
     at 0.5, over ``ece_bins`` equal-width bins), of the frames' P(fake) and of the videos' P(fake).
     ``validation_threshold``: a threshold chosen on validation scores (``choose_validation_threshold``), or
