@@ -7,6 +7,7 @@ import hashlib
 import html
 import json
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,6 +26,7 @@ from test_predict import (  # noqa: F401  (fixtures)
 
 from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE
+from common.evaluation.figures import FIGURES
 from common.evaluation.review import flag_for_review, review_reasons
 from common.faces.base import Face
 from common.inference import analyst_report, predict
@@ -245,6 +247,13 @@ def test_predictions_name_the_exact_file_and_model_and_flag_videos_to_review(sco
         and two["sha256"] == table.loc["fake/two_people.mp4", "sha256"]
     )
     assert data["model"]["sha256"] == model_sha and data["labelled"]["confusion"]
+    metrics = json.loads((output.parent / "predictions_metrics.json").read_text())
+    shown = [figure for figure in FIGURES if figure.key != "n"]  # the count has its own line
+    assert [row["label"] for row in data["labelled"]["figures"]] == [figure.label for figure in shown]
+    for row in data["labelled"]["figures"]:  # the page's labels and values come from the one list
+        for level, key in (("videos", "video_level"), ("frames", "frame_level")):
+            assert row[level] == pytest.approx(metrics[key][row["key"]], abs=1e-4), (row["key"], level)
+    assert data["labelled"]["n"] == metrics["video_level"]["n"]
     without_svg_namespace = page.replace('"http://www.w3.org/2000/svg"', "")
     assert "http://" not in without_svg_namespace and "https://" not in page  # nothing from the network
 
@@ -328,6 +337,11 @@ def test_the_report_in_a_real_browser(scored_folder, tmp_path):
         page.locator("#f-review").check()
         assert page.locator("#videos tbody tr").count() == 2  # grey.mp4 and two_people.mp4
 
+        against_labels = page.locator("#overview").inner_text()
+        for figure in FIGURES[1:]:  # each figure's label, as report.md names it, with both levels
+            assert figure.label in against_labels, figure.label
+        assert re.search(r"AUC\s+videos \d\.\d{3}, frames \d\.\d{3}", against_labels)
+
         page.locator("#f-review").uncheck()
         page.locator("#videos tbody tr", has_text="notes.txt").click()
         assert "Why no verdict" in detail.inner_text()
@@ -335,3 +349,12 @@ def test_the_report_in_a_real_browser(scored_folder, tmp_path):
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert errors == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_the_page_names_no_figure_itself_it_takes_the_labels_from_its_data():
+    template = Path(analyst_report.__file__).with_name("analyst_report.html").read_text()
+    for figure in FIGURES[1:]:
+        if " " in figure.label:  # one-word labels ("AUC") occur in other text of the page
+            assert figure.label not in template, figure.label
+    for old_label in ("balanced accuracy", "average precision", "log loss", "frame AUC", "video AUC"):
+        assert old_label not in template

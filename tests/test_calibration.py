@@ -122,3 +122,75 @@ def test_a_perfectly_separated_validation_set_puts_the_threshold_midway_between_
         threshold = choose(labels, scores)
         assert threshold == pytest.approx((0.1 + 0.99989) / 2)
         assert 0.9 >= threshold > 0.1
+
+
+def overconfident_toy_model(scale):
+    """A one-feature model ending as every model here ends (a sigmoid Dense named ``p_fake``) that outputs
+    sigmoid(``scale`` x), with frames whose calibrated logit is x: labels drawn from sigmoid(x).
+    Returns ``(model, frames)``, ``frames`` one row per frame (``label``, ``p_fake``, ``x``)."""
+    import keras
+    import pandas as pd
+
+    from common.models.classifier import OUTPUT_LAYER_NAME
+
+    inputs = keras.Input(shape=(1,))
+    output = keras.layers.Dense(1, activation="sigmoid", name=OUTPUT_LAYER_NAME)(inputs)
+    model = keras.Model(inputs, output)
+    model.get_layer(OUTPUT_LAYER_NAME).set_weights([np.array([[scale]]), np.array([0.0])])
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 1.5, 4000)
+    labels = (rng.uniform(0, 1, x.size) < 1 / (1 + np.exp(-x))).astype(int)
+    p_fake = model.predict(x[:, None], verbose=0).reshape(-1)
+    return model, pd.DataFrame({"label": labels, "p_fake": p_fake, "x": x})
+
+
+def test_temperature_scaling_of_a_mis_scaled_model_lowers_its_val_ece_and_keeps_its_auc():
+    from common.training.temperature import calibrate_model
+
+    model, frames = overconfident_toy_model(scale=4.0)  # four times too confident
+    temperature = calibrate_model(model, frames)
+    assert temperature == pytest.approx(4.0, rel=0.1)
+    calibrated = model.predict(frames["x"].to_numpy()[:, None], verbose=0).reshape(-1)
+    # the model itself now outputs sigmoid(logit / T): its logit was 4 x
+    np.testing.assert_allclose(calibrated, 1 / (1 + np.exp(-4.0 * frames["x"] / temperature)), atol=1e-5)
+    before = calibration.expected_calibration_error(frames["label"], frames["p_fake"])
+    after = calibration.expected_calibration_error(frames["label"], calibrated)
+    assert before > 0.1 and after < before / 3
+    # the ranking stays; in float32 some of the overconfident fakes tied at 1.0, which the calibrated model
+    # tells apart: the AUC moves in its seventh decimal
+    auc_before = skm.roc_auc_score(frames["label"], frames["p_fake"])
+    assert skm.roc_auc_score(frames["label"], calibrated) == pytest.approx(auc_before, abs=1e-6)
+
+
+def test_a_saved_temperature_scaled_model_gives_stage_05_the_calibrated_scores(tmp_path):
+    from common.core.model_file import load_model, save_model
+    from common.models.classifier import build_model, divide_output_logit
+    from common.models.methods import method_for
+
+    model = build_model("small_cnn", 32, "none")
+    divide_output_logit(model, 1 / 20)  # untrained, it gives about 0.5 to every crop: spread them
+    crops = np.random.default_rng(0).integers(0, 255, (12, 40, 40, 3), dtype=np.uint8)  # BGR face crops
+    metadata = {"image_size": 32, "preprocess": {"jpeg_quality": 95}}
+    method = method_for("small_cnn")  # how stage 05 scores the crops of a video
+    raw = method.score_faces(model, crops, [0] * 12, list(range(12)), metadata, 4)
+    divide_output_logit(model, 2.5)
+    save_model(model, tmp_path / "model.keras", metadata)
+    loaded, _ = load_model(tmp_path / "model.keras", float32=True)
+    scored = method.score_faces(loaded, crops, [0] * 12, list(range(12)), metadata, 4)
+    np.testing.assert_allclose(scored, calibration.apply_temperature(raw, 2.5), atol=1e-5)
+    assert not np.allclose(scored, raw, atol=1e-3)  # calibrated: not what it gave before
+    assert (np.argsort(scored, kind="stable") == np.argsort(raw, kind="stable")).all()  # the same ranking
+
+
+def test_temperature_scaling_refuses_a_model_without_a_sigmoid_output_logit():
+    import keras
+
+    from common.models.classifier import divide_output_logit
+
+    inputs = keras.Input(shape=(1,))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="other")(inputs))
+    with pytest.raises(ValueError, match="no 'p_fake' layer"):
+        divide_output_logit(model, 2.0)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="relu", name="p_fake")(inputs))
+    with pytest.raises(ValueError, match="not a sigmoid Dense layer"):
+        divide_output_logit(model, 2.0)

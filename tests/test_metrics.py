@@ -1,6 +1,7 @@
 """Tests for common.evaluation.metrics (label 1 = fake, positive class)."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -374,3 +375,166 @@ def test_deepfakebench_video_auc_ranks_videos_by_their_mean_frame_score_not_by_t
     assert compatible["video_level"]["auc"] == 1.0 and compatible["video_level"]["n"] == 2
     assert compatible["video_level"]["accuracy"] == 0.5  # 0.3 real (right), 0.4 real (wrong)
     assert compatible["frame_level"]["n"] == 8
+
+
+def test_reliability_diagram_bars_follow_the_share_of_fakes_of_each_bin(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from common.evaluation.calibration import reliability_diagram
+
+    # 4 bins: [0, .25) 2 reals; [.25, .5) 1 real 1 fake; [.5, .75) empty; [.75, 1] 1 real 3 fakes
+    labels, p_fake = [0, 0, 0, 1, 0, 1, 1, 1], [0.1, 0.2, 0.3, 0.4, 0.8, 0.9, 0.95, 1.0]
+    diagram = reliability_diagram(labels, p_fake, n_bins=4)
+    fig, ax = plt.subplots()
+    bars = metrics.draw_reliability_diagram(ax, diagram)
+    assert [bar.get_height() for bar in bars] == pytest.approx([0.0, 0.5, 0.75])  # none for the empty bin
+    assert [bar.get_x() for bar in bars] == pytest.approx([0.0, 0.25, 0.75])
+    assert [bar.get_width() for bar in bars] == pytest.approx([0.25] * 3)
+    dots = ax.lines[1]  # the mean P(fake) of each non-empty bin against its share of fakes
+    assert list(dots.get_xdata()) == pytest.approx([0.15, 0.35, 0.9125])
+    plt.close(fig)
+
+    out = tmp_path / "reliability.png"
+    metrics.plot_reliability_diagram(diagram, out, "frames: 8 frames")
+    pixels = assert_png_written(out, **SQUARE)
+    assert count_colour(pixels, C1) > 20  # the dots in C1, beside the bars
+
+
+def test_evaluation_draws_reliability_diagrams_of_frames_and_videos_named_with_level_data_and_count(
+    tmp_path,
+):
+    from common.evaluation.evaluate import evaluate, report_predictions
+
+    faces = frames_of_videos(OVERLAPPING, frames=3)
+    _, _, videos = evaluate(faces, DEFAULTS["predict"], {"bootstrap_resamples": 0})
+    predictions = videos.assign(label=videos["label"].map({0: "REAL", 1: "FAKE"}), error="", seconds=0.1)
+    text, _ = report_predictions(
+        predictions,
+        faces,
+        DEFAULTS["predict"],
+        tmp_path / "preds.csv",
+        "labelled videos in demo",
+        "3 frames",
+        {"bootstrap_resamples": 0},
+    )
+    assert "Reliability diagram of P(fake), frames: labelled videos in demo, 24 frames" in text
+    assert "Reliability diagram of P(fake), videos: labelled videos in demo, 8 videos" in text
+    for level in ("frames", "videos"):
+        path = tmp_path / f"preds_reliability_{level}.png"
+        assert str(path) in text
+        assert_png_written(path, **SQUARE)
+
+
+def faces_of_two_methods(seed=3, n_real=8, n_fake=6):
+    """One face per frame of ``n_real`` real videos and ``n_fake`` fake videos of each of two methods, 1-4
+    frames a video sharing a video-level offset (correlated frames), P(fake) in (0, 1) rounded so ties occur."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    kinds = [("", 0, 0.0)] * n_real + [("Deepfakes", 1, 1.5)] * n_fake + [("NeuralTextures", 1, 0.5)] * n_fake
+    for number, (method, label, shift) in enumerate(kinds):
+        offset = rng.normal(shift, 1.0)
+        for frame in range(int(rng.integers(1, 5))):
+            p_fake = round(float(1 / (1 + np.exp(-(offset + rng.normal(0, 0.5))))), 2)
+            rows.append(
+                {
+                    "video": f"v{number:02d}",
+                    "frame_index": frame,
+                    "p_fake": p_fake,
+                    "label": label,
+                    "method": method,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_deepfakebench_and_per_method_intervals_equal_the_slow_obvious_bootstrap(tmp_path):
+    from conftest import slow_bootstrap
+    from sklearn import metrics as skm
+
+    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.run_report import cross_table, deepfakebench_table, metrics_table
+
+    faces = faces_of_two_methods()
+    result, frames, videos = evaluate(
+        faces, DEFAULTS["predict"], {"bootstrap_resamples": 150, "bootstrap_seed": 4}
+    )
+    references = {  # DeepfakeBench's definitions, one call on the rows of a resample
+        "auc": skm.roc_auc_score,
+        "eer": metrics.nearest_point_error_rate,
+        "average_precision": skm.average_precision_score,
+        "accuracy": lambda labels, scores: float(np.mean((scores > 0.5) == labels)),
+    }
+    by_video = frames.groupby("video", sort=True).agg(p_fake=("p_fake", "mean"), label=("label", "first"))
+    for key, scores, labels, ids in (
+        ("frame_level", frames["p_fake"], frames["label"], frames["video"]),
+        ("video_level", by_video["p_fake"], by_video["label"], by_video.index),
+    ):
+        intervals = result["deepfakebench"][key]["intervals"]
+        for name, reference in references.items():
+            args = (np.asarray(scores), np.asarray(labels), np.asarray(ids), reference, 150, 4)
+            _, expected = slow_bootstrap(*args)
+            assert intervals[name] == pytest.approx(list(expected), abs=1e-12), (key, name)
+    for method in ("Deepfakes", "NeuralTextures"):
+        figures = result["by_method"][method]
+        for name, table, score in (
+            ("frame_auc", frames, "p_fake"),
+            ("video_auc", videos, "fake_probability"),
+        ):
+            chosen = table[(table["label"] == 0) | (table["method"] == method)]
+            args = (chosen[score].to_numpy(), chosen["label"].to_numpy(), chosen["video"].to_numpy())
+            _, expected = slow_bootstrap(*args, skm.roc_auc_score, 150, 4)
+            assert figures["intervals"][name] == pytest.approx(list(expected), abs=1e-12), (method, name)
+            low, high = figures["intervals"][name]
+            assert low <= figures[name] <= high
+
+    def shown(figures, name):
+        low, high = figures["intervals"][name]
+        return f"{figures[name]:.4f} [{low:.4f}, {high:.4f}]"
+
+    compatible = result["deepfakebench"]
+    assert f"| AUC | {shown(compatible['frame_level'], 'auc')} | " in "\n".join(deepfakebench_table(result))
+    deepfakes = result["by_method"]["Deepfakes"]
+    row = f"| Deepfakes | 6 | {shown(deepfakes, 'frame_auc')} | {shown(deepfakes, 'video_auc')} |"
+    assert row in metrics_table(result)
+    low, high = deepfakes["intervals"]["video_auc"]
+    assert f"video AUC {deepfakes['video_auc']:.3f} [{low:.3f}, {high:.3f}]" in metrics_report(result)
+    (tmp_path / "ffpp.json").write_text(json.dumps({**result, "data": "FF++ test"}))
+    table = "\n".join(cross_table([tmp_path / "ffpp.json"]))
+    frame, video = result["frame_level"], result["video_level"]
+    assert f"| {shown(frame, 'auc')} | {shown(video, 'auc')} | " in table
+    assert f"| {shown(compatible['video_level'], 'auc')} |" in table
+    assert "150 resamples, seed 4" in table
+
+
+def test_no_resamples_no_deepfakebench_or_per_method_intervals():
+    from common.evaluation.evaluate import evaluate
+
+    result, _, _ = evaluate(faces_of_two_methods(), DEFAULTS["predict"], {"bootstrap_resamples": 0})
+    assert "intervals" not in result["deepfakebench"]["frame_level"]
+    assert "intervals" not in result["by_method"]["Deepfakes"]
+
+
+def test_the_printed_report_and_report_md_show_the_figures_of_the_one_list_with_their_names():
+    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES
+    from common.evaluation.run_report import DEFINITIONS, deepfakebench_table, metrics_table
+
+    result, _, _ = evaluate(
+        frames_of_videos(OVERLAPPING, frames=2), DEFAULTS["predict"], {"bootstrap_resamples": 0}
+    )
+    rows = [line.split(" | ")[0].lstrip("| ") for line in metrics_table(result)[2:]]
+    assert rows[: len(FIGURES)] == [
+        figure.label for figure in FIGURES
+    ]  # report.md's table, in the list's order
+    compatible_rows = [line.split(" | ")[0].lstrip("| ") for line in deepfakebench_table(result)[2:]]
+    assert compatible_rows == [figure.label for figure in DEEPFAKEBENCH_FIGURES]
+    printed = metrics_report(result).splitlines()
+    video_line = printed[printed.index(next(line for line in printed if line.startswith("videos:"))) + 1]
+    names = [figure.short for figure in FIGURES if figure.key != "n"]
+    assert (
+        re.findall(r"(?:^  |   )([A-Za-z][A-Za-z ]*?) \d", video_line) == names
+    )  # the printed names, in that order
+    assert video_line.startswith(f"  accuracy {result['video_level']['accuracy']:.3f}   balanced ")
+    definitions = DEFINITIONS[0]
+    assert all(figure.definition in definitions for figure in FIGURES if figure.definition)
+    assert definitions.startswith("- **Accuracy**: share of correct calls") and "**Log loss**" in definitions

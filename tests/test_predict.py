@@ -232,6 +232,8 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(
         assert (cells[..., 2] > cells[..., 0] + 0.2).mean() > 0.2, plot  # cells shaded by their counts
     for plot in ("roc_frames", "roc_videos"):  # real and fake videos: a curve, not the one-class note
         assert count_colour(read_figure(tmp_path / f"preds_{plot}.png"), C0) > 20, plot
+    for plot in ("reliability_frames", "reliability_videos"):  # beside them, and named in the printout
+        read_figure(tmp_path / f"preds_{plot}.png", width=(440, 540), height=(440, 540))
     metrics = everything["video_level"]
     assert metrics["n"] == 4 and metrics["unknown_left_out"] == 3
     assert (
@@ -248,6 +250,10 @@ def test_real_fake_layout_gives_labels_and_metrics_that_agree_with_the_rows(
     printed = capsys.readouterr().out
     assert "3 UNKNOWN" in printed and "accuracy 0.750 [" in printed and "log loss" in printed
     assert everything["bootstrap"]["n_resamples"] == 1000 and "1000 resamples, seed 0" in printed
+    assert (
+        "Reliability diagram of P(fake), videos: labelled videos in " in printed
+        and ", 4 videos -> " in printed
+    )
     assert everything["frame_level"]["intervals"]["auc"][1] <= 1.0
 
 

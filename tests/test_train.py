@@ -91,6 +91,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
         "roc_videos.png",
         "pr_frames.png",
         "pr_videos.png",
+        "reliability_frames.png",
+        "reliability_videos.png",
         "report.md",
         "test_faces.csv",
         "test_frames.csv",
@@ -106,6 +108,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     # both classes in the test split: a curve, not the one-class note (short where it runs along the axes)
     for name in ("roc_frames", "roc_videos", "pr_frames", "pr_videos"):
         assert count_colour(read_figure(run / f"{name}.png", width=(440, 540), height=(440, 540)), C0) > 20
+    for name in ("reliability_frames", "reliability_videos"):
+        read_figure(run / f"{name}.png", width=(440, 540), height=(440, 540))
     assert len(pd.read_csv(run / "history.csv")) == 2
     assert pd.read_csv(run / "unreadable_images.csv")["path"].tolist() == [
         "train/fake/train_fake_0__f000000_0.jpg",
@@ -125,6 +129,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert set(metrics["video_level"]["intervals"]) == {"auc", "eer", "average_precision", "accuracy"}
     assert "intervals" not in metrics["validation"]["frame_level"]  # the test split's figures only
     assert "| samples | 11 | 4 |" in report and "Epochs run: 2" in report
+    assert "**Reliability diagram of P(fake), frames: test split, 11 frames**" in report
+    assert "![Reliability diagram of P(fake), videos: test split, 4 videos](reliability_videos.png)" in report
     assert "1 unreadable image(s) left out, see unreadable_images.csv" in report
     # every admission rule of preprocess, not only the first
     assert (
@@ -146,6 +152,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert metrics["at_validation_threshold"]["value"] == chosen["value"]
     assert "chosen on the val split" in report
     assert f"- Config file: `{config_file} (sha256 {sha256[:12]})`, command-line flags over it" in report
+    assert metrics["temperature_scaling"] is None and "temperature_scaling" not in metadata  # off by default
+    assert "Temperature scaling" not in report
 
 
 def test_a_resumed_run_keeps_the_config_file_it_was_started_with(tmp_path):
@@ -160,6 +168,47 @@ def test_a_resumed_run_keeps_the_config_file_it_was_started_with(tmp_path):
     dataset_dir, runs_dir, resumed, config_file = resumed_run(tmp_path / "run")
     assert (dataset_dir, runs_dir, config_file) == ("/data/d", tmp_path, recorded)
     assert resumed == config
+
+
+def test_temperature_scaling_calibrates_the_saved_model_and_the_threshold_and_test_figures_are_of_it(
+    tmp_path,
+):
+    from common.core.model_file import load_model
+    from common.evaluation.aggregate import frame_scores
+    from common.evaluation.calibration import eer_threshold, expected_calibration_error
+    from common.models.methods import method_for
+    from common.training.inputs import load_split
+
+    dataset = write_dataset(tmp_path / "dataset")
+    flags = ["--input", str(dataset), "--output", str(tmp_path / "runs"), *SMALL, "--epochs", "2"]
+    assert stage04.main([*flags, "--temperature-scaling"]) == 0
+    run = (tmp_path / "runs" / "latest").resolve()
+    metrics = json.loads((run / "metrics.json").read_text())
+    block, metadata = metrics["temperature_scaling"], read_metadata(run)
+    assert block["temperature"] > 0 and block["fitted_on"].startswith("val split, frame P(fake)")
+    assert metadata["temperature_scaling"] == block  # in the model file, for whoever loads it
+    assert block["val_log_loss_after"] <= block["val_log_loss_before"] + 1e-9  # what the fit minimises
+    assert block["val_ece_after"] == metrics["validation"]["frame_level"]["ece"]  # val as finally scored
+
+    # what the saved model outputs (as stage 05 loads it) is what stage 04 evaluated and chose its threshold on
+    model, _ = load_model(run)
+    split = load_split(dataset)
+    method = method_for("small_cnn")
+    scored = {}
+    for name in ("val", "test"):
+        rows = split[split["split"] == name]
+        _, p_fake = method.score_rows(model, rows, 32, 8)
+        scored[name] = frame_scores(rows.assign(video=rows["video_id"], p_fake=p_fake))
+    test_faces = pd.read_csv(run / "test_faces.csv")
+    np.testing.assert_allclose(np.sort(test_faces["p_fake"]), np.sort(scored["test"]["p_fake"]), atol=1e-6)
+    val = scored["val"]
+    assert metadata["validation_threshold"]["value"] == pytest.approx(
+        eer_threshold(val["label"], val["p_fake"])
+    )
+    assert block["val_ece_after"] == pytest.approx(expected_calibration_error(val["label"], val["p_fake"]))
+    report = (run / "report.md").read_text()
+    assert f"Temperature scaling: T = {block['temperature']:.4g}, fitted on the val split" in report
+    assert f"val frame ECE {block['val_ece_before']:.4f} before, {block['val_ece_after']:.4f} after" in report
 
 
 def test_head_then_finetune_phases_continue_one_history_and_report_both_learning_rates(tmp_path, capfd):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import slow_bootstrap
 from scipy import stats
 from sklearn import metrics as skm
 
@@ -23,24 +24,6 @@ def frames_of_videos(n_real=30, n_fake=40, seed=0, separation=1.0):
         labels += [label] * frames
         videos += [f"v{number:03d}"] * frames
     return np.concatenate(scores), np.array(labels), np.array(videos)
-
-
-def slow_bootstrap(scores, labels, videos, function, n_resamples, seed, confidence=0.95):
-    """The obvious implementation: per resample, draw real videos then fake videos (positions among the
-    sorted ids of their class) with a generator seeded ``seed``, concatenate all their frames, call
-    ``function(labels, scores)``; returns the resampled values and the percentile interval."""
-    ids = sorted(set(videos))
-    real = [v for v in ids if labels[videos == v][0] == 0]
-    fake = [v for v in ids if labels[videos == v][0] == 1]
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_resamples):
-        drawn = [real[i] for i in rng.integers(len(real), size=len(real))]
-        drawn += [fake[i] for i in rng.integers(len(fake), size=len(fake))]
-        rows = np.concatenate([np.flatnonzero(videos == v) for v in drawn])
-        values.append(function(labels[rows], scores[rows]))
-    tail = 100 * (1 - confidence) / 2
-    return np.array(values), np.percentile(values, [tail, 100 - tail])
 
 
 REFERENCES = {

@@ -67,6 +67,9 @@ DEFAULTS = {
         "scratch_batchnorm_momentum": 0.9,  # BatchNorm momentum without pretrained weights (Keras: 0.99)
         "pooling": "auto",  # global pooling: auto (max; avg for efficientnet_b0 from scratch) | max | avg
         "explain": False,  # after training: Grad-CAM and t-SNE of test faces into <run>/explain/
+        # after training: fit a temperature T on the val split's frame P(fake) and divide the model's output
+        # logit by it, so the saved model outputs calibrated P(fake) (common.training.temperature)
+        "temperature_scaling": False,
         "pseudo_fakes": "none",  # none | sbi: self-blended fakes made from the training split's real faces
         "video": {  # video models (<backbone>_lstm)
             "window": 8,  # consecutive sampled crops of one face track per window

@@ -6,6 +6,7 @@ videos agree. Frame-level and video-level figures are reported apart, each with 
 """
 
 import json
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -24,23 +25,29 @@ from common.evaluation.aggregate import (
     scoring,
     video_scores,
 )
-from common.evaluation.calibration import eer_threshold, expected_calibration_error
+from common.evaluation.calibration import eer_threshold, expected_calibration_error, reliability_diagram
+from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES
 from common.evaluation.metrics import (
+    DEEPFAKEBENCH_THRESHOLD,
     binary_metrics,
     deepfakebench_metrics,
+    nearest_point_error_rate,
     plot_confusion_matrix,
     plot_precision_recall,
+    plot_reliability_diagram,
     plot_roc,
     video_metrics,
 )
 from common.evaluation.uncertainty import (
     BOOTSTRAP_METHOD,
     CONFIDENCE,
+    accuracy_above,
     accuracy_at,
     auc,
     average_precision,
     bootstrap_metric,
     eer,
+    per_resample,
 )
 
 
@@ -58,8 +65,9 @@ def evaluate(faces, settings, statistics=None, validation_threshold=None):
     scores as DeepfakeBench's metric code takes them (``deepfakebench_block``).
 
     ``statistics``: the config's ``evaluation`` section (None: its defaults). With ``bootstrap_resamples``
-    above 0, each level gets ``intervals`` (``bootstrap_intervals``) and ``bootstrap`` records the resamples
-    and the seed once. Calibration: ``ece``, the top-label expected calibration error
+    above 0, each level gets ``intervals`` (``bootstrap_intervals``), as do both levels of ``deepfakebench``
+    and each method of ``by_method``, and ``bootstrap`` records the resamples and the seed once.
+    Calibration: ``ece``, the top-label expected calibration error
     (``common.evaluation.calibration.expected_calibration_error``: confidence max(P, 1 - P) of the class called
     at 0.5, over ``ece_bins`` equal-width bins), of the frames' P(fake) and of the videos' P(fake).
     ``validation_threshold``: a threshold chosen on validation scores (``choose_validation_threshold``), or
@@ -124,9 +132,9 @@ def evaluate(faces, settings, statistics=None, validation_threshold=None):
         metrics["at_validation_threshold"] = accuracy_at_validation_threshold(
             faces, frames, kwargs, validation_threshold
         )
-    metrics["deepfakebench"] = deepfakebench_block(frames)
+    metrics["deepfakebench"] = deepfakebench_block(frames, resamples, seed)
     if "method" in frames and (frames["method"].fillna("") != "").any():
-        metrics["by_method"] = auc_by_method(frames, videos)
+        metrics["by_method"] = auc_by_method(frames, videos, resamples, seed)
     return metrics, frames, videos
 
 
@@ -142,6 +150,14 @@ def bootstrap_intervals(labels, scores, videos, called, threshold, resamples, se
         "average_precision": (average_precision, scores),
         "accuracy": (accuracy_at(threshold), called),
     }
+    return intervals_of(figures, labels, videos, resamples, seed)
+
+
+def intervals_of(figures, labels, videos, resamples, seed):
+    """``{name: [low, high]}`` of ``figures`` (``{name: (metric, values)}``, a metric of
+    ``common.evaluation.uncertainty`` and the scores it takes), each by ``bootstrap_metric`` over ``videos``
+    with the same ``resamples`` and ``seed``; None where the interval is undefined (one class only, or a
+    video labelled both ways)."""
     intervals = {}
     for name, (metric, values) in figures.items():
         try:
@@ -193,41 +209,78 @@ def validation_threshold_line(block):
     )
 
 
-def deepfakebench_block(frames):
+DEEPFAKEBENCH_INTERVALS = {  # deepfakebench_metrics' figures as bootstrap metrics (uncertainty's interface)
+    "auc": auc,
+    "eer": per_resample(nearest_point_error_rate),  # scikit-learn's ROC points: exact, one call a resample
+    "average_precision": average_precision,
+    "accuracy": accuracy_above(DEEPFAKEBENCH_THRESHOLD),
+}
+
+
+def deepfakebench_block(frames, resamples=0, seed=0):
     """The figures computed as DeepfakeBench's metric code computes them (``deepfakebench_metrics``), beside
     ours: ``frame_level`` from each frame's P(fake), ``video_level`` from the mean of a video's frame
     P(fake). One difference is kept on purpose: DeepfakeBench groups frames into videos by their folder name,
     which on FaceForensics++ merges the fake videos of every method that share a pair name (``000_003``), so
-    its 700 test videos (140 real, 4 x 140 fake) count as 280; here every video stays one video."""
+    its 700 test videos (140 real, 4 x 140 fake) count as 280; here every video stays one video.
+
+    With ``resamples`` above 0, each level gets ``intervals`` of its four figures, defined as DeepfakeBench
+    defines them, by the bootstrap over videos of ``bootstrap_intervals`` (same ``resamples`` and ``seed``):
+    frames resampled by whole videos, videos one row each."""
     videos = frames.groupby("video", sort=True).agg(p_fake=("p_fake", "mean"), label=("label", "first"))
-    return {
+    block = {
         "frame_level": deepfakebench_metrics(frames["label"], frames["p_fake"]),
         "video_level": {
             "score": "mean frame P(fake)",
             **deepfakebench_metrics(videos["label"], videos["p_fake"]),
         },
     }
+    if resamples:
+        for key, table in (("frame_level", frames), ("video_level", videos.reset_index())):
+            figures = {name: (metric, table["p_fake"]) for name, metric in DEEPFAKEBENCH_INTERVALS.items()}
+            block[key]["intervals"] = intervals_of(figures, table["label"], table["video"], resamples, seed)
+    return block
 
 
-def auc_by_method(frames, videos):
+def auc_by_method(frames, videos, resamples=0, seed=0):
     """``{method: {frame_auc, video_auc, fake_videos}}``: every real sample against the fakes of one
-    manipulation method (how FaceForensics++ results are reported per method)."""
+    manipulation method (how FaceForensics++ results are reported per method). With ``resamples`` above 0,
+    ``intervals`` of both AUCs by the bootstrap over videos of ``bootstrap_intervals`` (same ``resamples``
+    and ``seed``) on those samples: the frames resampled by whole videos, the videos one row each."""
 
-    def auc(table, score, method):
-        chosen = table[(table["label"] == 0) | (table["method"] == method)]
-        if chosen["label"].nunique() < 2:
-            return None
-        return binary_metrics(chosen["label"], chosen[score])["auc"]
+    def chosen(table, method):
+        return table[(table["label"] == 0) | (table["method"] == method)]
+
+    def auc_of(table, score):
+        return binary_metrics(table["label"], table[score])["auc"] if table["label"].nunique() == 2 else None
 
     methods = sorted(set(videos.loc[videos["label"] == 1, "method"].fillna("")) - {""})
-    return {
-        method: {
-            "frame_auc": auc(frames, "p_fake", method),
-            "video_auc": auc(videos, "fake_probability", method),
+    result = {}
+    for method in methods:
+        method_frames, method_videos = chosen(frames, method), chosen(videos, method)
+        result[method] = {
+            "frame_auc": auc_of(method_frames, "p_fake"),
+            "video_auc": auc_of(method_videos, "fake_probability"),
             "fake_videos": int(((videos["label"] == 1) & (videos["method"] == method)).sum()),
         }
-        for method in methods
-    }
+        if resamples:
+            result[method]["intervals"] = {
+                **intervals_of(
+                    {"frame_auc": (auc, method_frames["p_fake"])},
+                    method_frames["label"],
+                    method_frames["video"],
+                    resamples,
+                    seed,
+                ),
+                **intervals_of(
+                    {"video_auc": (auc, method_videos["fake_probability"])},
+                    method_videos["label"],
+                    method_videos["video"],
+                    resamples,
+                    seed,
+                ),
+            }
+    return result
 
 
 def video_coverage(listed, scored, no_face, listed_from):
@@ -257,34 +310,58 @@ def coverage_line(coverage):
     return line
 
 
+PLOT_KINDS = (
+    "confusion",
+    "roc",
+    "pr",
+    "reliability",
+)  # the plots save_evaluation draws, frames and videos each
+LEVELS = (("frames", "frame_level"), ("videos", "video_level"))  # plot-name level, metrics.json key
+
+
 def evaluation_paths(prefix):
-    """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and six plots with the same prefix."""
+    """Where ``save_evaluation`` writes: ``<prefix>metrics.json`` and eight plots with the same prefix."""
     prefix = str(prefix)
     return {
         "metrics": Path(f"{prefix}{RUN_METRICS}"),
         **{
             f"{plot}_{level}": Path(f"{prefix}{plot}_{level}.png")
-            for plot in ("confusion", "roc", "pr")
-            for level in ("frames", "videos")
+            for plot in PLOT_KINDS
+            for level, _ in LEVELS
         },
     }
 
 
-def save_evaluation(metrics, frames, videos, prefix, title):
-    """Write the metrics JSON, the confusion matrices, the ROC and the precision-recall curves (frames and
-    videos apart) under ``prefix``; return the paths."""
+def reliability_caption(level, data, count):
+    """What a reliability diagram shows, as its title and the reports name it: the ``level`` ("frames" or
+    "videos"), the ``data`` and how many samples."""
+    return f"Reliability diagram of P(fake), {level}: {data}, {count} {level}"
+
+
+def save_evaluation(metrics, frames, videos, prefix, title, data=None):
+    """Write the metrics JSON, the confusion matrices, the ROC and the precision-recall curves and the
+    reliability diagrams (``common.evaluation.calibration.reliability_diagram`` over the ``ece_bins`` of the
+    metrics) of frames and videos apart under ``prefix``; ``data`` names the data in the reliability
+    diagrams' titles (None: ``title``). Returns the paths."""
     paths = evaluation_paths(prefix)
     atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
-    for level, key, table, score in (
-        ("frames", "frame_level", frames, "p_fake"),
-        ("videos", "video_level", videos, "fake_probability"),
-    ):
+    for (level, key), table, score in zip(LEVELS, (frames, videos), ("p_fake", "fake_probability")):
         plot_confusion_matrix(
             metrics[key]["confusion_matrix"], paths[f"confusion_{level}"], f"{title}: {level}"
         )
         plot_roc(table["label"], table[score], paths[f"roc_{level}"], f"{title}: {level}")
         plot_precision_recall(table["label"], table[score], paths[f"pr_{level}"], f"{title}: {level}")
+        diagram = reliability_diagram(
+            table["label"], table[score], metrics[key].get("ece_bins", DEFAULTS["evaluation"]["ece_bins"])
+        )
+        caption = textwrap.fill(
+            reliability_caption(level, data or title, len(table)), RELIABILITY_TITLE_WIDTH
+        )
+        plot_reliability_diagram(diagram, paths[f"reliability_{level}"], caption)
     return paths
+
+
+RELIABILITY_TITLE_WIDTH = 60  # characters per line of a reliability diagram's title (a 5-inch figure)
 
 
 def metrics_report(metrics):
@@ -292,17 +369,13 @@ def metrics_report(metrics):
     lines = [coverage_line(metrics["video_coverage"])] if "video_coverage" in metrics else []
     for key, unit in (("frame_level", "frames"), ("video_level", "videos")):
         level = metrics[key]
-        accuracy, auc, eer, ap = (
-            with_interval(level, name) for name in ("accuracy", "auc", "eer", "average_precision")
-        )
         (tn, fp), (fn, tp) = level["confusion_matrix"]
         rule = f", verdicts by {level['aggregate']}" if "aggregate" in level else ""
         if "unknown_left_out" in level:
             rule += f"; {level['unknown_left_out']} UNKNOWN and {level['unlabelled_left_out']} unlabelled left out"
         lines += [
             f"{unit}: {level['n']} ({level['n_real']} real, {level['n_fake']} fake{rule})",
-            f"  accuracy {accuracy}   balanced {level['balanced_accuracy']:.3f}   AUC {auc}   "
-            f"EER {eer}   AP {ap}   log loss {level['log_loss']:.3f}{ece_shown(level)}",
+            "  " + "   ".join(printed_figures(FIGURES, level)),
             f"  true REAL: {tn} called REAL, {fp} called FAKE;  true FAKE: {fn} called REAL, {tp} called FAKE",
         ]
     if "at_validation_threshold" in metrics:
@@ -312,14 +385,13 @@ def metrics_report(metrics):
     if "deepfakebench" in metrics:
         frame, video = metrics["deepfakebench"]["frame_level"], metrics["deepfakebench"]["video_level"]
         lines.append(
-            f"DeepfakeBench's way: frames AUC {shown(frame['auc'])} EER {shown(frame['eer'])} "
-            f"AP {shown(frame['average_precision'])} accuracy {frame['accuracy']:.3f}; videos (mean frame "
-            f"P(fake)) AUC {shown(video['auc'])} EER {shown(video['eer'])} accuracy {video['accuracy']:.3f}"
+            f"DeepfakeBench's way: frames {' '.join(printed_figures(DEEPFAKEBENCH_FIGURES, frame))}; "
+            f"videos (mean frame P(fake)) {' '.join(printed_figures(DEEPFAKEBENCH_FIGURES, video))}"
         )
     for method, figures in metrics.get("by_method", {}).items():
         lines.append(
-            f"  {method}: frame AUC {shown(figures['frame_auc'])}, video AUC {shown(figures['video_auc'])} "
-            f"({figures['fake_videos']} fake videos against every real one)"
+            f"  {method}: frame AUC {with_interval(figures, 'frame_auc')}, video AUC "
+            f"{with_interval(figures, 'video_auc')} ({figures['fake_videos']} fake videos against every real one)"
         )
     return "\n".join(lines)
 
@@ -339,11 +411,19 @@ def with_interval(level, name, template="{:.3f}"):
     return f"{template.format(level[name])} [{template.format(low)}, {template.format(high)}]"
 
 
-def ece_shown(level):
-    """A level's expected calibration error for the printed report ("" when it has none)."""
-    if "ece" not in level:
-        return ""
-    return f"   ECE {level['ece']:.3f} (top-label, {level['ece_bins']} bins)"
+def printed_figures(figures, level):
+    """``figures`` (``common.evaluation.figures``) of one level's metrics as the printed report shows them:
+    "short value [low, high]" each, the count left out (the line above says it), ECE with its bins; a figure
+    the level lacks (metrics of an older run) left out."""
+    shown_figures = []
+    for figure in figures:
+        if figure.key == "n" or figure.key not in level:
+            continue
+        text = f"{figure.short} {with_interval(level, figure.key)}"
+        if figure.key == "ece":
+            text += f" (top-label, {level['ece_bins']} bins)"
+        shown_figures.append(text)
+    return shown_figures
 
 
 def bootstrap_line(bootstrap):
@@ -442,9 +522,14 @@ def report_predictions(
     metrics, frames, videos = evaluated
     metrics = {"data": f"{data}, {sampled}", "sampling": sampled, **metrics}
     prefix = Path(output).with_name(f"{Path(output).stem}_")
-    paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05")
+    paths = save_evaluation(metrics, frames, videos, prefix, "Stage 05", data)
+    reliability = "; ".join(
+        f"{reliability_caption(level, data, len(table))} -> {paths[f'reliability_{level}']}"
+        for (level, _), table in zip(LEVELS, (frames, videos))
+    )
     text = (
         f"{metrics_report(metrics)}\n"
-        f"metrics -> {paths['metrics']}, plots -> {prefix}{{confusion,roc,pr}}_{{frames,videos}}.png"
+        f"metrics -> {paths['metrics']}, plots -> {prefix}{{{','.join(PLOT_KINDS)}}}_{{frames,videos}}.png\n"
+        f"{reliability}"
     )
     return text, metrics

@@ -274,3 +274,41 @@ def plot_roc(y_true, p_fake, out_png, title="ROC curve"):
     ax.legend(loc="lower right")
     fig.tight_layout()
     return save_figure_atomically(fig, out_png)
+
+
+def draw_reliability_diagram(ax, diagram):
+    """Draw on ``ax`` the reliability diagram whose data ``diagram`` holds (the dict of
+    ``common.evaluation.calibration.reliability_diagram``): per bin of predicted P(fake), a bar up to the
+    share of fakes among its samples (none for an empty bin), a dot at the bin's mean P(fake) on the x axis
+    against that share, and the diagonal a calibrated detector follows. Returns the bars (one per
+    non-empty bin, in bin order)."""
+    lower, upper = np.asarray(diagram["lower"]), np.asarray(diagram["upper"])
+    filled = np.asarray(diagram["count"]) > 0
+    share = np.array([value for value in diagram["fraction_fake"] if value is not None], dtype=float)
+    mean = np.array([value for value in diagram["mean_p_fake"] if value is not None], dtype=float)
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="calibrated")
+    bars = ax.bar(
+        lower[filled],
+        share,
+        width=(upper - lower)[filled],
+        align="edge",
+        edgecolor="black",
+        alpha=0.8,
+        label="share of fakes in the bin",
+    )
+    ax.plot(mean, share, "o", color="C1", label="mean P(fake) of the bin")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"predicted P(fake), {len(lower)} equal-width bins")
+    ax.set_ylabel("share of fakes")
+    ax.legend(loc="upper left")
+    return bars
+
+
+def plot_reliability_diagram(diagram, out_png, title="Reliability diagram"):
+    """Plot ``draw_reliability_diagram`` of ``diagram`` (``reliability_diagram``'s data) under ``title``."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    draw_reliability_diagram(ax, diagram)
+    ax.set_title(title)
+    fig.tight_layout()
+    return save_figure_atomically(fig, out_png)

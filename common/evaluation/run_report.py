@@ -28,7 +28,15 @@ from common.core.model_file import (
 )
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
-from common.evaluation.evaluate import bootstrap_line, coverage_line, shown, with_interval
+from common.evaluation.evaluate import (
+    LEVELS,
+    bootstrap_line,
+    coverage_line,
+    reliability_caption,
+    shown,
+    with_interval,
+)
+from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES, definitions_line
 from common.faces.base import describe_admission
 from common.io.video import WIDTH_RULE, describe_sampling
 
@@ -48,29 +56,27 @@ PLOTS = (
     ("Precision-recall, videos", "pr_videos.png"),
     ("Confusion matrix, frames", "confusion_frames.png"),
     ("Confusion matrix, videos", "confusion_videos.png"),
+    ("Reliability diagram, frames", "reliability_frames.png"),  # captioned by plot_captions
+    ("Reliability diagram, videos", "reliability_videos.png"),
     ("Grad-CAM of P(fake) on test faces", f"{EXPLAIN_DIR}/{GRADCAM_PNG}"),
     ("t-SNE of test-face embeddings, before and after training", f"{EXPLAIN_DIR}/{TSNE_PNG}"),
 )
-FIGURES = (  # metrics.json key, name, format: report.md's table, and the figures of stage 05's report.html
-    ("n", "samples", "{:d}"),
-    ("accuracy", "accuracy at the threshold", "{:.4f}"),
-    ("balanced_accuracy", "balanced accuracy", "{:.4f}"),
-    ("auc", "AUC", "{:.4f}"),
-    ("eer", "equal error rate", "{:.4f}"),
-    ("average_precision", "average precision (fake = positive)", "{:.4f}"),
-    ("log_loss", "log loss", "{:.4g}"),
-    ("ece", "expected calibration error (top-label)", "{:.4f}"),
-)
+
+
+def side_by_side(figures, frame, video):
+    """Markdown lines of a table of ``figures`` (``common.evaluation.figures``), one row each, with the
+    ``frame`` and ``video`` level's values (and intervals) in two columns."""
+    lines = ["| figure | frames | videos |", "|---|---|---|"]
+    for figure in figures:
+        cells = (with_interval(level, figure.key, figure.template) for level in (frame, video))
+        lines.append(f"| {figure.label} | {' | '.join(cells)} |")
+    return lines
 
 
 def metrics_table(metrics):
     """The frame-level and video-level figures side by side, as Markdown lines."""
     frame, video = metrics["frame_level"], metrics["video_level"]
-    lines = ["| figure | frames | videos |", "|---|---|---|"]
-    for key, name, template in FIGURES:
-        lines.append(
-            f"| {name} | {with_interval(frame, key, template)} | {with_interval(video, key, template)} |"
-        )
+    lines = side_by_side(FIGURES, frame, video)
     lines.append(
         f"| real / fake | {frame['n_real']} / {frame['n_fake']} | {video['n_real']} / {video['n_fake']} |"
     )
@@ -85,9 +91,8 @@ def metrics_table(metrics):
     if "ece_bins" in frame:
         lines += [
             "",
-            f"Expected calibration error: top-label (confidence max(P(fake), 1 - P(fake)) of the class called "
-            f"at 0.5 against the share called right) over {frame['ece_bins']} equal-width bins, of the "
-            "frames' and of the videos' P(fake).",
+            f"Expected calibration error over {frame['ece_bins']} equal-width bins, of the frames' and of the "
+            "videos' P(fake) (defined below).",
         ]
     if "at_validation_threshold" in metrics:
         block = metrics["at_validation_threshold"]
@@ -105,10 +110,21 @@ def metrics_table(metrics):
         lines += ["", "| manipulation method | fake videos | frame AUC | video AUC |", "|---|---|---|---|"]
         for method, figures in metrics["by_method"].items():
             lines.append(
-                f"| {method} | {figures['fake_videos']} | {shown(figures['frame_auc'], '{:.4f}')} "
-                f"| {shown(figures['video_auc'], '{:.4f}')} |"
+                f"| {method} | {figures['fake_videos']} | {with_interval(figures, 'frame_auc', '{:.4f}')} "
+                f"| {with_interval(figures, 'video_auc', '{:.4f}')} |"
             )
     return lines
+
+
+def temperature_line(block):
+    """metrics.json's ``temperature_scaling`` (stage 04 ``--temperature-scaling``) in words, one line."""
+    return (
+        f"Temperature scaling: T = {block['temperature']:.4g}, fitted on the {block['fitted_on']} ({block['rule']}); "
+        f"val frame ECE {block['val_ece_before']:.4f} before, {block['val_ece_after']:.4f} after "
+        f"({block['ece_bins']} bins), log loss {block['val_log_loss_before']:.4f} before, "
+        f"{block['val_log_loss_after']:.4f} after. The model file outputs the calibrated P(fake): every figure "
+        "here, and the threshold chosen on val, is of it."
+    )
 
 
 PHASE_NAMES = {"head": "head phase (backbone frozen)", "finetune": "fine-tuning (every layer)"}
@@ -128,23 +144,11 @@ def learning_rates(metrics, train):
     )
 
 
-DEEPFAKEBENCH_FIGURES = (
-    ("n", "samples", "{:d}"),
-    ("auc", "AUC", "{:.4f}"),
-    ("eer", "equal error rate (nearest ROC point)", "{:.4f}"),
-    ("average_precision", "average precision", "{:.4f}"),
-    ("accuracy", "accuracy at P(fake) > 0.5", "{:.4f}"),
-)
-
-
 def deepfakebench_table(metrics):
     """metrics.json's ``deepfakebench`` block (frames and videos side by side), as Markdown lines."""
     block = metrics["deepfakebench"]
     frame, video = block["frame_level"], block["video_level"]
-    lines = ["| figure | frames | videos |", "|---|---|---|"]
-    for key, name, template in DEEPFAKEBENCH_FIGURES:
-        lines.append(f"| {name} | {shown(frame.get(key), template)} | {shown(video.get(key), template)} |")
-    return lines
+    return side_by_side(DEEPFAKEBENCH_FIGURES, frame, video)
 
 
 VIDEO_SCORE_TEXT = {  # predict.video_score -> what our video P(fake) is
@@ -168,12 +172,7 @@ def definitions(video_level):
 
 
 DEFINITIONS = (
-    "- **Accuracy**: share of correct calls, fake when P(fake) >= the threshold (videos: the verdicts). "
-    "**Balanced accuracy**: mean of the recalls of real and of fake. **AUC**: area under the ROC curve "
-    "(scikit-learn `roc_auc_score`). **Equal error rate** (ours): where the false positive rate equals the "
-    "false negative rate, interpolated linearly between the two ROC points around the crossing. **Average "
-    "precision**: scikit-learn's `average_precision_score`, fake = positive. **Log loss**: binary "
-    "cross-entropy, P(fake) clipped to [1e-7, 1 - 1e-7].",
+    definitions_line(),
     "- **DeepfakeBench-compatible** (as its `training/metrics/utils.py`, `get_test_metrics`, computes them): "
     "frames scored by frame P(fake), videos by the mean of their frame P(fake); AUC as above; equal error "
     "rate = the false positive rate of the ROC point (scikit-learn's default points) where |FNR - FPR| is "
@@ -211,24 +210,40 @@ def scored_of_listed(metrics):
 
 
 def cross_table(paths):
-    """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines."""
+    """One row per dataset scored by stage 05 with ``--add-to-report``, as Markdown lines; a figure with a
+    bootstrap interval in the stored metrics shows it as ``value [low, high]``, and a line below says how the
+    intervals were made (once when every dataset used the same resamples and seed, else per dataset)."""
     lines = [
         "| data | videos scored (listed, without a face) | frame AUC | video AUC | video accuracy | frame EER "
         "| DeepfakeBench frame EER "
         "| DeepfakeBench video AUC |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    bootstraps = []
     for path in paths:
         metrics = json.loads(path.read_text())
         frame, video = metrics["frame_level"], metrics["video_level"]
         compatible = metrics.get("deepfakebench", {"frame_level": {}, "video_level": {}})
+        cells = [
+            with_interval(level, key, "{:.4f}")
+            for level, key in (
+                (frame, "auc"),
+                (video, "auc"),
+                (video, "accuracy"),
+                (frame, "eer"),
+                (compatible["frame_level"], "eer"),
+                (compatible["video_level"], "auc"),
+            )
+        ]
         lines.append(
-            f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} "
-            f"| {shown(frame['auc'], '{:.4f}')} "
-            f"| {shown(video['auc'], '{:.4f}')} | {video['accuracy']:.4f} | {shown(frame['eer'], '{:.4f}')} "
-            f"| {shown(compatible['frame_level'].get('eer'), '{:.4f}')} "
-            f"| {shown(compatible['video_level'].get('auc'), '{:.4f}')} |"
+            f"| {path.stem}: {metrics.get('data', '')} | {scored_of_listed(metrics)} | {' | '.join(cells)} |"
         )
+        if "bootstrap" in metrics:
+            bootstraps.append((path.stem, bootstrap_line(metrics["bootstrap"])))
+    if len({line for _, line in bootstraps}) == 1:
+        lines += ["", bootstraps[0][1] + "."]
+    else:
+        lines += [line for name, text in bootstraps for line in ("", f"{name}: {text}.")]
     return lines
 
 
@@ -237,6 +252,15 @@ def add_cross_dataset(run_dir, name, metrics):
     report's path."""
     atomic_write_text(Path(run_dir) / CROSS_DIR / f"{name}.json", json.dumps(metrics, indent=2) + "\n")
     return write_report(run_dir)
+
+
+def plot_captions(metrics):
+    """The captions of the plots whose title depends on the metrics: each reliability diagram with its level,
+    data and count."""
+    return {
+        f"reliability_{level}.png": reliability_caption(level, "test split", metrics[key]["n"])
+        for level, key in LEVELS
+    }
 
 
 def render_report(run_dir):
@@ -337,6 +361,11 @@ def render_report(run_dir):
         *metrics_table(metrics),
         "",
         *(
+            [temperature_line(metrics["temperature_scaling"]), ""]
+            if metrics.get("temperature_scaling")
+            else []
+        ),
+        *(
             ["DeepfakeBench-compatible figures (definitions below):", "", *deepfakebench_table(metrics), ""]
             if "deepfakebench" in metrics
             else []
@@ -355,8 +384,10 @@ def render_report(run_dir):
     if cross:
         lines += ["## Cross-dataset", "", *cross_table(cross), ""]
     lines += ["## Plots", ""]
+    captions = plot_captions(metrics)
     for title, name in PLOTS:
         if (run_dir / name).is_file():
+            title = captions.get(name, title)
             lines += [f"**{title}**", "", f"![{title}]({name})", ""]
     return "\n".join(lines).rstrip() + "\n"
 

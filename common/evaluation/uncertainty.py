@@ -113,6 +113,17 @@ def accuracy_at(threshold=0.5):
     return accuracy
 
 
+def accuracy_above(threshold=0.5):
+    """The metric "accuracy above ``threshold``": a row is called fake when its score is strictly above the
+    threshold (as DeepfakeBench counts accuracy); the weighted share called right."""
+
+    def accuracy(labels, scores, weights):
+        right = ((scores > threshold).astype(int) == labels).astype(float)
+        return weights @ right / weights.sum(axis=1)
+
+    return accuracy
+
+
 def per_resample(function):
     """A metric from any ``function(labels, scores) -> float`` (e.g. a scikit-learn metric): for each
     resample it repeats every row by its weight and calls ``function``; slow, but exact."""

@@ -22,8 +22,8 @@ import numpy as np
 from common.core.files import atomic_write_text, encode_jpeg
 from common.core.model_file import RUN_METRICS, resolve_model_path
 from common.evaluation.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, track_scores
+from common.evaluation.figures import FIGURES
 from common.evaluation.review import review_reasons
-from common.evaluation.run_report import FIGURES
 from common.inference.predict import GRADCAM_COLUMN, LABEL_COLUMN, THUMBNAIL_COLUMN
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,9 @@ def video_tracks(faces, settings, fps):
 
 def labelled_figures(predictions, metrics):
     """With labels: the ROC points of the videos with a verdict and a label, the video-level confusion
-    matrix and figures of ``metrics`` (stage 05's ``predictions_metrics.json``); None without."""
+    matrix, the number of videos and the figures of ``metrics`` (stage 05's ``predictions_metrics.json``)
+    named by ``common.evaluation.figures.FIGURES``, each with its label and its video and frame values (the
+    page shows the labels as given); None without."""
     if metrics is None or LABEL_COLUMN not in predictions:
         return None
     from sklearn.metrics import roc_curve
@@ -154,12 +156,22 @@ def labelled_figures(predictions, metrics):
     return {
         "roc": roc,
         "confusion": level["confusion_matrix"],
-        "figures": {key: _round(level.get(key)) for key, _, _ in FIGURES},  # report.md's, in its order
+        "n": level["n"],
+        # report.md's figures, in its order, with their labels: the page shows these, the label as given
+        "figures": [
+            {
+                "key": figure.key,
+                "label": figure.label,
+                "videos": _round(level.get(figure.key)),
+                "frames": _round(metrics["frame_level"].get(figure.key)),
+            }
+            for figure in FIGURES
+            if figure.key != "n"  # the videos counted in a line of their own
+        ],
         "left_out": {
             "unknown": level.get("unknown_left_out", 0),
             "unlabelled": level.get("unlabelled_left_out", 0),
         },
-        "frame_auc": _round(metrics["frame_level"].get("auc")),
     }
 
 

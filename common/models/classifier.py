@@ -265,3 +265,34 @@ def set_backbone_trainable(model, trainable, freeze_batchnorm=False):
     if trainable:
         set_batchnorm_frozen(backbone, freeze_batchnorm)
     log.info("backbone %s", "unfrozen" if trainable else "frozen")
+
+
+def divide_output_logit(model, temperature):
+    """Temperature scaling inside ``model``: its output layer (``OUTPUT_LAYER_NAME``, a one-unit sigmoid
+    Dense, as every model here ends) gets its kernel and bias divided by ``temperature``, so the model
+    outputs sigmoid(logit / T) (``common.evaluation.calibration.apply_temperature`` of what it gave) and
+    anything that loads the saved file gets the calibrated P(fake), with no custom layer. In place; returns
+    ``model``. ``ValueError`` for a model that does not end so or a temperature that is not positive."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    layer = output_logit_layer(model)
+    for variable in (layer.kernel, layer.bias):
+        variable.assign(variable / temperature)
+    return model
+
+
+def output_logit_layer(model):
+    """The layer whose logit ``divide_output_logit`` scales: ``model``'s ``OUTPUT_LAYER_NAME``, a sigmoid
+    Dense layer; ``ValueError`` naming what is missing otherwise."""
+    try:
+        layer = model.get_layer(OUTPUT_LAYER_NAME)
+    except ValueError:
+        raise ValueError(
+            f"the model has no '{OUTPUT_LAYER_NAME}' layer whose logit temperature scaling could divide"
+        ) from None
+    if not isinstance(layer, keras.layers.Dense) or layer.activation is not keras.activations.sigmoid:
+        raise ValueError(
+            f"the model's '{OUTPUT_LAYER_NAME}' layer is not a sigmoid Dense layer: temperature scaling "
+            "cannot divide its logit"
+        )
+    return layer

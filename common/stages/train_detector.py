@@ -91,6 +91,14 @@ def build_parser():
         "after training, Grad-CAM heatmaps and a t-SNE of test faces into <run>/explain/ (as 06-explain-run.py)",
         action="store_true",
     )
+    config_option(
+        parser,
+        "--temperature-scaling",
+        "train.temperature_scaling",
+        "after training, fit a temperature on the val split's frame P(fake) and divide the model's output "
+        "logit by it: the saved model outputs calibrated P(fake), the test metrics are of it",
+        action="store_true",
+    )
     return parser
 
 

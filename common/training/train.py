@@ -17,6 +17,7 @@ from common.core.model_file import (
     MODEL_FILE,
     RUN_CONFIG,
     config_file_record,
+    read_metadata,
     save_model,
     update_metadata,
 )
@@ -24,6 +25,7 @@ from common.data.pipeline import choose_cache
 from common.evaluation import evaluate as evaluation
 from common.evaluation.metrics import plot_history
 from common.evaluation.run_report import write_report
+from common.models.classifier import output_logit_layer
 from common.models.methods import method_for
 from common.training.devices import from_chief, setup_devices, shard_by_data
 from common.training.fitting import fit_phases, training_phases
@@ -39,6 +41,7 @@ from common.training.metric_learning import check_settings as check_metric_learn
 from common.training.metric_learning import metadata as metric_metadata
 from common.training.pseudo_fakes import PSEUDO_FAKES
 from common.training.run_dir import open_run_dir, point_latest, resumed_run
+from common.training.temperature import calibrate_model, temperature_record
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ def evaluate_run(
     phases=(),
     listing=None,
     statistics=None,
+    temperature_scaling=False,
 ):
     """Score the validation split (to check that the model learned something) and the test split; write
     metrics.json (with ``phases``: ``training_phases``, each phase's epochs and learning rate; and
@@ -94,24 +98,44 @@ def evaluate_run(
     config's ``evaluation`` settings (the test split's bootstrap intervals; the val split gets none). The
     threshold at the EER point of the val split's frame scores (``choose_validation_threshold``) goes into
     the model file's metadata (``validation_threshold``), and the test accuracies at 0.5 and at it into
-    metrics.json (``at_validation_threshold``)."""
+    metrics.json (``at_validation_threshold``).
+
+    ``temperature_scaling``: first fit a temperature on the val split's frame P(fake) and divide the model's
+    output logit by it (``common.training.temperature``), save the model so, and score the val split again:
+    the threshold and every test figure are then of the calibrated P(fake) the model file outputs, and
+    metrics.json's ``temperature_scaling`` records T with the val ECE before and after (None when off)."""
     val_statistics = {**(statistics or {}), "bootstrap_resamples": 0}
-    validation, val_faces, val_frames, *_ = score_split(
-        method,
-        model,
-        split[split["split"] == "val"],
-        image_size,
-        batch_size,
-        predict_settings,
-        run_dir,
-        val_statistics,
-    )
+
+    def score_val():
+        return score_split(
+            method,
+            model,
+            split[split["split"] == "val"],
+            image_size,
+            batch_size,
+            predict_settings,
+            run_dir,
+            val_statistics,
+        )
+
+    validation, val_faces, val_frames, *_ = score_val()
     reason = learned_nothing(val_faces, validation["frame_level"])
     if reason:
         log.warning(
             "the model learned nothing: %s; its test metrics mean nothing (more epochs, another "
             "learning rate, or more data?)",
             reason,
+        )
+    calibration = None
+    if temperature_scaling:
+        temperature = calibrate_model(model, val_frames)
+        before = validation["frame_level"]
+        validation, val_faces, val_frames, *_ = score_val()
+        calibration = temperature_record(temperature, before, validation["frame_level"])
+        save_model(
+            model,
+            run_dir / MODEL_FILE,
+            {**read_metadata(run_dir / MODEL_FILE), "temperature_scaling": calibration},
         )
     chosen = evaluation.choose_validation_threshold(val_frames)
     if chosen is not None:  # stage 05 reports the accuracy at it too
@@ -136,6 +160,7 @@ def evaluate_run(
         "video_coverage": evaluation.video_coverage(listed, videos["video"], no_face, listed_from),
         **metrics,
         "learned_nothing": reason,
+        "temperature_scaling": calibration,
         "model_selection": {**selected, "data": "val split (lowest val_loss over every epoch)"},
         "training_phases": list(phases),
         "validation": validation,
@@ -212,6 +237,11 @@ def train(dataset_dir, runs_dir, config, resume=None, config_file=None):
     )
     with strategy.scope():
         model = method.build(settings)
+    if settings["temperature_scaling"]:
+        try:  # a method whose model cannot be scaled fails before training, not after
+            output_logit_layer(model)
+        except ValueError as error:
+            raise UserError(f"--temperature-scaling: {error}") from None
     try:
         selected = fit_phases(
             model,
@@ -265,6 +295,7 @@ def train(dataset_dir, runs_dir, config, resume=None, config_file=None):
         training_phases(settings),
         listed_test_videos(dataset_dir, split),
         config["evaluation"],
+        settings["temperature_scaling"],
     )
     if scratch is None:  # the chief
         if settings["explain"]:
