@@ -27,7 +27,7 @@ from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE
 from common.evaluation.review import flag_for_review, review_reasons
 from common.faces.base import Face
-from common.inference import analyst_report, predict
+from common.inference import analyst_report, face_scoring, scorer
 from tools.browser import opened_report, why_no_browser
 
 SETTINGS = dict(DEFAULTS["predict"])  # threshold 0.5, band 0.1, at least 4 frames with a face
@@ -36,7 +36,7 @@ LEFT, RIGHT = (20, 60, 80, 80), (220, 60, 80, 80)  # two faces in the 320x240 fr
 
 def faces_table(rows):
     """Face scores from ``(video, frame_index, track_id, p_fake)`` tuples."""
-    return pd.DataFrame(rows, columns=predict.FACE_COLUMNS)
+    return pd.DataFrame(rows, columns=face_scoring.FACE_COLUMNS)
 
 
 def prediction_rows(*rows):
@@ -44,7 +44,9 @@ def prediction_rows(*rows):
     return pd.DataFrame(
         [
             {
-                **predict.unknown_row(video, "no face found in 4 frames" if verdict == "UNKNOWN" else ""),
+                **face_scoring.unknown_row(
+                    video, "no face found in 4 frames" if verdict == "UNKNOWN" else ""
+                ),
                 "verdict": verdict,
                 "fake_probability": p_fake,
             }
@@ -85,7 +87,7 @@ def test_needs_review_flags_borderline_disagreeing_and_thinly_scored_videos_but_
 
 
 def thumbnail(brightness, size=16):
-    return predict.base64_jpeg(np.full((size, size, 3), brightness, np.uint8))
+    return face_scoring.base64_jpeg(np.full((size, size, 3), brightness, np.uint8))
 
 
 def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_path):
@@ -95,7 +97,7 @@ def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_
     faces = faces_table(
         [("a.mp4", 20, 1, 0.2), ("a.mp4", 10, 0, 0.9), ("a.mp4", 0, 0, 0.7), ("a.mp4", 0, 1, 0.3)]
     )
-    faces[predict.THUMBNAIL_COLUMN] = [thumbnail(value) for value in (10, 20, 30, 40)]
+    faces[face_scoring.THUMBNAIL_COLUMN] = [thumbnail(value) for value in (10, 20, 30, 40)]
     settings = {**SETTINGS, "report_thumbnail": 16}
     video_file = tmp_path / "videos" / "a.mp4"
     video_file.parent.mkdir()
@@ -186,7 +188,7 @@ def write_two_face_video(path, left, right, frames=6, size=(160, 120)):
 
 @pytest.fixture
 def two_face_detector(monkeypatch):
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: TwoFaceDetector())
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: TwoFaceDetector())
 
 
 def labelled_folder(root):

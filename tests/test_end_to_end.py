@@ -153,7 +153,7 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     video, so it gets exactly the P(fake) stage 04 reported (tiny data, 12 frames a video, small_cnn at 32 px)."""
     import yaml
 
-    from common.inference import predict
+    from common.inference import scorer
 
     paper = yaml.safe_load((ROOT / "configs" / "ffpp_c23_xception.yaml").read_text())
     assert paper["video"]["sampling"] == "frames" and "frames" not in paper["predict"]
@@ -169,7 +169,7 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     from common.stages import crop_faces as stage02  # what 02-crop-faces-with-mtcnn.py runs
 
     monkeypatch.setattr(stage02, "build_detector", lambda preprocess: OneFaceDetector())
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: OneFaceDetector())
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: OneFaceDetector())
     work = tmp_path / "work"
     stages = [
         ("01-convert-video-to-image.py", ["--input", tmp_path / "videos", "--output", work / "frames"]),

@@ -24,7 +24,8 @@ from common.core.model_file import RUN_METRICS, resolve_model_path
 from common.evaluation.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, track_scores
 from common.evaluation.review import review_reasons
 from common.evaluation.run_report import FIGURES
-from common.inference.predict import GRADCAM_COLUMN, LABEL_COLUMN, THUMBNAIL_COLUMN
+from common.inference.face_scoring import GRADCAM_COLUMN, THUMBNAIL_COLUMN
+from common.inference.outputs import LABEL_COLUMN
 
 log = logging.getLogger(__name__)
 

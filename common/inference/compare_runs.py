@@ -39,7 +39,7 @@ from common.evaluation.uncertainty import (
     delong_test,
     paired_bootstrap_auc,
 )
-from common.inference.predict import LABEL_COLUMN, beside
+from common.inference.outputs import LABEL_COLUMN, beside
 
 log = logging.getLogger(__name__)
 

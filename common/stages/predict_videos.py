@@ -19,7 +19,15 @@ from common.data.download_check import check_download, check_option
 from common.evaluation import evaluate as evaluation
 from common.evaluation.review import flag_for_review
 from common.evaluation.run_report import add_cross_dataset
-from common.inference import analyst_report, predict
+from common.inference import (
+    analyst_report,
+    batch_scoring,
+    face_scoring,
+    frames_and_faces,
+    outputs,
+    scorer,
+    videos_to_score,
+)
 from common.io.perturbations import PERTURBATIONS, describe_perturbation, parse_perturbation
 from common.io.video import describe_sampling
 
@@ -128,7 +136,7 @@ def score(args, config):
     if args.add_to_report and not Path(args.model).is_dir():
         raise UserError("--add-to-report needs --model to be a run directory of 04-train-cnn.py")
     perturb = parse_perturbation(args.perturb) if args.perturb else None
-    videos, labels, methods = predict.videos_and_labels(
+    videos, labels, methods = videos_to_score.videos_and_labels(
         args.input, args.output, args.labels, args.dataset, config
     )
     report = args.report or analyst_report.default_report_path(args.output, len(videos), config["predict"])
@@ -136,21 +144,24 @@ def score(args, config):
         raise UserError("--report-gradcam needs a report: pass --report PATH.html")
     settings = dict(config["predict"])
     if perturb:  # in the settings, so results kept by a run without it (or with another) are not mixed in
-        settings[predict.PERTURB] = {"name": perturb[0], "level": perturb[1], "seed": config["seed"]}
+        settings[face_scoring.PERTURB] = {"name": perturb[0], "level": perturb[1], "seed": config["seed"]}
     if report:  # keep a thumbnail of every face (and Grad-CAM overlays) for the page
         settings.update(
-            {predict.KEEP_THUMBNAILS: True, predict.GRADCAM_FACES: GRADCAM_TOP * args.report_gradcam}
+            {
+                face_scoring.KEEP_THUMBNAILS: True,
+                face_scoring.GRADCAM_FACES: GRADCAM_TOP * args.report_gradcam,
+            }
         )
-    model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None, args.workers)
-    identity = predict.scoring_identity(args.model, metadata, {**config, "predict": settings})
-    scored = predict.ScoredVideos(args.output, identity)
-    predictions, faces, complete = predict.score_shard(
+    model, metadata, detector = scorer.load_scorer(args.model, config, args.config is not None, args.workers)
+    identity = batch_scoring.scoring_identity(args.model, metadata, {**config, "predict": settings})
+    scored = batch_scoring.ScoredVideos(args.output, identity)
+    predictions, faces, complete = batch_scoring.score_shard(
         videos, args.shard, model, detector, metadata, settings, labels, methods, scored, args.workers
     )
     if not complete:  # the last shard to finish writes the outputs
-        return predict.exit_code(predictions)
+        return outputs.exit_code(predictions)
     predictions = flag_for_review(predictions, faces, settings).assign(model_sha256=identity["model_sha256"])
-    predict.write_predictions(predictions, faces, args.output, settings)
+    outputs.write_predictions(predictions, faces, args.output, settings)
     print(evaluation.summary_table(predictions, args.output))
     metrics = None
     if labels is not None:
@@ -158,7 +169,7 @@ def score(args, config):
         data += f" in {args.input}"
         if perturb:
             data += f", {describe_perturbation(*perturb)}"
-        sampled = describe_sampling(predict.sampling(metadata, settings["frames"]))
+        sampled = describe_sampling(frames_and_faces.sampling(metadata, settings["frames"]))
         text, metrics = evaluation.report_predictions(
             predictions,
             faces,
@@ -180,7 +191,7 @@ def score(args, config):
         )
         print(f"report -> {analyst_report.write_report(report, page)}")
     scored.remove()  # every output is written
-    return predict.exit_code(predictions)
+    return outputs.exit_code(predictions)
 
 
 def main(argv=None):
