@@ -25,6 +25,7 @@ from common.evaluation import evaluate as evaluation
 from common.faces.base import Face
 from common.faces.detection import faces_with_tracks
 from common.inference import batch_scoring, face_scoring, frames_and_faces, outputs, scorer
+from common.inference.predict import ScoringRequest, score_videos
 from common.models import methods
 from common.models.classifier import build_model
 
@@ -130,6 +131,28 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
     summary = capsys.readouterr().out
     assert "UNKNOWN        3" in summary and str(output) in summary and "s per video" in summary
     assert stand_in_detector == [DEFAULTS["preprocess"]] * 2  # one per worker for the whole batch
+
+
+def test_stage_05_is_one_library_call_that_writes_what_the_script_writes(
+    run_dir, tmp_path, stand_in_detector, capsys
+):
+    videos = tmp_path / "videos"
+    write_video(videos / "good.mp4", frames=8)
+    write_bad_files(videos)
+    by_script = tmp_path / "script" / "predictions.csv"
+    assert stage05.main(stage05_argv(run_dir, videos, by_script, "--frames", "4")) == 1
+    capsys.readouterr()
+    by_call = tmp_path / "call" / "predictions.csv"
+    config = {**DEFAULTS, "predict": {**DEFAULTS["predict"], "frames": 4}}
+    request = ScoringRequest(input=str(videos), output=str(by_call), model=str(run_dir))
+    said = []
+    assert score_videos(request, config, said.append) == 1
+
+    for kind in ("", "_frames", "_tracks"):
+        made = by_call.with_name(f"predictions{kind}.csv").read_bytes()
+        assert made == by_script.with_name(f"predictions{kind}.csv").read_bytes(), kind
+    assert capsys.readouterr().out == ""  # the summary goes where the caller says, not to stdout
+    assert any(str(by_call) in text and "UNKNOWN" in text for text in said)
 
 
 def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_detector):

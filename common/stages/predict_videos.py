@@ -1,7 +1,5 @@
 """Stage 05: score videos with a trained model into a predictions CSV; with labels, video-level metrics too."""
 
-from pathlib import Path
-
 from common.cli import (
     config_option,
     non_negative_int,
@@ -12,26 +10,11 @@ from common.cli import (
 )
 from common.core.config import DEFAULTS
 from common.core.errors import UserError
-from common.core.files import output_lock
 from common.core.shard import shard_option
 from common.data.adapters import label_options
 from common.data.download_check import check_download, check_option
-from common.evaluation import evaluate as evaluation
-from common.evaluation.review import flag_for_review
-from common.evaluation.run_report import add_cross_dataset
-from common.inference import (
-    analyst_report,
-    batch_scoring,
-    face_scoring,
-    frames_and_faces,
-    outputs,
-    scorer,
-    videos_to_score,
-)
-from common.io.perturbations import PERTURBATIONS, describe_perturbation, parse_perturbation
-from common.io.video import describe_sampling
-
-GRADCAM_TOP = 3  # crops per video with a Grad-CAM overlay under --report-gradcam
+from common.inference.predict import GRADCAM_TOP, ScoringRequest, score_videos
+from common.io.perturbations import PERTURBATIONS
 
 
 def build_parser():
@@ -128,70 +111,21 @@ def run(args, config):
         if not args.dataset:
             raise UserError("--check needs --dataset (celebdf, ffpp or dfd)")
         return check_download(args.input, args.dataset, config)
-    with output_lock(Path(args.output).parent, Path(args.output).name, args.shard, tree=False):  # one run
-        return score(args, config)
-
-
-def score(args, config):
-    if args.add_to_report and not Path(args.model).is_dir():
-        raise UserError("--add-to-report needs --model to be a run directory of 04-train-cnn.py")
-    perturb = parse_perturbation(args.perturb) if args.perturb else None
-    videos, labels, methods = videos_to_score.videos_and_labels(
-        args.input, args.output, args.labels, args.dataset, config
+    request = ScoringRequest(
+        input=args.input,
+        output=args.output,
+        model=args.model,
+        labels=args.labels,
+        dataset=args.dataset,
+        report=args.report,
+        gradcam=args.report_gradcam,
+        perturb=args.perturb,
+        add_to_report=args.add_to_report,
+        workers=args.workers,
+        shard=args.shard,
+        config_file_given=args.config is not None,
     )
-    report = args.report or analyst_report.default_report_path(args.output, len(videos), config["predict"])
-    if args.report_gradcam and not report:
-        raise UserError("--report-gradcam needs a report: pass --report PATH.html")
-    settings = dict(config["predict"])
-    if perturb:  # in the settings, so results kept by a run without it (or with another) are not mixed in
-        settings[face_scoring.PERTURB] = {"name": perturb[0], "level": perturb[1], "seed": config["seed"]}
-    if report:  # keep a thumbnail of every face (and Grad-CAM overlays) for the page
-        settings.update(
-            {
-                face_scoring.KEEP_THUMBNAILS: True,
-                face_scoring.GRADCAM_FACES: GRADCAM_TOP * args.report_gradcam,
-            }
-        )
-    model, metadata, detector = scorer.load_scorer(args.model, config, args.config is not None, args.workers)
-    identity = batch_scoring.scoring_identity(args.model, metadata, {**config, "predict": settings})
-    scored = batch_scoring.ScoredVideos(args.output, identity)
-    predictions, faces, complete = batch_scoring.score_shard(
-        videos, args.shard, model, detector, metadata, settings, labels, methods, scored, args.workers
-    )
-    if not complete:  # the last shard to finish writes the outputs
-        return outputs.exit_code(predictions)
-    predictions = flag_for_review(predictions, faces, settings).assign(model_sha256=identity["model_sha256"])
-    outputs.write_predictions(predictions, faces, args.output, settings)
-    print(evaluation.summary_table(predictions, args.output))
-    metrics = None
-    if labels is not None:
-        data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
-        data += f" in {args.input}"
-        if perturb:
-            data += f", {describe_perturbation(*perturb)}"
-        sampled = describe_sampling(frames_and_faces.sampling(metadata, settings["frames"]))
-        text, metrics = evaluation.report_predictions(
-            predictions,
-            faces,
-            settings,
-            args.output,
-            data,
-            sampled,
-            config["evaluation"],
-            metadata.get("validation_threshold"),
-        )
-        print(text)
-        if args.add_to_report and metrics is not None:
-            name = args.dataset or Path(args.input).name
-            print(f"cross-dataset table of {add_cross_dataset(args.model, name, metrics)} updated ({name})")
-    if report:
-        model_facts = analyst_report.model_facts(args.model, metadata, identity["model_sha256"])
-        page = analyst_report.report_data(
-            predictions, faces, settings, model_facts, dict(videos), report, metrics, str(args.input)
-        )
-        print(f"report -> {analyst_report.write_report(report, page)}")
-    scored.remove()  # every output is written
-    return outputs.exit_code(predictions)
+    return score_videos(request, config, print)
 
 
 def main(argv=None):
