@@ -26,6 +26,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from common.core.config import DEFAULTS  # noqa: E402
+from common.evaluation.aggregate import track_table  # noqa: E402
+from common.evaluation.review import review_reasons  # noqa: E402
 from common.inference import analyst_report, face_scoring  # noqa: E402
 from tools.browser import opened_report, why_no_browser  # noqa: E402
 
@@ -94,7 +96,11 @@ def main(argv=None):
     report = args.output / "report.html"
     started = time.perf_counter()
     model = {"backbone": "synthetic", "sha256": "0" * 64, "test_auc": None}
-    data = analyst_report.report_data(predictions, faces, settings, model, {}, report, None, "synthetic")
+    tracks = track_table(faces, settings)
+    reasons = review_reasons(predictions, faces, tracks, settings)
+    data = analyst_report.report_data(
+        predictions, faces, tracks, reasons, settings, model, {}, report, None, "synthetic"
+    )
     analyst_report.write_report(report, data)
     built = time.perf_counter() - started
     size = report.stat().st_size

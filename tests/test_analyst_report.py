@@ -25,6 +25,7 @@ from test_predict import (  # noqa: F401  (fixtures)
 
 from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE
+from common.evaluation.aggregate import track_table
 from common.evaluation.review import flag_for_review, review_reasons
 from common.faces.base import Face
 from common.inference import analyst_report, face_scoring, scorer
@@ -71,19 +72,20 @@ def test_needs_review_flags_borderline_disagreeing_and_thinly_scored_videos_but_
         + [("two_people", i, 1, 0.1) for i in four]
         + [("glimpsed", i, 0, 0.1) for i in range(3)]  # 3 frames with a face: fewer than 4
     )
-    assert review_reasons(predictions, faces, SETTINGS) == {
+    tracks = track_table(faces, SETTINGS)
+    assert review_reasons(predictions, faces, tracks, SETTINGS) == {
         "clear_fake": [],
         "borderline": ["borderline"],
         "two_people": ["tracks disagree"],
         "glimpsed": ["few frames"],
         "faceless": [],
     }
-    flagged = flag_for_review(predictions, faces, SETTINGS)
+    flagged = flag_for_review(predictions, review_reasons(predictions, faces, tracks, SETTINGS))
     assert list(flagged["needs_review"]) == [False, True, True, True, False]
     assert list(flagged["verdict"]) == list(predictions["verdict"])  # the verdict keeps its meaning
     narrow = {**SETTINGS, "review_band": 0.01, "review_min_frames": 0}
-    assert not review_reasons(predictions, faces, narrow)["borderline"]
-    assert not review_reasons(predictions, faces, narrow)["glimpsed"]
+    assert not review_reasons(predictions, faces, track_table(faces, narrow), narrow)["borderline"]
+    assert not review_reasons(predictions, faces, track_table(faces, narrow), narrow)["glimpsed"]
 
 
 def thumbnail(brightness, size=16):
@@ -105,8 +107,19 @@ def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_
     report = tmp_path / "out" / "report.html"
     model_facts = {"backbone": "small_cnn", "sha256": "cd" * 32, "test_auc": None}
 
+    tracks = track_table(faces, settings)
+    reasons = review_reasons(predictions, faces, tracks, settings)
     data = analyst_report.report_data(
-        predictions, faces, settings, model_facts, {"a.mp4": video_file}, report, None, "videos/"
+        predictions,
+        faces,
+        tracks,
+        reasons,
+        settings,
+        model_facts,
+        {"a.mp4": video_file},
+        report,
+        None,
+        "videos/",
     )
     assert [video["name"] for video in data["videos"]] == ["a.mp4", "b.mp4"]
     first, unknown = data["videos"]
@@ -141,7 +154,10 @@ def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_
 
     # the page carries exactly this data, and a name cannot close its script element
     predictions.loc[1, "video"] = "</script><b>x</b>.mp4"
-    data = analyst_report.report_data(predictions, faces, settings, model_facts, {}, report, None, "v")
+    reasons = review_reasons(predictions, faces, tracks, settings)  # keyed by the new name
+    data = analyst_report.report_data(
+        predictions, faces, tracks, reasons, settings, model_facts, {}, report, None, "v"
+    )
     page = analyst_report.render(data)
     embedded = re.search(
         r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S

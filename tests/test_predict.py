@@ -21,6 +21,7 @@ from common.core.errors import UserError
 from common.core.model_file import MODEL_FILE, save_model, update_metadata
 from common.data import pipeline as data
 from common.data.adapters import parse_label
+from common.evaluation import aggregate
 from common.evaluation import evaluate as evaluation
 from common.faces.base import Face
 from common.faces.detection import faces_with_tracks
@@ -153,6 +154,32 @@ def test_stage_05_is_one_library_call_that_writes_what_the_script_writes(
         assert made == by_script.with_name(f"predictions{kind}.csv").read_bytes(), kind
     assert capsys.readouterr().out == ""  # the summary goes where the caller says, not to stdout
     assert any(str(by_call) in text and "UNKNOWN" in text for text in said)
+
+
+def test_a_runs_face_tracks_are_computed_once_for_the_tracks_csv_the_review_rule_and_the_report(
+    run_dir, tmp_path, stand_in_detector, monkeypatch
+):
+    videos = tmp_path / "videos"
+    for index in range(3):
+        write_video(videos / f"v{index}.mp4", frames=6)
+    whole_tables = []  # the faces each call got
+    original = aggregate.track_scores
+
+    def counted(faces, *args, **kwargs):
+        whole_tables.append(faces["video"].nunique())
+        return original(faces, *args, **kwargs)
+
+    for module in [module for name, module in sys.modules.items() if name.startswith("common.")]:
+        if getattr(module, "track_scores", None) is original:
+            monkeypatch.setattr(module, "track_scores", counted)
+    output = tmp_path / "out" / "predictions.csv"
+    assert stage05.main(stage05_argv(run_dir, videos, output, "--frames", "4")) == 0
+    assert (tmp_path / "out" / "report.html").is_file() and len(read_predictions(output)) == 3
+
+    # one call per video as it is scored (its verdict), then one for the whole run's tracks
+    assert sorted(whole_tables) == [1, 1, 1, 3]
+    tracks = pd.read_csv(tmp_path / "out" / "predictions_tracks.csv")
+    assert len(tracks) == 3 and tracks["decides"].all()
 
 
 def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_detector):

@@ -14,8 +14,6 @@ from common.evaluation.aggregate import (
     UNKNOWN_VERDICT,
     VERDICT_OF_LABEL,
     frame_scores,
-    scoring,
-    track_scores,
 )
 
 log = logging.getLogger(__name__)
@@ -79,21 +77,16 @@ def beside(output, kind):
     return output.with_name(f"{output.stem}_{kind}.csv")
 
 
-def write_predictions(predictions, faces, path, settings):
+def write_predictions(predictions, faces, tracks, path):
     """Write the predictions CSV (``PREDICTION_COLUMNS``, then ``label`` and ``method`` when present) and,
-    next to it, the P(fake) of every scored frame (``_frames.csv``) and face track (``_tracks.csv``, with
-    the verdict of ``settings["aggregate"]`` and whether it decides its video), atomically."""
+    next to it, the P(fake) of every scored frame (``_frames.csv``) and the face tracks ``tracks``
+    (``_tracks.csv``: ``common.evaluation.aggregate.track_table``, with the verdict of the settings' rule
+    and whether it decides its video), atomically."""
     columns = PREDICTION_COLUMNS + [column for column in (LABEL_COLUMN, "method") if column in predictions]
     atomic_write_csv(path, predictions[columns])
     frames = frame_scores(faces) if len(faces) else pd.DataFrame(columns=FRAME_COLUMNS)
     atomic_write_csv(beside(path, "frames"), frames[FRAME_COLUMNS])
-    kwargs = scoring(settings)
-    tracks = (
-        track_scores(faces, kwargs["rule"], kwargs["threshold"], kwargs["min_share"]) if len(faces) else None
-    )
-    atomic_write_csv(
-        beside(path, "tracks"), tracks if tracks is not None else pd.DataFrame(columns=TRACK_COLUMNS)
-    )
+    atomic_write_csv(beside(path, "tracks"), tracks[TRACK_COLUMNS])
 
 
 def exit_code(predictions):

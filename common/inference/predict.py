@@ -8,7 +8,8 @@ from common.core.errors import UserError
 from common.core.files import output_lock
 from common.core.shard import WHOLE, Shard
 from common.evaluation import evaluate as evaluation
-from common.evaluation.review import flag_for_review
+from common.evaluation.aggregate import track_table
+from common.evaluation.review import flag_for_review, review_reasons
 from common.evaluation.run_report import add_cross_dataset
 from common.inference import analyst_report
 from common.inference.batch_scoring import ScoredVideos, score_shard, scoring_identity
@@ -80,8 +81,10 @@ def _score(request, config, say):
     )
     if not complete:  # the last shard to finish writes the outputs
         return exit_code(predictions)
-    predictions = flag_for_review(predictions, faces, settings).assign(model_sha256=identity["model_sha256"])
-    write_predictions(predictions, faces, request.output, settings)
+    tracks = track_table(faces, settings)  # once, for the _tracks.csv, the review rule and the report
+    reasons = review_reasons(predictions, faces, tracks, settings)
+    predictions = flag_for_review(predictions, reasons).assign(model_sha256=identity["model_sha256"])
+    write_predictions(predictions, faces, tracks, request.output)
     say(evaluation.summary_table(predictions, request.output))
     metrics = None
     if labels is not None:
@@ -107,7 +110,16 @@ def _score(request, config, say):
     if report:
         model_facts = analyst_report.model_facts(request.model, metadata, identity["model_sha256"])
         page = analyst_report.report_data(
-            predictions, faces, settings, model_facts, dict(videos), report, metrics, str(request.input)
+            predictions,
+            faces,
+            tracks,
+            reasons,
+            settings,
+            model_facts,
+            dict(videos),
+            report,
+            metrics,
+            str(request.input),
         )
         say(f"report -> {analyst_report.write_report(report, page)}")
     scored.remove()  # every output is written
