@@ -1,6 +1,7 @@
 """The whole pipeline, 01 -> 05, on generated videos: the model must learn to tell the fakes apart."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -207,3 +208,32 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     frames = pd.read_csv(tmp_path / "scored_frames.csv").assign(video=lambda table: table["video"].str[:-4])
     for video_id, rows in test.groupby("video_id"):  # the very frames stage 01 sampled
         assert sorted(frames.loc[frames["video"] == video_id, "frame_index"]) == sorted(rows["frame_index"])
+
+
+def held_out_run(pipeline, tmp_path):
+    """A copy of the pipeline's run directory, so that what a test adds to it stays in the test."""
+    return shutil.copytree((pipeline / "runs" / "latest").resolve(), tmp_path / "run")
+
+
+def test_stage_05_add_to_report_keeps_the_per_video_scores_that_stage_07_compares(pipeline, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from common.inference.compare_runs import compare_runs
+
+    run = held_out_run(pipeline, tmp_path)
+    output = tmp_path / "scored" / "predictions.csv"
+    argv = ["--model", str(run), "--input", str(pipeline / "heldout"), "--output", str(output)]
+    assert load_script("05-predict-video.py").main(DEMO + argv + ["--frames", "6", "--add-to-report"]) == 0
+
+    kept = run / "cross_dataset" / "heldout_predictions.csv"
+    assert kept.read_bytes() == output.read_bytes()
+    assert kept.with_name("heldout_predictions_frames.csv").read_bytes() == (
+        output.with_name("predictions_frames.csv").read_bytes()
+    )
+    markdown, paths = compare_runs([run], tmp_path / "compare", n_resamples=50)  # no --predictions
+    cells = pd.read_csv(paths["cells"]).set_index("test_set")
+    scored = pd.read_csv(output, keep_default_na=False)
+    assert cells.loc["heldout", "auc"] == pytest.approx(
+        roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"])
+    )
+    assert str(kept) in cells.loc["heldout", "scores_from"] and "Not compared" not in markdown

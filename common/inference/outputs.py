@@ -1,20 +1,19 @@
 """Stage 05's outputs: the predictions table and its columns, labels added to it, the CSVs written beside it
-(frames, tracks) and the exit code."""
+(frames, tracks), their copy kept in a run directory (``--add-to-report``) and the exit code."""
 
 import logging
 from pathlib import Path
 
 import pandas as pd
 
-from common.core.files import (
-    atomic_write_csv,
-)
+from common.core.files import atomic_write_bytes, atomic_write_csv
 from common.evaluation.aggregate import (
     TRACK_COLUMNS,
     UNKNOWN_VERDICT,
     VERDICT_OF_LABEL,
     frame_scores,
 )
+from common.evaluation.run_report import CROSS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +86,22 @@ def write_predictions(predictions, faces, tracks, path):
     frames = frame_scores(faces) if len(faces) else pd.DataFrame(columns=FRAME_COLUMNS)
     atomic_write_csv(beside(path, "frames"), frames[FRAME_COLUMNS])
     atomic_write_csv(beside(path, "tracks"), tracks[TRACK_COLUMNS])
+
+
+def kept_predictions(run_dir, name):
+    """Where stage 05 ``--add-to-report`` keeps the predictions CSV of test set ``name`` in the run directory
+    ``run_dir``, beside its metrics (``cross_dataset/<name>.json``): ``cross_dataset/<name>_predictions.csv``,
+    with its ``_frames.csv`` beside it (``beside``)."""
+    return Path(run_dir) / CROSS_DIR / f"{name}_predictions.csv"
+
+
+def keep_predictions(output, run_dir, name):
+    """Copy the predictions CSV ``output`` and its ``_frames.csv`` into ``run_dir`` as test set ``name``
+    (``kept_predictions``), each atomically; return the kept CSV's path."""
+    kept = kept_predictions(run_dir, name)
+    for source, target in ((Path(output), kept), (beside(output, "frames"), beside(kept, "frames"))):
+        atomic_write_bytes(target, source.read_bytes())
+    return kept
 
 
 def exit_code(predictions):

@@ -15,7 +15,7 @@ from common.inference import analyst_report
 from common.inference.batch_scoring import ScoredVideos, score_shard, scoring_identity
 from common.inference.face_scoring import GRADCAM_FACES, KEEP_THUMBNAILS, PERTURB
 from common.inference.frames_and_faces import sampling
-from common.inference.outputs import exit_code, write_predictions
+from common.inference.outputs import exit_code, keep_predictions, write_predictions
 from common.inference.scorer import load_scorer
 from common.inference.videos_to_score import videos_and_labels
 from common.io.perturbations import describe_perturbation, parse_perturbation
@@ -54,6 +54,14 @@ def score_videos(request, config, say=print):
     output = Path(request.output)
     with output_lock(output.parent, output.name, request.shard, tree=False):
         return _score(request, config, say)
+
+
+def add_to_run_report(run_dir, name, output, metrics, say):
+    """Add stage 05's ``metrics`` of test set ``name`` to the cross-dataset table of the run ``run_dir``, and
+    keep its per-video scores there (the predictions CSV ``output`` and its frames, for stage 07)."""
+    kept = keep_predictions(output, run_dir, name)
+    report_md = add_cross_dataset(run_dir, name, metrics)
+    say(f"cross-dataset table of {report_md} updated ({name}); per-video scores kept in {kept}")
 
 
 def _score(request, config, say):
@@ -106,7 +114,7 @@ def _score(request, config, say):
         say(text)
         if request.add_to_report and metrics is not None:
             name = request.dataset or Path(request.input).name
-            say(f"cross-dataset table of {add_cross_dataset(request.model, name, metrics)} updated ({name})")
+            add_to_run_report(request.model, name, request.output, metrics, say)
     if report:
         model_facts = analyst_report.model_facts(request.model, metadata, identity["model_sha256"])
         page = analyst_report.report_data(
