@@ -237,3 +237,39 @@ def test_stage_05_add_to_report_keeps_the_per_video_scores_that_stage_07_compare
         roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"])
     )
     assert str(kept) in cells.loc["heldout", "scores_from"] and "Not compared" not in markdown
+
+
+def test_stage_05_scores_every_test_set_a_yaml_file_lists_and_skips_those_it_finished(
+    pipeline, tmp_path, capsys
+):
+    run = held_out_run(pipeline, tmp_path)
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "held").symlink_to(pipeline / "heldout")
+    listing = tmp_path / "sets" / "test_sets.yaml"
+    listing.write_text(
+        f"held: {{input: held}}\nheld_dfdc: {{dataset: dfdc, input: {pipeline / 'heldout'}}}\n"
+    )
+    out = tmp_path / "out"
+    argv = DEMO + ["--model", str(run), "--test-sets", str(listing), "--output", str(out), "--frames", "6"]
+    assert load_script("05-predict-video.py").main(argv + ["--add-to-report"]) == 0
+
+    for name in ("held", "held_dfdc"):
+        scored = pd.read_csv(out / f"{name}.csv", keep_default_na=False)
+        assert len(scored) == 10 and set(scored["label"]) == {"FAKE", "REAL"}
+        for beside in ("_frames.csv", "_tracks.csv", "_metrics.json", "_report.html"):
+            assert (out / f"{name}{beside}").is_file(), beside
+        assert (run / "cross_dataset" / f"{name}.json").is_file()
+        assert (run / "cross_dataset" / f"{name}_predictions.csv").read_bytes() == (
+            out / f"{name}.csv"
+        ).read_bytes()
+    report = (run / "report.md").read_text()
+    assert "held" in report and "held_dfdc" in report
+    by_folder, by_adapter = (pd.read_csv(out / f"{name}.csv") for name in ("held", "held_dfdc"))
+    assert sorted(by_folder["fake_probability"]) == sorted(by_adapter["fake_probability"])  # the same videos
+    capsys.readouterr()
+
+    written = {path: path.stat().st_mtime_ns for path in out.iterdir()}
+    assert load_script("05-predict-video.py").main(argv) == 0  # again: nothing is scored again
+    printed = capsys.readouterr().out
+    assert printed.count("already scored by this model") == 2
+    assert {path: path.stat().st_mtime_ns for path in out.iterdir()} == written

@@ -182,6 +182,55 @@ def test_a_runs_face_tracks_are_computed_once_for_the_tracks_csv_the_review_rule
     assert len(tracks) == 3 and tracks["decides"].all()
 
 
+@pytest.mark.parametrize(
+    ("listing", "message"),
+    [
+        ("good: {input: videos}\nbad: {input: videos, split: test}\n", "bad: unknown key split"),
+        ("good: {input: videos}\ngone: {input: nowhere}\n", "gone: input"),
+        (
+            "good: {input: videos}\nodd: {dataset: celebdf_v3, input: videos}\n",
+            "unknown dataset 'celebdf_v3'",
+        ),
+        ("both: {dataset: dfdc, labels: labels.csv, input: videos}\n", "give dataset or labels, not both"),
+        ("good: {input: videos}\nnolabels: {labels: missing.csv, input: videos}\n", "labels"),
+        ("good: {input: videos}\nempty: {}\n", "empty: no input"),
+        ("../up: {input: videos}\n", "must be letters, digits"),
+        ("good: {input: videos\n", "not valid YAML"),
+        ("[videos]\n", "expected a mapping of test set names"),
+    ],
+)
+def test_a_bad_test_sets_file_is_one_line_and_exit_2_before_any_work(
+    run_dir, tmp_path, stand_in_detector, capsys, listing, message
+):
+    write_video(tmp_path / "videos" / "a.mp4", frames=4)
+    (tmp_path / "labels.csv").write_text("video,label\na.mp4,fake\n")
+    (tmp_path / "sets.yaml").write_text(listing)
+    out = tmp_path / "out"
+    argv = ["--model", str(run_dir), "--test-sets", str(tmp_path / "sets.yaml"), "--output", str(out)]
+    assert stage05.main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and str(tmp_path / "sets.yaml") in error and len(error.splitlines()) == 1, error
+    assert not out.exists() and stand_in_detector == []  # no set scored, no detector built
+
+
+def test_test_sets_take_the_place_of_input_and_labels(run_dir, tmp_path, capsys):
+    (tmp_path / "sets.yaml").write_text("a: {input: videos}\n")
+    (tmp_path / "videos").mkdir()
+    sets = ["--model", str(run_dir), "--test-sets", str(tmp_path / "sets.yaml")]
+    cases = [
+        (sets + ["--output", str(tmp_path / "o"), "--dataset", "dfdc"], "drop --dataset"),
+        (sets + ["--output", str(tmp_path / "o"), "--input", str(tmp_path / "videos")], "drop --input"),
+        (sets, "--test-sets needs --output FOLDER"),
+        (sets + ["--output", str(tmp_path / "o.csv")], "give a folder"),
+        (sets + ["--output", str(tmp_path / "videos" / "o")], "inside the input of test set a"),
+        (["--model", str(run_dir), "--output", str(tmp_path / "o.csv")], "--input and --output are required"),
+    ]
+    for argv, message in cases:
+        assert stage05.main(argv) == 2
+        error = capsys.readouterr().err.strip()
+        assert message in error and len(error.splitlines()) == 1, error
+
+
 def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_detector):
     write_bad_files(tmp_path / "videos")
     output = tmp_path / "predictions.csv"
@@ -667,6 +716,42 @@ def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_agai
     assert sorted(scored) == ["v2.mp4", "v3.mp4", "v4.mp4"]
     for kind in ("", "_frames", "_tracks"):
         assert (tmp_path / f"resumed{kind}.csv").read_text() == (tmp_path / f"whole{kind}.csv").read_text()
+
+
+def test_test_sets_skip_a_finished_set_and_resume_an_interrupted_one(
+    run_dir, tmp_path, stand_in_detector, monkeypatch, capsys
+):
+    brightness_videos(tmp_path / "sets" / "a", count=2)
+    brightness_videos(tmp_path / "sets" / "b", count=3)
+    listing = tmp_path / "sets" / "sets.yaml"
+    listing.write_text("a: {input: a}\nb: {input: b}\n")  # paths from the file's folder
+    out = tmp_path / "out"
+    argv = ["--model", str(run_dir), "--test-sets", str(listing), "--output", str(out), "--frames", "4"]
+    video_faces = frames_and_faces.video_faces
+    scored = []
+
+    def interrupted_on_fourth(path, *args, **kwargs):  # the second video of set b
+        if len(scored) == 3:
+            raise KeyboardInterrupt
+        scored.append(Path(path).name)
+        return video_faces(path, *args, **kwargs)
+
+    monkeypatch.setattr(frames_and_faces, "video_faces", interrupted_on_fourth)
+    assert stage05.main(argv) == 130
+    assert (out / "a.csv").is_file() and (out / "a_report.html").is_file() and not (out / "b.csv").exists()
+    scored.clear()
+    capsys.readouterr()
+
+    def recording(path, *args, **kwargs):
+        scored.append(f"{Path(path).parent.name}/{Path(path).name}")
+        return video_faces(path, *args, **kwargs)
+
+    monkeypatch.setattr(frames_and_faces, "video_faces", recording)
+    assert stage05.main(argv) == 0
+    assert sorted(scored) == ["b/v1.mp4", "b/v2.mp4"]  # a finished, b resumed after its first video
+    assert "test set a (1/2): already scored by this model" in capsys.readouterr().out
+    assert list(pd.read_csv(out / "b.csv")["video"]) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    assert not (out / "b_parts").exists()
 
 
 def test_results_kept_for_other_settings_are_scored_again(run_dir, tmp_path, stand_in_detector, monkeypatch):

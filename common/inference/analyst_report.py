@@ -35,11 +35,11 @@ STRIP_QUALITY = 60  # JPEG quality of a track's strip of crops: 530 bytes a 48 p
 HISTOGRAM_BINS = 10
 
 
-def default_report_path(output, video_count, settings):
-    """Where stage 05 writes the report when ``--report`` is not given: ``report.html`` beside the
+def default_report_path(output, video_count, settings, name=REPORT_NAME):
+    """Where stage 05 writes the report when ``--report`` is not given: ``name`` (``report.html``) beside the
     predictions CSV ``output`` when fewer than ``predict.report_max_videos`` videos are scored, else None."""
     if video_count < settings["report_max_videos"]:
-        return Path(output).with_name(REPORT_NAME)
+        return Path(output).with_name(name)
     return None
 
 

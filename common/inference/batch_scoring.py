@@ -44,6 +44,13 @@ def scoring_identity(model_path, metadata, config):
     }
 
 
+def parts_folder(output):
+    """Where ``ScoredVideos`` keeps the results of the run writing the predictions CSV ``output``: present
+    until every output is written."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_parts")
+
+
 class ScoredVideos:
     """Stage 05's results kept as each video is scored, one JSON file per video in ``<output stem>_parts/``,
     so that a run killed after N videos resumes at video N+1, and shards (``--shard``) running at once
@@ -55,8 +62,7 @@ class ScoredVideos:
     JOINING = "joining"  # made by the one shard that writes the outputs (``claim_join``)
 
     def __init__(self, output, identity):
-        output = Path(output)
-        self.folder = output.with_name(f"{output.stem}_parts")
+        self.folder = parts_folder(output)
         self.identity = json.loads(json.dumps(identity))
         if self.folder.is_dir():
             stamp = self.folder / self.SETTINGS

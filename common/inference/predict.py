@@ -31,7 +31,9 @@ class ScoringRequest:
     ``labels`` or the official test set of adapter ``dataset``; ``report`` the HTML report's path (None: the
     default rule), ``gradcam`` Grad-CAM overlays in it; ``perturb`` a perturbation ``NAME:LEVEL``;
     ``add_to_report`` the metrics go into the run's cross-dataset table; ``workers`` detection threads;
-    ``shard`` this process's share; ``config_file_given`` whether ``--config`` was given."""
+    ``shard`` this process's share; ``config_file_given`` whether ``--config`` was given; ``name`` the
+    test set's name in the cross-dataset table (None: ``dataset``, else the input folder's name);
+    ``report_name`` the report's file name beside ``output`` when it is written by default."""
 
     input: str
     output: str
@@ -45,6 +47,8 @@ class ScoringRequest:
     workers: int = 1
     shard: Shard = WHOLE
     config_file_given: bool = False
+    name: str | None = None
+    report_name: str = analyst_report.REPORT_NAME
 
 
 def score_videos(request, config, say=print):
@@ -72,7 +76,7 @@ def _score(request, config, say):
         request.input, request.output, request.labels, request.dataset, config
     )
     report = request.report or analyst_report.default_report_path(
-        request.output, len(videos), config["predict"]
+        request.output, len(videos), config["predict"], request.report_name
     )
     if request.gradcam and not report:
         raise UserError("--report-gradcam needs a report: pass --report PATH.html")
@@ -113,7 +117,7 @@ def _score(request, config, say):
         )
         say(text)
         if request.add_to_report and metrics is not None:
-            name = request.dataset or Path(request.input).name
+            name = request.name or request.dataset or Path(request.input).name
             add_to_run_report(request.model, name, request.output, metrics, say)
     if report:
         model_facts = analyst_report.model_facts(request.model, metadata, identity["model_sha256"])

@@ -14,7 +14,16 @@ from common.core.shard import shard_option
 from common.data.adapters import label_options
 from common.data.download_check import check_download, check_option
 from common.inference.predict import GRADCAM_TOP, ScoringRequest, score_videos
+from common.inference.test_sets import score_test_sets
 from common.io.perturbations import PERTURBATIONS
+
+TEST_SETS_EXCLUDE = {  # flags a --test-sets file gives per set, or that name one output
+    "--input": "input",
+    "--labels": "labels",
+    "--dataset": "dataset",
+    "--report": "report",
+    "--check": "check",
+}
 
 
 def build_parser():
@@ -28,7 +37,17 @@ def build_parser():
         "over the frames. fake_probability never depends on the rule. Frame and track scores go to <output "
         "stem>_frames.csv and _tracks.csv. With labels, also frame- and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
-        output_help="predictions CSV (must not lie inside --input)",
+        output_help="predictions CSV (must not lie inside --input); with --test-sets, a folder",
+        required=False,
+    )
+    parser.add_argument(
+        "--test-sets",
+        metavar="FILE.yaml",
+        help="score every test set this YAML file lists instead of --input, one after the other, each into "
+        "--output FOLDER/<name>.csv with its outputs beside it: a mapping of names to {input: ROOT, "
+        "dataset: ADAPTER or labels: CSV} (paths relative to the file). A set this model already finished "
+        "is skipped, an interrupted one resumes; with --add-to-report each goes into the run's "
+        "cross-dataset table under its name",
     )
     parser.add_argument("--model", required=True, help="run directory of 04-train-cnn.py or its model.keras")
     config_option(
@@ -107,6 +126,14 @@ def build_parser():
 
 
 def run(args, config):
+    if args.test_sets:
+        given = [flag for flag, value in TEST_SETS_EXCLUDE.items() if getattr(args, value)]
+        if given:
+            raise UserError(f"--test-sets lists each set's input and labels: drop {', '.join(given)}")
+        if not args.output:
+            raise UserError("--test-sets needs --output FOLDER")
+    elif not args.input or not args.output:
+        raise UserError("--input and --output are required (or --test-sets FILE.yaml and --output FOLDER)")
     if args.check:  # nothing written, the model not even loaded
         if not args.dataset:
             raise UserError("--check needs --dataset (celebdf, ffpp or dfd)")
@@ -125,6 +152,8 @@ def run(args, config):
         shard=args.shard,
         config_file_given=args.config is not None,
     )
+    if args.test_sets:
+        return score_test_sets(args.test_sets, request, config, print)
     return score_videos(request, config, print)
 
 
