@@ -250,7 +250,7 @@ def test_stage_05_scores_every_test_set_a_yaml_file_lists_and_skips_those_it_fin
         f"held: {{input: held}}\nheld_dfdc: {{dataset: dfdc, input: {pipeline / 'heldout'}}}\n"
     )
     out = tmp_path / "out"
-    argv = DEMO + ["--model", str(run), "--test-sets", str(listing), "--output", str(out), "--frames", "6"]
+    argv = DEMO + ["--model", str(run), "--test-sets", str(listing), "--output", str(out), "--frames", "3"]
     assert load_script("05-predict-video.py").main(argv + ["--add-to-report"]) == 0
 
     for name in ("held", "held_dfdc"):
