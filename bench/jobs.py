@@ -184,7 +184,7 @@ def one_by_one(model_file, videos_dir, frames):
 
     from common.core.model_file import load_model
     from common.faces.detection import crop_with_margin
-    from common.inference.predict import find_videos
+    from common.inference.videos_to_score import find_videos
     from common.io.video import evenly_spaced, probe_video, resize_frame, scale_for_width
 
     model, metadata = load_model(model_file)

@@ -85,7 +85,8 @@ def decode_seconds(clips, frames):
     saved by ``save_random_model``, one clip after another, in a fresh process."""
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[1])\n"
-        "from common.core.config import DEFAULTS\nfrom common.inference.predict import find_videos, video_frames\n"
+        "from common.core.config import DEFAULTS\nfrom common.inference.videos_to_score import find_videos\n"
+        "from common.inference.frames_and_faces import video_frames\n"
         "started = time.perf_counter()\n"
         "for _, path in find_videos(sys.argv[2]):\n"
         "    list(video_frames(path, int(sys.argv[3]), DEFAULTS['video']['jpeg_quality'], "
@@ -114,7 +115,7 @@ def main():
     parser.add_argument("--decode-only", action="store_true", help="also time decoding the sampled frames")
     args = parser.parse_args()
 
-    from common.inference.predict import find_videos
+    from common.inference.videos_to_score import find_videos
 
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)

@@ -26,7 +26,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from common.core.config import DEFAULTS  # noqa: E402
-from common.inference import analyst_report, predict  # noqa: E402
+from common.evaluation.aggregate import track_table  # noqa: E402
+from common.evaluation.review import review_reasons  # noqa: E402
+from common.inference import analyst_report, face_scoring  # noqa: E402
 from tools.browser import opened_report, why_no_browser  # noqa: E402
 
 
@@ -45,7 +47,7 @@ def synthetic_scores(videos, frames, two_person, size, seed):
     for number in range(videos):
         name = f"{'fake' if number % 2 else 'real'}/clip{number:05d}.mp4"
         if number % 50 == 49:
-            rows.append({**predict.unknown_row(name, "no face found in 32 frames", frames), "fps": 30.0})
+            rows.append({**face_scoring.unknown_row(name, "no face found in 32 frames", frames), "fps": 30.0})
             continue
         tracks = 2 if number % two_person == 0 else 1
         level = rng.beta(2, 5) if number % 2 == 0 else rng.beta(5, 2)
@@ -57,11 +59,11 @@ def synthetic_scores(videos, frames, two_person, size, seed):
                     np.clip(crop, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA
                 )
                 p_fake = float(np.clip(level + rng.normal(0, 0.1), 0, 1))
-                faces.append((name, frame * 9, track, p_fake, predict.base64_jpeg(thumbnail)))
+                faces.append((name, frame * 9, track, p_fake, face_scoring.base64_jpeg(thumbnail)))
         p_video = float(np.mean([face[3] for face in faces if face[0] == name and face[2] == 0]))
         rows.append(
             {
-                **predict.unknown_row(name, ""),
+                **face_scoring.unknown_row(name, ""),
                 "verdict": "FAKE" if p_video >= 0.5 else "REAL",
                 "fake_probability": p_video,
                 "frames_sampled": frames,
@@ -72,7 +74,7 @@ def synthetic_scores(videos, frames, two_person, size, seed):
                 "fps": 30.0,
             }
         )
-    columns = [*predict.FACE_COLUMNS, predict.THUMBNAIL_COLUMN]
+    columns = [*face_scoring.FACE_COLUMNS, face_scoring.THUMBNAIL_COLUMN]
     return pd.DataFrame(rows), pd.DataFrame(faces, columns=columns)
 
 
@@ -94,7 +96,11 @@ def main(argv=None):
     report = args.output / "report.html"
     started = time.perf_counter()
     model = {"backbone": "synthetic", "sha256": "0" * 64, "test_auc": None}
-    data = analyst_report.report_data(predictions, faces, settings, model, {}, report, None, "synthetic")
+    tracks = track_table(faces, settings)
+    reasons = review_reasons(predictions, faces, tracks, settings)
+    data = analyst_report.report_data(
+        predictions, faces, tracks, reasons, settings, model, {}, report, None, "synthetic"
+    )
     analyst_report.write_report(report, data)
     built = time.perf_counter() - started
     size = report.stat().st_size

@@ -26,10 +26,11 @@ from test_predict import (  # noqa: F401  (fixtures)
 
 from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE
+from common.evaluation.aggregate import track_table
 from common.evaluation.figures import FIGURES
 from common.evaluation.review import flag_for_review, review_reasons
 from common.faces.base import Face
-from common.inference import analyst_report, predict
+from common.inference import analyst_report, face_scoring, scorer
 from tools.browser import opened_report, why_no_browser
 
 SETTINGS = dict(DEFAULTS["predict"])  # threshold 0.5, band 0.1, at least 4 frames with a face
@@ -38,7 +39,7 @@ LEFT, RIGHT = (20, 60, 80, 80), (220, 60, 80, 80)  # two faces in the 320x240 fr
 
 def faces_table(rows):
     """Face scores from ``(video, frame_index, track_id, p_fake)`` tuples."""
-    return pd.DataFrame(rows, columns=predict.FACE_COLUMNS)
+    return pd.DataFrame(rows, columns=face_scoring.FACE_COLUMNS)
 
 
 def prediction_rows(*rows):
@@ -46,7 +47,9 @@ def prediction_rows(*rows):
     return pd.DataFrame(
         [
             {
-                **predict.unknown_row(video, "no face found in 4 frames" if verdict == "UNKNOWN" else ""),
+                **face_scoring.unknown_row(
+                    video, "no face found in 4 frames" if verdict == "UNKNOWN" else ""
+                ),
                 "verdict": verdict,
                 "fake_probability": p_fake,
             }
@@ -71,23 +74,24 @@ def test_needs_review_flags_borderline_disagreeing_and_thinly_scored_videos_but_
         + [("two_people", i, 1, 0.1) for i in four]
         + [("glimpsed", i, 0, 0.1) for i in range(3)]  # 3 frames with a face: fewer than 4
     )
-    assert review_reasons(predictions, faces, SETTINGS) == {
+    tracks = track_table(faces, SETTINGS)
+    assert review_reasons(predictions, faces, tracks, SETTINGS) == {
         "clear_fake": [],
         "borderline": ["borderline"],
         "two_people": ["tracks disagree"],
         "glimpsed": ["few frames"],
         "faceless": [],
     }
-    flagged = flag_for_review(predictions, faces, SETTINGS)
+    flagged = flag_for_review(predictions, review_reasons(predictions, faces, tracks, SETTINGS))
     assert list(flagged["needs_review"]) == [False, True, True, True, False]
     assert list(flagged["verdict"]) == list(predictions["verdict"])  # the verdict keeps its meaning
     narrow = {**SETTINGS, "review_band": 0.01, "review_min_frames": 0}
-    assert not review_reasons(predictions, faces, narrow)["borderline"]
-    assert not review_reasons(predictions, faces, narrow)["glimpsed"]
+    assert not review_reasons(predictions, faces, track_table(faces, narrow), narrow)["borderline"]
+    assert not review_reasons(predictions, faces, track_table(faces, narrow), narrow)["glimpsed"]
 
 
 def thumbnail(brightness, size=16):
-    return predict.base64_jpeg(np.full((size, size, 3), brightness, np.uint8))
+    return face_scoring.base64_jpeg(np.full((size, size, 3), brightness, np.uint8))
 
 
 def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_path):
@@ -97,7 +101,7 @@ def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_
     faces = faces_table(
         [("a.mp4", 20, 1, 0.2), ("a.mp4", 10, 0, 0.9), ("a.mp4", 0, 0, 0.7), ("a.mp4", 0, 1, 0.3)]
     )
-    faces[predict.THUMBNAIL_COLUMN] = [thumbnail(value) for value in (10, 20, 30, 40)]
+    faces[face_scoring.THUMBNAIL_COLUMN] = [thumbnail(value) for value in (10, 20, 30, 40)]
     settings = {**SETTINGS, "report_thumbnail": 16}
     video_file = tmp_path / "videos" / "a.mp4"
     video_file.parent.mkdir()
@@ -105,8 +109,19 @@ def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_
     report = tmp_path / "out" / "report.html"
     model_facts = {"backbone": "small_cnn", "sha256": "cd" * 32, "test_auc": None}
 
+    tracks = track_table(faces, settings)
+    reasons = review_reasons(predictions, faces, tracks, settings)
     data = analyst_report.report_data(
-        predictions, faces, settings, model_facts, {"a.mp4": video_file}, report, None, "videos/"
+        predictions,
+        faces,
+        tracks,
+        reasons,
+        settings,
+        model_facts,
+        {"a.mp4": video_file},
+        report,
+        None,
+        "videos/",
     )
     assert [video["name"] for video in data["videos"]] == ["a.mp4", "b.mp4"]
     first, unknown = data["videos"]
@@ -141,7 +156,10 @@ def test_the_page_data_has_one_entry_per_video_track_and_face_in_time_order(tmp_
 
     # the page carries exactly this data, and a name cannot close its script element
     predictions.loc[1, "video"] = "</script><b>x</b>.mp4"
-    data = analyst_report.report_data(predictions, faces, settings, model_facts, {}, report, None, "v")
+    reasons = review_reasons(predictions, faces, tracks, settings)  # keyed by the new name
+    data = analyst_report.report_data(
+        predictions, faces, tracks, reasons, settings, model_facts, {}, report, None, "v"
+    )
     page = analyst_report.render(data)
     embedded = re.search(
         r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S
@@ -188,7 +206,7 @@ def write_two_face_video(path, left, right, frames=6, size=(160, 120)):
 
 @pytest.fixture
 def two_face_detector(monkeypatch):
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: TwoFaceDetector())
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: TwoFaceDetector())
 
 
 def labelled_folder(root):

@@ -256,3 +256,38 @@ def test_test_splits_of_different_datasets_are_different_columns(tmp_path):
     assert list(cells["test_set"]) == ["test: /data/celebdf/dataset", *["test: /data/ffpp/dataset"] * 2]
     pairs = pd.read_csv(paths["pairs"])
     assert list(zip(pairs["run_a"], pairs["run_b"])) == [("ffpp", "ffpp-7")]
+
+
+def test_scores_kept_in_the_run_by_stage05_are_compared_without_predictions_flags(three_runs, tmp_path):
+    videos, frames = video_scores(11)
+    run = three_runs[2]
+    sha = hashlib.sha256((run / "model.keras").read_bytes()).hexdigest()
+    predictions = videos.assign(label=videos["label"].map({1: "FAKE", 0: "REAL"}), model_sha256=sha)
+    cross = run / "cross_dataset"  # as stage 05 --add-to-report leaves it
+    cross.mkdir()
+    predictions.to_csv(cross / "celebdf_predictions.csv", index=False)
+    frames.drop(columns=["label", "method"]).to_csv(cross / "celebdf_predictions_frames.csv", index=False)
+    (cross / "celebdf.json").write_text(json.dumps({"data": "official test set of --dataset celebdf"}))
+    auc = roc_auc_score(videos["label"], videos["fake_probability"])
+
+    markdown, paths = compare_runs(three_runs, tmp_path / "kept", n_resamples=RESAMPLES)
+    cells = pd.read_csv(paths["cells"])
+    (row,) = cells[cells["test_set"] == "celebdf"].itertuples()
+    assert row.run == run.name and row.auc == pytest.approx(auc)
+    assert "official test set of --dataset celebdf" in row.data and "Not compared" not in markdown
+    _, paths = compare_runs(three_runs, tmp_path / "frames", level="frame", n_resamples=RESAMPLES)
+    cells = pd.read_csv(paths["cells"])
+    assert cells.loc[cells["test_set"] == "celebdf", "auc"].item() == pytest.approx(
+        roc_auc_score(frames["label"], frames["p_fake"])
+    )
+
+    given = tmp_path / "rescored.csv"  # given with --predictions, a CSV takes the kept copy's place
+    predictions.assign(fake_probability=1 - predictions["fake_probability"]).to_csv(given, index=False)
+    _, paths = compare_runs(three_runs, tmp_path / "given", [("celebdf", given)], n_resamples=RESAMPLES)
+    cells = pd.read_csv(paths["cells"])
+    assert cells.loc[cells["test_set"] == "celebdf", "auc"].item() == pytest.approx(1 - auc)
+
+    predictions.assign(model_sha256="0" * 64).to_csv(cross / "celebdf_predictions.csv", index=False)
+    markdown, paths = compare_runs(three_runs, tmp_path / "other", n_resamples=RESAMPLES)
+    assert f"{run.name} has stage 05 metrics on celebdf" in markdown  # scored by another model: left out
+    assert "celebdf" not in set(pd.read_csv(paths["cells"])["test_set"])

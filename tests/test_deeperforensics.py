@@ -11,7 +11,7 @@ from common.core.errors import UserError
 from common.core.manifest import FAKE, REAL, read_table
 from common.data.adapters import list_videos
 from common.data.download_check import check_download
-from common.inference.predict import videos_and_labels
+from common.inference.videos_to_score import videos_and_labels
 
 # M010 and M020 share the target video 005, so they are one group; target 007 is used by no fake.
 DF_FAKES = ["000_M004", "001_M004", "002_W101", "005_M010", "005_M020", "006_M020"]

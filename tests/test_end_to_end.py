@@ -1,6 +1,7 @@
 """The whole pipeline, 01 -> 05, on generated videos: the model must learn to tell the fakes apart."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -153,7 +154,7 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     video, so it gets exactly the P(fake) stage 04 reported (tiny data, 12 frames a video, small_cnn at 32 px)."""
     import yaml
 
-    from common.inference import predict
+    from common.inference import scorer
 
     paper = yaml.safe_load((ROOT / "configs" / "ffpp_c23_xception.yaml").read_text())
     assert paper["video"]["sampling"] == "frames" and "frames" not in paper["predict"]
@@ -169,7 +170,7 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     from common.stages import crop_faces as stage02  # what 02-crop-faces-with-mtcnn.py runs
 
     monkeypatch.setattr(stage02, "build_detector", lambda preprocess: OneFaceDetector())
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: OneFaceDetector())
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: OneFaceDetector())
     work = tmp_path / "work"
     stages = [
         ("01-convert-video-to-image.py", ["--input", tmp_path / "videos", "--output", work / "frames"]),
@@ -207,3 +208,68 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     frames = pd.read_csv(tmp_path / "scored_frames.csv").assign(video=lambda table: table["video"].str[:-4])
     for video_id, rows in test.groupby("video_id"):  # the very frames stage 01 sampled
         assert sorted(frames.loc[frames["video"] == video_id, "frame_index"]) == sorted(rows["frame_index"])
+
+
+def held_out_run(pipeline, tmp_path):
+    """A copy of the pipeline's run directory, so that what a test adds to it stays in the test."""
+    return shutil.copytree((pipeline / "runs" / "latest").resolve(), tmp_path / "run")
+
+
+def test_stage_05_add_to_report_keeps_the_per_video_scores_that_stage_07_compares(pipeline, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from common.inference.compare_runs import compare_runs
+
+    run = held_out_run(pipeline, tmp_path)
+    output = tmp_path / "scored" / "predictions.csv"
+    argv = ["--model", str(run), "--input", str(pipeline / "heldout"), "--output", str(output)]
+    assert load_script("05-predict-video.py").main(DEMO + argv + ["--frames", "6", "--add-to-report"]) == 0
+
+    kept = run / "cross_dataset" / "heldout_predictions.csv"
+    assert kept.read_bytes() == output.read_bytes()
+    assert kept.with_name("heldout_predictions_frames.csv").read_bytes() == (
+        output.with_name("predictions_frames.csv").read_bytes()
+    )
+    markdown, paths = compare_runs([run], tmp_path / "compare", n_resamples=50)  # no --predictions
+    cells = pd.read_csv(paths["cells"]).set_index("test_set")
+    scored = pd.read_csv(output, keep_default_na=False)
+    assert cells.loc["heldout", "auc"] == pytest.approx(
+        roc_auc_score(scored["label"] == "FAKE", scored["fake_probability"])
+    )
+    assert str(kept) in cells.loc["heldout", "scores_from"] and "Not compared" not in markdown
+
+
+def test_stage_05_scores_every_test_set_a_yaml_file_lists_and_skips_those_it_finished(
+    pipeline, tmp_path, capsys
+):
+    run = held_out_run(pipeline, tmp_path)
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "sets" / "held").symlink_to(pipeline / "heldout")
+    listing = tmp_path / "sets" / "test_sets.yaml"
+    listing.write_text(
+        f"held: {{input: held}}\nheld_dfdc: {{dataset: dfdc, input: {pipeline / 'heldout'}}}\n"
+    )
+    out = tmp_path / "out"
+    argv = DEMO + ["--model", str(run), "--test-sets", str(listing), "--output", str(out), "--frames", "3"]
+    assert load_script("05-predict-video.py").main(argv + ["--add-to-report"]) == 0
+
+    for name in ("held", "held_dfdc"):
+        scored = pd.read_csv(out / f"{name}.csv", keep_default_na=False)
+        assert len(scored) == 10 and set(scored["label"]) == {"FAKE", "REAL"}
+        for beside in ("_frames.csv", "_tracks.csv", "_metrics.json", "_report.html"):
+            assert (out / f"{name}{beside}").is_file(), beside
+        assert (run / "cross_dataset" / f"{name}.json").is_file()
+        assert (run / "cross_dataset" / f"{name}_predictions.csv").read_bytes() == (
+            out / f"{name}.csv"
+        ).read_bytes()
+    report = (run / "report.md").read_text()
+    assert "held" in report and "held_dfdc" in report
+    by_folder, by_adapter = (pd.read_csv(out / f"{name}.csv") for name in ("held", "held_dfdc"))
+    assert sorted(by_folder["fake_probability"]) == sorted(by_adapter["fake_probability"])  # the same videos
+    capsys.readouterr()
+
+    written = {path: path.stat().st_mtime_ns for path in out.iterdir()}
+    assert load_script("05-predict-video.py").main(argv) == 0  # again: nothing is scored again
+    printed = capsys.readouterr().out
+    assert printed.count("already scored by this model") == 2
+    assert {path: path.stat().st_mtime_ns for path in out.iterdir()} == written

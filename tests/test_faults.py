@@ -511,7 +511,7 @@ def test_odd_names_a_text_and_an_image_named_mp4_through_stages_01_and_05_and_th
     from test_predict import BoxDetector
     from test_stages_01_03 import tree_digest
 
-    from common.inference import predict
+    from common.inference import scorer
 
     videos = tmp_path / "videos" / "real"
     write_video(videos / "clip 'één' $(rm -rf x) & ;.mp4", frames=20)  # 2 s
@@ -533,7 +533,7 @@ def test_odd_names_a_text_and_an_image_named_mp4_through_stages_01_and_05_and_th
 
     run = tmp_path / "run"
     save_model(build_model("small_cnn", 32, None), run / MODEL_FILE, METADATA)
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: BoxDetector())
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: BoxDetector())
     scores = tmp_path / "scores.csv"
     argv = ["--model", str(run), "--input", str(videos.parent), "--output", str(scores), "--frames", "4"]
     assert load_script("05-predict-video.py").main(argv) == 1  # text.mp4 could not be read

@@ -121,8 +121,8 @@ def test_no_modules_import_each_other_in_a_circle():
         ("common.core.config", "from common.models.backbones import BACKBONES", "common.models.backbones"),
         (
             "common.faces.base",
-            "def f():\n    from common.inference import predict",
-            "common.inference.predict",
+            "def f():\n    from common.inference import scorer",
+            "common.inference.scorer",
         ),
     ],
 )

@@ -10,7 +10,7 @@ from test_train import write_dataset
 from common.core.config import DEFAULTS, choices
 from common.core.errors import UserError
 from common.core.model_file import load_model, read_metadata
-from common.inference import predict
+from common.inference import face_scoring
 from common.models.methods import METHODS, ImageMethod, method_for
 
 stage04 = load_script("04-train-cnn.py")
@@ -62,7 +62,7 @@ def test_a_toy_method_trains_and_scores_through_the_normal_path(tmp_path, toy):
     crops = [np.full((40, 40, 3), value, np.uint8) for value in (60, 120, 180)]
     found = (3, [0, 1, 2], [0, 0, 0], crops)
     settings = {**DEFAULTS["predict"], "batch_size": 2}
-    row, faces = predict.score_faces("toy.mp4", found, model, metadata, settings)
+    row, faces = face_scoring.score_faces("toy.mp4", found, model, metadata, settings)
     assert toy.scored == 3 and len(faces) == 3 and faces["p_fake"].between(0, 1).all()
     assert row["verdict"] in ("FAKE", "REAL")
 

@@ -21,16 +21,18 @@ from common.core.errors import UserError
 from common.core.model_file import MODEL_FILE, save_model, update_metadata
 from common.data import pipeline as data
 from common.data.adapters import parse_label
+from common.evaluation import aggregate
 from common.evaluation import evaluate as evaluation
 from common.faces.base import Face
 from common.faces.detection import faces_with_tracks
-from common.inference import predict
+from common.inference import batch_scoring, face_scoring, frames_and_faces, outputs, scorer
+from common.inference.predict import ScoringRequest, score_videos
 from common.models import methods
 from common.models.classifier import build_model
 
 stage05 = load_script("05-predict-video.py")
 
-COLUMNS = predict.PREDICTION_COLUMNS
+COLUMNS = outputs.PREDICTION_COLUMNS
 SETTINGS = {**DEFAULTS["predict"], "frames": 32}  # --frames 32 (evenly spaced), vote, threshold 0.5
 BOX = (100, 60, 80, 80)  # in the 320x240 frames of a 160x120 video (stage 01 doubles narrow videos)
 
@@ -77,7 +79,7 @@ def stand_in_detector(monkeypatch):
         asked.append(dict(preprocess))
         return BoxDetector()
 
-    monkeypatch.setattr(predict, "build_detector", build)
+    monkeypatch.setattr(scorer, "build_detector", build)
     return asked
 
 
@@ -132,6 +134,103 @@ def test_bad_files_get_error_rows_and_the_good_video_a_verdict(run_dir, tmp_path
     assert stand_in_detector == [DEFAULTS["preprocess"]] * 2  # one per worker for the whole batch
 
 
+def test_stage_05_is_one_library_call_that_writes_what_the_script_writes(
+    run_dir, tmp_path, stand_in_detector, capsys
+):
+    videos = tmp_path / "videos"
+    write_video(videos / "good.mp4", frames=8)
+    write_bad_files(videos)
+    by_script = tmp_path / "script" / "predictions.csv"
+    assert stage05.main(stage05_argv(run_dir, videos, by_script, "--frames", "4")) == 1
+    capsys.readouterr()
+    by_call = tmp_path / "call" / "predictions.csv"
+    config = {**DEFAULTS, "predict": {**DEFAULTS["predict"], "frames": 4}}
+    request = ScoringRequest(input=str(videos), output=str(by_call), model=str(run_dir))
+    said = []
+    assert score_videos(request, config, said.append) == 1
+
+    for kind in ("", "_frames", "_tracks"):
+        made = by_call.with_name(f"predictions{kind}.csv").read_bytes()
+        assert made == by_script.with_name(f"predictions{kind}.csv").read_bytes(), kind
+    assert capsys.readouterr().out == ""  # the summary goes where the caller says, not to stdout
+    assert any(str(by_call) in text and "UNKNOWN" in text for text in said)
+
+
+def test_a_runs_face_tracks_are_computed_once_for_the_tracks_csv_the_review_rule_and_the_report(
+    run_dir, tmp_path, stand_in_detector, monkeypatch
+):
+    videos = tmp_path / "videos"
+    for index in range(3):
+        write_video(videos / f"v{index}.mp4", frames=6)
+    whole_tables = []  # the faces each call got
+    original = aggregate.track_scores
+
+    def counted(faces, *args, **kwargs):
+        whole_tables.append(faces["video"].nunique())
+        return original(faces, *args, **kwargs)
+
+    for module in [module for name, module in sys.modules.items() if name.startswith("common.")]:
+        if getattr(module, "track_scores", None) is original:
+            monkeypatch.setattr(module, "track_scores", counted)
+    output = tmp_path / "out" / "predictions.csv"
+    assert stage05.main(stage05_argv(run_dir, videos, output, "--frames", "4")) == 0
+    assert (tmp_path / "out" / "report.html").is_file() and len(read_predictions(output)) == 3
+
+    # one call per video as it is scored (its verdict), then one for the whole run's tracks
+    assert sorted(whole_tables) == [1, 1, 1, 3]
+    tracks = pd.read_csv(tmp_path / "out" / "predictions_tracks.csv")
+    assert len(tracks) == 3 and tracks["decides"].all()
+
+
+@pytest.mark.parametrize(
+    ("listing", "message"),
+    [
+        ("good: {input: videos}\nbad: {input: videos, split: test}\n", "bad: unknown key split"),
+        ("good: {input: videos}\ngone: {input: nowhere}\n", "gone: input"),
+        (
+            "good: {input: videos}\nodd: {dataset: celebdf_v3, input: videos}\n",
+            "unknown dataset 'celebdf_v3'",
+        ),
+        ("both: {dataset: dfdc, labels: labels.csv, input: videos}\n", "give dataset or labels, not both"),
+        ("good: {input: videos}\nnolabels: {labels: missing.csv, input: videos}\n", "labels"),
+        ("good: {input: videos}\nempty: {}\n", "empty: no input"),
+        ("../up: {input: videos}\n", "must be letters, digits"),
+        ("good: {input: videos\n", "not valid YAML"),
+        ("[videos]\n", "expected a mapping of test set names"),
+    ],
+)
+def test_a_bad_test_sets_file_is_one_line_and_exit_2_before_any_work(
+    run_dir, tmp_path, stand_in_detector, capsys, listing, message
+):
+    write_video(tmp_path / "videos" / "a.mp4", frames=4)
+    (tmp_path / "labels.csv").write_text("video,label\na.mp4,fake\n")
+    (tmp_path / "sets.yaml").write_text(listing)
+    out = tmp_path / "out"
+    argv = ["--model", str(run_dir), "--test-sets", str(tmp_path / "sets.yaml"), "--output", str(out)]
+    assert stage05.main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and str(tmp_path / "sets.yaml") in error and len(error.splitlines()) == 1, error
+    assert not out.exists() and stand_in_detector == []  # no set scored, no detector built
+
+
+def test_test_sets_take_the_place_of_input_and_labels(run_dir, tmp_path, capsys):
+    (tmp_path / "sets.yaml").write_text("a: {input: videos}\n")
+    (tmp_path / "videos").mkdir()
+    sets = ["--model", str(run_dir), "--test-sets", str(tmp_path / "sets.yaml")]
+    cases = [
+        (sets + ["--output", str(tmp_path / "o"), "--dataset", "dfdc"], "drop --dataset"),
+        (sets + ["--output", str(tmp_path / "o"), "--input", str(tmp_path / "videos")], "drop --input"),
+        (sets, "--test-sets needs --output FOLDER"),
+        (sets + ["--output", str(tmp_path / "o.csv")], "give a folder"),
+        (sets + ["--output", str(tmp_path / "videos" / "o")], "inside the input of test set a"),
+        (["--model", str(run_dir), "--output", str(tmp_path / "o.csv")], "--input and --output are required"),
+    ]
+    for argv, message in cases:
+        assert stage05.main(argv) == 2
+        error = capsys.readouterr().err.strip()
+        assert message in error and len(error.splitlines()) == 1, error
+
+
 def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_detector):
     write_bad_files(tmp_path / "videos")
     output = tmp_path / "predictions.csv"
@@ -145,7 +244,7 @@ def test_a_folder_of_only_bad_files_exits_non_zero(run_dir, tmp_path, stand_in_d
 
 def test_a_faceless_video_is_unknown_with_the_reason(model, tmp_path):
     video = write_video(tmp_path / "grey.mp4", frames=20)
-    row, frames = predict.score_video(
+    row, frames = face_scoring.score_video(
         video, model, BoxDetector(None), metadata_with(), SETTINGS, name="grey.mp4"
     )
     assert row == {
@@ -163,7 +262,7 @@ def test_a_faceless_video_is_unknown_with_the_reason(model, tmp_path):
 
 def test_a_single_faceless_file_from_the_command_line(run_dir, tmp_path, monkeypatch):
     video = write_video(tmp_path / "grey.mp4", frames=12)
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: BoxDetector(None))
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: BoxDetector(None))
     output = tmp_path / "single.csv"
     assert (
         stage05.main(stage05_argv(str(run_dir / MODEL_FILE), str(video), str(output), "--frames", "5")) == 1
@@ -390,7 +489,7 @@ def test_a_bad_label_names_its_line(run_dir, tmp_path, capsys):
 def test_crops_follow_the_margin_in_the_model_metadata(tmp_path):
     video = write_video(tmp_path / "v.mp4", frames=10)  # 160x120, doubled to 320x240 as stage 01 does
     for margin, side in ((0.0, 80), (0.3, 128)):  # 80 px box, plus 24 px on each side at 0.3
-        sampled, frame_ids, track_ids, crops = predict.video_faces(
+        sampled, frame_ids, track_ids, crops = frames_and_faces.video_faces(
             video, BoxDetector(), metadata_with(margin=margin), 4
         )
         assert sampled == 4 and frame_ids == [1, 3, 6, 8]  # evenly spaced over 10 frames
@@ -438,11 +537,11 @@ def test_the_script_crops_with_the_model_metadata_not_the_config(
 
 def test_metadata_without_crop_settings_is_refused(model):
     with pytest.raises(UserError, match=r"preprocess\.margin"):
-        predict.check_metadata(
+        scorer.check_metadata(
             model, {"model": "small_cnn", "image_size": 32, "preprocess": {"detector": "mtcnn"}}
         )
     with pytest.raises(UserError, match="image_size 64"):
-        predict.check_metadata(model, {**metadata_with(), "image_size": 64})
+        scorer.check_metadata(model, {**metadata_with(), "image_size": 64})
 
 
 # ---------------------------------------------------------------- the saved model in a fresh process
@@ -464,7 +563,9 @@ def write_face_video(path, frames=4):
 def test_a_fresh_process_scores_like_this_one_with_real_mtcnn(model, run_dir, tmp_path, mtcnn_detector):
     video = write_face_video(tmp_path / "hopper.mp4")
     settings = {**SETTINGS, "aggregate": "mean", "frames": 4}
-    here, _ = predict.score_video(video, model, mtcnn_detector, metadata_with(), settings, name="hopper.mp4")
+    here, _ = face_scoring.score_video(
+        video, model, mtcnn_detector, metadata_with(), settings, name="hopper.mp4"
+    )
     assert here["faces_scored"] == 4 and here["error"] == ""
 
     output = tmp_path / "fresh.csv"
@@ -522,7 +623,7 @@ def test_a_dataset_official_test_video_without_a_face_is_counted_as_listed_not_s
 ):
     from test_protocols import ffpp_tree
 
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: FaceWhereLit())
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: FaceWhereLit())
     root = ffpp_tree(  # original 009 of the test pair is black: no face is found in it
         tmp_path / "ffpp", make=lambda path: write_flat_video(path, 0 if path.name == "009.mp4" else 120)
     )
@@ -545,7 +646,7 @@ def test_a_dataset_official_test_video_without_a_face_is_counted_as_listed_not_s
 def test_the_readme_documents_the_prediction_columns_the_csv_has():
     readme = (ROOT / "README.md").read_text()
     documented = re.search(r"`predictions.csv`: `([^`]+)`", readme).group(1)
-    assert documented.split(", ") == predict.PREDICTION_COLUMNS
+    assert documented.split(", ") == outputs.PREDICTION_COLUMNS
 
 
 def test_add_to_report_needs_a_run_directory(run_dir, tmp_path, capsys):
@@ -559,7 +660,7 @@ def test_a_model_saved_before_the_lone_face_and_track_rules_crops_as_its_trainin
     metadata = metadata_with()
     for key in ("lone_face_min_confidence", "track_min_confidence", "detect_max_width", "faces"):
         del metadata["preprocess"][key]
-    predict.check_metadata(model, metadata)  # accepted: its faces needed min_confidence, lone or not
+    scorer.check_metadata(model, metadata)  # accepted: its faces needed min_confidence, lone or not
     preprocess = metadata["preprocess"]
     assert preprocess["lone_face_min_confidence"] == preprocess["track_min_confidence"] == 0.95
     assert preprocess["detect_max_width"] == 0  # detected on the frame as saved
@@ -595,7 +696,7 @@ def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_agai
     assert stage05.main(stage05_argv(run_dir, videos, whole, "--frames", "4")) == 0
     assert not (tmp_path / "whole_parts").exists()  # removed once every output is written
 
-    video_faces = predict.video_faces  # runs in the worker threads
+    video_faces = frames_and_faces.video_faces  # runs in the worker threads
     scored = []
 
     def interrupted_on_third(path, *args, **kwargs):
@@ -604,7 +705,7 @@ def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_agai
         scored.append(Path(path).name)
         return video_faces(path, *args, **kwargs)
 
-    monkeypatch.setattr(predict, "video_faces", interrupted_on_third)
+    monkeypatch.setattr(frames_and_faces, "video_faces", interrupted_on_third)
     resumed = tmp_path / "resumed.csv"
     assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4", "--workers", "2")) == 130
     assert (
@@ -616,17 +717,55 @@ def test_an_interrupted_scoring_run_resumes_without_scoring_finished_videos_agai
         scored.append(Path(path).name)
         return video_faces(path, *args, **kwargs)
 
-    monkeypatch.setattr(predict, "video_faces", recording)
+    monkeypatch.setattr(frames_and_faces, "video_faces", recording)
     assert stage05.main(stage05_argv(run_dir, videos, resumed, "--frames", "4", "--workers", "2")) == 0
     assert sorted(scored) == ["v2.mp4", "v3.mp4", "v4.mp4"]
     for kind in ("", "_frames", "_tracks"):
         assert (tmp_path / f"resumed{kind}.csv").read_text() == (tmp_path / f"whole{kind}.csv").read_text()
 
 
+def test_test_sets_skip_a_finished_set_and_resume_an_interrupted_one(
+    run_dir, tmp_path, stand_in_detector, monkeypatch, capsys
+):
+    brightness_videos(tmp_path / "sets" / "a", count=2)
+    brightness_videos(tmp_path / "sets" / "b", count=3)
+    listing = tmp_path / "sets" / "sets.yaml"
+    listing.write_text("a: {input: a}\nb: {input: b}\n")  # paths from the file's folder
+    out = tmp_path / "out"
+    argv = ["--model", str(run_dir), "--test-sets", str(listing), "--output", str(out), "--frames", "4"]
+    video_faces = frames_and_faces.video_faces
+    scored = []
+
+    def interrupted_on_fourth(path, *args, **kwargs):  # the second video of set b
+        if len(scored) == 3:
+            raise KeyboardInterrupt
+        scored.append(Path(path).name)
+        return video_faces(path, *args, **kwargs)
+
+    monkeypatch.setattr(frames_and_faces, "video_faces", interrupted_on_fourth)
+    assert stage05.main(argv) == 130
+    assert (out / "a.csv").is_file() and (out / "a_report.html").is_file() and not (out / "b.csv").exists()
+    scored.clear()
+    capsys.readouterr()
+
+    def recording(path, *args, **kwargs):
+        scored.append(f"{Path(path).parent.name}/{Path(path).name}")
+        return video_faces(path, *args, **kwargs)
+
+    monkeypatch.setattr(frames_and_faces, "video_faces", recording)
+    assert stage05.main(argv) == 0
+    assert sorted(scored) == ["b/v1.mp4", "b/v2.mp4"]  # a finished, b resumed after its first video
+    assert "test set a (1/2): already scored by this model" in capsys.readouterr().out
+    assert list(pd.read_csv(out / "b.csv")["video"]) == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    assert not (out / "b_parts").exists()
+
+
 def test_results_kept_for_other_settings_are_scored_again(run_dir, tmp_path, stand_in_detector, monkeypatch):
     videos = brightness_videos(tmp_path / "videos", count=2)
     output = tmp_path / "p.csv"
-    monkeypatch.setattr(predict.ScoredVideos, "remove", lambda self: None)  # as if killed at the very end
+    monkeypatch.setattr(
+        batch_scoring.ScoredVideos, "remove", lambda self: None
+    )  # as if killed at the very end
     assert stage05.main(stage05_argv(run_dir, videos, output, "--frames", "4")) == 0
     first = read_predictions(output)
     assert stage05.main(stage05_argv(run_dir, videos, output, "--frames", "2")) == 0
@@ -693,13 +832,13 @@ def test_kept_results_follow_the_model_file_content_not_its_path(run_dir, tmp_pa
     import shutil
 
     metadata, config = metadata_with(), DEFAULTS
-    here = predict.scoring_identity(run_dir, metadata, config)
+    here = batch_scoring.scoring_identity(run_dir, metadata, config)
     copy = tmp_path / "elsewhere" / MODEL_FILE
     copy.parent.mkdir()
     shutil.copy(run_dir / MODEL_FILE, copy)
-    assert predict.scoring_identity(copy.parent, metadata, config) == here
+    assert batch_scoring.scoring_identity(copy.parent, metadata, config) == here
     copy.write_bytes(copy.read_bytes() + b"\0")  # another model file
-    assert predict.scoring_identity(copy.parent, metadata, config) != here
+    assert batch_scoring.scoring_identity(copy.parent, metadata, config) != here
 
 
 class TwoPeopleDetector:
@@ -715,7 +854,7 @@ def test_a_model_trained_on_the_main_face_scores_that_face_unless_told_otherwise
 ):
     model_file = tmp_path / "main.keras"
     save_model(model, model_file, metadata_with(faces="main"))
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: TwoPeopleDetector())
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: TwoPeopleDetector())
     video = write_video(tmp_path / "two.mp4", frames=10)
     output = tmp_path / "p.csv"
     assert stage05.main(stage05_argv(model_file, video, output, "--frames", "4", *faces.split())) == 0
@@ -724,7 +863,9 @@ def test_a_model_trained_on_the_main_face_scores_that_face_unless_told_otherwise
     scored = pd.read_csv(tmp_path / "p_tracks.csv")
     assert len(scored) == tracks and scored["decides"].all()
     if crop_side:  # the main face is the large one (80 px, 128 with the margin), not the one in the corner
-        _, _, _, crops = predict.video_faces(video, TwoPeopleDetector(), metadata_with(faces="main"), 4)
+        _, _, _, crops = frames_and_faces.video_faces(
+            video, TwoPeopleDetector(), metadata_with(faces="main"), 4
+        )
         assert {crop.shape for crop in crops} == {(crop_side, crop_side, 3)}
 
 
@@ -763,7 +904,7 @@ def write_textured_video(path, frames=6, size=(160, 120)):
 def frames_searched(run_dir, videos, output, monkeypatch, *flags):
     """The RGB frames stage 05 hands the face detector (one worker: videos in order), and its exit code."""
     recorder = FrameRecorder()
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: recorder)
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: recorder)
     code = stage05.main(
         stage05_argv(str(run_dir), str(videos), str(output), "--frames", "3", "--workers", "1", *flags)
     )

@@ -15,7 +15,7 @@ from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE, save_model
 from common.core.shard import parse_shard
 from common.faces.base import Face
-from common.inference import predict
+from common.inference import batch_scoring, face_scoring, frames_and_faces, scorer
 from common.models.classifier import build_model
 
 stage05 = load_script("05-predict-video.py")
@@ -90,7 +90,7 @@ def videos(tmp_path_factory):
 def brightness_detector(monkeypatch):
     """The stage builds ``BrightnessDetector``s; records the videos whose faces were found, as each is done."""
     searched = []
-    video_faces = predict.video_faces
+    video_faces = frames_and_faces.video_faces
 
     def recording(path, *args, **kwargs):
         try:
@@ -98,8 +98,8 @@ def brightness_detector(monkeypatch):
         finally:
             searched.append(path.name)
 
-    monkeypatch.setattr(predict, "build_detector", lambda preprocess: BrightnessDetector())
-    monkeypatch.setattr(predict, "video_faces", recording)
+    monkeypatch.setattr(scorer, "build_detector", lambda preprocess: BrightnessDetector())
+    monkeypatch.setattr(frames_and_faces, "video_faces", recording)
     return searched
 
 
@@ -124,7 +124,7 @@ def one_at_a_time(run_dir, videos, tmp_path_factory):
     """The outputs of a run with --workers 1, the reference every other run must equal byte for byte."""
     folder = tmp_path_factory.mktemp("reference")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(predict, "build_detector", lambda preprocess: BrightnessDetector())
+        patch.setattr(scorer, "build_detector", lambda preprocess: BrightnessDetector())
         assert score(run_dir, videos, folder / "p.csv", "--workers", "1") == 1  # notes.txt is unreadable
     table = pd.read_csv(folder / "p.csv")
     assert set(table["verdict"]) == {"FAKE", "REAL", "UNKNOWN"} and set(table["tracks"]) == {0, 1, 2}
@@ -152,7 +152,9 @@ def test_faces_in_order_detects_at_most_workers_videos_ahead(tmp_path, metadata)
             started.append(len(started))
             return detector.detect(frames_rgb)
 
-    found = predict.faces_in_order([(path.name, path) for path in paths], Recording(), metadata, 2, workers=3)
+    found = frames_and_faces.faces_in_order(
+        [(path.name, path) for path in paths], Recording(), metadata, 2, workers=3
+    )
     for consumed, (name, faces) in enumerate(found, start=1):
         assert name == f"v{consumed - 1}.mp4" and faces[0] == 2
         time.sleep(0.05)  # the caller scoring: the workers get ahead, but no further than allowed
@@ -191,13 +193,15 @@ def test_a_run_without_shard_scores_what_the_shards_left_and_writes_the_outputs(
 def test_shards_starting_at_once_keep_each_others_results(tmp_path):
     identity = {"model": "m.keras", "predict": {"frames": 4}}
     output = tmp_path / "p.csv"
-    faces = pd.DataFrame(columns=predict.FACE_COLUMNS)
+    faces = pd.DataFrame(columns=face_scoring.FACE_COLUMNS)
     errors = []
 
     def shard(start):
         start.wait()
         try:
-            predict.ScoredVideos(output, identity).keep(threading.current_thread().name, {"n": 1}, faces)
+            batch_scoring.ScoredVideos(output, identity).keep(
+                threading.current_thread().name, {"n": 1}, faces
+            )
         except Exception as error:
             errors.append(error)
 
@@ -211,14 +215,14 @@ def test_shards_starting_at_once_keep_each_others_results(tmp_path):
         for thread in threads:
             thread.join()
         assert errors == []
-        scored = predict.ScoredVideos(output, identity)
+        scored = batch_scoring.ScoredVideos(output, identity)
         assert scored.missing([f"video{number}" for number in range(6)]) == []  # none dropped by another
         assert not list(tmp_path.glob(".p_parts*"))  # no half-made folder left behind
         scored.remove()
 
 
 def test_of_shards_finishing_at_once_one_writes_the_outputs(tmp_path):
-    scored = predict.ScoredVideos(tmp_path / "p.csv", {"model": "m"})
+    scored = batch_scoring.ScoredVideos(tmp_path / "p.csv", {"model": "m"})
     assert scored.claim_join() and not scored.claim_join()
 
 
@@ -242,10 +246,10 @@ def test_memory_stays_flat_from_the_tenth_video_to_the_hundredth(tmp_path, model
             memory.append(rss_mb())  # one call per video: 4 frames
             return detector.detect(frames_rgb)
 
-    scored = predict.ScoredVideos(tmp_path / "p.csv", {"model": "tiny"})
+    scored = batch_scoring.ScoredVideos(tmp_path / "p.csv", {"model": "tiny"})
     settings = {**DEFAULTS["predict"], "frames": frames}
-    pool = predict.DetectorPool([Measuring(), Measuring()])
-    predictions, faces = predict.predict_videos(
+    pool = frames_and_faces.DetectorPool([Measuring(), Measuring()])
+    predictions, faces = batch_scoring.predict_videos(
         videos, model, pool, metadata, settings, scored=scored, workers=2
     )
     assert len(predictions) == 100 and len(faces) >= 400 and len(memory) == 100

@@ -16,7 +16,7 @@ from common.core.errors import UserError
 from common.core.manifest import FAKE, REAL, read_table
 from common.data.adapters import list_videos
 from common.data.split import split_by_video
-from common.inference.predict import videos_and_labels
+from common.inference.videos_to_score import videos_and_labels
 
 CELEBDF_FILES = [
     "Celeb-real/id0_0000.mp4",

@@ -9,7 +9,7 @@ from common.core.errors import UserError
 from common.core.manifest import FAKE, REAL, read_table
 from common.data.adapters import list_videos
 from common.data.download_check import check_download
-from common.inference.predict import videos_and_labels
+from common.inference.videos_to_score import videos_and_labels
 
 UADFV_FILES = ["real/0000.mp4", "real/0001.mp4", "real/0048.mp4", "fake/0000_fake.mp4", "fake/0001_fake.mp4"]
 

@@ -73,7 +73,7 @@ def test_frames_past_a_short_end_come_back_empty(tmp_path):
 def test_stage_01_and_stage_05_read_frames_at_the_configured_resolution(tmp_path, resize, width):
     from common.core.manifest import REAL
     from common.data.adapters import VideoRecord
-    from common.inference.predict import video_frames
+    from common.inference.frames_and_faces import video_frames
     from common.io.video import extract_video
 
     video = write_video(tmp_path / "wide.mp4", frames=4, size=(1280, 720))

@@ -148,6 +148,15 @@ def video_scores(faces, rule="vote", threshold=0.5, video_score=VIDEO_SCORE, min
     return pd.DataFrame(rows, columns=columns + [column for column in CARRIED if column in faces])
 
 
+def track_table(faces, settings):
+    """``track_scores`` of ``faces`` by the config's ``predict`` section ``settings``, the one table of a
+    stage 05 run's tracks that its ``_tracks.csv``, review rule and report share; with no face, an empty
+    ``TRACK_COLUMNS`` table."""
+    if not len(faces):
+        return pd.DataFrame(columns=TRACK_COLUMNS)
+    return track_scores(faces, settings["aggregate"], settings["threshold"], settings["track_min_share"])
+
+
 def scoring(settings):
     """The keyword arguments of ``video_scores`` from the config's ``predict`` section: stages 04 and 05 turn
     face scores into video scores with the same settings."""

@@ -12,21 +12,17 @@ has no verdict to review: its ``error`` says why, and ``needs_review`` is false.
 
 import pandas as pd
 
-from common.evaluation.aggregate import FAKE_VERDICT, UNKNOWN_VERDICT, track_scores
+from common.evaluation.aggregate import FAKE_VERDICT, UNKNOWN_VERDICT
 
 
-def review_reasons(predictions, faces, settings):
+def review_reasons(predictions, faces, tracks, settings):
     """``{video: [reason, ...]}`` by the rule above for the rows of ``predictions`` (stage 05's), from their
-    face scores ``faces`` (``video``, ``frame_index``, ``track_id``, ``p_fake``) and ``settings`` (the
-    config's ``predict`` section). A video with no reason maps to ``[]``."""
+    face scores ``faces`` (``video``, ``frame_index``, ``track_id``, ``p_fake``), their face tracks
+    ``tracks`` (``common.evaluation.aggregate.track_table``) and ``settings`` (the config's ``predict``
+    section). A video with no reason maps to ``[]``."""
     threshold, band = settings["threshold"], settings["review_band"]
-    tracks = (
-        track_scores(faces, settings["aggregate"], threshold, settings["track_min_share"])
-        if len(faces)
-        else None
-    )
     fake_tracks = {}
-    if tracks is not None:  # only the tracks that decide their video (a one-frame detection does not)
+    if len(tracks):  # only the tracks that decide their video (a one-frame detection does not)
         deciding = tracks[tracks["decides"]]
         fake_tracks = deciding.groupby("video")["verdict"].agg(lambda verdicts: set(verdicts == FAKE_VERDICT))
     scored_frames = faces.groupby("video")["frame_index"].nunique() if len(faces) else pd.Series(dtype=int)
@@ -44,7 +40,6 @@ def review_reasons(predictions, faces, settings):
     return reasons
 
 
-def flag_for_review(predictions, faces, settings):
-    """``predictions`` with its ``needs_review`` column set by ``review_reasons``."""
-    reasons = review_reasons(predictions, faces, settings)
+def flag_for_review(predictions, reasons):
+    """``predictions`` with its ``needs_review`` column set from ``reasons`` (``review_reasons``)."""
     return predictions.assign(needs_review=[bool(reasons[video]) for video in predictions["video"]])

@@ -21,10 +21,10 @@ import numpy as np
 
 from common.core.files import atomic_write_text, encode_jpeg
 from common.core.model_file import RUN_METRICS, resolve_model_path
-from common.evaluation.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT, track_scores
+from common.evaluation.aggregate import FAKE_VERDICT, REAL_VERDICT, UNKNOWN_VERDICT
 from common.evaluation.figures import FIGURES
-from common.evaluation.review import review_reasons
-from common.inference.predict import GRADCAM_COLUMN, LABEL_COLUMN, THUMBNAIL_COLUMN
+from common.inference.face_scoring import GRADCAM_COLUMN, THUMBNAIL_COLUMN
+from common.inference.outputs import LABEL_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,11 @@ STRIP_QUALITY = 60  # JPEG quality of a track's strip of crops: 530 bytes a 48 p
 HISTOGRAM_BINS = 10
 
 
-def default_report_path(output, video_count, settings):
-    """Where stage 05 writes the report when ``--report`` is not given: ``report.html`` beside the
+def default_report_path(output, video_count, settings, name=REPORT_NAME):
+    """Where stage 05 writes the report when ``--report`` is not given: ``name`` (``report.html``) beside the
     predictions CSV ``output`` when fewer than ``predict.report_max_videos`` videos are scored, else None."""
     if video_count < settings["report_max_videos"]:
-        return Path(output).with_name(REPORT_NAME)
+        return Path(output).with_name(name)
     return None
 
 
@@ -102,14 +102,13 @@ def _round(value, digits=4):
     return None if value is None or value != value else round(float(value), digits)
 
 
-def video_tracks(faces, settings, fps):
-    """The ``tracks`` entries of one video from its face scores: verdict and mean P(fake) by the settings'
-    rule, and each face (frame index, time in seconds, P(fake), Grad-CAM overlay when made) in time order."""
+def video_tracks(faces, tracks, fps):
+    """The ``tracks`` entries of one video from its face scores and its rows of the track table (verdict and
+    mean P(fake) by the settings' rule): each track with each face (frame index, time in seconds, P(fake),
+    Grad-CAM overlay when made) in time order."""
     if not len(faces):
         return []
-    summary = track_scores(
-        faces, settings["aggregate"], settings["threshold"], settings["track_min_share"]
-    ).set_index("track_id")
+    summary = tracks.set_index("track_id")
     tracks = []
     for track_id, part in faces.sort_values(["frame_index"], kind="stable").groupby("track_id", sort=True):
         row = summary.loc[track_id]
@@ -175,17 +174,21 @@ def labelled_figures(predictions, metrics):
     }
 
 
-def report_data(predictions, faces, settings, model, paths, report_path, metrics=None, source=""):
+def report_data(
+    predictions, faces, tracks, reasons, settings, model, paths, report_path, metrics=None, source=""
+):
     """The JSON document the page is built from.
 
-    ``predictions``: stage 05's rows (``PREDICTION_COLUMNS``, ``fps``, ``label`` when known); ``faces``:
-    its face scores (``FACE_COLUMNS``, with ``thumbnail`` and ``gradcam`` when kept); ``settings``: the
-    ``predict`` section; ``model``: ``model_facts``; ``paths``: ``{video name: file path}`` for the links;
-    ``metrics``: the labelled figures of ``report_predictions`` or None; ``source``: what was scored.
+    ``predictions``: stage 05's rows (``PREDICTION_COLUMNS``, ``fps``, ``label`` when known); ``faces``: its
+    face scores (``FACE_COLUMNS``, with ``thumbnail`` and ``gradcam`` when kept); ``tracks``: their track
+    table (``common.evaluation.aggregate.track_table``); ``reasons``: why each video needs review
+    (``common.evaluation.review.review_reasons``); ``settings``: the ``predict`` section; ``model``:
+    ``model_facts``; ``paths``: ``{video name: file path}`` for the links; ``metrics``: the labelled figures
+    of ``report_predictions`` or None; ``source``: what was scored.
     One entry per video in ``videos``, each with one entry per face track, each with one per face.
     """
-    reasons = review_reasons(predictions, faces, settings)
     by_video = dict(tuple(faces.groupby("video", sort=False))) if len(faces) else {}
+    tracks_by_video = dict(tuple(tracks.groupby("video", sort=False))) if len(tracks) else {}
     videos = []
     for index, row in enumerate(predictions.to_dict("records")):
         name = row["video"]
@@ -207,7 +210,9 @@ def report_data(predictions, faces, settings, model, paths, report_path, metrics
                 "size": int(row.get("size_bytes") or 0)
                 if row.get("size_bytes") == row.get("size_bytes")
                 else 0,
-                "tracks": video_tracks(video_faces, settings, row.get("fps") or 0),
+                "tracks": video_tracks(
+                    video_faces, tracks_by_video.get(name, tracks.iloc[:0]), row.get("fps") or 0
+                ),
             }
         )
     decided = predictions[predictions["verdict"] != UNKNOWN_VERDICT]["fake_probability"]

@@ -3,11 +3,13 @@ paired tests of the difference on the videos two runs share, and runs that diffe
 
 A run is a run directory of stage 04. Its own test split is read from ``test_videos.csv`` (one row per
 video with a face: ``video``, ``fake_probability``, ``label``) and ``test_frames.csv`` (one row per frame
-with a face: ``video``, ``frame_index``, ``p_fake``, ``label``). Stage 05 ``--add-to-report`` keeps only the
-metrics of a cross-dataset set in the run (``cross_dataset/NAME.json``), not its per-video scores, so a
-cross-dataset set comes from stage 05's predictions CSV (``video``, ``fake_probability``, ``label``,
-``verdict``, ``model_sha256``) and the ``_frames.csv`` beside it, given as ``NAME=PATH``; the run that
-scored it is the one whose ``model.keras`` has the CSV's ``model_sha256``.
+with a face: ``video``, ``frame_index``, ``p_fake``, ``label``). A cross-dataset set comes from stage 05's
+predictions CSV (``video``, ``fake_probability``, ``label``, ``verdict``, ``model_sha256``) and the
+``_frames.csv`` beside it: the copy that stage 05 ``--add-to-report`` keeps in the run beside the set's
+metrics (``cross_dataset/NAME_predictions.csv`` beside ``cross_dataset/NAME.json``), or one given as
+``NAME=PATH``, which takes the place of a kept copy of that name; the run that scored it is the one whose
+``model.keras`` has the CSV's ``model_sha256``. Metrics kept without scores (by stage 05 before it kept
+them) are named as not compared.
 
 Every interval and test is ``common.evaluation.uncertainty``'s: ``bootstrap_metric`` (percentile bootstrap over
 videos, stratified by class), ``paired_bootstrap_auc`` and, at video level, ``delong_test``. DeLong's test
@@ -47,7 +49,7 @@ from common.evaluation.uncertainty import (
     delong_test,
     paired_bootstrap_auc,
 )
-from common.inference.predict import LABEL_COLUMN, beside
+from common.inference.outputs import LABEL_COLUMN, beside, kept_predictions
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +175,17 @@ def read_run(path):
     )
     run.test_sets[OWN_TEST_SET] = Scores(videos, frames, data, source)
     cross = path / CROSS_DIR
-    run.cross_without_scores = sorted(item.stem for item in cross.glob("*.json")) if cross.is_dir() else []
+    for name in sorted(item.stem for item in cross.glob("*.json")) if cross.is_dir() else []:
+        kept = kept_predictions(path, name)
+        if not kept.is_file():
+            run.cross_without_scores.append(name)
+            continue
+        model_hash, scores = read_predictions(kept, cross / f"{name}.json", f"{path.name}: {CROSS_DIR}/")
+        if (path / MODEL_FILE).is_file() and file_sha256(path / MODEL_FILE) != model_hash:
+            log.warning("%s was scored by another model than %s: left out", kept, path / MODEL_FILE)
+            run.cross_without_scores.append(name)
+            continue
+        run.test_sets[name] = scores
     return run
 
 
@@ -185,20 +197,22 @@ def parse_predictions(text):
     return name, Path(path)
 
 
-def read_predictions(path):
+def read_predictions(path, metrics_path=None, given_as="--predictions "):
     """``(model_sha256, Scores)`` of stage 05's labelled predictions CSV ``path``: its labelled videos with
-    a verdict (UNKNOWN: no face, left out), and their frames from the ``_frames.csv`` beside it."""
+    a verdict (UNKNOWN: no face, left out), and their frames from the ``_frames.csv`` beside it. What the
+    set is comes from its metrics (``metrics_path``, by default the ``_metrics.json`` beside it); errors
+    name the CSV after ``given_as``."""
     if not path.is_file():
-        raise UserError(f"--predictions {path}: file not found")
+        raise UserError(f"{given_as}{path}: file not found")
     table = pd.read_csv(path, keep_default_na=False, dtype=str)
     missing = {"video", "fake_probability", LABEL_COLUMN, "verdict", "model_sha256"} - set(table.columns)
     if missing:
         raise UserError(
-            f"--predictions {path}: not a labelled predictions CSV of stage 05 (no {', '.join(sorted(missing))})"
+            f"{given_as}{path}: not a labelled predictions CSV of stage 05 (no {', '.join(sorted(missing))})"
         )
     hashes = set(table["model_sha256"])
     if len(hashes) != 1:
-        raise UserError(f"--predictions {path}: scored by {len(hashes)} models; expected one")
+        raise UserError(f"{given_as}{path}: scored by {len(hashes)} models; expected one")
     listed = len(table)
     table["fake_probability"] = pd.to_numeric(table["fake_probability"], errors="coerce")
     table = table[(table["verdict"] != UNKNOWN_VERDICT) & table[LABEL_COLUMN].isin(LABEL_OF_VERDICT)]
@@ -210,7 +224,7 @@ def read_predictions(path):
     if frames_path.is_file():
         frames = pd.read_csv(frames_path, dtype={"video": str}).merge(videos[["video", "label"]], on="video")
         frames = _labelled(frames, "p_fake", "label")
-    metrics_path = path.with_name(f"{path.stem}_metrics.json")
+    metrics_path = metrics_path or path.with_name(f"{path.stem}_metrics.json")
     described = json.loads(metrics_path.read_text()).get("data") if metrics_path.is_file() else None
     data = f"{described or 'labelled videos'} ({len(videos)} of {listed} videos labelled and with a face)"
     return hashes.pop(), Scores(videos, frames, data, f"stage 05: {path}")
@@ -218,7 +232,7 @@ def read_predictions(path):
 
 def attach_predictions(runs, predictions):
     """Add each ``(name, path)`` of stage 05 predictions to the run whose model scored it (by the model
-    file's SHA-256)."""
+    file's SHA-256), in place of the copy of that name the run keeps, if any."""
     if not predictions:
         return
     by_hash = {}
@@ -226,6 +240,7 @@ def attach_predictions(runs, predictions):
         model = run.path / MODEL_FILE
         if model.is_file():
             by_hash[file_sha256(model)] = run
+    given = set()
     for name, path in predictions:
         model_hash, scores = read_predictions(path)
         run = by_hash.get(model_hash)
@@ -234,8 +249,13 @@ def attach_predictions(runs, predictions):
                 f"--predictions {name}={path}: scored by a model (sha256 {model_hash[:12]}) that is none of "
                 "the runs' model.keras"
             )
-        if name in run.test_sets:
+        if (run.name, name) in given:
             raise UserError(f"--predictions {name}: given twice for run {run.name}")
+        given.add((run.name, name))
+        if name in run.test_sets:
+            log.info(
+                "%s: --predictions %s=%s takes the place of the scores kept in the run", run.name, name, path
+            )
         run.test_sets[name] = scores
         if name in run.cross_without_scores:
             run.cross_without_scores.remove(name)
@@ -445,7 +465,8 @@ def render_markdown(runs, labels, legend, test_sets, cells, pairs, pooled, level
         lines.append("No config was run with more than one seed.")
     notes = [
         f"- {run.name} has stage 05 metrics on {', '.join(run.cross_without_scores)} ({CROSS_DIR}/) but no "
-        "per-video scores: pass --predictions NAME=PATH (stage 05's predictions CSV) to compare them."
+        "per-video scores of its model.keras: run stage 05 --add-to-report again (it keeps them), or pass "
+        "--predictions NAME=PATH (stage 05's predictions CSV) to compare them."
         for run in runs
         if run.cross_without_scores
     ]

@@ -1,7 +1,5 @@
 """Stage 05: score videos with a trained model into a predictions CSV; with labels, video-level metrics too."""
 
-from pathlib import Path
-
 from common.cli import (
     config_option,
     non_negative_int,
@@ -12,18 +10,20 @@ from common.cli import (
 )
 from common.core.config import DEFAULTS
 from common.core.errors import UserError
-from common.core.files import output_lock
 from common.core.shard import shard_option
-from common.data.adapters import label_options
+from common.data.adapters import CHECKS, label_options
 from common.data.download_check import check_download, check_option
-from common.evaluation import evaluate as evaluation
-from common.evaluation.review import flag_for_review
-from common.evaluation.run_report import add_cross_dataset
-from common.inference import analyst_report, predict
-from common.io.perturbations import PERTURBATIONS, describe_perturbation, parse_perturbation
-from common.io.video import describe_sampling
+from common.inference.predict import GRADCAM_TOP, ScoringRequest, score_videos
+from common.inference.test_sets import score_test_sets
+from common.io.perturbations import PERTURBATIONS
 
-GRADCAM_TOP = 3  # crops per video with a Grad-CAM overlay under --report-gradcam
+TEST_SETS_EXCLUDE = {  # flags a --test-sets file gives per set, or that name one output
+    "--input": "input",
+    "--labels": "labels",
+    "--dataset": "dataset",
+    "--report": "report",
+    "--check": "check",
+}
 
 
 def build_parser():
@@ -37,7 +37,17 @@ def build_parser():
         "over the frames. fake_probability never depends on the rule. Frame and track scores go to <output "
         "stem>_frames.csv and _tracks.csv. With labels, also frame- and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
-        output_help="predictions CSV (must not lie inside --input)",
+        output_help="predictions CSV (must not lie inside --input); with --test-sets, a folder",
+        required=False,
+    )
+    parser.add_argument(
+        "--test-sets",
+        metavar="FILE.yaml",
+        help="score every test set this YAML file lists instead of --input, one after the other, each into "
+        "--output FOLDER/<name>.csv with its outputs beside it: a mapping of names to {input: ROOT, "
+        "dataset: ADAPTER or labels: CSV} (paths relative to the file). A set this model already finished "
+        "is skipped, an interrupted one resumes; with --add-to-report each goes into the run's "
+        "cross-dataset table under its name",
     )
     parser.add_argument("--model", required=True, help="run directory of 04-train-cnn.py or its model.keras")
     config_option(
@@ -116,71 +126,35 @@ def build_parser():
 
 
 def run(args, config):
+    if args.test_sets:
+        given = [flag for flag, value in TEST_SETS_EXCLUDE.items() if getattr(args, value)]
+        if given:
+            raise UserError(f"--test-sets lists each set's input and labels: drop {', '.join(given)}")
+        if not args.output:
+            raise UserError("--test-sets needs --output FOLDER")
+    elif not args.input or not args.output:
+        raise UserError("--input and --output are required (or --test-sets FILE.yaml and --output FOLDER)")
     if args.check:  # nothing written, the model not even loaded
         if not args.dataset:
-            raise UserError("--check needs --dataset (celebdf, ffpp or dfd)")
+            raise UserError(f"--check needs --dataset ({', '.join(CHECKS.names())})")
         return check_download(args.input, args.dataset, config)
-    with output_lock(Path(args.output).parent, Path(args.output).name, args.shard, tree=False):  # one run
-        return score(args, config)
-
-
-def score(args, config):
-    if args.add_to_report and not Path(args.model).is_dir():
-        raise UserError("--add-to-report needs --model to be a run directory of 04-train-cnn.py")
-    perturb = parse_perturbation(args.perturb) if args.perturb else None
-    videos, labels, methods = predict.videos_and_labels(
-        args.input, args.output, args.labels, args.dataset, config
+    request = ScoringRequest(
+        input=args.input,
+        output=args.output,
+        model=args.model,
+        labels=args.labels,
+        dataset=args.dataset,
+        report=args.report,
+        gradcam=args.report_gradcam,
+        perturb=args.perturb,
+        add_to_report=args.add_to_report,
+        workers=args.workers,
+        shard=args.shard,
+        config_file_given=args.config is not None,
     )
-    report = args.report or analyst_report.default_report_path(args.output, len(videos), config["predict"])
-    if args.report_gradcam and not report:
-        raise UserError("--report-gradcam needs a report: pass --report PATH.html")
-    settings = dict(config["predict"])
-    if perturb:  # in the settings, so results kept by a run without it (or with another) are not mixed in
-        settings[predict.PERTURB] = {"name": perturb[0], "level": perturb[1], "seed": config["seed"]}
-    if report:  # keep a thumbnail of every face (and Grad-CAM overlays) for the page
-        settings.update(
-            {predict.KEEP_THUMBNAILS: True, predict.GRADCAM_FACES: GRADCAM_TOP * args.report_gradcam}
-        )
-    model, metadata, detector = predict.load_scorer(args.model, config, args.config is not None, args.workers)
-    identity = predict.scoring_identity(args.model, metadata, {**config, "predict": settings})
-    scored = predict.ScoredVideos(args.output, identity)
-    predictions, faces, complete = predict.score_shard(
-        videos, args.shard, model, detector, metadata, settings, labels, methods, scored, args.workers
-    )
-    if not complete:  # the last shard to finish writes the outputs
-        return predict.exit_code(predictions)
-    predictions = flag_for_review(predictions, faces, settings).assign(model_sha256=identity["model_sha256"])
-    predict.write_predictions(predictions, faces, args.output, settings)
-    print(evaluation.summary_table(predictions, args.output))
-    metrics = None
-    if labels is not None:
-        data = f"official test set of --dataset {args.dataset}" if args.dataset else "labelled videos"
-        data += f" in {args.input}"
-        if perturb:
-            data += f", {describe_perturbation(*perturb)}"
-        sampled = describe_sampling(predict.sampling(metadata, settings["frames"]))
-        text, metrics = evaluation.report_predictions(
-            predictions,
-            faces,
-            settings,
-            args.output,
-            data,
-            sampled,
-            config["evaluation"],
-            metadata.get("validation_threshold"),
-        )
-        print(text)
-        if args.add_to_report and metrics is not None:
-            name = args.dataset or Path(args.input).name
-            print(f"cross-dataset table of {add_cross_dataset(args.model, name, metrics)} updated ({name})")
-    if report:
-        model_facts = analyst_report.model_facts(args.model, metadata, identity["model_sha256"])
-        page = analyst_report.report_data(
-            predictions, faces, settings, model_facts, dict(videos), report, metrics, str(args.input)
-        )
-        print(f"report -> {analyst_report.write_report(report, page)}")
-    scored.remove()  # every output is written
-    return predict.exit_code(predictions)
+    if args.test_sets:
+        return score_test_sets(args.test_sets, request, config, print)
+    return score_videos(request, config, print)
 
 
 def main(argv=None):
