@@ -758,6 +758,10 @@ def test_test_sets_skip_a_finished_set_and_resume_an_interrupted_one(
     assert "test set a (1/2): already scored by this model" in capsys.readouterr().out
     assert list(pd.read_csv(out / "b.csv")["video"]) == ["v0.mp4", "v1.mp4", "v2.mp4"]
     assert not (out / "b_parts").exists()
+    scored.clear()
+    assert stage05.main([*argv[:-1], "2"]) == 0  # --frames 2: every set's scores would differ
+    assert sorted(scored) == ["a/v0.mp4", "a/v1.mp4", "b/v0.mp4", "b/v1.mp4", "b/v2.mp4"]
+    assert (pd.read_csv(out / "a.csv")["frames_sampled"] == 2).all()
 
 
 def test_results_kept_for_other_settings_are_scored_again(run_dir, tmp_path, stand_in_detector, monkeypatch):

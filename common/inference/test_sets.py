@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 
 from common.core.errors import UserError
-from common.core.files import file_sha256
+from common.core.files import atomic_write_text, file_sha256
 from common.core.model_file import resolve_model_path
 from common.data.adapters import ADAPTERS
 from common.inference.batch_scoring import parts_folder
@@ -112,22 +112,40 @@ def check_output_folder(folder, sets):
             )
 
 
-def finished(output, model_sha256):
-    """Whether the predictions CSV ``output`` is a finished run of the model with this SHA-256: it is there,
-    the results it was joined from are gone (removed once every output is written), and every row names
-    that model."""
-    if not Path(output).is_file() or parts_folder(output).is_dir():
+SCORED_WITH = "{}_scored_with.json"  # beside a set's CSV once it is finished: what it was scored with
+SCORING_KEYS = ("predict", "preprocess", "video", "seed")  # the config sections a set's scores depend on
+
+
+def scored_with(model_sha256, listed, request, config):
+    """What the scores of test set ``listed`` depend on: the model file, the set's input and labels, stage
+    05's perturbation and the config sections ``SCORING_KEYS`` (a JSON round trip, as it is stored)."""
+    stamp = {
+        "model_sha256": model_sha256,
+        "set": {key: None if value is None else str(value) for key, value in vars(listed).items()},
+        "perturb": request.perturb,
+        "config": {key: config[key] for key in SCORING_KEYS},
+    }
+    return json.loads(json.dumps(stamp))
+
+
+def finished(output, stamp):
+    """Whether the predictions CSV ``output`` is a finished run scored as ``stamp`` says (``scored_with``):
+    it is there, the results it was joined from are gone (removed once every output is written) and the
+    stamp written beside it when it finished is this one (another model, other settings or another listing:
+    scored again)."""
+    stamp_file = Path(output).with_name(SCORED_WITH.format(Path(output).stem))
+    if not Path(output).is_file() or parts_folder(output).is_dir() or not stamp_file.is_file():
         return False
-    scored = pd.read_csv(output, keep_default_na=False, dtype={"model_sha256": str})
-    return len(scored) > 0 and set(scored["model_sha256"]) == {model_sha256}
+    return json.loads(stamp_file.read_text()) == stamp
 
 
 def score_test_sets(test_sets, request, config, say=print):
     """Stage 05 ``--test-sets``: score every set of the YAML file ``test_sets`` (``read_test_sets``, all
     checked first) with the model and flags of ``request`` (a ``ScoringRequest`` whose ``output`` is the
     folder), one after the other, each by ``score_videos``. A set whose predictions CSV a run of this model
-    file finished is skipped (with ``add_to_report``, its kept metrics and scores are added to the run
-    again); a set that was interrupted resumes as stage 05 does. Returns the highest exit code of the sets.
+    file finished with the same settings and listing (``finished``) is skipped (with ``add_to_report``, its
+    kept metrics and scores are added to the run again); a set that was interrupted resumes as stage 05
+    does. Returns the highest exit code of the sets.
     """
     sets = read_test_sets(test_sets)
     check_output_folder(request.output, sets)
@@ -138,8 +156,12 @@ def score_test_sets(test_sets, request, config, say=print):
     codes = []
     for number, listed in enumerate(sets, 1):
         output = folder / f"{listed.name}.csv"
-        if finished(output, model_sha256):
-            say(f"test set {listed.name} ({number}/{len(sets)}): already scored by this model in {output}")
+        stamp = scored_with(model_sha256, listed, request, config)
+        if finished(output, stamp):
+            say(
+                f"test set {listed.name} ({number}/{len(sets)}): already scored by this model with these "
+                f"settings in {output}"
+            )
             metrics = output.with_name(f"{output.stem}_metrics.json")
             if request.add_to_report and metrics.is_file():
                 add_to_run_report(request.model, listed.name, output, json.loads(metrics.read_text()), say)
@@ -156,4 +178,6 @@ def score_test_sets(test_sets, request, config, say=print):
             report_name=f"{listed.name}_report.html",
         )
         codes.append(score_videos(one, config, say))
+        if not parts_folder(output).is_dir():  # finished (a shard that left the joining to another is not)
+            atomic_write_text(output.with_name(SCORED_WITH.format(listed.name)), json.dumps(stamp, indent=1))
     return max(codes)
