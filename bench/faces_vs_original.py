@@ -106,11 +106,11 @@ def main():
 
     import pandas as pd
 
-    from tools.scripts import load_script
+    from common.stages import extract_frames
 
     with tempfile.TemporaryDirectory() as work:
         frames = Path(work) / "frames"
-        load_script("01-convert-video-to-image.py").main(
+        extract_frames.main(
             ["--input", args.input, "--output", str(frames), "--dataset", args.dataset, "--fps", args.fps]
         )
         if args.copies > 1:

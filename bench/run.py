@@ -264,9 +264,9 @@ def compared(value, what, target=None, lower_is_better=False):
 
 def default_workers():
     """Stage 01's number of worker processes when run with default flags."""
-    from tools.scripts import load_script
+    from common.stages import extract_frames
 
-    parser = load_script("01-convert-video-to-image.py").build_parser()
+    parser = extract_frames.build_parser()
     workers = parser.parse_args(["--input", ".", "--output", "."]).workers
     return workers if isinstance(workers, int) and workers > 0 else os.cpu_count()
 

@@ -16,7 +16,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.scripts import load_script  # noqa: E402
+from common.stages import crop_faces, extract_frames  # noqa: E402
 
 
 def timed(function, *args):
@@ -36,11 +36,10 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         frames, faces = Path(work) / "frames", Path(work) / "faces"
         _, seconds01 = timed(
-            load_script("01-convert-video-to-image.py").main,
+            extract_frames.main,
             ["--input", args.input, "--output", str(frames), "--dataset", args.dataset, "--fps", args.fps],
         )
-        stage02 = load_script("02-crop-faces-with-mtcnn.py")
-        _, seconds02 = timed(stage02.main, ["--input", str(frames), "--output", str(faces)])
+        _, seconds02 = timed(crop_faces.main, ["--input", str(frames), "--output", str(faces)])
         frame_rows = pd.read_csv(frames / "manifest.csv")
         face_rows = pd.read_csv(faces / "manifest.csv")
         size = f"{frame_rows['width'].iloc[0]}x{frame_rows['height'].iloc[0]}"

@@ -1,4 +1,4 @@
-"""Shared test helpers: tiny generated videos and loading the numbered stage scripts."""
+"""Shared test helpers: tiny generated videos, figures read back, runs without TensorFlow."""
 
 import sys
 from pathlib import Path
@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import common.plugins  # noqa: E402, F401  (every registry's config choices, as the stage scripts load them)
-from tools.scripts import load_script  # noqa: E402, F401  (tests import it from conftest)
 
 
 def write_video(path, frames=20, size=(160, 120), fps=10.0):

@@ -3,7 +3,6 @@ choices, says what keeps its videos together in a split, and registers its ``--c
 numbers; the configuration, stage 01 and ``--check`` then know it without another file changing."""
 
 import pytest
-from conftest import load_script
 from test_protocols import touch
 
 from common.core import config as config_module
@@ -76,7 +75,8 @@ def test_an_adapter_declared_in_its_module_is_read_and_checked_by_stage_01(regis
         ("real/a", REAL),
         ("real/b", REAL),
     ]
-    stage = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage
+
     args = ["--dataset", "toyset", "--input", str(root), "--output", str(tmp_path / "out"), "--check"]
     assert stage.main(args) == 1  # plain/fake/ is missing
     out = capsys.readouterr().out

@@ -1,12 +1,21 @@
 """--help tells the truth once: defaults and choices come from the config defaults and the registries."""
 
 import re
+import runpy
+from types import SimpleNamespace
 
 import pytest
-from conftest import load_script
+from conftest import ROOT
 
 from common.core.config import DEFAULTS, ConfigError, default, load_config
 from common.models.backbones import BACKBONES
+
+
+def load_script(name):
+    """The globals of the numbered script ``name`` run as a module (its ``main`` not called): what the
+    script gives a user, read from the file itself."""
+    return SimpleNamespace(**runpy.run_path(str(ROOT / name)))
+
 
 STAGES = [
     "01-convert-video-to-image.py",
@@ -59,7 +68,6 @@ def test_each_console_command_of_pyproject_runs_the_main_of_a_numbered_script():
     import importlib
 
     import tomllib
-    from conftest import ROOT, load_script
 
     commands = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     scripts = sorted(path.name for path in ROOT.glob("0[0-7]-*.py"))

@@ -2,6 +2,7 @@ import pytest
 
 from common.core.config import DEFAULTS, load_config
 from common.core.errors import ConfigError
+from common.stages import train_detector
 
 
 def test_defaults_file_and_flags_take_precedence_in_that_order(tmp_path):
@@ -132,11 +133,9 @@ def test_an_old_flat_train_key_is_read_at_its_new_place_with_a_warning_naming_it
 def test_the_old_flat_margin_of_a_file_goes_to_the_setting_of_the_loss_the_command_line_chose(
     tmp_path, caplog, text, flag, new, untouched
 ):
-    from conftest import load_script
-
     from common.core.config import default
 
-    parser = load_script("04-train-cnn.py").build_parser()
+    parser = train_detector.build_parser()
     args = parser.parse_args(["--metric-learning", flag])
     overrides = {key: getattr(args, dest) for dest, key in parser.config_keys.items()}
     config, _, messages = load_old_file(tmp_path, caplog, text, overrides)

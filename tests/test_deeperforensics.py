@@ -3,7 +3,7 @@ lists, the reals either FaceForensics++ target videos (the authors' protocol) or
 (DeepfakeBench's), groups by actor, stage 05's official test set, and ``--check``."""
 
 import pytest
-from conftest import load_script, write_video
+from conftest import write_video
 from test_protocols import by_id, touch
 
 from common.core.config import load_config
@@ -162,7 +162,8 @@ def test_stage_01_writes_the_official_splits_and_groups_with_target_videos_from_
     config_file = tmp_path / "df.yaml"
     config_file.write_text(f"datasets:\n  deeperforensics:\n    target_videos: ../{TARGET_FOLDER}\n")
     output = tmp_path / "frames"
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     argv = [
         "--input",
         str(root),
@@ -214,7 +215,8 @@ def test_check_with_source_videos_counts_actors_and_names_a_listed_actor_without
     for path in sorted((root / "source_videos" / "W101").rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     (root / "lists" / "splits" / "test.txt").unlink()
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     config_file = tmp_path / "source.yaml"
     config_file.write_text("datasets:\n  deeperforensics:\n    reals: source\n")
     argv = ["--dataset", "deeperforensics", "--input", str(root), "--output", str(tmp_path / "o"), "--check"]

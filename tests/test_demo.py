@@ -10,10 +10,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2
 import numpy as np
 import pytest
-from conftest import load_script
 
 from common.core.errors import UserError
 from common.faces.tracks import iou
+from common.stages import make_demo_videos
 from tools import demo
 
 N_REAL = 3  # one clip per face photo
@@ -184,7 +184,7 @@ def test_bad_arguments_raise(tmp_path, kwargs):
 
 
 def load_cli():
-    return load_script("00-make-demo-videos.py")
+    return make_demo_videos
 
 
 def test_cli_writes_videos_and_prints_summary(tmp_path, capsys):

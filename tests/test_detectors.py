@@ -6,13 +6,12 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script
+from conftest import ROOT
 from test_predict import write_face_video
 from test_train import write_dataset
 
 from common.core.model_file import read_metadata
-
-stage04 = load_script("04-train-cnn.py")
+from common.stages import train_detector as stage04
 
 TINY = ["--image-size", "32", "--weights", "none", "--epochs", "1", "--batch-size", "4"]
 

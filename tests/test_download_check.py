@@ -3,7 +3,6 @@ folders, lists and listed videos named, exit 1 when the protocol misses somethin
 
 import shutil
 
-from conftest import load_script
 from test_protocols import celebdf_tree, dfd_tree, dfdc_tree, dfdcp_tree, ffpp_tree, two_methods
 
 from common.data.adapters import CELEBDF_V2_TEST_VIDEOS, CELEBDF_V2_VIDEOS
@@ -35,7 +34,8 @@ def test_stage_01_check_names_a_missing_folder_and_a_missing_listed_video_and_wr
     (root / "YouTube-real").rmdir()
     (root / "Celeb-real" / "id1_0000.mp4").unlink()
     out_dir = tmp_path / "out"
-    stage = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage
+
     code = stage.main(["--dataset", "celebdf", "--input", str(root), "--output", str(out_dir), "--check"])
     out = capsys.readouterr().out
     assert code == 1 and not out_dir.exists()
@@ -81,7 +81,8 @@ def test_dfd_check_counts_originals_and_fakes_and_names_a_missing_folder(tmp_pat
 
 def test_stage_05_check_needs_dataset_and_writes_nothing(tmp_path, capsys):
     root = celebdf_tree(tmp_path / "celeb")
-    stage = load_script("05-predict-video.py")
+    from common.stages import predict_videos as stage
+
     out_csv = tmp_path / "out" / "predictions.csv"
     args = ["--input", str(root), "--output", str(out_csv), "--model", str(tmp_path / "no-model"), "--check"]
     assert stage.main([*args, "--dataset", "celebdf"]) == 0
@@ -117,7 +118,8 @@ def test_dfdcp_check_counts_dataset_json_against_the_official_numbers_and_names_
     tmp_path, capsys
 ):
     root = dfdcp_tree(tmp_path / "dfdcp")
-    stage = load_script("05-predict-video.py")
+    from common.stages import predict_videos as stage
+
     args = ["--input", str(root), "--output", str(tmp_path / "out" / "p.csv"), "--model", "none", "--check"]
     assert stage.main([*args, "--dataset", "dfdcp"]) == 0
     out = capsys.readouterr().out

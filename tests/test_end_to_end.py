@@ -5,9 +5,10 @@ import shutil
 
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script, write_video
+from conftest import ROOT, write_video
 
 from common.faces.base import Face
+from common.stages import crop_faces, extract_frames, predict_videos, prepare_dataset, train_detector
 from tools.demo import make_demo_videos
 
 DEMO = ["--config", str(ROOT / "configs" / "demo.yaml")]
@@ -20,14 +21,14 @@ def pipeline(tmp_path_factory):
     make_demo_videos(work / "heldout", n_real=5, seconds=3.0, fps=8.0, seed=1, prefix="heldout")
     stages = [
         (
-            "01-convert-video-to-image.py",
+            extract_frames,
             ["--dataset", "dfdc", "--input", work / "videos", "--output", work / "frames"],
         ),
-        ("02-crop-faces-with-mtcnn.py", ["--input", work / "frames", "--output", work / "faces"]),
-        ("03-prepare-fake-real-dataset.py", ["--input", work / "faces", "--output", work / "dataset"]),
-        ("04-train-cnn.py", ["--input", work / "dataset", "--output", work / "runs", "--batch-size", "8"]),
+        (crop_faces, ["--input", work / "frames", "--output", work / "faces"]),
+        (prepare_dataset, ["--input", work / "faces", "--output", work / "dataset"]),
+        (train_detector, ["--input", work / "dataset", "--output", work / "runs", "--batch-size", "8"]),
         (
-            "05-predict-video.py",
+            predict_videos,
             [
                 "--model",
                 work / "runs" / "latest",
@@ -41,7 +42,7 @@ def pipeline(tmp_path_factory):
         ),
     ]
     for script, arguments in stages:
-        assert load_script(script).main(DEMO + [str(argument) for argument in arguments]) == 0, script
+        assert script.main(DEMO + [str(argument) for argument in arguments]) == 0, script
     return work
 
 
@@ -85,7 +86,7 @@ def test_stage_05_on_the_test_split_videos_agrees_with_the_run_metrics(pipeline,
         (tmp_path / "videos" / row.label_name).mkdir(parents=True, exist_ok=True)
         (tmp_path / "videos" / row.label_name / f"{row.video_id}.mp4").symlink_to(row.video_path)
     assert (
-        load_script("05-predict-video.py").main(
+        predict_videos.main(
             DEMO
             + [
                 "--model",
@@ -173,14 +174,13 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
     monkeypatch.setattr(scorer, "build_detector", lambda preprocess: OneFaceDetector())
     work = tmp_path / "work"
     stages = [
-        ("01-convert-video-to-image.py", ["--input", tmp_path / "videos", "--output", work / "frames"]),
+        (extract_frames, ["--input", tmp_path / "videos", "--output", work / "frames"]),
         (stage02, ["--input", work / "frames", "--output", work / "faces"]),
-        ("03-prepare-fake-real-dataset.py", ["--input", work / "faces", "--output", work / "dataset"]),
-        ("04-train-cnn.py", ["--input", work / "dataset", "--output", work / "runs"]),
+        (prepare_dataset, ["--input", work / "faces", "--output", work / "dataset"]),
+        (train_detector, ["--input", work / "dataset", "--output", work / "runs"]),
     ]
     for script, arguments in stages:
-        stage = load_script(script) if isinstance(script, str) else script
-        assert stage.main(["--config", str(config), *map(str, arguments)]) == 0, script
+        assert script.main(["--config", str(config), *map(str, arguments)]) == 0, script
 
     split = pd.read_csv(work / "dataset" / "split.csv", keep_default_na=False)
     test = split[split["split"] == "test"]
@@ -197,7 +197,7 @@ def test_a_paper_config_scores_a_test_video_in_stage_05_as_stage_04_did(tmp_path
         "--output",
         str(output),
     ]
-    assert load_script("05-predict-video.py").main(argv) == 0  # no --frames, no --config: the model's rule
+    assert predict_videos.main(argv) == 0  # no --frames, no --config: the model's rule
 
     scored = pd.read_csv(output, keep_default_na=False).assign(video=lambda table: table["video"].str[:-4])
     expected = pd.read_csv(work / "runs" / "latest" / "test_videos.csv", keep_default_na=False)
@@ -223,7 +223,7 @@ def test_stage_05_add_to_report_keeps_the_per_video_scores_that_stage_07_compare
     run = held_out_run(pipeline, tmp_path)
     output = tmp_path / "scored" / "predictions.csv"
     argv = ["--model", str(run), "--input", str(pipeline / "heldout"), "--output", str(output)]
-    assert load_script("05-predict-video.py").main(DEMO + argv + ["--frames", "6", "--add-to-report"]) == 0
+    assert predict_videos.main(DEMO + argv + ["--frames", "6", "--add-to-report"]) == 0
 
     kept = run / "cross_dataset" / "heldout_predictions.csv"
     assert kept.read_bytes() == output.read_bytes()
@@ -251,7 +251,7 @@ def test_stage_05_scores_every_test_set_a_yaml_file_lists_and_skips_those_it_fin
     )
     out = tmp_path / "out"
     argv = DEMO + ["--model", str(run), "--test-sets", str(listing), "--output", str(out), "--frames", "3"]
-    assert load_script("05-predict-video.py").main(argv + ["--add-to-report"]) == 0
+    assert predict_videos.main(argv + ["--add-to-report"]) == 0
 
     for name in ("held", "held_dfdc"):
         scored = pd.read_csv(out / f"{name}.csv", keep_default_na=False)
@@ -269,7 +269,7 @@ def test_stage_05_scores_every_test_set_a_yaml_file_lists_and_skips_those_it_fin
     capsys.readouterr()
 
     written = {path: path.stat().st_mtime_ns for path in out.iterdir()}
-    assert load_script("05-predict-video.py").main(argv) == 0  # again: nothing is scored again
+    assert predict_videos.main(argv) == 0  # again: nothing is scored again
     printed = capsys.readouterr().out
     assert printed.count("already scored by this model") == 2
     assert {path: path.stat().st_mtime_ns for path in out.iterdir()} == written

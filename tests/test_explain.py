@@ -16,9 +16,7 @@ from common.core.model_file import load_model
 from common.evaluation import explain
 from common.models.backbones import BACKBONES
 from common.models.classifier import BACKBONE_LAYER_NAME, build_model
-from tools.scripts import load_script
-
-stage06 = load_script("06-explain-run.py")
+from common.stages import explain_run as stage06
 
 SIZE = 32
 SQUARE = 10  # side of the bright square that makes a face fake, in pixels of the 40 px images
@@ -262,7 +260,8 @@ def test_stage_06_refuses_to_write_inside_the_run_directory(trained_run, capsys)
 
 def test_stage_04_explain_flag_puts_the_figures_in_the_run_and_its_report(tmp_path):
     dataset = write_dataset(tmp_path / "dataset", videos_per_class=(4, 2, 2), frames=2, draw=explain_face)
-    stage04 = load_script("04-train-cnn.py")
+    from common.stages import train_detector as stage04
+
     flags = ["--model", "small_cnn", "--image-size", str(SIZE), "--weights", "none", "--epochs", "1"]
     assert (
         stage04.main(["--input", str(dataset), "--output", str(tmp_path / "runs"), *flags, "--explain"]) == 0

@@ -13,13 +13,13 @@ import cv2
 import keras
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script, start_interruptible, write_video
+from conftest import ROOT, start_interruptible, write_video
 
 from common.core.config import DEFAULTS
 from common.core.model_file import METADATA_ENTRY, MODEL_FILE, save_model
 from common.models.classifier import build_model
-
-stage05 = load_script("05-predict-video.py")
+from common.stages import extract_frames, predict_videos, prepare_dataset, train_detector
+from common.stages import predict_videos as stage05
 
 METADATA = {
     "model": "small_cnn",
@@ -102,7 +102,8 @@ def test_stage_03_leaves_out_a_face_whose_crop_is_missing_lists_it_and_exits_1(t
     write_faces_folder(tmp_path / "faces", manifest)
     gone = manifest["path"].iloc[3]
     (tmp_path / "faces" / gone).unlink()
-    stage03 = load_script("03-prepare-fake-real-dataset.py")
+    from common.stages import prepare_dataset as stage03
+
     output = tmp_path / "dataset"
     code = stage03.main(["--input", str(tmp_path / "faces"), "--output", str(output), "--no-balance"])
     assert code == 1
@@ -196,7 +197,8 @@ def test_stage_03_refuses_an_output_folder_another_run_is_writing(tmp_path, caps
     from common.core.files import output_lock
 
     write_faces_folder(tmp_path / "faces", faces_manifest(groups=6, fakes_per_real=1, frames=2))
-    stage03 = load_script("03-prepare-fake-real-dataset.py")
+    from common.stages import prepare_dataset as stage03
+
     output = tmp_path / "dataset"
     with output_lock(output, "split.csv"):
         code = stage03.main(["--input", str(tmp_path / "faces"), "--output", str(output)])
@@ -266,7 +268,8 @@ def test_stage_01_sweeps_the_temporary_files_a_killed_run_left(labelled_videos, 
     sweeps (a run after a clean one, which removed its lock file, walks nothing)."""
     import socket
 
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     output = tmp_path / "frames"
     assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
     dead = subprocess.run(
@@ -344,7 +347,8 @@ def test_stage_04_interrupted_keeps_its_epochs_and_resume_goes_on_with_the_optim
 def test_stage_01_odd_sizes_and_lengths_a_one_frame_a_64x48_and_a_4k_video(tmp_path):
     """A one-frame video gives its one frame; 64x48 is doubled (under 300 px wide); a 3840x2160 video is
     shrunk to a third (the width rule), every frame whole."""
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     videos = tmp_path / "videos" / "real"
     write_video(videos / "one.mp4", frames=1)
     write_video(videos / "tiny.mp4", frames=10, size=(64, 48))
@@ -366,7 +370,8 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(labelled_videos,
     """A path through a regular file (an OSError, as a read-only folder gives a user who is not root)."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     code = stage01.main(["--input", str(labelled_videos), "--output", str(blocker / "out")])
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if "error" in line.lower()]
@@ -380,9 +385,7 @@ def test_a_read_only_output_folder_is_one_line_naming_it(labelled_videos, tmp_pa
     output.mkdir()
     output.chmod(0o500)
     try:
-        code = load_script("01-convert-video-to-image.py").main(
-            ["--input", str(labelled_videos), "--output", str(output)]
-        )
+        code = extract_frames.main(["--input", str(labelled_videos), "--output", str(output)])
     finally:
         output.chmod(0o700)
     err = capsys.readouterr().err
@@ -396,8 +399,9 @@ def test_stage_02_with_corrupt_truncated_and_grey_frame_jpegs_records_them_and_g
     """A frame file that is not a JPEG is a skipped frame ("unreadable frame image") and the run goes on; a
     truncated JPEG decodes (libjpeg fills the missing rows) and a one-channel JPEG is read as three, each
     searched for faces like any frame."""
-    stage01 = load_script("01-convert-video-to-image.py")
-    stage02 = load_script("02-crop-faces-with-mtcnn.py")
+    from common.stages import crop_faces as stage02
+    from common.stages import extract_frames as stage01
+
     frames = tmp_path / "frames"
     assert stage01.main(["--input", str(labelled_videos), "--output", str(frames), "--fps", "2"]) == 0
     manifest = pd.read_csv(frames / "manifest.csv")
@@ -436,7 +440,8 @@ def test_a_container_reporting_a_wrong_frame_rate_is_sampled_by_its_timestamps(
             return getattr(self.capture, name)
 
     monkeypatch.setattr(common.io.video.cv2, "VideoCapture", Misreporting)
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     output = tmp_path / "frames"
     argv = ["--input", str(labelled_videos), "--output", str(output), "--fps", "2", "--workers", "1"]
     assert stage01.main(argv) == 0
@@ -494,7 +499,8 @@ def test_stage_03_killed_mid_copy_then_rerun_equals_an_uninterrupted_run_file_fo
 
 def test_a_directory_symlink_loop_under_the_input_is_listed_once_and_the_run_ends(labelled_videos, tmp_path):
     (labelled_videos / "real" / "again").symlink_to(labelled_videos, target_is_directory=True)
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     output = tmp_path / "frames"
     assert stage01.main(["--input", str(labelled_videos), "--output", str(output)]) == 0
     videos = pd.read_csv(output / "manifest.csv")["video_id"].unique()
@@ -521,12 +527,7 @@ def test_odd_names_a_text_and_an_image_named_mp4_through_stages_01_and_05_and_th
     before = tree_digest(videos.parent)
 
     output = tmp_path / "frames"
-    assert (
-        load_script("01-convert-video-to-image.py").main(
-            ["--input", str(videos.parent), "--output", str(output)]
-        )
-        == 1
-    )
+    assert extract_frames.main(["--input", str(videos.parent), "--output", str(output)]) == 1
     counts = pd.read_csv(output / "manifest.csv").groupby("video_id").size().to_dict()
     assert counts == {"real/clip 'één' $(rm -rf x) & ;": 2, "real/photo": 1}
     assert pd.read_csv(output / "failed.csv")["error"].tolist() == ["cannot open as a video"]
@@ -536,7 +537,7 @@ def test_odd_names_a_text_and_an_image_named_mp4_through_stages_01_and_05_and_th
     monkeypatch.setattr(scorer, "build_detector", lambda preprocess: BoxDetector())
     scores = tmp_path / "scores.csv"
     argv = ["--model", str(run), "--input", str(videos.parent), "--output", str(scores), "--frames", "4"]
-    assert load_script("05-predict-video.py").main(argv) == 1  # text.mp4 could not be read
+    assert predict_videos.main(argv) == 1  # text.mp4 could not be read
     rows = pd.read_csv(scores, keep_default_na=False).set_index("video")
     assert rows.loc["real/clip 'één' $(rm -rf x) & ;.mp4", "frames_sampled"] == 4
     assert rows.loc["real/photo.mp4", "frames_sampled"] == 1
@@ -550,16 +551,16 @@ def test_a_manifest_missing_a_column_is_one_line_naming_the_file_and_the_column(
     from test_train import write_dataset
 
     if stage == "03":
-        folder, manifest, script = tmp_path / "faces", "manifest.csv", "03-prepare-fake-real-dataset.py"
+        folder, manifest, stage_module = tmp_path / "faces", "manifest.csv", prepare_dataset
         write_faces_folder(folder, faces_manifest(groups=6, fakes_per_real=1, frames=2))
     else:
-        folder, manifest, script = tmp_path / "dataset", "split.csv", "04-train-cnn.py"
+        folder, manifest, stage_module = tmp_path / "dataset", "split.csv", train_detector
         write_dataset(folder, videos_per_class=(1, 1, 1), frames=1)
     table = pd.read_csv(folder / manifest)
     table.drop(columns="label").to_csv(folder / manifest, index=False)
     capsys.readouterr()
     flags = ["--weights", "none"] if stage == "04" else []
-    code = load_script(script).main(["--input", str(folder), "--output", str(tmp_path / "out"), *flags])
+    code = stage_module.main(["--input", str(folder), "--output", str(tmp_path / "out"), *flags])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert f"{folder / manifest} lacks columns ['label']" in err

@@ -4,7 +4,6 @@ stage 05's, with nothing else changed."""
 
 import numpy as np
 import pytest
-from conftest import load_script
 from test_train import write_dataset
 
 from common.core.config import DEFAULTS, choices
@@ -12,8 +11,7 @@ from common.core.errors import UserError
 from common.core.model_file import load_model, read_metadata
 from common.inference import face_scoring
 from common.models.methods import METHODS, ImageMethod, method_for
-
-stage04 = load_script("04-train-cnn.py")
+from common.stages import train_detector as stage04
 
 
 class ToyMethod(ImageMethod):

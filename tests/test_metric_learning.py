@@ -9,16 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import ROOT, load_script, run_without_tensorflow
+from conftest import ROOT, run_without_tensorflow
 from test_train import SMALL, write_dataset
 
 from common.core.config import load_config
 from common.core.model_file import load_model, read_metadata
 from common.data.pipeline import make_dataset
+from common.stages import train_detector as stage04
 from common.training.metric_learning import ClassifierLogs, metadata, metric_loss, with_two_targets
 from common.training.metric_losses import LOSSES, MetricLoss, supcon_loss, triplet_loss
-
-stage04 = load_script("04-train-cnn.py")
 
 
 def clusters(rng, fakes_among_reals=0, spread=0.05):

@@ -134,12 +134,12 @@ def test_stage_02_crops_faces_without_loading_tensorflow(tmp_path):
 
     make_demo_videos(tmp_path / "videos", n_real=1, seconds=1.0, fps=2.0, seed=3)
     code = (
-        "import sys\nfrom tools.scripts import load_script\n"
+        "import sys\nfrom common.stages import crop_faces, extract_frames\n"
         f"videos, frames, faces = {str(tmp_path / 'videos')!r}, {str(tmp_path / 'frames')!r}, "
         f"{str(tmp_path / 'faces')!r}\n"
-        "load_script('01-convert-video-to-image.py').main(['--input', videos, '--output', frames, "
+        "extract_frames.main(['--input', videos, '--output', frames, "
         "'--dataset', 'dfdc'])\n"
-        "load_script('02-crop-faces-with-mtcnn.py').main(['--input', frames, '--output', faces])\n"
+        "crop_faces.main(['--input', frames, '--output', faces])\n"
     )
     run_without_tensorflow(code)
     assert len(list((tmp_path / "faces" / "faces").rglob("*.jpg"))) >= 2  # a real and a fake clip

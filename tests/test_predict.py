@@ -13,7 +13,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import C0, ROOT, SequenceDetector, count_colour, load_script, read_figure, write_video
+from conftest import C0, ROOT, SequenceDetector, count_colour, read_figure, write_video
 from sklearn.metrics import roc_auc_score
 
 from common.core.config import DEFAULTS
@@ -29,8 +29,7 @@ from common.inference import batch_scoring, face_scoring, frames_and_faces, outp
 from common.inference.predict import ScoringRequest, score_videos
 from common.models import methods
 from common.models.classifier import build_model
-
-stage05 = load_script("05-predict-video.py")
+from common.stages import predict_videos as stage05
 
 COLUMNS = outputs.PREDICTION_COLUMNS
 SETTINGS = {**DEFAULTS["predict"], "frames": 32}  # --frames 32 (evenly spaced), vote, threshold 0.5

@@ -9,7 +9,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import load_script
 
 from common.core.config import DEFAULTS
 from common.core.model_file import MODEL_FILE, save_model
@@ -17,8 +16,7 @@ from common.core.shard import parse_shard
 from common.faces.base import Face
 from common.inference import batch_scoring, face_scoring, frames_and_faces, scorer
 from common.models.classifier import build_model
-
-stage05 = load_script("05-predict-video.py")
+from common.stages import predict_videos as stage05
 
 OUTPUTS = ("p.csv", "p_frames.csv", "p_tracks.csv", "p_metrics.json")
 

@@ -9,7 +9,7 @@ import logging
 
 import pandas as pd
 import pytest
-from conftest import load_script, write_video
+from conftest import write_video
 
 from common.core.config import load_config
 from common.core.errors import UserError
@@ -251,7 +251,8 @@ def test_stage_01_on_ffpp_writes_unique_ids_with_method_and_official_split(tmp_p
     root = ffpp_tree(tmp_path / "ffpp", pairs, methods=("Deepfakes",), make=lambda path: write_video(path, 6))
     config_file = tmp_path / "deepfakes.yaml"
     config_file.write_text("datasets:\n  ffpp:\n    methods: [Deepfakes]\n")
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     output = tmp_path / "frames"
     argv = ["--input", str(root), "--output", str(output), "--dataset", "ffpp", "--config", str(config_file)]
     assert stage01.main([*argv, "--fps", "5"]) == 0
@@ -403,7 +404,8 @@ def test_celebdf_v1_reads_the_v2_layout_in_stage_01_and_stage_05_and_names_its_r
     tested = {line.split()[1].removesuffix(".mp4") for line in CELEBDF_TEST_LIST if line}
     videos, labels, _ = videos_and_labels(root, tmp_path / "out.csv", dataset="celebdf_v1")
     assert len(videos) == len(labels) == len(tested) and sum(labels.values()) == 2  # two listed fakes
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     for name in CELEBDF_FILES:
         write_video(root / name, 4)
     output = tmp_path / "frames"
@@ -482,7 +484,8 @@ def test_dfdc_a_bad_test_labels_csv_fails_naming_the_line(tmp_path, labels_csv, 
 
 def test_stage_01_on_dfdc_puts_the_test_set_in_the_manifest_as_official_test(tmp_path):
     root = dfdc_tree(tmp_path / "DFDC", make=lambda path: write_video(path, 4))
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     output = tmp_path / "frames"
     assert stage01.main(["--input", str(root), "--output", str(output), "--dataset", "dfdc"]) == 0
     frames = read_table(output / "manifest.csv").drop_duplicates("video_id").set_index("video_id")

@@ -2,9 +2,9 @@
 
 import pandas as pd
 import pytest
-from conftest import C0, count_colour, load_script, read_figure
+from conftest import C0, count_colour, read_figure
 
-robustness = load_script("bench/robustness.py")
+from bench import robustness
 
 
 def metrics(video_auc, frame_auc, videos=(3, 2), frames=40):

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import load_script
 from test_train import SMALL, write_dataset
 
 from common.core.config import default
 from common.core.model_file import read_metadata
 from common.faces.detection import crop_with_margin
 from common.faces.facemesh import FaceMesh
+from common.stages import train_detector as stage04
 from common.training.sbi import (
     FOLDER,
     RECORD,
@@ -25,8 +25,6 @@ from common.training.sbi import (
     pair_real,
     self_blend,
 )
-
-stage04 = load_script("04-train-cnn.py")
 
 
 @pytest.fixture(scope="module")

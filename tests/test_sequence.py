@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, load_script
+from conftest import ROOT
 from test_predict import write_face_video
 from test_train import write_dataset
 
@@ -16,8 +16,7 @@ from common.core.config import load_config
 from common.core.model_file import read_metadata
 from common.data.pipeline import augment_window
 from common.models import video as sequence
-
-stage04 = load_script("04-train-cnn.py")
+from common.stages import train_detector as stage04
 
 
 def tracks_table():

@@ -127,8 +127,8 @@ def test_bad_arguments_give_one_line_and_a_non_zero_exit(tmp_path):
 
 def test_stage01_does_not_import_tensorflow(labelled_videos, tmp_path):
     code = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from conftest import load_script; "
-        f"load_script('01-convert-video-to-image.py').main(['--input', {str(labelled_videos)!r}, "
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from common.stages import extract_frames; "
+        f"extract_frames.main(['--input', {str(labelled_videos)!r}, "
         f"'--output', {str(tmp_path / 'o')!r}]); assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     result = subprocess.run(

@@ -11,15 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import C0, C1, ROOT, count_colour, load_script, read_figure
+from conftest import C0, C1, ROOT, count_colour, read_figure
 
 from common.core.config import DEFAULTS, load_config
 from common.core.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
 from common.core.model_file import read_metadata
 from common.evaluation.evaluate import with_interval
 from common.evaluation.run_report import add_cross_dataset
-
-stage04 = load_script("04-train-cnn.py")
+from common.stages import train_detector as stage04
 
 
 def blob_face(rng, label, size=40):

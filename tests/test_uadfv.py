@@ -2,7 +2,7 @@
 scored whole by stage 05 (DeepfakeBench's test set is every video), and its ``--check``."""
 
 import pytest
-from conftest import load_script, write_video
+from conftest import write_video
 from test_protocols import by_id, touch
 
 from common.core.errors import UserError
@@ -66,7 +66,8 @@ def test_uadfv_without_its_fake_folder_fails_naming_it(tmp_path):
 def test_stage_01_on_uadfv_writes_labels_and_groups(tmp_path):
     root = uadfv_tree(tmp_path / "UADFV", make=lambda path: write_video(path, 4))
     output = tmp_path / "frames"
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     assert stage01.main(["--input", str(root), "--output", str(output), "--dataset", "uadfv"]) == 0
     videos = read_table(output / "manifest.csv").drop_duplicates("video_id").set_index("video_id")
     assert videos.loc["fake/0000_fake", "group"] == videos.loc["real/0000", "group"] == "real/0000"
@@ -84,7 +85,8 @@ def test_uadfv_check_counts_both_folders_names_absent_clips_and_a_missing_folder
     for path in (root / "fake").iterdir():
         path.unlink()
     (root / "fake").rmdir()
-    stage01 = load_script("01-convert-video-to-image.py")
+    from common.stages import extract_frames as stage01
+
     code = stage01.main(
         ["--dataset", "uadfv", "--input", str(root), "--output", str(tmp_path / "o"), "--check"]
     )
