@@ -1,5 +1,7 @@
 """Tests for common.io.perturbations: the DeeperForensics-1.0 perturbations at levels 1-5."""
 
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -148,3 +150,25 @@ def test_parse_name_and_level():
         with pytest.raises(UserError, match=message) as raised:
             perturbations.parse_perturbation(text)
         assert "\n" not in str(raised.value)
+
+
+def test_stage_05_hook_perturbs_frame_by_frame_as_decoded_with_the_draws_of_the_whole_video():
+    frames = [textured_frame(seed=i) for i in range(4)]
+    pulled = []
+
+    def decoded():  # as stage 05's decoder hands frames over, BGR
+        for index, frame in enumerate(frames):
+            pulled.append(index)
+            yield index * 10, np.ascontiguousarray(frame[..., ::-1])
+
+    hook = perturbations.perturb_indexed_bgr(decoded(), "gaussian_noise", 3, seed=7, video="a.mp4")
+    first = next(hook)
+    assert pulled == [0]  # one frame decoded, not the whole video
+    out = [first, *hook]
+    rng = np.random.default_rng([7, zlib.crc32(b"a.mp4")])
+    expected = perturbations.perturb_frames(frames, "gaussian_noise", 3, rng)
+    assert [index for index, _ in out] == [0, 10, 20, 30]
+    for (_, bgr), rgb in zip(out, expected):
+        np.testing.assert_array_equal(bgr[..., ::-1], rgb)
+    compressed = list(perturbations.perturb_indexed_bgr(decoded(), "video_compression", 1, 7, "a.mp4"))
+    assert [index for index, _ in compressed] == [0, 10, 20, 30]

@@ -234,18 +234,26 @@ def perturb_frames(frames, name, level, rng):
 
 
 def perturb_indexed_bgr(indexed_frames, name, level, seed, video):
-    """Stage 05's hook: ``[(frame_index, frame_bgr)]`` (the sampled frames of one video, as decoded) with
+    """Stage 05's hook: the ``(frame_index, frame_bgr)`` pairs of one video's sampled frames, as decoded, with
     perturbation ``name`` at ``level`` applied to each frame in RGB, the random ones drawn from a generator
     seeded by ``seed`` (the config's) and ``video`` (its file name), so the same seed gives the same frames
-    of a video wherever it lies and whatever else is scored. Returns a new list, in the same order."""
-    indexed_frames = list(indexed_frames)
+    of a video wherever it lies and whatever else is scored. An iterator in the same order: a frame
+    perturbation goes frame by frame as the frames are decoded (no video is held in memory whole); a video
+    perturbation (``WHOLE_VIDEO``) takes every frame first."""
+    level_parameter(name, level)
     rng = np.random.default_rng([int(seed), zlib.crc32(str(video).encode())])
-    rgb = [np.ascontiguousarray(frame[..., ::-1]) for _, frame in indexed_frames]
-    perturbed = perturb_frames(rgb, name, level, rng)
-    return [
-        (index, np.ascontiguousarray(frame[..., ::-1]))
-        for (index, _), frame in zip(indexed_frames, perturbed)
-    ]
+    if name in WHOLE_VIDEO:
+        indexed_frames = list(indexed_frames)
+        rgb = [np.ascontiguousarray(frame[..., ::-1]) for _, frame in indexed_frames]
+        perturbed = zip((index for index, _ in indexed_frames), perturb_frames(rgb, name, level, rng))
+    else:
+        function = PERTURBATIONS.get(name)
+        perturbed = (
+            (index, function(np.ascontiguousarray(frame[..., ::-1]), level, rng))
+            for index, frame in indexed_frames
+        )
+    for index, frame in perturbed:
+        yield index, np.ascontiguousarray(frame[..., ::-1])
 
 
 def describe_perturbation(name, level):
