@@ -966,3 +966,37 @@ def test_a_bad_perturbation_is_a_one_line_error(run_dir, tmp_path, stand_in_dete
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and "error:" in error
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_stage_05_scores_videos_by_the_rule_the_models_run_computed_its_figures_with_unless_told_otherwise(
+    model, tmp_path, stand_in_detector, capsys
+):
+    recorded = {
+        "aggregate": "vote",
+        "threshold": 0.999999,
+        "video_score": "track_max",
+        "track_min_share": 0.25,
+    }
+    run = tmp_path / "run"
+    save_model(model, run / MODEL_FILE, {**metadata_with(), "video_scoring": recorded})
+    videos = brightness_videos(tmp_path / "videos", count=3)
+    by_model, by_flag, by_file = tmp_path / "model.csv", tmp_path / "flag.csv", tmp_path / "file.csv"
+    assert stage05.main(stage05_argv(run, videos, by_model, "--frames", "2")) == 0
+    assert (read_predictions(by_model)["verdict"] == "REAL").all()  # the run's threshold: nothing is fake
+    assert (
+        "predict.threshold = 0.999999, as the model's run scored its test videos" in capsys.readouterr().err
+    )
+    assert stage05.main(stage05_argv(run, videos, by_flag, "--frames", "2", "--threshold", "1e-06")) == 0
+    assert (read_predictions(by_flag)["verdict"] == "FAKE").all()
+    assert (
+        "predict.threshold = 1e-06 as given, while the model's run computed its test figures with 0.999999"
+        in capsys.readouterr().err
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("predict:\n  threshold: 1.0e-6\n")
+    assert stage05.main(stage05_argv(run, videos, by_file, "--frames", "2", "--config", str(config))) == 0
+    assert (read_predictions(by_file)["verdict"] == "FAKE").all()
+    for output in (by_model, by_flag):  # the rule decides verdicts only: P(fake) is the same
+        np.testing.assert_allclose(
+            read_predictions(output)["fake_probability"], read_predictions(by_file)["fake_probability"]
+        )

@@ -16,6 +16,7 @@ from conftest import C0, C1, ROOT, count_colour, read_figure
 from common.core.config import DEFAULTS, load_config
 from common.core.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
 from common.core.model_file import read_metadata
+from common.evaluation import aggregate
 from common.evaluation.evaluate import with_interval
 from common.evaluation.run_report import add_cross_dataset
 from common.stages import train_detector as stage04
@@ -144,6 +145,8 @@ def test_a_run_directory_holds_model_history_plots_and_test_metrics(tmp_path):
     assert "## Cross-dataset" in report and "| celebdf: official test set of --dataset celebdf" in report
     metadata = read_metadata(run)
     assert (metadata["model"], metadata["image_size"]) == ("small_cnn", 32)
+    predict = load_config()["predict"]  # how its test videos were scored, for stage 05 to score alike
+    assert metadata["video_scoring"] == {key: predict[key] for key in aggregate.SCORING_KEYS}
     assert metadata["preprocess"] == load_config()["preprocess"]  # no stage 02 record: this config's
     assert "label 1 = fake" in metadata["label_meaning"]
     chosen = metadata["validation_threshold"]  # the val split's EER point, in the model and the metrics

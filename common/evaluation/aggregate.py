@@ -157,6 +157,11 @@ def track_table(faces, settings):
     return track_scores(faces, settings["aggregate"], settings["threshold"], settings["track_min_share"])
 
 
+# the ``predict`` keys that turn face scores into a video's verdict and P(fake) (``scoring``): stage 04 records
+# the values its test figures were computed with in the model file, and stage 05 scores by them by default
+SCORING_KEYS = ("aggregate", "threshold", "video_score", "track_min_share")
+
+
 def scoring(settings):
     """The keyword arguments of ``video_scores`` from the config's ``predict`` section: stages 04 and 05 turn
     face scores into video scores with the same settings."""

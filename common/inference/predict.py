@@ -16,7 +16,7 @@ from common.inference.batch_scoring import ScoredVideos, score_shard, scoring_id
 from common.inference.face_scoring import GRADCAM_FACES, KEEP_THUMBNAILS, PERTURB
 from common.inference.frames_and_faces import sampling
 from common.inference.outputs import exit_code, keep_predictions, write_predictions
-from common.inference.scorer import load_scorer
+from common.inference.scorer import load_scorer, scoring_settings
 from common.inference.videos_to_score import videos_and_labels
 from common.io.perturbations import describe_perturbation, parse_perturbation
 from common.io.video import describe_sampling
@@ -31,7 +31,9 @@ class ScoringRequest:
     ``labels`` or the official test set of adapter ``dataset``; ``report`` the HTML report's path (None: the
     default rule), ``gradcam`` Grad-CAM overlays in it; ``perturb`` a perturbation ``NAME:LEVEL``;
     ``add_to_report`` the metrics go into the run's cross-dataset table; ``workers`` detection threads;
-    ``shard`` this process's share; ``config_file_given`` whether ``--config`` was given; ``name`` the
+    ``shard`` this process's share; ``config_file_given`` whether ``--config`` was given;
+    ``scoring_given`` the ``SCORING_KEYS`` a flag or the config file set (the others follow the model's
+    run: ``common.inference.scorer.scoring_settings``); ``name`` the
     test set's name in the cross-dataset table (None: ``dataset``, else the input folder's name);
     ``report_name`` the report's file name beside ``output`` when it is written by default."""
 
@@ -47,6 +49,7 @@ class ScoringRequest:
     workers: int = 1
     shard: Shard = WHOLE
     config_file_given: bool = False
+    scoring_given: frozenset = frozenset()
     name: str | None = None
     report_name: str = analyst_report.REPORT_NAME
 
@@ -86,6 +89,7 @@ def _score(request, config, say):
     if report:  # keep a thumbnail of every face (and Grad-CAM overlays) for the page
         settings.update({KEEP_THUMBNAILS: True, GRADCAM_FACES: GRADCAM_TOP * request.gradcam})
     model, metadata, detector = load_scorer(request.model, config, request.config_file_given, request.workers)
+    settings = scoring_settings(settings, metadata, request.scoring_given)
     identity = scoring_identity(request.model, metadata, {**config, "predict": settings})
     scored = ScoredVideos(request.output, identity)
     predictions, faces, complete = score_shard(

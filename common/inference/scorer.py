@@ -8,6 +8,7 @@ import numpy as np
 
 from common.core.config import DEFAULTS
 from common.core.errors import UserError
+from common.evaluation.aggregate import SCORING_KEYS
 from common.faces.detection import build_detector
 from common.inference.frames_and_faces import DetectorPool
 from common.models.backbones import keras_model_name
@@ -52,6 +53,31 @@ def load_scorer(model_path, config, config_file_given, workers=1):
         time.perf_counter() - started,
     )
     return model, metadata, detector
+
+
+def scoring_settings(settings, metadata, given):
+    """The ``predict`` settings ``settings`` with the model's video scoring: for each of ``SCORING_KEYS``
+    the value stage 04 computed the run's test figures with (the model file's ``video_scoring``), unless
+    the key is in ``given`` (set by a flag or the ``--config`` file: then kept, with a warning where it
+    differs from the model's, since the video figures then differ from the run's report). Models saved
+    before stage 04 recorded it keep ``settings``. Returns a new dict."""
+    recorded = metadata.get("video_scoring", {})
+    settings = dict(settings)
+    for key in SCORING_KEYS:
+        if key not in recorded or settings[key] == recorded[key]:
+            continue
+        if key in given:
+            log.warning(
+                "predict.%s = %s as given, while the model's run computed its test figures with %s: video "
+                "verdicts and P(fake) follow another rule than its report's",
+                key,
+                settings[key],
+                recorded[key],
+            )
+        else:
+            log.info("predict.%s = %s, as the model's run scored its test videos", key, recorded[key])
+            settings[key] = recorded[key]
+    return settings
 
 
 # Crop settings added after models were first saved, and the value that reproduces how those models'

@@ -123,6 +123,7 @@ def scored_with(model_sha256, listed, request, config):
         "model_sha256": model_sha256,
         "set": {key: None if value is None else str(value) for key, value in vars(listed).items()},
         "perturb": request.perturb,
+        "scoring_given": sorted(request.scoring_given),
         "config": {key: config[key] for key in SCORING_KEYS},
     }
     return json.loads(json.dumps(stamp))

@@ -1,5 +1,9 @@
 """Stage 05: score videos with a trained model into a predictions CSV; with labels, video-level metrics too."""
 
+from pathlib import Path
+
+import yaml
+
 from common.cli import (
     config_option,
     non_negative_int,
@@ -13,6 +17,7 @@ from common.core.errors import UserError
 from common.core.shard import shard_option
 from common.data.adapters import CHECKS, label_options
 from common.data.download_check import check_download, check_option
+from common.evaluation.aggregate import SCORING_KEYS
 from common.inference.predict import GRADCAM_TOP, ScoringRequest, score_videos
 from common.inference.test_sets import score_test_sets
 from common.io.perturbations import PERTURBATIONS
@@ -34,7 +39,9 @@ def build_parser():
         "aggregation rule. Only tracks seen in predict.track_min_share of a video's frames with a face decide "
         "it; by predict.video_score, track_max: FAKE when any deciding track is, fake_probability the highest "
         "deciding track's P(fake); frame_mean: fake_probability the mean frame P(fake), the verdict by the rule "
-        "over the frames. fake_probability never depends on the rule. Frame and track scores go to <output "
+        "over the frames. fake_probability never depends on the rule. These settings (aggregate, threshold, "
+        "video_score, track_min_share) are those the model's run scored its test videos by, kept in the model, "
+        "unless a flag or --config sets them. Frame and track scores go to <output "
         "stem>_frames.csv and _tracks.csv. With labels, also frame- and video-level metrics and plots.",
         input_help="a video file, or a folder searched recursively (real/ and fake/ subfolders give labels)",
         output_help="predictions CSV (must not lie inside --input); with --test-sets, a folder",
@@ -151,10 +158,21 @@ def run(args, config):
         workers=args.workers,
         shard=args.shard,
         config_file_given=args.config is not None,
+        scoring_given=scoring_given(args),
     )
     if args.test_sets:
         return score_test_sets(args.test_sets, request, config, print)
     return score_videos(request, config, print)
+
+
+def scoring_given(args):
+    """The video-scoring keys (``SCORING_KEYS``) that a flag or the ``--config`` file sets: the others are
+    the model's (``common.inference.scorer.scoring_settings``)."""
+    flags = {key for dest, key in build_parser().config_keys.items() if getattr(args, dest) is not None}
+    given = {key.removeprefix("predict.") for key in flags}
+    if args.config:
+        given |= set((yaml.safe_load(Path(args.config).read_text()) or {}).get("predict") or {})
+    return frozenset(given & set(SCORING_KEYS))
 
 
 def main(argv=None):

@@ -23,6 +23,7 @@ from common.core.model_file import (
 )
 from common.data.pipeline import choose_cache
 from common.evaluation import evaluate as evaluation
+from common.evaluation.aggregate import SCORING_KEYS
 from common.evaluation.metrics import plot_history
 from common.evaluation.run_report import write_report
 from common.models.classifier import output_logit_layer
@@ -277,6 +278,7 @@ def train(dataset_dir, runs_dir, config, resume=None, config_file=None):
         "trained_on": str(Path(dataset_dir).resolve()),
         "selected": selected,
         "pseudo_fakes": settings["pseudo_fakes"],
+        "video_scoring": {key: config["predict"][key] for key in SCORING_KEYS},  # as its test figures
         **method.metadata(settings),
         **metric_metadata(settings),
         "created": datetime.datetime.now().isoformat(),
