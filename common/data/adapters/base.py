@@ -193,6 +193,16 @@ def download_videos(folders, dataset):
     return videos
 
 
+def named(path, pattern, naming):
+    """The match of ``pattern`` on the file name (without suffix) of the video ``path``; ``UserError`` naming
+    the file, the layout's ``naming`` ("FaceForensics++ fakes are named ...") and the fix when it does not
+    follow it."""
+    match = pattern.match(Path(path).stem)
+    if not match:
+        raise UserError(f"{path}: {naming}; rename or remove the file")
+    return match
+
+
 def relative_name(path, folder):
     """``path`` below ``folder`` without its suffix, with '/' separators: ``000_003``."""
     return path.relative_to(folder).with_suffix("").as_posix()

@@ -15,6 +15,7 @@ from common.data.adapters.base import (
     VideoRecord,
     download_videos,
     identity_groups,
+    named,
 )
 from common.data.adapters.check import CHECKS, Check
 
@@ -153,11 +154,10 @@ def _celebdf_record(root, folder, path):
     label = CELEBDF_FOLDERS[folder]
     if folder == "YouTube-real":
         return VideoRecord(video_id=video_id, path=path, label=label)
-    pattern = CELEBDF_REAL_NAME if label == REAL else CELEBDF_FAKE_NAME
-    match = pattern.match(path.stem)
-    if not match:
-        expected = "idX_NNNN" if label == REAL else "idA_idB_NNNN"
-        raise UserError(f"{path}: names in {folder}/ must read {expected}.mp4; rename or remove the file")
+    pattern, expected = (
+        (CELEBDF_REAL_NAME, "idX_NNNN") if label == REAL else (CELEBDF_FAKE_NAME, "idA_idB_NNNN")
+    )
+    match = named(path, pattern, f"names in {folder}/ must read {expected}.mp4")
     if label == REAL:
         return VideoRecord(video_id=video_id, path=path, label=label, group=match[1])
     target, _, clip = match.groups()

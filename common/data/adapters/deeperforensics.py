@@ -35,6 +35,7 @@ from common.data.adapters.base import (
     VideoRecord,
     download_videos,
     identity_groups,
+    named,
 )
 from common.data.adapters.check import CHECKS, Check
 
@@ -114,12 +115,8 @@ def deeperforensics_videos(root, config=None):
 
     fakes = []  # (name, target, actor, path)
     for path in found[fake_folder]:
-        match = DF_FAKE_NAME.match(path.stem)
-        if not match:
-            raise UserError(
-                f"{path}: DeeperForensics-1.0 fakes are named <target>_<actor>.mp4 (such as 000_M004.mp4); "
-                "rename or remove the file"
-            )
+        naming = "DeeperForensics-1.0 fakes are named <target>_<actor>.mp4 (such as 000_M004.mp4)"
+        match = named(path, DF_FAKE_NAME, naming)
         fakes.append((path.stem, match[1], match[2], path))
     actors_of, fakes_of = {}, {}  # target -> its actors; actor -> its number of fakes
     for _, target, actor, _ in fakes:

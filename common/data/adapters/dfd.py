@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 
 from common.core.config import DEFAULTS, register_choices, register_options
-from common.core.errors import UserError
 from common.core.manifest import FAKE, REAL
 from common.data.adapters.base import (
     ADAPTERS,
@@ -15,6 +14,7 @@ from common.data.adapters.base import (
     VideoRecord,
     download_videos,
     identity_groups,
+    named,
     relative_name,
 )
 from common.data.adapters.check import CHECKS, Check
@@ -63,11 +63,7 @@ def dfd_videos(root, config=None):
             else (DFD_FAKE_NAME, "<actor>_<actor>__<scene>__<take>.mp4 (01_02__kitchen_pan__YVGY8LOK.mp4)")
         )
         for path in found[folder]:
-            match = pattern.match(path.stem)
-            if not match:
-                raise UserError(
-                    f"{path}: DeepFakeDetection videos here are named {expected}; rename or remove it"
-                )
+            match = named(path, pattern, f"DeepFakeDetection videos here are named {expected}")
             name = relative_name(path, folder)
             if label == REAL:
                 actors.append((f"actor_{match[1]}",))

@@ -8,7 +8,7 @@ from pathlib import Path
 from common.core.config import DEFAULTS, register_choices, register_options
 from common.core.errors import ConfigError, UserError
 from common.core.manifest import FAKE, REAL, SPLITS
-from common.data.adapters.base import ADAPTERS, GROUPING, VideoRecord, download_videos, relative_name
+from common.data.adapters.base import ADAPTERS, GROUPING, VideoRecord, download_videos, named, relative_name
 from common.data.adapters.check import CHECKS, Check
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,8 @@ def ffpp_videos(root, config=None):
     fakes = []  # (method, name, target, source, path)
     for method, folder in method_folders.items():
         for path in found[folder]:
-            match = FFPP_FAKE_NAME.match(path.stem)
-            if not match:
-                raise UserError(
-                    f"{path}: FaceForensics++ fakes are named <target>_<source>.mp4 (such as 000_003.mp4); "
-                    "rename or remove the file"
-                )
+            naming = "FaceForensics++ fakes are named <target>_<source>.mp4 (such as 000_003.mp4)"
+            match = named(path, FFPP_FAKE_NAME, naming)
             fakes.append((method, relative_name(path, folder), match[1], match[2], path))
     pair_of = dict(listed_pair_of)  # pairs known only from fake file names keep their originals together too
     for _, _, target, source, _ in fakes:
