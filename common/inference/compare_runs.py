@@ -554,14 +554,14 @@ def compare_runs(
     output.mkdir(parents=True, exist_ok=True)
     paths = {key: output / name for key, name in OUTPUTS.items()}
     atomic_write_text(paths["markdown"], markdown)
-    atomic_write_csv(paths["cells"], _cells_table(runs, labels, test_sets, cells, level))
-    atomic_write_csv(paths["pairs"], pd.DataFrame(pairs, columns=_PAIR_COLUMNS))
-    atomic_write_csv(paths["pooled"], pd.DataFrame(pooled, columns=_POOLED_COLUMNS).assign(level=level))
+    atomic_write_csv(paths["cells"], cells_table(runs, labels, test_sets, cells, level))
+    atomic_write_csv(paths["pairs"], pd.DataFrame(pairs, columns=PAIR_COLUMNS))
+    atomic_write_csv(paths["pooled"], pd.DataFrame(pooled, columns=POOLED_COLUMNS).assign(level=level))
     plot(runs, test_sets, cells, level, n_resamples, seed, paths["plot"])
     return markdown, paths
 
 
-_PAIR_COLUMNS = [
+PAIR_COLUMNS = [
     "test_set",
     "level",
     "run_a",
@@ -577,10 +577,10 @@ _PAIR_COLUMNS = [
     "n_resamples",
     "bootstrap_seed",
 ]
-_POOLED_COLUMNS = ["config", "model", "test_set", "seeds", "runs", "mean_auc", "sd_auc"]
+POOLED_COLUMNS = ["config", "model", "test_set", "seeds", "runs", "mean_auc", "sd_auc"]
 
 
-def _cells_table(runs, labels, test_sets, cells, level):
+def cells_table(runs, labels, test_sets, cells, level):
     """One CSV row per run and test set scored."""
     rows = []
     for run, label in zip(runs, labels):
