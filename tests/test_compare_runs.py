@@ -11,7 +11,8 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from common.evaluation import uncertainty
-from common.inference.compare_runs import OUTPUTS, compare_runs
+from common.inference.compare_runs import compare_runs
+from common.inference.comparison_tables import OUTPUTS
 
 stage07 = importlib.import_module("07-compare-runs")
 

@@ -261,7 +261,8 @@ def test_frame_level_intervals_resample_whole_videos():
 
 
 def test_no_resamples_means_no_intervals_and_the_reports_show_them_when_there_are():
-    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.evaluate import evaluate
+    from common.evaluation.printed_report import metrics_report
     from common.evaluation.run_report import metrics_table
 
     faces = frames_of_videos(OVERLAPPING, frames=2)
@@ -279,7 +280,8 @@ def test_no_resamples_means_no_intervals_and_the_reports_show_them_when_there_ar
 
 
 def test_expected_calibration_error_of_frames_and_videos_with_its_bins():
-    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.evaluate import evaluate
+    from common.evaluation.printed_report import metrics_report
     from common.evaluation.run_report import metrics_table
 
     # top-label confidences: r0 real 0.9 right, f0 fake 0.8 right, r1 fake 0.7 wrong, f1 real 0.6 wrong.
@@ -298,8 +300,10 @@ def test_expected_calibration_error_of_frames_and_videos_with_its_bins():
 
 
 def test_validation_threshold_is_the_val_frames_eer_point_and_its_test_accuracy_is_reported():
-    from common.evaluation.evaluate import choose_validation_threshold, evaluate, metrics_report
+    from common.evaluation.evaluate import evaluate
+    from common.evaluation.printed_report import metrics_report
     from common.evaluation.run_report import metrics_table
+    from common.evaluation.validation_threshold import choose_validation_threshold
 
     val = frames_of_videos({"r0": (0, 0.2), "r1": (0, 0.3), "f0": (1, 0.35), "f1": (1, 0.6)}, frames=1)
     chosen = choose_validation_threshold(val)  # 0.35 separates the val split; halfway down to 0.3: 0.325
@@ -451,7 +455,8 @@ def test_deepfakebench_and_per_method_intervals_equal_the_slow_obvious_bootstrap
     from conftest import slow_bootstrap
     from sklearn import metrics as skm
 
-    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.evaluate import evaluate
+    from common.evaluation.printed_report import metrics_report
     from common.evaluation.run_report import cross_table, deepfakebench_table, metrics_table
 
     faces = faces_of_two_methods()
@@ -515,8 +520,9 @@ def test_no_resamples_no_deepfakebench_or_per_method_intervals():
 
 
 def test_the_printed_report_and_report_md_show_the_figures_of_the_one_list_with_their_names():
-    from common.evaluation.evaluate import evaluate, metrics_report
+    from common.evaluation.evaluate import evaluate
     from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES
+    from common.evaluation.printed_report import metrics_report
     from common.evaluation.run_report import DEFINITIONS, deepfakebench_table, metrics_table
 
     result, _, _ = evaluate(

@@ -23,6 +23,7 @@ from common.data import pipeline as data
 from common.data.adapters import parse_label
 from common.evaluation import aggregate
 from common.evaluation import evaluate as evaluation
+from common.evaluation.printed_report import metrics_report
 from common.faces.base import Face
 from common.faces.detection import faces_with_tracks
 from common.inference import batch_scoring, face_scoring, frames_and_faces, outputs, scorer
@@ -427,7 +428,7 @@ def test_stage05_metrics_count_the_listed_videos_those_scored_and_those_without_
         "not_scored_otherwise": 1,
         "listed_from": "the labelled videos of the input",
     }
-    printed = evaluation.metrics_report(metrics)
+    printed = metrics_report(metrics)
     assert "4 videos listed (the labelled videos of the input): 2 scored, 1 without a face" in printed
     assert "the figures cover 2 of the 4 listed videos" in printed
 

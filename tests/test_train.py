@@ -17,7 +17,7 @@ from common.core.config import DEFAULTS, load_config
 from common.core.manifest import DETECTION_COLUMNS, SPLIT_COLUMNS
 from common.core.model_file import read_metadata
 from common.evaluation import aggregate
-from common.evaluation.evaluate import with_interval
+from common.evaluation.printed_report import with_interval
 from common.evaluation.run_report import add_cross_dataset
 from common.stages import train_detector as stage04
 

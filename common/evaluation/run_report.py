@@ -28,15 +28,11 @@ from common.core.model_file import (
 )
 from common.data.adapters import GROUPING
 from common.data.split import COUNTS
-from common.evaluation.evaluate import (
-    LEVELS,
-    bootstrap_line,
-    coverage_line,
-    reliability_caption,
-    shown,
-    with_interval,
-)
+from common.evaluation.evaluation_files import LEVELS, reliability_caption
 from common.evaluation.figures import DEEPFAKEBENCH_FIGURES, FIGURES, definitions_line
+from common.evaluation.intervals import bootstrap_line
+from common.evaluation.printed_report import shown, with_interval
+from common.evaluation.video_coverage import coverage_line
 from common.faces.base import describe_admission
 from common.io.video import WIDTH_RULE, describe_sampling
 

@@ -9,6 +9,7 @@ from common.core.files import output_lock
 from common.core.shard import WHOLE, Shard
 from common.evaluation import evaluate as evaluation
 from common.evaluation.aggregate import track_table
+from common.evaluation.printed_report import summary_table
 from common.evaluation.review import flag_for_review, review_reasons
 from common.evaluation.run_report import add_cross_dataset
 from common.inference import analyst_report
@@ -101,7 +102,7 @@ def _score(request, config, say):
     reasons = review_reasons(predictions, faces, tracks, settings)
     predictions = flag_for_review(predictions, reasons).assign(model_sha256=identity["model_sha256"])
     write_predictions(predictions, faces, tracks, request.output)
-    say(evaluation.summary_table(predictions, request.output))
+    say(summary_table(predictions, request.output))
     metrics = None
     if labels is not None:
         data = f"official test set of --dataset {request.dataset}" if request.dataset else "labelled videos"

@@ -2,7 +2,9 @@
 
 from common.cli import positive_int, run_stage, stage_parser
 from common.evaluation.uncertainty import BOOTSTRAP_SEED, N_RESAMPLES
-from common.inference.compare_runs import LEVELS, OUTPUTS, compare_runs, parse_predictions
+from common.inference.compare_runs import LEVELS, compare_runs
+from common.inference.comparison_tables import OUTPUTS
+from common.inference.scored_runs import parse_predictions
 
 
 def build_parser():

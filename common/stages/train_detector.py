@@ -105,7 +105,7 @@ def build_parser():
 def train_model(args, config):
     # not at the top of the module: with common.evaluation imported before TensorFlow, training on this CPU
     # gave other weights (the demo run and the two-worker test differ), so the import order stays as it was
-    from common.evaluation.evaluate import shown
+    from common.evaluation.printed_report import shown
     from common.training.train import train  # TensorFlow loads here, after the arguments are known to be good
 
     run_dir, metrics = train(args.input, args.output, config, args.resume, args.config)

@@ -24,8 +24,11 @@ from common.core.model_file import (
 from common.data.pipeline import choose_cache
 from common.evaluation import evaluate as evaluation
 from common.evaluation.aggregate import SCORING_KEYS
+from common.evaluation.evaluation_files import save_evaluation
 from common.evaluation.metrics import plot_history
 from common.evaluation.run_report import write_report
+from common.evaluation.validation_threshold import choose_validation_threshold
+from common.evaluation.video_coverage import video_coverage
 from common.models.classifier import output_logit_layer
 from common.models.methods import method_for
 from common.training.devices import from_chief, setup_devices, shard_by_data
@@ -138,7 +141,7 @@ def evaluate_run(
             run_dir / MODEL_FILE,
             {**read_metadata(run_dir / MODEL_FILE), "temperature_scaling": calibration},
         )
-    chosen = evaluation.choose_validation_threshold(val_frames)
+    chosen = choose_validation_threshold(val_frames)
     if chosen is not None:  # stage 05 reports the accuracy at it too
         update_metadata(run_dir / MODEL_FILE, validation_threshold=chosen)
     metrics, faces, frames, videos, unreadable = score_split(
@@ -158,7 +161,7 @@ def evaluate_run(
     listed, no_face, listed_from = listing or (videos["video"], [], "split.csv")
     metrics = {
         "data": f"test split of split.csv (never used for training or model selection){left_out}",
-        "video_coverage": evaluation.video_coverage(listed, videos["video"], no_face, listed_from),
+        "video_coverage": video_coverage(listed, videos["video"], no_face, listed_from),
         **metrics,
         "learned_nothing": reason,
         "temperature_scaling": calibration,
@@ -168,7 +171,7 @@ def evaluate_run(
     }
     for name, table in (("faces", faces), ("frames", frames), ("videos", videos)):
         atomic_write_csv(run_dir / f"test_{name}.csv", table)
-    evaluation.save_evaluation(metrics, frames, videos, f"{run_dir}/", "Test split")
+    save_evaluation(metrics, frames, videos, f"{run_dir}/", "Test split")
     return metrics
 
 
