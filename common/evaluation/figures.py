@@ -1,4 +1,4 @@
-"""The figures the reports show, defined once: stage 05's printed report (``evaluate.metrics_report``), a
+"""The figures the reports show, defined once: stage 05's printed report (``printed_report.metrics_report``), a
 run's ``report.md`` (``run_report``) and the analyst's ``report.html`` (``common.inference.analyst_report``,
 whose page takes the labels from the data it embeds) all read these lists.
 
@@ -66,7 +66,7 @@ FIGURES = (
     ),
 )
 
-# the DeepfakeBench-compatible block (``evaluate.deepfakebench_block``); report.md defines it in one passage
+# the DeepfakeBench-compatible block (``deepfakebench.deepfakebench_block``); report.md defines it in one passage
 DEEPFAKEBENCH_FIGURES = (
     Figure("n", "samples", "n", "{:d}"),
     Figure("auc", "AUC", "AUC"),
