@@ -157,9 +157,8 @@ CHOICE_KEYS = {
     "predict.faces": None,  # "model", then common.faces.detection.FACE_CHOICES
 }
 _PROVIDERS = {}  # dotted key -> functions returning names, in registration order
-PLUGIN_SECTIONS = (
-    "datasets",
-)  # sections of DEFAULTS whose subsections the plug-ins declare (register_options)
+# sections of DEFAULTS whose subsections the plug-ins declare (register_options)
+PLUGIN_SECTIONS = ("datasets",)
 _OPTION_CHECKS = {}  # dotted section -> function(section) raising ConfigError, from register_options
 
 
